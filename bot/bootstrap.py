@@ -1,0 +1,85 @@
+"""The composition root: settings, database, policy, templates and clock, built once and
+handed to every entry point (HTTP, chat, CLI, jobs). Nothing is created at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core.rendering import Renderer
+from budgets.policy import Policy, load_policy
+from storage.database import DEFAULT_DATABASE_URL, Database
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    policy_path: str | None = None
+    max_body_bytes: int = 2 * 1024 * 1024
+    slack_signing_secret: str | None = None
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+    microsoft_app_id: str = ""
+    microsoft_app_password: str = ""
+    microsoft_app_tenant_id: str = ""
+    run_scheduler_in_web: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("TOKENBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            policy_path=env.get("TOKENBOT_POLICY") or None,
+            max_body_bytes=int(env.get("TOKENBOT_MAX_BODY_BYTES") or 2 * 1024 * 1024),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=env.get("SLACK_API_URL") or None,
+            microsoft_app_id=env.get("MICROSOFT_APP_ID", ""),
+            microsoft_app_password=env.get("MICROSOFT_APP_PASSWORD", ""),
+            microsoft_app_tenant_id=env.get("MICROSOFT_APP_TENANT_ID", ""),
+            run_scheduler_in_web=(
+                env.get("TOKENBOT_SCHEDULER_IN_WEB", "").lower() in ("1", "true", "yes")
+            ),
+        )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    policy: Policy
+    renderer: Renderer
+    clock: Clock
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    **engine_kwargs: Any,
+) -> Services:
+    """Build the services; raises PolicyInvalid for a bad policy so nothing starts on one."""
+    settings = settings or Settings.from_env()
+    return Services(
+        settings=settings,
+        db=Database(settings.database_url, **engine_kwargs),
+        policy=policy or load_policy(settings.policy_path),
+        renderer=Renderer(),
+        clock=clock or system_clock,
+    )

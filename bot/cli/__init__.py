@@ -1,0 +1,55 @@
+"""`tokenbot` command line: one sub-command module per area, each with `register(subparsers)`.
+
+Every sub-command gets its services from `bootstrap()`. Expected failures (bad input, bad
+policy) print a clear message on stderr and exit 2; nothing prints a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.cli import chat, database, directory, ledger, policy, processes
+from budgets.policy import PolicyInvalid
+
+MODULES = [database, policy, directory, ledger, chat, processes]
+
+
+class CommandFailed(Exception):
+    """An expected failure: the message is shown as is and the exit status is 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenbot", description="Run a company's internal AI token economy from chat."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except PolicyInvalid as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CommandFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`tokenbot chat --as EMAIL` and `tokenbot demo`: the console chat, and a seeded demo org."""
+
+from __future__ import annotations
+
+from bot.bootstrap import bootstrap
+from bot.console import run_console
+from bot.core.dispatch import Dispatcher
+
+
+def register(sub) -> None:  # noqa: ANN001
+    chat = sub.add_parser("chat", help="chat with tokenbot on the console (reads stdin)")
+    chat.add_argument(
+        "--as", dest="email", required=True, help="the email of the person you speak as"
+    )
+    chat.set_defaults(run=run_chat)
+    demo = sub.add_parser(
+        "demo", help="seed a demo org into the database and open the console chat"
+    )
+    demo.add_argument(
+        "--as",
+        dest="email",
+        default=None,
+        help="speak as this demo person (default: a demo member)",
+    )
+    demo.add_argument("--no-chat", action="store_true", help="seed only")
+    demo.set_defaults(run=run_demo)
+
+
+def run_chat(args) -> int:  # noqa: ANN001
+    services = bootstrap()
+    return run_console(Dispatcher(services), args.email)
+
+
+def run_demo(args) -> int:  # noqa: ANN001
+    from bot.demo import DEMO_MEMBER, seed_demo
+    from storage.database import upgrade_schema
+
+    services = bootstrap()
+    upgrade_schema(services.settings.database_url)
+    summary = seed_demo(services)
+    print(summary)
+    if args.no_chat:
+        return 0
+    email = args.email or DEMO_MEMBER
+    print(f"Opening the console chat as {email}. Try: balance, policy, help.\n")
+    return run_console(Dispatcher(services), email)

@@ -1,0 +1,36 @@
+"""`tokenbot db upgrade|current`: create or migrate the schema named by TOKENBOT_DATABASE_URL."""
+
+from __future__ import annotations
+
+from bot.bootstrap import Settings
+from storage.database import current_revision, upgrade_schema
+
+
+def register(sub) -> None:  # noqa: ANN001
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    up = db.add_parser("upgrade", help="create or migrate the schema to the latest version")
+    up.add_argument("--revision", default="head")
+    up.set_defaults(run=upgrade)
+    cur = db.add_parser("current", help="show the schema version")
+    cur.set_defaults(run=current)
+
+
+def upgrade(args) -> int:  # noqa: ANN001
+    settings = Settings.from_env()
+    upgrade_schema(settings.database_url, args.revision)
+    print(f"schema at {current_revision(settings.database_url)} ({_safe(settings.database_url)})")
+    return 0
+
+
+def current(args) -> int:  # noqa: ANN001
+    settings = Settings.from_env()
+    print(current_revision(settings.database_url) or "empty (run `tokenbot db upgrade`)")
+    return 0
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

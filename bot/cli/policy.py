@@ -1,0 +1,28 @@
+"""`tokenbot policy check [FILE]`: validate a policy file and list every problem by key."""
+
+from __future__ import annotations
+
+from budgets.policy import load_policy
+
+
+def register(sub) -> None:  # noqa: ANN001
+    policy = sub.add_parser("policy", help="the token policy").add_subparsers(
+        dest="policy_command", required=True
+    )
+    check = policy.add_parser(
+        "check", help="validate a policy file (default: TOKENBOT_POLICY or the built-in one)"
+    )
+    check.add_argument("file", nargs="?")
+    check.set_defaults(run=check_policy)
+
+
+def check_policy(args) -> int:  # noqa: ANN001
+    import os
+
+    path = args.file or os.environ.get("TOKENBOT_POLICY")
+    policy = load_policy(path)  # PolicyInvalid is reported by main with every problem
+    print(
+        f"policy OK ({policy.source}): phase {policy.phase}, {len(policy.tiers)} tiers, "
+        f"{len(policy.models)} models, {len(policy.use_cases)} use cases, {len(policy.projects)} projects"
+    )
+    return 0

@@ -1,0 +1,84 @@
+"""The console adapter: chat with tokenbot on stdin/stdout.
+
+Reads one command per line (works without a TTY, so it can be scripted), prints each reply as
+text, and exits at the end of input. Buttons appear as numbered choices; `press N` presses one.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bot.core.dispatch import Dispatcher
+from bot.core.messages import Button, IncomingAction, IncomingMessage, Reply
+
+PROMPT = "tokens> "
+
+
+class ConsoleChat:
+    def __init__(self, dispatcher: Dispatcher, email: str, out: TextIO):
+        self.dispatcher = dispatcher
+        self.email = email
+        self.out = out
+        self.buttons: list[Button] = []
+
+    def show(self, reply: Reply) -> None:
+        renderer = self.dispatcher.services.renderer
+        self.out.write(renderer.text(reply) + "\n")
+        self.buttons = list(reply.buttons)
+        for number, button in enumerate(self.buttons, start=1):
+            self.out.write(f"  [{number}] {button.label}\n")
+        for notice in reply.notices:
+            target = notice.to_channel or f"person #{notice.to_person_id}"
+            self.out.write(f"(tokenbot also sent a message to {target})\n")
+        self.out.flush()
+
+    def handle(self, line: str) -> None:
+        words = line.split()
+        if len(words) == 2 and words[0].lower() == "press":
+            self.press(words[1])
+            return
+        self.show(self.dispatcher.handle_message(IncomingMessage("console", self.email, line)))
+
+    def press(self, number: str) -> None:
+        if not number.isdigit() or not 1 <= int(number) <= len(self.buttons):
+            choices = (
+                f"1 to {len(self.buttons)}"
+                if self.buttons
+                else "none: the last reply had no buttons"
+            )
+            self.out.write(f"There is no button {number} (choices: {choices}).\n")
+            return
+        button = self.buttons[int(number) - 1]
+        self.show(
+            self.dispatcher.handle_action(
+                IncomingAction("console", self.email, button.action_id, button.value)
+            )
+        )
+
+
+def run_console(
+    dispatcher: Dispatcher, email: str, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+) -> int:
+    """Returns an exit status: 0, or 2 when the email is not in the directory."""
+    if dispatcher.resolve(IncomingMessage("console", email, "")) is None:
+        sys.stderr.write(f"error: no active person with the email {email} in the directory\n")
+        return 2
+    chat = ConsoleChat(dispatcher, email, out)
+    interactive = stdin.isatty()
+    if interactive:
+        out.write(f"Chatting with tokenbot as {email}. Type `help`, or Ctrl-D to leave.\n")
+    while True:
+        if interactive:
+            out.write(PROMPT)
+            out.flush()
+        line = stdin.readline()
+        if not line:
+            break
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line in ("quit", "exit"):
+            break
+        chat.handle(line)
+    return 0

@@ -1,0 +1,3 @@
+"""The built-in chat commands. Importing this package registers them all."""
+
+from bot.core.commands import balance, help, pending, policy  # noqa: F401

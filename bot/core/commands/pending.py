@@ -1,0 +1,45 @@
+"""Commands whose feature has not landed yet: they answer honestly that it is not available.
+
+When a feature lands, its command gets its own module and its name leaves this list.
+"""
+
+from __future__ import annotations
+
+from bot.core.context import CommandContext
+from bot.core.messages import Reply
+from bot.core.registry import registry
+
+NOT_YET = {
+    "estimate": (
+        "Estimate what a prompt will cost before you send it",
+        "estimate [--model M] [--use-case U] TEXT",
+        20,
+    ),
+    "request": (
+        "Ask your manager for a burst budget",
+        "request AMOUNT REASON [--project P] [--until YYYY-MM-DD]",
+        30,
+    ),
+    "score": ("Your efficiency score, explained", "score", 40),
+    "leaderboard": (
+        "Last week's recognised people per category",
+        "leaderboard [CATEGORY] [--period]",
+        50,
+    ),
+    "flags": ("Your governance flags and how to clear them", "flags", 60),
+    "templates": ("Approved prompt templates per use case", "templates [USE_CASE]", 70),
+    "team": ("Your team's pool, balances and pending requests (managers)", "team", 75),
+}
+
+
+def _not_available(name: str, summary: str):  # noqa: ANN202
+    def handler(ctx: CommandContext) -> Reply:
+        return Reply("not_available", {"command": name, "summary": summary})
+
+    return handler
+
+
+for _name, (_summary, _usage, _order) in NOT_YET.items():
+    registry.command(_name, summary=_summary, usage=_usage, order=_order)(
+        _not_available(_name, _summary)
+    )

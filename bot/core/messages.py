@@ -1,0 +1,64 @@
+"""Neutral message types shared by every chat adapter.
+
+Adapters translate a vendor payload into an `IncomingMessage` or `IncomingAction`, hand it to
+the dispatcher, and translate the `Reply` back. Nothing here knows about Slack or Teams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action_id: str
+    value: str
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a command answers: a template name, its context, and any buttons.
+
+    `private` replies (balances, scores, flags) must be shown only to the asker: adapters send
+    them ephemerally or in a direct message, never to a channel.
+    """
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    buttons: tuple[Button, ...] = ()
+    private: bool = True
+    # Set by action handlers: replace the message the button was on instead of answering anew.
+    replace_original: bool = False
+    # Further messages for other people (e.g. the approver's DM), delivered by the adapter.
+    notices: tuple[Notice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for someone other than the asker (proactive: DM or channel post)."""
+
+    to_person_id: int | None
+    reply: Reply
+    to_channel: str | None = None
+    # A name the sender can use to find this message again (e.g. to update it in place).
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    platform: str  # console | slack | teams
+    user_key: str  # the platform's id for the person (email for the console)
+    text: str
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingAction:
+    platform: str
+    user_key: str
+    action_id: str
+    value: str
+    form: dict[str, str] = field(default_factory=dict)  # modal or card inputs, if any

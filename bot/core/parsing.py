@@ -1,0 +1,77 @@
+"""Pure parsers for the chat grammar: amounts like `50k`, dates, and `--option value` pairs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from bot.core.errors import UsageError
+
+_AMOUNT = re.compile(r"^(?P<number>\d+(?:[.,]\d+)?)\s*(?P<suffix>[kKmMbB]?)$")
+_MULTIPLIER = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+
+
+def parse_amount(text: str) -> int:
+    """`50000`, `50k`, `2.5M`, `1,000,000` -> whole tokens; anything else is a UsageError."""
+    cleaned = text.strip().replace("_", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", cleaned):
+        cleaned = cleaned.replace(",", "")
+    match = _AMOUNT.match(cleaned)
+    if not match:
+        raise UsageError(f"{text!r} is not an amount of tokens; write it like 50000, 50k or 2.5M")
+    try:
+        number = Decimal(match["number"].replace(",", "."))
+    except InvalidOperation:
+        raise UsageError(f"{text!r} is not an amount of tokens") from None
+    value = number * _MULTIPLIER[match["suffix"].lower()]
+    if value != value.to_integral_value():
+        raise UsageError(f"{text!r} is not a whole number of tokens")
+    if value <= 0:
+        raise UsageError("the amount must be more than zero")
+    return int(value)
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-15"
+        ) from None
+
+
+def split_words(text: str) -> list[str]:
+    """Split like a shell (quotes group words); fall back to whitespace on unbalanced quotes."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def parse_options(
+    words: list[str], options: set[str], usage: str
+) -> tuple[list[str], dict[str, str]]:
+    """Separate `--name value` options from positional words; unknown options are errors."""
+    positional: list[str] = []
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--"):
+            name, _, inline = word[2:].partition("=")
+            if name not in options:
+                allowed = ", ".join(f"--{o}" for o in sorted(options)) or "none"
+                raise UsageError(f"unknown option --{name} (allowed: {allowed})", usage)
+            if inline:
+                found[name] = inline
+            elif i + 1 < len(words):
+                found[name] = words[i + 1]
+                i += 1
+            else:
+                raise UsageError(f"--{name} needs a value", usage)
+        else:
+            positional.append(word)
+        i += 1
+    return positional, found

@@ -1,0 +1,759 @@
+"""The token ledger: grants, usage debits, period roll-over and verification.
+
+Facts are append-only `LedgerEntry` rows (grant, debit, expire, overdraft) and `UsageEvent`
+rows; `GrantBalance` and `AccountTotal` are projections updated in the same transaction so
+reads are O(1) in history size. `verify` rebuilds the projections from the facts.
+
+Invariants (property-tested):
+- for every grant: amount = remaining + used + expired, and remaining >= 0;
+- a usage event id is recorded once, whatever the order or repetition of deliveries;
+- usage is always recorded: what no grant covers is an overdraft entry, never lost;
+- `expire(period)` runs once per period; a second call changes nothing.
+
+Draw-down order for a usage event (documented for admins in the README): the reserved pool for
+the event's use case, then the event's project budget, then the person's baseline, then their
+team's pool, then their burst grants, then manual grants. Within a kind, grants of the event's
+token class come first, then the soonest-expiring, then the oldest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_FLOOR
+from typing import Any, Protocol
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from budgets.periods import Period, next_period, period_for
+from budgets.policy import Policy
+from storage.database import is_sqlite, upsert_insert
+from storage.models import (
+    AccountTotal,
+    Grant,
+    GrantBalance,
+    LedgerEntry,
+    PeriodRun,
+    Person,
+    Project,
+    Team,
+    UsageEvent,
+)
+
+DRAW_ORDER = ("reserved", "project", "baseline", "team_pool", "burst", "manual")
+GRANT_KINDS = DRAW_ORDER
+_KIND_RANK = {kind: rank for rank, kind in enumerate(DRAW_ORDER)}
+
+
+class UsageLike(Protocol):
+    id: str
+    user: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    use_case: str | None
+    project: str | None
+    template_id: str | None
+    conversation_id: str | None
+    timestamp: datetime
+    prompt_fingerprint: str | None
+
+
+@dataclass
+class RecordResult:
+    recorded: int = 0
+    duplicates: int = 0
+    unattributed: int = 0
+    overdraft: int = 0
+    unknown_models: set[str] = field(default_factory=set)
+    uncategorised_use_cases: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    """What to grant; `key` makes issuing it idempotent."""
+
+    key: str
+    kind: str
+    token_class: str
+    owner_type: str
+    owner_id: int | None
+    amount: int
+    period: str
+    effective_at: datetime
+    expires_at: datetime
+    source: str
+    use_case: str | None = None
+    priority: int = 0
+
+
+def issue_grants(session: Session, specs: Sequence[GrantSpec], now: datetime) -> list[int]:
+    """Insert grants whose key is new; returns the ids of those actually issued."""
+    if not specs:
+        return []
+    unique = list({s.key: s for s in specs}.values())
+    rows = [
+        {
+            "idempotency_key": s.key,
+            "kind": s.kind,
+            "token_class": s.token_class,
+            "owner_type": s.owner_type,
+            "owner_id": s.owner_id,
+            "use_case": s.use_case,
+            "amount": s.amount,
+            "period": s.period,
+            "effective_at": s.effective_at,
+            "expires_at": s.expires_at,
+            "priority": s.priority,
+            "source": s.source,
+            "created_at": now,
+        }
+        for s in unique
+    ]
+    stmt = (
+        upsert_insert(session, Grant.__table__)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Grant.__table__.c.id, Grant.__table__.c.idempotency_key)
+    )
+    issued = {key: grant_id for grant_id, key in session.execute(stmt, rows).all()}
+    if not issued:
+        return []
+    by_key = {s.key: s for s in unique}
+    session.execute(
+        GrantBalance.__table__.insert(),
+        [
+            {"grant_id": gid, "remaining": by_key[k].amount, "used": 0, "expired": 0}
+            for k, gid in issued.items()
+        ],
+    )
+    session.execute(
+        LedgerEntry.__table__.insert(),
+        [
+            {
+                "entry_type": "grant",
+                "grant_id": gid,
+                "person_id": by_key[k].owner_id if by_key[k].owner_type == "person" else None,
+                "period": by_key[k].period,
+                "amount": by_key[k].amount,
+                "reference": k,
+                "created_at": now,
+            }
+            for k, gid in issued.items()
+        ],
+    )
+    return list(issued.values())
+
+
+def ensure_projects(session: Session, policy: Policy) -> dict[str, int]:
+    """Make the policy's projects exist (owner by email); returns name -> id."""
+    existing = {p.name: p for p in session.scalars(select(Project))}
+    owners = dict(session.execute(select(Person.email, Person.id)).all())
+    for spec in policy.projects.values():
+        project = existing.get(spec.name)
+        if project is None:
+            project = Project(name=spec.name)
+            session.add(project)
+            existing[spec.name] = project
+        project.owner_id = owners.get(spec.owner.lower())
+        project.budget = spec.budget
+        project.status = spec.status
+    session.flush()
+    return {name: p.id for name, p in existing.items()}
+
+
+def period_grant_specs(session: Session, policy: Policy, period: Period) -> list[GrantSpec]:
+    """Every allotment the policy gives for a period: baselines by tier, team pools,
+    project budgets and reserved pools."""
+    specs: list[GrantSpec] = []
+
+    def spec(
+        key: str, kind: str, cls: str, owner_type: str, owner_id: int | None, amount: int, **kw: Any
+    ) -> None:
+        if amount > 0:
+            specs.append(
+                GrantSpec(
+                    key=f"{kind}:{period.key}:{key}",
+                    kind=kind,
+                    token_class=cls,
+                    owner_type=owner_type,
+                    owner_id=owner_id,
+                    amount=amount,
+                    period=period.key,
+                    effective_at=period.start,
+                    expires_at=period.end,
+                    source="policy",
+                    **kw,
+                )
+            )
+
+    for person_id, tier in session.execute(select(Person.id, Person.tier).where(Person.active)):
+        baseline = policy.tiers.get(tier, policy.tiers["default"]).baseline
+        for cls, amount in policy.baseline_split(baseline).items():
+            spec(f"person:{person_id}:{cls}", "baseline", cls, "person", person_id, amount)
+    for team_id, name in session.execute(select(Team.id, Team.name)):
+        spec(
+            f"team:{team_id}",
+            "team_pool",
+            "operational",
+            "team",
+            team_id,
+            policy.team_pools.amount_for(name),
+        )
+    project_ids = ensure_projects(session, policy)
+    for name, project in policy.projects.items():
+        if project.status == "open":
+            spec(
+                f"project:{project_ids[name]}",
+                "project",
+                "operational",
+                "project",
+                project_ids[name],
+                project.budget,
+            )
+    for pool in policy.reserved_pools:
+        spec(
+            f"reserved:{pool.name}",
+            "reserved",
+            policy.token_class_for(pool.use_case),
+            "org",
+            None,
+            pool.amount,
+            use_case=pool.use_case,
+        )
+    return specs
+
+
+def ensure_period_grants(session: Session, policy: Policy, period: Period, now: datetime) -> int:
+    """Issue the period's policy allotments that are not issued yet (safe to call any time)."""
+    return len(issue_grants(session, period_grant_specs(session, policy, period), now))
+
+
+# --- usage ---------------------------------------------------------------------------------
+
+
+def _identity_key(identity: str) -> str:
+    identity = identity.strip()
+    return identity.lower() if "@" in identity else identity
+
+
+def resolve_identities(
+    session: Session, identities: Iterable[str]
+) -> dict[str, tuple[int, int | None]]:
+    """Map emails and provider aliases to (person id, team id); unknown ones are absent."""
+    from storage.models import IdentityAlias
+
+    keys = {_identity_key(i) for i in identities}
+    emails = [k for k in keys if "@" in k]
+    found: dict[str, tuple[int, int | None]] = {}
+    for chunk in _chunks(emails, 500):
+        for pid, email, team_id in session.execute(
+            select(Person.id, Person.email, Person.team_id).where(Person.email.in_(chunk))
+        ):
+            found[email] = (pid, team_id)
+    rest = [k for k in keys if k not in found]
+    for chunk in _chunks(rest, 500):
+        for alias, pid, team_id in session.execute(
+            select(IdentityAlias.alias, Person.id, Person.team_id)
+            .join(Person, Person.id == IdentityAlias.person_id)
+            .where(IdentityAlias.alias.in_(chunk))
+        ):
+            found[alias] = (pid, team_id)
+    return found
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _PeriodCache:
+    """period_for is called per event; consecutive events almost always share a period."""
+
+    def __init__(self, policy: Policy):
+        self.calendar = policy.periods
+        self.last: Period | None = None
+
+    def __call__(self, moment: datetime) -> Period:
+        if self.last is None or not self.last.contains(moment):
+            self.last = period_for(self.calendar, moment)
+        return self.last
+
+
+def record_usage(
+    session: Session, events: Sequence[UsageLike], policy: Policy, now: datetime
+) -> RecordResult:
+    """Record usage events once each and draw their budget tokens from grants.
+
+    The caller validates events and commits. Duplicated ids (within the batch, or already
+    stored) are counted as duplicates and change nothing.
+    """
+    result = RecordResult()
+    unique: dict[str, UsageLike] = {}
+    for event in events:
+        if event.id in unique:
+            result.duplicates += 1
+        else:
+            unique[event.id] = event
+    if not unique:
+        return result
+
+    people = resolve_identities(session, {e.user for e in unique.values()})
+    periods = _PeriodCache(policy)
+    rows = []
+    for e in unique.values():
+        model = policy.model(e.model)
+        person = people.get(_identity_key(e.user))
+        rows.append(
+            {
+                "id": e.id,
+                "person_id": person[0] if person else None,
+                "identity": e.user.strip(),
+                "model": e.model,
+                "input_tokens": e.input_tokens,
+                "output_tokens": e.output_tokens,
+                "cached_input_tokens": e.cached_input_tokens or 0,
+                "budget_tokens": model.budget_tokens(e.input_tokens, e.output_tokens),
+                "cost_micros": model.cost_micros(
+                    e.input_tokens, e.output_tokens, e.cached_input_tokens or 0
+                ),
+                "use_case": e.use_case,
+                "project": e.project,
+                "template_id": e.template_id,
+                "conversation_id": e.conversation_id,
+                "prompt_fingerprint": e.prompt_fingerprint,
+                "occurred_at": e.timestamp,
+                "period": periods(e.timestamp).key,
+                "unknown_price": e.model not in policy.models,
+                "uncategorised": e.use_case not in policy.use_cases,
+                "recorded_at": now,
+            }
+        )
+    table = UsageEvent.__table__
+    stmt = (
+        upsert_insert(session, table)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
+    )
+    inserted: set[str] = set()
+    for chunk in _chunks(rows, 2000):
+        inserted.update(session.execute(stmt, list(chunk)).scalars())
+    new_rows = [r for r in rows if r["id"] in inserted]
+    result.recorded = len(new_rows)
+    result.duplicates += len(rows) - len(new_rows)
+    for r in new_rows:
+        if r["person_id"] is None:
+            result.unattributed += 1
+        if r["unknown_price"]:
+            result.unknown_models.add(r["model"])
+        if r["uncategorised"]:
+            result.uncategorised_use_cases.add(r["use_case"] or "(none)")
+    attributed = [
+        dict(r, team_id=people[_identity_key(r["identity"])][1])
+        for r in new_rows
+        if r["person_id"] is not None
+    ]
+    result.overdraft = _debit(session, attributed, policy, now)
+    return result
+
+
+def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: datetime) -> int:
+    """Draw recorded usage from grants; returns the overdraft (tokens no grant covered)."""
+    if not rows:
+        return 0
+    # Aggregate per person, period, use case and project: one draw-down per group per batch.
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        key = (r["person_id"], r["team_id"], r["period"], r["use_case"], r["project"])
+        group = groups.setdefault(key, [0, r["occurred_at"]])
+        group[0] += r["budget_tokens"]
+        group[1] = max(group[1], r["occurred_at"])
+        total = totals[(r["person_id"], r["period"])]
+        total[0] += r["budget_tokens"]
+        total[1] += r["cost_micros"]
+        total[2] += 1
+
+    person_ids = sorted({k[0] for k in groups})
+    team_ids = sorted({k[1] for k in groups if k[1] is not None})
+    project_names = sorted({k[4] for k in groups if k[4]})
+    use_cases = sorted({k[3] for k in groups if k[3]})
+    project_ids = (
+        dict(
+            session.execute(
+                select(Project.name, Project.id).where(Project.name.in_(project_names))
+            ).all()
+        )
+        if project_names
+        else {}
+    )
+    earliest = min(r["occurred_at"] for r in rows)
+    latest = max(r["occurred_at"] for r in rows)
+    owners = [and_(Grant.owner_type == "person", Grant.owner_id.in_(person_ids))]
+    if team_ids:
+        owners.append(and_(Grant.owner_type == "team", Grant.owner_id.in_(team_ids)))
+    if project_ids:
+        owners.append(
+            and_(Grant.owner_type == "project", Grant.owner_id.in_(list(project_ids.values())))
+        )
+    if use_cases:
+        owners.append(and_(Grant.owner_type == "org", Grant.use_case.in_(use_cases)))
+    query = (
+        select(
+            Grant.id,
+            Grant.kind,
+            Grant.token_class,
+            Grant.owner_type,
+            Grant.owner_id,
+            Grant.use_case,
+            Grant.effective_at,
+            Grant.expires_at,
+            GrantBalance.remaining,
+        )
+        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
+        .where(
+            GrantBalance.remaining > 0,
+            Grant.expires_at > earliest,
+            Grant.effective_at <= latest,
+            or_(*owners),
+        )
+        .order_by(Grant.id)
+    )
+    if not is_sqlite(session):
+        # Serialise concurrent draws on the same grants; ordered by id so two batches
+        # locking overlapping grants cannot deadlock.
+        query = query.with_for_update(of=GrantBalance)
+    candidates = session.execute(query).all()
+    remaining = {g.id: g.remaining for g in candidates}
+
+    draws: dict[tuple[int, int, str], int] = defaultdict(int)
+    overdrafts: dict[tuple[int, str], int] = defaultdict(int)
+    for (person_id, team_id, period, use_case, project), (amount, moment) in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3] or "", kv[0][4] or "")
+    ):
+        project_id = project_ids.get(project) if project else None
+        cls = policy.token_class_for(use_case)
+        usable = [
+            g
+            for g in candidates
+            if remaining[g.id] > 0
+            and g.effective_at <= moment < g.expires_at
+            and _covers(g, person_id, team_id, project_id, use_case)
+        ]
+        usable.sort(
+            key=lambda g: (_KIND_RANK.get(g.kind, 99), g.token_class != cls, g.expires_at, g.id)
+        )
+        for g in usable:
+            if amount == 0:
+                break
+            take = min(amount, remaining[g.id])
+            remaining[g.id] -= take
+            draws[(g.id, person_id, period)] += take
+            amount -= take
+        if amount:
+            overdrafts[(person_id, period)] += amount
+
+    batch = f"usage-batch:{uuid.uuid4().hex}"
+    entries = [
+        {
+            "entry_type": "debit",
+            "grant_id": gid,
+            "person_id": pid,
+            "period": period,
+            "amount": amount,
+            "reference": batch,
+            "created_at": now,
+        }
+        for (gid, pid, period), amount in draws.items()
+    ] + [
+        {
+            "entry_type": "overdraft",
+            "grant_id": None,
+            "person_id": pid,
+            "period": period,
+            "amount": amount,
+            "reference": batch,
+            "created_at": now,
+        }
+        for (pid, period), amount in overdrafts.items()
+    ]
+    if entries:
+        session.execute(LedgerEntry.__table__.insert(), entries)
+    per_grant: dict[int, int] = defaultdict(int)
+    for (gid, _pid, _period), amount in draws.items():
+        per_grant[gid] += amount
+    if per_grant:
+        balances = GrantBalance.__table__
+        session.execute(
+            update(balances)
+            .where(balances.c.grant_id == _bind("gid"))
+            .values(
+                remaining=balances.c.remaining - _bind("amount"),
+                used=balances.c.used + _bind("amount"),
+            ),
+            [{"gid": gid, "amount": amount} for gid, amount in per_grant.items()],
+        )
+    _add_account_totals(
+        session,
+        [
+            {
+                "person_id": pid,
+                "period": period,
+                "used": t[0],
+                "overdraft": overdrafts.get((pid, period), 0),
+                "cost_micros": t[1],
+                "events": t[2],
+            }
+            for (pid, period), t in totals.items()
+        ],
+    )
+    return sum(overdrafts.values())
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _covers(
+    g: Any, person_id: int, team_id: int | None, project_id: int | None, use_case: str | None
+) -> bool:
+    if g.kind == "reserved":
+        return g.use_case is not None and g.use_case == use_case
+    if g.kind == "project":
+        return project_id is not None and g.owner_id == project_id
+    if g.kind == "team_pool":
+        return team_id is not None and g.owner_id == team_id
+    return g.owner_type == "person" and g.owner_id == person_id
+
+
+def _add_account_totals(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = AccountTotal.__table__
+    stmt = upsert_insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["person_id", "period"],
+        set_={
+            "used": table.c.used + stmt.excluded.used,
+            "overdraft": table.c.overdraft + stmt.excluded.overdraft,
+            "cost_micros": table.c.cost_micros + stmt.excluded.cost_micros,
+            "events": table.c.events + stmt.excluded.events,
+        },
+    )
+    for row in sorted(rows, key=lambda r: (r["person_id"], r["period"])):
+        session.execute(stmt, row)
+
+
+# --- period roll-over ----------------------------------------------------------------------
+
+
+@dataclass
+class ExpireResult:
+    period: str
+    already_done: bool = False
+    expired_grants: int = 0
+    expired_tokens: int = 0
+    rolled_over_tokens: int = 0
+    issued_grants: int = 0
+
+
+def expire(session: Session, policy: Policy, period: Period, now: datetime) -> ExpireResult:
+    """Close a finished period once: lapse what is left, carry the capped rollover, and
+    issue the next period's allotments. A second call for the same period changes nothing."""
+    if now < period.end:
+        raise ValueError(
+            f"period {period.key} has not ended yet (it ends {period.end.isoformat()})"
+        )
+    claimed = session.execute(
+        upsert_insert(session, PeriodRun.__table__)
+        .on_conflict_do_nothing(index_elements=["period"])
+        .returning(PeriodRun.__table__.c.period),
+        {"period": period.key, "ran_at": now},
+    ).first()
+    if claimed is None:
+        return ExpireResult(period=period.key, already_done=True)
+
+    query = (
+        select(
+            Grant.id,
+            Grant.kind,
+            Grant.owner_type,
+            Grant.owner_id,
+            Grant.period,
+            GrantBalance.remaining,
+        )
+        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
+        .where(GrantBalance.remaining > 0, Grant.expires_at <= period.end)
+        .order_by(Grant.id)
+    )
+    if not is_sqlite(session):
+        query = query.with_for_update(of=GrantBalance)
+    lapsing = session.execute(query).all()
+    result = ExpireResult(period=period.key, expired_grants=len(lapsing))
+    if lapsing:
+        session.execute(
+            LedgerEntry.__table__.insert(),
+            [
+                {
+                    "entry_type": "expire",
+                    "grant_id": g.id,
+                    "person_id": g.owner_id if g.owner_type == "person" else None,
+                    "period": g.period,
+                    "amount": g.remaining,
+                    "reference": f"expire:{period.key}",
+                    "created_at": now,
+                }
+                for g in lapsing
+            ],
+        )
+        balances = GrantBalance.__table__
+        session.execute(
+            update(balances)
+            .where(balances.c.grant_id == _bind("gid"))
+            .values(remaining=0, expired=balances.c.expired + _bind("amount")),
+            [{"gid": g.id, "amount": g.remaining} for g in lapsing],
+        )
+        result.expired_tokens = sum(g.remaining for g in lapsing)
+
+    following = next_period(policy.periods, period)
+    specs = period_grant_specs(session, policy, following)
+    if policy.periods.rollover_cap > 0:
+        tiers = dict(session.execute(select(Person.id, Person.tier)).all())
+        carry: dict[int, int] = defaultdict(int)
+        for g in lapsing:
+            if g.kind == "baseline" and g.owner_type == "person" and g.period == period.key:
+                carry[g.owner_id] += g.remaining
+        for person_id, unused in sorted(carry.items()):
+            baseline = policy.tiers.get(
+                tiers.get(person_id, "default"), policy.tiers["default"]
+            ).baseline
+            cap = int(
+                (baseline * policy.periods.rollover_cap).to_integral_value(rounding=ROUND_FLOOR)
+            )
+            amount = min(unused, cap)
+            if amount > 0:
+                result.rolled_over_tokens += amount
+                specs.append(
+                    GrantSpec(
+                        key=f"rollover:{following.key}:person:{person_id}",
+                        kind="baseline",
+                        token_class="operational",
+                        owner_type="person",
+                        owner_id=person_id,
+                        amount=amount,
+                        period=following.key,
+                        effective_at=following.start,
+                        expires_at=following.end,
+                        source=f"rollover from {period.key}",
+                    )
+                )
+    result.issued_grants = len(issue_grants(session, specs, now))
+    return result
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    subject: str
+    field: str
+    stored: int
+    derived: int
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.field}: stored {self.stored}, derived from entries {self.derived}"
+
+
+def verify(session: Session) -> list[Discrepancy]:
+    """Rebuild every projection from the append-only facts and list what differs."""
+    problems: list[Discrepancy] = []
+    entries = LedgerEntry.__table__
+    sums: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for grant_id, entry_type, total in session.execute(
+        select(entries.c.grant_id, entries.c.entry_type, func.sum(entries.c.amount))
+        .where(entries.c.grant_id.is_not(None))
+        .group_by(entries.c.grant_id, entries.c.entry_type)
+    ):
+        sums[grant_id][entry_type] = int(total)
+    grants = session.execute(
+        select(
+            Grant.id, Grant.amount, GrantBalance.remaining, GrantBalance.used, GrantBalance.expired
+        ).join(GrantBalance, GrantBalance.grant_id == Grant.id, isouter=True)
+    ).all()
+    for g in grants:
+        derived = sums.get(g.id, {})
+        granted, used, expired = (
+            derived.get("grant", 0),
+            derived.get("debit", 0),
+            derived.get("expire", 0),
+        )
+        subject = f"grant {g.id}"
+        if g.remaining is None:
+            problems.append(Discrepancy(subject, "balance row", 0, 1))
+            continue
+        for name, stored, value in (
+            ("amount", g.amount, granted),
+            ("used", g.used, used),
+            ("expired", g.expired, expired),
+            ("remaining", g.remaining, granted - used - expired),
+        ):
+            if stored != value:
+                problems.append(Discrepancy(subject, name, stored, value))
+        if g.remaining < 0:
+            problems.append(Discrepancy(subject, "remaining (negative)", g.remaining, 0))
+
+    usage = UsageEvent.__table__
+    derived_totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for pid, period, used, cost, count in session.execute(
+        select(
+            usage.c.person_id,
+            usage.c.period,
+            func.sum(usage.c.budget_tokens),
+            func.sum(usage.c.cost_micros),
+            func.count(),
+        )
+        .where(usage.c.person_id.is_not(None))
+        .group_by(usage.c.person_id, usage.c.period)
+    ):
+        derived_totals[(pid, period)][:3] = [int(used), int(cost), int(count)]
+    drawn: dict[tuple[int, str], int] = defaultdict(int)
+    for pid, period, entry_type, total in session.execute(
+        select(
+            entries.c.person_id, entries.c.period, entries.c.entry_type, func.sum(entries.c.amount)
+        )
+        .where(entries.c.entry_type.in_(("debit", "overdraft")))
+        .group_by(entries.c.person_id, entries.c.period, entries.c.entry_type)
+    ):
+        drawn[(pid, period)] += int(total)
+        if entry_type == "overdraft":
+            derived_totals[(pid, period)][3] = int(total)
+    stored_totals = {(t.person_id, t.period): t for t in session.scalars(select(AccountTotal))}
+    for key in sorted(set(stored_totals) | set(derived_totals)):
+        stored = stored_totals.get(key)
+        used, cost, count, overdraft = derived_totals.get(key, [0, 0, 0, 0])
+        subject = f"person {key[0]} period {key[1]}"
+        for name, value in (
+            ("used", used),
+            ("cost_micros", cost),
+            ("events", count),
+            ("overdraft", overdraft),
+        ):
+            stored_value = getattr(stored, name) if stored else 0
+            if stored_value != value:
+                problems.append(Discrepancy(subject, name, stored_value, value))
+        if drawn.get(key, 0) != used:
+            problems.append(
+                Discrepancy(subject, "debits + overdraft vs usage", drawn.get(key, 0), used)
+            )
+    return problems
+
+
+def period_of(policy: Policy, moment: datetime) -> Period:
+    return period_for(policy.periods, moment)

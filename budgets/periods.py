@@ -1,0 +1,104 @@
+"""Budget periods on the policy's calendar.
+
+A period starts at 00:00 local time on the policy's reset day (monthly, or in the first month of
+each quarter) and ends where the next begins. Boundaries are computed in the policy's time zone
+with zoneinfo, so they stay at local midnight across daylight-saving changes; every returned
+datetime is aware UTC. Keys are stable strings: `2026-11` (monthly) or `2026-Q4` (quarterly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from budgets.policy import Periods
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def days_elapsed(self, now: datetime) -> float:
+        return max((min(now, self.end) - self.start).total_seconds() / 86400, 0.0)
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+
+def _months_per_period(calendar: Periods) -> int:
+    return 3 if calendar.cadence == "quarterly" else 1
+
+
+def _start_month(calendar: Periods, year: int, month: int) -> tuple[int, int]:
+    span = _months_per_period(calendar)
+    return year, month - (month - 1) % span
+
+
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def _local_start(calendar: Periods, year: int, month: int) -> datetime:
+    return datetime(year, month, calendar.reset_day, tzinfo=calendar.zone).astimezone(UTC)
+
+
+def _key(calendar: Periods, year: int, month: int) -> str:
+    if calendar.cadence == "quarterly":
+        return f"{year}-Q{(month - 1) // 3 + 1}"
+    return f"{year}-{month:02d}"
+
+
+def _period_starting(calendar: Periods, year: int, month: int) -> Period:
+    next_year, next_month = _add_months(year, month, _months_per_period(calendar))
+    return Period(
+        key=_key(calendar, year, month),
+        start=_local_start(calendar, year, month),
+        end=_local_start(calendar, next_year, next_month),
+    )
+
+
+def period_for(calendar: Periods, moment: datetime) -> Period:
+    """The period that contains `moment`."""
+    local = moment.astimezone(calendar.zone)
+    year, month = _start_month(calendar, local.year, local.month)
+    period = _period_starting(calendar, year, month)
+    if moment < period.start:
+        year, month = _add_months(year, month, -_months_per_period(calendar))
+        period = _period_starting(calendar, year, month)
+    return period
+
+
+def next_period(calendar: Periods, period: Period) -> Period:
+    return period_for(calendar, period.end)
+
+
+def previous_period(calendar: Periods, period: Period) -> Period:
+    return period_for(calendar, period.start - timedelta(seconds=1))
+
+
+def period_by_key(calendar: Periods, key: str) -> Period:
+    """Parse `2026-11` or `2026-Q4` back into a Period; raises ValueError with the allowed forms."""
+    try:
+        if calendar.cadence == "quarterly":
+            year_text, quarter_text = key.split("-Q")
+            year, month = int(year_text), (int(quarter_text) - 1) * 3 + 1
+            if not 1 <= int(quarter_text) <= 4:
+                raise ValueError
+        else:
+            year_text, month_text = key.split("-")
+            year, month = int(year_text), int(month_text)
+            if not 1 <= month <= 12:
+                raise ValueError
+    except ValueError:
+        form = (
+            "YYYY-Qn, e.g. 2026-Q4" if calendar.cadence == "quarterly" else "YYYY-MM, e.g. 2026-11"
+        )
+        raise ValueError(f"period {key!r} is not of the form {form}") from None
+    return _period_starting(calendar, year, month)

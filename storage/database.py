@@ -1,0 +1,156 @@
+"""Engines, the unit of work, and schema migrations.
+
+SQLite runs in WAL mode with foreign keys on, and write transactions start with
+`BEGIN IMMEDIATE` so two writers queue on the lock instead of failing on upgrade; read-only
+units of work use a plain deferred BEGIN so readers never wait for writers. PostgreSQL runs
+READ COMMITTED; code that must not lose an update locks rows (`FOR UPDATE`) or uses
+conditional updates.
+
+A unit of work rolls back unless the service commits explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_DATABASE_URL = "sqlite:///tokenbot.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever scheme the operator wrote."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def create_database_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("tokenbot_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine_or_session: Engine | Session) -> bool:
+    bind = (
+        engine_or_session.get_bind()
+        if isinstance(engine_or_session, Session)
+        else engine_or_session
+    )
+    return bind.dialect.name == "sqlite"
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (SQLite and PostgreSQL share the syntax)."""
+    return sqlite.insert(table) if is_sqlite(session) else postgresql.insert(table)
+
+
+class UnitOfWork:
+    """A session that rolls back unless `commit()` is called; `read_only` never takes a write lock."""
+
+    def __init__(self, factory: sessionmaker[Session], read_only: bool = False):
+        self._factory = factory
+        self._read_only = read_only
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        if self._read_only:
+            self.session.connection(execution_options={"tokenbot_read_only": True})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # close() rolls back whatever was not committed without expiring loaded objects,
+        # so what a read returned stays usable after the unit of work ends.
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+
+class Database:
+    """The engine and its session factory, built once by `bootstrap()` and passed around."""
+
+    def __init__(self, url: str, **engine_kwargs: Any):
+        self.url = normalise_url(url)
+        self.engine = create_database_engine(self.url, **engine_kwargs)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def unit_of_work(self, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, read_only=read_only)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.unit_of_work(read_only=True) as uow:
+            yield uow.session
+
+    def ping(self) -> bool:
+        with self.engine.connect().execution_options(tokenbot_read_only=True) as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade_schema(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_database_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()

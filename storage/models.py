@@ -1,0 +1,361 @@
+"""SQLAlchemy models: the facts tokenbot keeps and the projections derived from them.
+
+Invariants:
+- `LedgerEntry`, `UsageEvent`, `Outcome` and `AuditEntry` rows are append-only facts; nothing
+  updates or deletes them.
+- `GrantBalance` and `AccountTotal` are projections of the ledger kept for O(1) reads;
+  `budgets.ledger.verify` rebuilds them from the facts and reports any difference.
+- Token amounts are integers; money is integer micro-dollars (1 USD = 1,000,000).
+- Every datetime is stored as UTC and read back timezone-aware.
+- Prompt text is never stored: usage carries counts and, at most, a fingerprint.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware datetimes on every backend (SQLite forgets offsets)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, int: BigInteger, dict[str, Any]: JSON}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- directory -----------------------------------------------------------------------------
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    roles: Mapped[str] = mapped_column(String(200), default="member")
+    tier: Mapped[str] = mapped_column(String(100), default="default")
+    slack_user_id: Mapped[str | None] = mapped_column(String(50), unique=True)
+    teams_user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    team: Mapped[Team | None] = relationship(lazy="joined")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(r for r in self.roles.split(";") if r)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.role_set
+
+
+class IdentityAlias(Base):
+    """Maps a provider identity (OpenAI user id, API key id, workspace id) to a person."""
+
+    __tablename__ = "identity_aliases"
+    alias: Mapped[str] = mapped_column(String(300), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    budget: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+
+
+# --- ledger --------------------------------------------------------------------------------
+
+
+class Grant(Base):
+    """An allotment of budget tokens to an owner (person, team, project or the org)."""
+
+    __tablename__ = "grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Makes issuing a grant retry-safe: the same key can never be granted twice.
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # baseline team_pool project reserved burst manual
+    token_class: Mapped[str] = mapped_column(String(20))  # operational exploration
+    owner_type: Mapped[str] = mapped_column(String(10))  # person team project org
+    owner_id: Mapped[int | None] = mapped_column(Integer)
+    use_case: Mapped[str | None] = mapped_column(String(100))  # reserved pools only
+    amount: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(20))
+    effective_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_grants_owner", "owner_type", "owner_id", "expires_at"),)
+
+
+class GrantBalance(Base):
+    """Projection: what is left of a grant. amount = remaining + used + expired, always."""
+
+    __tablename__ = "grant_balances"
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), primary_key=True)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    expired: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerEntry(Base):
+    """An immutable movement: grant, debit, expire or overdraft (debit with no grant behind it)."""
+
+    __tablename__ = "ledger_entries"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_type: Mapped[str] = mapped_column(String(20))
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    period: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountTotal(Base):
+    """Projection: a person's usage in a period, so balance and burn rate are O(1)."""
+
+    __tablename__ = "account_totals"
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    overdraft: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PeriodRun(Base):
+    """One row per period roll-over that happened: the guard that makes `expire` run once."""
+
+    __tablename__ = "period_runs"
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column()
+
+
+# --- usage and outcomes --------------------------------------------------------------------
+
+
+class UsageEvent(Base):
+    """One metered LLM call (or an aggregated bucket from a provider export)."""
+
+    __tablename__ = "usage_events"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the idempotency key
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    identity: Mapped[str] = mapped_column(String(320))  # as sent, for unattributed usage
+    model: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cached_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    budget_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_micros: Mapped[int] = mapped_column(BigInteger)
+    use_case: Mapped[str | None] = mapped_column(String(100))
+    project: Mapped[str | None] = mapped_column(String(200))
+    template_id: Mapped[str | None] = mapped_column(String(200))
+    conversation_id: Mapped[str | None] = mapped_column(String(200))
+    prompt_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime] = mapped_column()
+    period: Mapped[str] = mapped_column(String(20))
+    unknown_price: Mapped[bool] = mapped_column(Boolean, default=False)
+    uncategorised: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_usage_person_time", "person_id", "occurred_at"),
+        Index("ix_usage_time", "occurred_at"),
+        Index("ix_usage_identity_unattributed", "identity", "person_id"),
+        Index("ix_usage_conversation", "conversation_id"),
+    )
+
+
+class Outcome(Base):
+    """What became of AI output: accepted, rejected or revised. Texts are never stored."""
+
+    __tablename__ = "outcomes"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    identity: Mapped[str] = mapped_column(String(320))
+    artifact_id: Mapped[str | None] = mapped_column(String(200))
+    use_case: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    usage_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    conversation_id: Mapped[str | None] = mapped_column(String(200))
+    edit_distance: Mapped[float | None] = mapped_column(Float)
+    minutes_saved: Mapped[float | None] = mapped_column(Float)
+    minutes_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_draft_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    template_id: Mapped[str | None] = mapped_column(String(200))
+    content_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_outcomes_person_time", "person_id", "occurred_at"),
+        Index("ix_outcomes_time", "occurred_at"),
+    )
+
+
+# --- access, audit, requests ---------------------------------------------------------------
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(20), index=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+
+class BurstRequest(Base):
+    """A request for extra tokens. State: pending -> approved | denied | cancelled | expired."""
+
+    __tablename__ = "burst_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    granted_amount: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    until: Mapped[datetime | None] = mapped_column()
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    step: Mapped[str] = mapped_column(String(20), default="manager")  # manager | finance | owner
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    # Bumped on every transition; a decision is a conditional update on it (exactly once).
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    nudged_at: Mapped[datetime | None] = mapped_column()
+    # Where the approval message lives, so it can be updated in place: {"slack": {...}}.
+    message_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SentNotice(Base):
+    """One row per notice sent (alert, reminder, spotlight post): the exactly-once guard."""
+
+    __tablename__ = "sent_notices"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column()
+
+
+class ConversationRef(Base):
+    """How to reach a person or channel proactively on a chat platform."""
+
+    __tablename__ = "conversation_refs"
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # person:ID or channel:NAME
+    reference: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class PromptTemplate(Base):
+    """An approved prompt template (metadata only; the template text lives elsewhere)."""
+
+    __tablename__ = "prompt_templates"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    use_case: Mapped[str] = mapped_column(String(100), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    approved: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class Flag(Base):
+    """A governance flag on a person for a week. Private to the person and their manager."""
+
+    __tablename__ = "flags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    week: Mapped[str] = mapped_column(String(10))  # ISO week, e.g. 2026-W47
+    detector: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    explanation: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("person_id", "week", "detector"),)
+
+
+class SchedulerLease(Base):
+    """Which scheduler process may run jobs right now (one row per lease name)."""
+
+    __tablename__ = "scheduler_leases"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,145 @@
+"""Shared fixtures: a real database per test run (SQLite by default, PostgreSQL when
+TOKENBOT_TEST_DATABASE_URL points at a server), a pinned clock, and the services.
+
+On PostgreSQL each test run creates its own database (so parallel runs never collide) and
+drops it at the end. Each test starts with empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.bootstrap import Services, Settings, bootstrap
+from budgets.policy import Policy, load_policy
+from storage.database import normalise_url, upgrade_schema
+from storage.models import Base
+
+TEST_URL_ENV = "TOKENBOT_TEST_DATABASE_URL"
+
+
+class Clock:
+    """A controllable clock: tests move time explicitly, never sleep."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, moment: datetime) -> datetime:
+        self.now = moment
+        return moment
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server_url = os.environ.get(TEST_URL_ENV)
+    if not server_url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'tokenbot-test.db'}"
+        upgrade_schema(url)
+        yield url
+        return
+    server = make_url(normalise_url(server_url))
+    name = f"tokenbot_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_schema(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def empty_all_tables(url: str) -> None:
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.begin() as conn:
+            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text(
+                        "TRUNCATE "
+                        + ", ".join(f'"{t}"' for t in tables)
+                        + " RESTART IDENTITY CASCADE"
+                    )
+                )
+            else:
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> str:
+    empty_all_tables(database_url)
+    return database_url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 18, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return load_policy()
+
+
+@pytest.fixture
+def services(clean_database: str, clock: Clock, policy: Policy) -> Iterator[Services]:
+    built = bootstrap(Settings(database_url=clean_database), clock=clock, policy=policy)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def session(services: Services):
+    with services.db.unit_of_work() as uow:
+        yield uow.session
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+PEOPLE_CSV = """email,name,team,manager_email,roles,tier,slack_user_id,teams_user_id
+ceo@acme.test,Cleo Chief,Leadership,,member;manager;admin,power-user,UCEO,
+mia@acme.test,Mia Manager,Marketing,ceo@acme.test,member;manager,power-user,UMIA,29:mia
+fin@acme.test,Finn Finance,Finance,ceo@acme.test,member;finance,default,UFIN,29:fin
+ann@acme.test,Ann Analyst,Marketing,mia@acme.test,member,default,UANN,29:ann
+bob@acme.test,Bob Builder,Marketing,mia@acme.test,member,default,UBOB,29:bob
+"""
+
+
+@pytest.fixture
+def people_csv() -> str:
+    return PEOPLE_CSV
+
+
+@pytest.fixture
+def org(services: Services, people_csv: str):
+    """A small org imported through the real directory import; returns email -> Person."""
+    from budgets.directory import import_directory
+    from storage.models import Person
+
+    with services.db.unit_of_work() as uow:
+        result = import_directory(uow.session, people_csv, services.policy, services.clock())
+        assert result.ok, result.errors
+        uow.commit()
+    with services.db.read() as s:
+        return {p.email: p for p in s.query(Person).all()}
