@@ -1,0 +1,46 @@
+"""The one aiohttp application: `/healthz`, the usage API (`/api/v1/*`), Slack
+(`/slack/events`) and Teams (`/api/messages`).
+
+Each surface lives in its own module and mounts itself with a `mount(app, services)` function
+listed in `MOUNTS`; this module only assembles them, so adding a surface is one line here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bot.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+
+Mount = Callable[[web.Application, Services], None]
+MOUNTS: list[Mount] = []
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        await asyncio.to_thread(services.db.ping)
+    except Exception as exc:  # the database is down: say so, do not crash
+        log.warning("health check: database unreachable: %s", exc)
+        return web.json_response(
+            {"status": "unavailable", "database": "unreachable"},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+def build_app(services: Services, mounts: list[Mount] | None = None) -> web.Application:
+    app = web.Application(client_max_size=services.settings.max_body_bytes)
+    app[SERVICES] = services
+    app.router.add_get("/healthz", healthz)
+    for mount in MOUNTS if mounts is None else mounts:
+        mount(app, services)
+    return app
