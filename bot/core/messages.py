@@ -19,6 +19,30 @@ class Button:
 
 
 @dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    kind: str = "text"  # text | multiline | number
+    initial: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Form:
+    """Ask for input before acting: a Slack modal, a Teams card with inputs, console prompts.
+
+    Submitting it comes back as an `IncomingAction` with `submit_action_id`, `value`, and the
+    filled fields in `form`.
+    """
+
+    title: str
+    fields: tuple[FormField, ...]
+    submit_action_id: str
+    value: str
+    submit_label: str = "Submit"
+
+
+@dataclass(frozen=True)
 class Reply:
     """What a command answers: a template name, its context, and any buttons.
 
@@ -34,6 +58,8 @@ class Reply:
     replace_original: bool = False
     # Further messages for other people (e.g. the approver's DM), delivered by the adapter.
     notices: tuple[Notice, ...] = ()
+    # Set by a button that needs more input first (e.g. "Approve a different amount").
+    form: Form | None = None
 
 
 @dataclass(frozen=True)
