@@ -2,7 +2,8 @@
 
 Facts are append-only `LedgerEntry` rows (grant, debit, expire, overdraft) and `UsageEvent`
 rows; `GrantBalance` and `AccountTotal` are projections updated in the same transaction so
-reads are O(1) in history size. `verify` rebuilds the projections from the facts.
+reads are O(1) in history size (`UseCaseTotal` keeps each person's usage per use case and period,
+for capped use cases). `verify` rebuilds the projections from the facts.
 
 Invariants (property-tested):
 - for every grant: amount = remaining + used + expired, and remaining >= 0;
@@ -42,6 +43,7 @@ from storage.models import (
     Project,
     Team,
     UsageEvent,
+    UseCaseTotal,
 )
 
 DRAW_ORDER = ("reserved", "project", "baseline", "team_pool", "burst", "manual")
@@ -236,7 +238,8 @@ def ensure_period_grants(session: Session, policy: Policy, period: Period, now: 
 # --- usage ---------------------------------------------------------------------------------
 
 
-def _identity_key(identity: str) -> str:
+def identity_key(identity: str) -> str:
+    """How an identity is looked up: emails case-insensitively, provider ids exactly."""
     identity = identity.strip()
     return identity.lower() if "@" in identity else identity
 
@@ -247,7 +250,7 @@ def resolve_identities(
     """Map emails and provider aliases to (person id, team id); unknown ones are absent."""
     from storage.models import IdentityAlias
 
-    keys = {_identity_key(i) for i in identities}
+    keys = {identity_key(i) for i in identities}
     emails = [k for k in keys if "@" in k]
     found: dict[str, tuple[int, int | None]] = {}
     for chunk in _chunks(emails, 500):
@@ -307,7 +310,7 @@ def record_usage(
     rows = []
     for e in unique.values():
         model = policy.model(e.model)
-        person = people.get(_identity_key(e.user))
+        person = people.get(identity_key(e.user))
         rows.append(
             {
                 "id": e.id,
@@ -339,6 +342,9 @@ def record_usage(
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(table.c.id)
     )
+    # Insert in id order: two concurrent batches sharing ids then lock them in the same order
+    # (PostgreSQL), so they queue instead of deadlocking.
+    rows.sort(key=lambda r: r["id"])
     inserted: set[str] = set()
     for chunk in _chunks(rows, 2000):
         inserted.update(session.execute(stmt, list(chunk)).scalars())
@@ -353,12 +359,21 @@ def record_usage(
         if r["uncategorised"]:
             result.uncategorised_use_cases.add(r["use_case"] or "(none)")
     attributed = [
-        dict(r, team_id=people[_identity_key(r["identity"])][1])
+        dict(r, team_id=people[identity_key(r["identity"])][1])
         for r in new_rows
         if r["person_id"] is not None
     ]
     result.overdraft = _debit(session, attributed, policy, now)
     return result
+
+
+def debit_recorded_usage(
+    session: Session, rows: list[dict[str, Any]], policy: Policy, now: datetime
+) -> int:
+    """Draw usage rows already stored (now attributed: `person_id`, `team_id`, `period`,
+    `use_case`, `project`, `occurred_at`, `budget_tokens`, `cost_micros`) from grants and add
+    them to the projections; returns the overdraft. Used when unattributed usage is re-assigned."""
+    return _debit(session, rows, policy, now)
 
 
 def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: datetime) -> int:
@@ -368,6 +383,7 @@ def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: da
     # Aggregate per person, period, use case and project: one draw-down per group per batch.
     groups: dict[tuple[Any, ...], list[Any]] = {}
     totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_use_case: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
         key = (r["person_id"], r["team_id"], r["period"], r["use_case"], r["project"])
         group = groups.setdefault(key, [0, r["occurred_at"]])
@@ -377,6 +393,9 @@ def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: da
         total[0] += r["budget_tokens"]
         total[1] += r["cost_micros"]
         total[2] += 1
+        use_case_total = by_use_case[(r["person_id"], r["period"], r["use_case"] or "")]
+        use_case_total[0] += r["budget_tokens"]
+        use_case_total[1] += 1
 
     person_ids = sorted({k[0] for k in groups})
     team_ids = sorted({k[1] for k in groups if k[1] is not None})
@@ -511,6 +530,13 @@ def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: da
             for (pid, period), t in totals.items()
         ],
     )
+    _add_use_case_totals(
+        session,
+        [
+            {"person_id": pid, "period": period, "use_case": uc, "used": t[0], "events": t[1]}
+            for (pid, period, uc), t in by_use_case.items()
+        ],
+    )
     return sum(overdrafts.values())
 
 
@@ -547,6 +573,22 @@ def _add_account_totals(session: Session, rows: list[dict[str, Any]]) -> None:
         },
     )
     for row in sorted(rows, key=lambda r: (r["person_id"], r["period"])):
+        session.execute(stmt, row)
+
+
+def _add_use_case_totals(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = UseCaseTotal.__table__
+    stmt = upsert_insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["person_id", "period", "use_case"],
+        set_={
+            "used": table.c.used + stmt.excluded.used,
+            "events": table.c.events + stmt.excluded.events,
+        },
+    )
+    for row in sorted(rows, key=lambda r: (r["person_id"], r["period"], r["use_case"])):
         session.execute(stmt, row)
 
 
@@ -752,6 +794,39 @@ def verify(session: Session) -> list[Discrepancy]:
             problems.append(
                 Discrepancy(subject, "debits + overdraft vs usage", drawn.get(key, 0), used)
             )
+    problems.extend(_verify_use_case_totals(session))
+    return problems
+
+
+def _verify_use_case_totals(session: Session) -> list[Discrepancy]:
+    usage = UsageEvent.__table__
+    use_case = func.coalesce(usage.c.use_case, "")
+    derived = {
+        (pid, period, uc): (int(used), int(count))
+        for pid, period, uc, used, count in session.execute(
+            select(
+                usage.c.person_id,
+                usage.c.period,
+                use_case,
+                func.sum(usage.c.budget_tokens),
+                func.count(),
+            )
+            .where(usage.c.person_id.is_not(None))
+            .group_by(usage.c.person_id, usage.c.period, use_case)
+        )
+    }
+    stored = {
+        (t.person_id, t.period, t.use_case): (t.used, t.events)
+        for t in session.scalars(select(UseCaseTotal))
+    }
+    problems = []
+    for key in sorted(set(stored) | set(derived)):
+        subject = f"person {key[0]} period {key[1]} use case {key[2] or '(none)'}"
+        for index, name in enumerate(("used", "events")):
+            stored_value = stored[key][index] if key in stored else 0
+            derived_value = derived[key][index] if key in derived else 0
+            if stored_value != derived_value:
+                problems.append(Discrepancy(subject, name, stored_value, derived_value))
     return problems
 
 

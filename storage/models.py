@@ -2,8 +2,9 @@
 
 Invariants:
 - `LedgerEntry`, `UsageEvent`, `Outcome` and `AuditEntry` rows are append-only facts; nothing
-  updates or deletes them.
-- `GrantBalance` and `AccountTotal` are projections of the ledger kept for O(1) reads;
+  updates or deletes them, except that the `person_id` of unattributed usage and outcomes is set
+  once (NULL -> a person) when an admin re-assigns the identity they came from.
+- `GrantBalance`, `AccountTotal` and `UseCaseTotal` are projections of the ledger kept for O(1) reads;
   `budgets.ledger.verify` rebuilds them from the facts and reports any difference.
 - Token amounts are integers; money is integer micro-dollars (1 USD = 1,000,000).
 - Every datetime is stored as UTC and read back timezone-aware.
@@ -181,6 +182,18 @@ class AccountTotal(Base):
     used: Mapped[int] = mapped_column(BigInteger, default=0)
     overdraft: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UseCaseTotal(Base):
+    """Projection: a person's usage of one use case in a period (use case "" when none was
+    given), so a capped use case is checked in O(1) whatever the history size."""
+
+    __tablename__ = "use_case_totals"
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(100), primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
