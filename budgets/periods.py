@@ -8,10 +8,15 @@ datetime is aware UTC. Keys are stable strings: `2026-11` (monthly) or `2026-Q4`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from budgets.policy import Periods
+
+
+_MONTH_KEY = re.compile(r"(?P<year>\d{4})-(?P<number>\d{2})")
+_QUARTER_KEY = re.compile(r"(?P<year>\d{4})-Q(?P<number>[1-4])")
 
 
 @dataclass(frozen=True)
@@ -85,20 +90,16 @@ def previous_period(calendar: Periods, period: Period) -> Period:
 
 def period_by_key(calendar: Periods, key: str) -> Period:
     """Parse `2026-11` or `2026-Q4` back into a Period; raises ValueError with the allowed forms."""
+    quarterly = calendar.cadence == "quarterly"
+    match = (_QUARTER_KEY if quarterly else _MONTH_KEY).fullmatch(key.strip())
     try:
-        if calendar.cadence == "quarterly":
-            year_text, quarter_text = key.split("-Q")
-            year, month = int(year_text), (int(quarter_text) - 1) * 3 + 1
-            if not 1 <= int(quarter_text) <= 4:
-                raise ValueError
-        else:
-            year_text, month_text = key.split("-")
-            year, month = int(year_text), int(month_text)
-            if not 1 <= month <= 12:
-                raise ValueError
-    except ValueError:
-        form = (
-            "YYYY-Qn, e.g. 2026-Q4" if calendar.cadence == "quarterly" else "YYYY-MM, e.g. 2026-11"
-        )
+        if match is None:
+            raise ValueError
+        year, number = int(match["year"]), int(match["number"])
+        month = (number - 1) * 3 + 1 if quarterly else number
+        if not 1 <= month <= 12:
+            raise ValueError
+        return _period_starting(calendar, year, month)
+    except (ValueError, OverflowError):  # also a year datetime cannot hold, e.g. 0000
+        form = "YYYY-Qn, e.g. 2026-Q4" if quarterly else "YYYY-MM, e.g. 2026-11"
         raise ValueError(f"period {key!r} is not of the form {form}") from None
-    return _period_starting(calendar, year, month)

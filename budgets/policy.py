@@ -261,7 +261,7 @@ class _Reader:
         if value is None:
             return 0
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(name, f"must be a whole number of tokens >= {minimum}, got {value!r}")
+            self.fail(name, f"must be a whole number >= {minimum}, got {value!r}")
             return 0
         if value < minimum:
             self.fail(name, f"must be >= {minimum}, got {value}")
@@ -280,6 +280,9 @@ class _Reader:
             number = Decimal(str(value))
         except ArithmeticError:
             self.fail(name, f"must be a number, got {value!r}")
+            return Decimal(0)
+        if not number.is_finite():  # TOML allows nan and inf; Decimal comparisons reject NaN
+            self.fail(name, f"must be a finite number, got {value!r}")
             return Decimal(0)
         if number < Decimal(lo) or (hi is not None and number > Decimal(hi)):
             bounds = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
@@ -319,7 +322,7 @@ def _parse_periods(r: _Reader) -> Periods:
     tz = r.text("timezone", "UTC")
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
         r.fail("timezone", f"unknown time zone {tz!r} (use an IANA name such as Europe/Paris)")
         tz = "UTC"
     day = r.integer("reset_day", 1, minimum=1)
