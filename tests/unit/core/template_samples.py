@@ -1,0 +1,123 @@
+"""Sample contexts for every message template, used by test_rendering.py.
+
+Add an entry whenever you add a template: the rendering test discovers templates under
+message_templates/{text,slack,teams}/ and fails for any template without a sample here.
+
+SAMPLES maps a message name to its context. A context is the dict a `Reply` carries, or a list
+of such dicts when the template has branches worth rendering separately (each is rendered).
+A message name is shared by its text/, slack/ and teams/ templates, as the same Reply is
+rendered for every channel; key an entry "slack/NAME" or "teams/NAME" when a channel needs a
+different context (it takes precedence over the shared one for that channel).
+
+Values are the plain data and dataclasses the handlers put in replies; build them here without
+a database so the test stays a fast unit test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core.registry import registry
+from budgets.balances import BalanceView, PoolBalance
+from budgets.periods import Period
+from budgets.policy import load_policy
+
+NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+NOVEMBER = Period(
+    key="2026-11",
+    start=datetime(2026, 11, 1, tzinfo=UTC),
+    end=datetime(2026, 12, 1, tzinfo=UTC),
+)
+POLICY = load_policy()
+BASELINE_POLICY = replace(POLICY, phase="baseline")
+OPTIMIZE_POLICY = replace(POLICY, phase="optimize")
+
+POOLS = [
+    PoolBalance(
+        label="Baseline (operational)",
+        kind="baseline",
+        token_class="operational",
+        remaining=1_250_000,
+        amount=1_600_000,
+        expires_at=NOVEMBER.end,
+        shared=False,
+    ),
+    PoolBalance(
+        label="Baseline (exploration)",
+        kind="baseline",
+        token_class="exploration",
+        remaining=400_000,
+        amount=400_000,
+        expires_at=NOVEMBER.end,
+        shared=False,
+    ),
+    PoolBalance(
+        label="Team pool (Marketing)",
+        kind="team_pool",
+        token_class="operational",
+        remaining=4_100_000,
+        amount=5_000_000,
+        expires_at=NOVEMBER.end,
+        shared=True,
+    ),
+]
+
+
+def balance_view(**changes: Any) -> BalanceView:
+    values: dict[str, Any] = dict(
+        email="ann@acme.test",
+        name="Ann Analyst",
+        period=NOVEMBER,
+        pools=POOLS,
+        personal_remaining=1_650_000,
+        personal_total=2_000_000,
+        used=350_000,
+        overdraft=0,
+        cost_micros=1_234_567,
+        burn_per_day=20_588,
+        run_out_at=datetime(2026, 12, 28, tzinfo=UTC),
+    )
+    values.update(changes)
+    return BalanceView(**values)
+
+
+SAMPLES: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
+    "balance": [
+        {"view": balance_view(), "own": True, "phase": "incentives"},
+        {
+            "view": balance_view(
+                pools=[],
+                personal_remaining=0,
+                personal_total=0,
+                used=2_300_000,
+                overdraft=300_000,
+                run_out_at=NOW,
+            ),
+            "own": False,
+            "phase": "baseline",
+        },
+        {
+            "view": balance_view(used=0, burn_per_day=0, run_out_at=None),
+            "own": True,
+            "phase": "optimize",
+        },
+    ],
+    "error": {"message": "This button is no longer supported. Run the command again."},
+    "help": {"commands": registry.listed(), "name": "Ann Analyst"},
+    "help_command": {"command": registry.find("balance")},
+    "internal_error": {"error_id": "3f9a1c2e"},
+    "not_allowed": {"message": "Balances are private: you can see your own."},
+    "not_available": {"command": "estimate", "summary": "Estimate what a prompt will cost"},
+    "policy": [{"policy": POLICY}, {"policy": BASELINE_POLICY}, {"policy": OPTIMIZE_POLICY}],
+    "unknown_command": [
+        {"name": "balanse", "suggestion": "balance"},
+        {"name": "xyzzy", "suggestion": None},
+    ],
+    "unknown_user": {"platform": "slack"},
+    "usage_error": [
+        {"message": "'fifty' is not an amount of tokens", "usage": "request AMOUNT REASON"},
+        {"message": "balance takes at most one email", "usage": None},
+    ],
+}
