@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from budgets.periods import period_for
-from budgets.policy import ROLES, Policy
+from budgets.policy import ROLES, Policy, is_time_zone
 from storage.models import IdentityAlias, Person, Team
 
 HEADER = (
@@ -152,6 +152,15 @@ def parse_directory_csv(text: str, policy: Policy) -> tuple[list[DirectoryRow], 
                 )
             elif value:
                 registry[value] = line
+        zone = cell.get("timezone")
+        if zone and not is_time_zone(zone):
+            errors.append(
+                RowError(
+                    line,
+                    "timezone",
+                    f"unknown time zone {zone!r} (use an IANA name such as Europe/Paris)",
+                )
+            )
         rows.append(
             DirectoryRow(
                 line=line,
@@ -213,7 +222,11 @@ def _graph_errors(session: Session, rows: list[DirectoryRow]) -> list[RowError]:
         col = getattr(Person, column)
         for email, value in session.execute(select(Person.email, col).where(col.in_(list(values)))):
             row = values[value]
-            if email != row.email and email not in by_email:
+            holder = by_email.get(email)
+            # Free only when its holder is in this file and takes a different id there
+            # (a blank cell keeps the stored id).
+            released = holder is not None and getattr(holder, column) not in (None, value)
+            if email != row.email and not released:
                 errors.append(RowError(row.line, column, f"{value} already belongs to {email}"))
     return errors
 
@@ -239,6 +252,15 @@ def import_directory(session: Session, text: str, policy: Policy, now: datetime)
         p.email: p
         for p in session.scalars(select(Person).where(Person.email.in_([r.email for r in rows])))
     }
+    # Chat ids are unique: release the ids that change hands first, so people in the file can
+    # swap ids without one UPDATE hitting the other's old value.
+    for row in rows:
+        person = existing.get(row.email)
+        for column in ("slack_user_id", "teams_user_id"):
+            new_id = getattr(row, column)
+            if person is not None and new_id and getattr(person, column) != new_id:
+                setattr(person, column, None)
+    session.flush()
     people: dict[str, Person] = {}
     for row in rows:
         person = existing.get(row.email)

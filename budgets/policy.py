@@ -28,6 +28,15 @@ PROJECT_STATUSES = ("open", "closed")
 ROLES = ("member", "manager", "finance", "admin")
 
 
+def is_time_zone(name: str) -> bool:
+    """True for an IANA time zone name zoneinfo can load (not a path, not a directory)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PolicyError:
     key: str
@@ -320,9 +329,7 @@ class _Reader:
 def _parse_periods(r: _Reader) -> Periods:
     r.allow_only("cadence", "reset_day", "timezone", "reminder_days_before", "rollover_cap")
     tz = r.text("timezone", "UTC")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
+    if not is_time_zone(tz):
         r.fail("timezone", f"unknown time zone {tz!r} (use an IANA name such as Europe/Paris)")
         tz = "UTC"
     day = r.integer("reset_day", 1, minimum=1)
