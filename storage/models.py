@@ -289,11 +289,16 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(300))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    __table_args__ = (Index("ix_audit_at", "at"),)
+    __table_args__ = (Index("ix_audit_at", "at"), Index("ix_audit_subject", "subject", "at"))
 
 
 class BurstRequest(Base):
-    """A request for extra tokens. State: pending -> approved | denied | cancelled | expired."""
+    """A request for extra tokens. State: pending -> approved | denied | cancelled | expired.
+
+    A pending request waits on one step at a time (manager or project owner, then finance above
+    the policy threshold); `approver_id` is who decides the current step. Every transition is a
+    conditional update on (state, step, version), so exactly one decision wins per step.
+    """
 
     __tablename__ = "burst_requests"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -304,8 +309,13 @@ class BurstRequest(Base):
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
     until: Mapped[datetime | None] = mapped_column()
     state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
-    step: Mapped[str] = mapped_column(String(20), default="manager")  # manager | finance | owner
+    step: Mapped[str] = mapped_column(String(20), default="manager")  # manager owner admin finance
     approver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    # Chosen when the request is made (so a missing finance approver refuses it up front);
+    # NULL when the amount needs no finance step.
+    finance_approver_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    # When the current step began: nudges and expiry count from here.
+    step_started_at: Mapped[datetime | None] = mapped_column()
     # Bumped on every transition; a decision is a conditional update on it (exactly once).
     version: Mapped[int] = mapped_column(Integer, default=0)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
@@ -315,6 +325,28 @@ class BurstRequest(Base):
     nudged_at: Mapped[datetime | None] = mapped_column()
     # Where the approval message lives, so it can be updated in place: {"slack": {...}}.
     message_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class BurstRequestDecision(Base):
+    """One decision on one step of a burst request (an append-only fact).
+
+    The unique (request, step) pair backs the conditional update: even a bug elsewhere cannot
+    record two decisions for the same step.
+    """
+
+    __tablename__ = "burst_request_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("burst_requests.id"))
+    step: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(20))  # approved | denied
+    actor_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    # True when an admin decided a step that was someone else's to decide.
+    as_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("request_id", "step"),)
 
 
 class SentNotice(Base):
