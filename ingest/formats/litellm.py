@@ -1,0 +1,207 @@
+"""Import LiteLLM proxy spend logs (the LiteLLM_SpendLogs table, e.g. a `/spend/logs` export).
+
+Accepted files: JSON (a list of log records, {"data": [...]} pages, or one record per line) or
+CSV with a header row of the table's columns: request_id, call_type, api_key, spend,
+total_tokens, prompt_tokens, completion_tokens, startTime, endTime, model, model_group, user,
+end_user, team_id, metadata, request_tags, cache_hit, session_id, ... The format is told apart by
+the file's first non-blank character ('{' or '[' means JSON). In CSV, metadata and request_tags
+are JSON texts.
+
+Mapping, one UsageEvent per log record:
+- id = "litellm:<request_id>";
+- user: user, else end_user, else metadata.user_api_key_user_id, else "litellm-key:<api_key>"
+  (the hashed virtual key; the directory maps aliases to people);
+- model: model, else model_group, else "unknown";
+- input_tokens = prompt_tokens, output_tokens = completion_tokens, cached_input_tokens =
+  metadata.usage_object.prompt_tokens_details.cached_tokens (0 when absent);
+- use_case, project, template_id, prompt_fingerprint: our own keys, looked up in metadata, then
+  metadata.spend_logs_metadata, then metadata.requester_metadata, then in "key:value" tags of
+  request_tags and metadata.tags (e.g. "use_case:seo-brief");
+- conversation_id: the same own key, else session_id;
+- timestamp = startTime. LiteLLM writes naive UTC times ("2024-05-01 12:00:00.123"), so for this
+  format only a timestamp without offset is taken as UTC.
+"""
+
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from ingest.formats.csv_records import CsvHeader, CsvProblem, iter_csv_records
+from ingest.formats.json_records import JsonProblem, iter_json_records
+from ingest.formats.rows import ImportRow, error_row, nested_value, usage_row
+
+SOURCE = "litellm"
+REQUIRED_CSV_COLUMNS = ("request_id", "prompt_tokens", "completion_tokens", "startTime")
+OWN_METADATA_KEYS = ("use_case", "project", "template_id", "conversation_id", "prompt_fingerprint")
+_METADATA_SCOPES = ("", "spend_logs_metadata", "requester_metadata")
+_ERROR_FIELDS = {
+    "id": "request_id",
+    "input_tokens": "prompt_tokens",
+    "output_tokens": "completion_tokens",
+    "cached_input_tokens": "metadata.usage_object.prompt_tokens_details.cached_tokens",
+    "timestamp": "startTime",
+}
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def read(stream: BinaryIO, *, now: datetime) -> Iterator[ImportRow]:
+    """One ImportRow per spend log record of a LiteLLM JSON or CSV export."""
+    first_byte, replayed = _peek_first_significant_byte(stream)
+    if first_byte in (b"{", b"["):
+        yield from _read_json(replayed, now)
+    else:
+        yield from _read_csv(replayed, now)
+
+
+def _read_json(stream: BinaryIO, now: datetime) -> Iterator[ImportRow]:
+    for record in iter_json_records(stream):
+        if isinstance(record, JsonProblem):
+            yield error_row(record.line, "file", record.reason)
+        elif not isinstance(record.value, Mapping):
+            yield error_row(record.line, "record", "must be a spend log object")
+        else:
+            yield _row_from_log(record.value, record.line, now)
+
+
+def _read_csv(stream: BinaryIO, now: datetime) -> Iterator[ImportRow]:
+    for record in iter_csv_records(stream):
+        if isinstance(record, CsvProblem):
+            yield error_row(record.line, "file", record.reason)
+        elif isinstance(record, CsvHeader):
+            absent = [name for name in REQUIRED_CSV_COLUMNS if name not in record.columns]
+            if absent:
+                yield error_row(
+                    record.line, "header", "is missing required columns: " + ", ".join(absent)
+                )
+                return
+        else:
+            cells: dict[str, object] = dict(record.cells)
+            for column in ("prompt_tokens", "completion_tokens"):
+                cell = cells.get(column)
+                if isinstance(cell, str) and _DIGITS.fullmatch(cell):
+                    cells[column] = int(cell)
+            yield _row_from_log(cells, record.line, now)
+
+
+def _row_from_log(log: Mapping[str, object], line: int, now: datetime) -> ImportRow:
+    metadata = _json_value(log.get("metadata"))
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, Mapping):
+        return error_row(line, "metadata", "must be a JSON object")
+    tags = _tags(log.get("request_tags")) + _tags(metadata.get("tags"))
+    own = _own_values(metadata, tags)
+
+    request_id = log.get("request_id")
+    cached_tokens = nested_value(metadata, "usage_object.prompt_tokens_details.cached_tokens")
+    raw = {
+        "id": f"{SOURCE}:{request_id}"
+        if isinstance(request_id, str) and request_id
+        else request_id,
+        "user": _user(log, metadata),
+        "model": _first_text(log.get("model"), log.get("model_group")) or "unknown",
+        "input_tokens": log.get("prompt_tokens"),
+        "output_tokens": log.get("completion_tokens"),
+        "cached_input_tokens": 0 if cached_tokens is None else cached_tokens,
+        "use_case": own.get("use_case"),
+        "project": own.get("project"),
+        "template_id": own.get("template_id"),
+        "conversation_id": own.get("conversation_id") or _first_text(log.get("session_id")),
+        "timestamp": _utc_if_naive(log.get("startTime")),
+        "prompt_fingerprint": own.get("prompt_fingerprint"),
+    }
+    return usage_row(line, raw, now=now, source_fields=_ERROR_FIELDS)
+
+
+def _user(log: Mapping[str, object], metadata: Mapping[str, object]) -> str | None:
+    user = _first_text(log.get("user"), log.get("end_user"), metadata.get("user_api_key_user_id"))
+    if user:
+        return user
+    api_key = _first_text(log.get("api_key"))
+    return f"litellm-key:{api_key}" if api_key else None
+
+
+def _own_values(metadata: Mapping[str, object], tags: list[str]) -> dict[str, object]:
+    """Our own keys from the metadata scopes (first scope wins), then from key:value tags."""
+    own: dict[str, object] = {}
+    for scope in _METADATA_SCOPES:
+        values = metadata if not scope else metadata.get(scope)
+        if isinstance(values, dict):
+            for key in OWN_METADATA_KEYS:
+                value = values.get(key)
+                if key not in own and value is not None and value != "":
+                    own[key] = value
+    for tag in tags:
+        key, separator, value = tag.partition(":")
+        if separator and key in OWN_METADATA_KEYS and key not in own and value.strip():
+            own[key] = value.strip()
+    return own
+
+
+def _tags(value: object) -> list[str]:
+    tags = _json_value(value)
+    if isinstance(tags, list):
+        return [tag for tag in tags if isinstance(tag, str)]
+    return []
+
+
+def _json_value(value: object) -> object:
+    """Decode values that CSV exports (and some JSON exports) hold as JSON text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _first_text(*values: object) -> str | None:
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _utc_if_naive(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _peek_first_significant_byte(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """The first byte that is not whitespace or a BOM, and a stream that still starts at byte 0."""
+    head = b""
+    while chunk := stream.read(4096):
+        head += chunk
+        significant = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+        if significant:
+            return significant[:1], io.BufferedReader(_ReplayedStream(head, stream))
+    return b"", io.BufferedReader(_ReplayedStream(head, stream))
+
+
+class _ReplayedStream(io.RawIOBase):
+    """Reads `head` again, then the rest of `stream`; closing it leaves `stream` open."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "bytearray | memoryview") -> int:  # type: ignore[override]
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
