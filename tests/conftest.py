@@ -7,6 +7,7 @@ drops it at the end. Each test starts with empty tables.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.bootstrap import Services, Settings, bootstrap
@@ -61,29 +62,30 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         upgrade_schema(url)
         yield url
     finally:
+        _maintenance_engine(url).dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
+@functools.cache
+def _maintenance_engine(url: str) -> Engine:
+    # One per database for the whole run: connecting costs more than emptying a few rows.
+    return create_engine(normalise_url(url))
+
+
 def empty_all_tables(url: str) -> None:
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.begin() as conn:
-            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text(
-                        "TRUNCATE "
-                        + ", ".join(f'"{t}"' for t in tables)
-                        + " RESTART IDENTITY CASCADE"
-                    )
-                )
-            else:
-                for table in tables:
-                    conn.execute(text(f'DELETE FROM "{table}"'))
-    finally:
-        engine.dispose()
+    """Delete every row and restart id sequences. DELETE, not TRUNCATE: on the few rows a test
+    leaves, TRUNCATE of every table costs ~0.4 s on PostgreSQL, DELETE a few milliseconds."""
+    with _maintenance_engine(url).begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):  # children before parents
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+        if conn.dialect.name == "postgresql":
+            sequences = conn.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            ).scalars()
+            for sequence in sequences.all():
+                conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
 
 
 @pytest.fixture
