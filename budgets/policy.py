@@ -179,6 +179,7 @@ class EstimateSettings:
     default_output_ratio: Decimal
     max_text_chars: int
     redaction_rule: str
+    default_model: str = "gpt-4o"  # estimated when the person names no model
 
 
 @dataclass(frozen=True)
@@ -544,13 +545,19 @@ def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
     )
 
     e = root.table("estimate", {})
-    e.allow_only("default_output_ratio", "max_text_chars", "redaction_rule")
+    e.allow_only("default_output_ratio", "max_text_chars", "redaction_rule", "default_model")
+    default_model = e.text(
+        "default_model", "gpt-4o" if "gpt-4o" in models else next(iter(models), "")
+    )
+    if models and default_model not in models:
+        e.fail("default_model", f"names {default_model!r}, which is not in [models]")
     estimate = EstimateSettings(
         default_output_ratio=e.decimal("default_output_ratio", "0.5", "0", "100"),
         max_text_chars=e.integer("max_text_chars", 400_000, minimum=1),
         redaction_rule=e.text(
             "redaction_rule", "Remove secrets and personal data before sending text to an AI model."
         ),
+        default_model=default_model,
     )
 
     c = root.table("channels", {})

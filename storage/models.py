@@ -237,6 +237,8 @@ class UsageEvent(Base):
         Index("ix_usage_time", "occurred_at"),
         Index("ix_usage_identity_unattributed", "identity", "person_id"),
         Index("ix_usage_conversation", "conversation_id"),
+        # Estimates read a use case's latest calls (output ratio, template savings).
+        Index("ix_usage_use_case_time", "use_case", "occurred_at"),
     )
 
 

@@ -75,3 +75,34 @@ def parse_options(
             positional.append(word)
         i += 1
     return positional, found
+
+
+_QUOTED_OR_WORD = r"""(?:"[^"]*"|'[^']*'|[^\s"']\S*)"""
+_LEADING_OPTION = re.compile(
+    rf"--(?P<name>[^\s=]+)(?:=(?P<inline>{_QUOTED_OR_WORD}?)|[ \t]+(?P<value>{_QUOTED_OR_WORD}))?(?=\s|$)"
+)
+
+
+def split_leading_options(text: str, options: set[str], usage: str) -> tuple[dict[str, str], str]:
+    """`--name value` options at the start of `text`, and the rest of it verbatim.
+
+    For commands whose last argument is free text: a prompt keeps its quotes, spacing and
+    newlines (which `split_words` would not). A lone `--` ends the options, so a text may
+    itself start with `--`. Unknown options and options without a value are UsageErrors.
+    """
+    found: dict[str, str] = {}
+    rest = text.lstrip()
+    while rest.startswith("--"):
+        if rest == "--" or rest[2].isspace():
+            return found, rest[2:].lstrip()
+        match = _LEADING_OPTION.match(rest)
+        name = match["name"] if match else rest[2:].split(None, 1)[0]
+        if name not in options:
+            allowed = ", ".join(f"--{o}" for o in sorted(options)) or "none"
+            raise UsageError(f"unknown option --{name} (allowed: {allowed})", usage)
+        value = (match["inline"] or match["value"]) if match else None
+        if not value or value in ('""', "''"):
+            raise UsageError(f"--{name} needs a value", usage)
+        found[name] = value[1:-1] if value[0] in "\"'" else value
+        rest = rest[match.end() :].lstrip()
+    return found, rest

@@ -10,11 +10,6 @@ from bot.core.messages import Reply
 from bot.core.registry import registry
 
 NOT_YET = {
-    "estimate": (
-        "Estimate what a prompt will cost before you send it",
-        "estimate [--model M] [--use-case U] TEXT",
-        20,
-    ),
     "request": (
         "Ask your manager for a burst budget",
         "request AMOUNT REASON [--project P] [--until YYYY-MM-DD]",

@@ -121,3 +121,76 @@ SAMPLES: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
         {"message": "balance takes at most one email", "usage": None},
     ],
 }
+
+
+# --- estimate -----------------------------------------------------------------------------------
+
+
+def _estimate_samples() -> list[dict[str, Any]]:
+    from decimal import Decimal
+
+    from budgets.estimate import Estimate, ModelCost, OutputRatio, TemplateSaving
+    from budgets.sensitive import SensitiveFinding
+
+    gpt_4o = ModelCost("gpt-4o", 1_200, 960, 12_600, 2_160, approximate=False)
+    mini = ModelCost("gpt-4o-mini", 1_200, 960, 756, 216, approximate=False)
+    sonnet = ModelCost("claude-sonnet-4", 1_380, 552, 12_420, 2_512, approximate=True)
+    plain = Estimate(
+        model=gpt_4o,
+        encoding="o200k_base",
+        calibration=Decimal(1),
+        use_case="seo-brief",
+        use_case_status="approved",
+        use_case_reason="",
+        allowed_models=(),
+        chat_format=False,
+        messages=0,
+        chars=5_210,
+        output_ratio=OutputRatio(Decimal("0.8"), "history", 214),
+        weight=Decimal("1.0"),
+        personal_remaining=1_650_000,
+        balance_share=Decimal(2_160) / 1_650_000,
+        cheapest=mini,
+        models_compared=10,
+        template_saving=TemplateSaving("tpl-seo", "SEO brief", Decimal("0.38"), 41, 456, 1_140),
+        sensitive=(),
+        redaction_rule=POLICY.estimate.redaction_rule,
+    )
+    risky = replace(
+        plain,
+        model=sonnet,
+        encoding="cl100k_base",
+        calibration=Decimal("1.15"),
+        use_case="support-reply",
+        allowed_models=("gpt-4o-mini", "gpt-4.1-mini", "claude-haiku-3.5", "gpt-4o"),
+        chat_format=True,
+        messages=3,
+        output_ratio=OutputRatio(Decimal("0.4"), "use_case"),
+        weight=Decimal("1.3"),
+        balance_share=Decimal("0.012"),
+        template_saving=None,
+        sensitive=(SensitiveFinding("api_key", 1), SensitiveFinding("email", 2)),
+    )
+    cheapest_already = replace(
+        plain,
+        model=mini,
+        use_case="personal",
+        use_case_status="prohibited",
+        use_case_reason="Personal, non-work use of company AI budget is not allowed.",
+        output_ratio=OutputRatio(Decimal("0.5"), "policy"),
+        personal_remaining=0,
+        balance_share=None,
+        template_saving=None,
+        sensitive=(SensitiveFinding("card_number", 1),),
+    )
+    no_use_case = replace(plain, use_case=None, use_case_status=None, template_saving=None)
+    return [
+        {"estimate": plain},
+        {"estimate": risky},
+        {"estimate": cheapest_already},
+        {"estimate": no_use_case},
+    ]
+
+
+SAMPLES["estimate"] = _estimate_samples()
+SAMPLES["estimate_form"] = {"max_chars": 400_000}
