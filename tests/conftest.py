@@ -11,6 +11,7 @@ import functools
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,13 +45,13 @@ class Clock:
         return moment
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def empty_database(tmp_dir: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file in `tmp_dir`, or, when TOKENBOT_TEST_DATABASE_URL
+    names a PostgreSQL server, a database of its own there (dropped afterwards)."""
     server_url = os.environ.get(TEST_URL_ENV)
     if not server_url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'tokenbot-test.db'}"
-        upgrade_schema(url)
-        yield url
+        yield f"sqlite:///{tmp_dir / f'tokenbot-{uuid.uuid4().hex[:10]}.db'}"
         return
     server = make_url(normalise_url(server_url))
     name = f"tokenbot_test_{uuid.uuid4().hex[:10]}"
@@ -59,13 +60,19 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade_schema(url)
         yield url
     finally:
         _maintenance_engine(url).dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with empty_database(tmp_path_factory.mktemp("db")) as url:
+        upgrade_schema(url)
+        yield url
 
 
 @functools.cache
