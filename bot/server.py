@@ -14,13 +14,14 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.bootstrap import Services
+from bot.slack import mount_slack
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 
 Mount = Callable[[web.Application, Services], None]
-MOUNTS: list[Mount] = []
+MOUNTS: list[Mount] = [mount_slack]
 
 
 async def healthz(request: web.Request) -> web.Response:

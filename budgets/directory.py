@@ -321,3 +321,30 @@ def manages(session: Session, manager: Person, person: Person) -> bool:
         seen.add(current)
         current = session.scalar(select(Person.manager_id).where(Person.id == current))
     return False
+
+
+CHAT_ID_COLUMNS = {"slack": "slack_user_id", "teams": "teams_user_id"}
+
+
+def link_chat_id(session: Session, email: str, platform: str, chat_id: str) -> Person | None:
+    """Save a chat platform's user id on the active person with this email (first contact of
+    someone the directory knows by email only). The caller commits.
+
+    Returns None, linking nothing, when no active person has the email, when that person is
+    already linked to a different id on the platform, or when the id belongs to someone else
+    (an inactive person): the directory decides identity, never the chat platform alone."""
+    column = getattr(Person, CHAT_ID_COLUMNS[platform])
+    person = session.scalar(
+        select(Person).where(Person.email == email.strip().lower(), Person.active)
+    )
+    if person is None:
+        return None
+    current = getattr(person, column.key)
+    if current == chat_id:
+        return person
+    taken = session.scalar(select(Person.id).where(column == chat_id))
+    if current is not None or taken is not None:
+        return None
+    setattr(person, column.key, chat_id)
+    session.flush()
+    return person

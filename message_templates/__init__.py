@@ -3,7 +3,8 @@
 
 `build_template_env` is the one factory: StrictUndefined (a missing value is a bug, not an
 empty string), autoescape off (text and JSON templates escape explicitly with `|tojson`,
-`|mrkdwn`), and the shared number, money and date filters.
+`|mrkdwn`), `|chunks` to split long text into Block Kit-sized sections, and the shared
+number, money and date filters.
 """
 
 from __future__ import annotations
@@ -62,6 +63,33 @@ def escape_mrkdwn(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def split_text(text: str, limit: int) -> list[str]:
+    """Split on line boundaries so no piece exceeds `limit` characters."""
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current:
+        pieces.append(current)
+    return [p.rstrip("\n") for p in pieces]
+
+
+def chunks(text: str, limit: int = 3000) -> list[str]:
+    """A template filter: text in pieces that fit one Block Kit section (3000 characters)."""
+    return [piece for piece in split_text(str(text).strip(), limit) if piece.strip()] or [" "]
+
+
 def build_template_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATE_ROOT)),
@@ -79,6 +107,7 @@ def build_template_env() -> Environment:
         last_day=format_last_day,
         pct=format_pct,
         mrkdwn=escape_mrkdwn,
+        chunks=chunks,
     )
     return env
 

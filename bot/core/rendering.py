@@ -5,7 +5,9 @@ from __future__ import annotations
 from jinja2 import Environment, TemplateNotFound
 
 from bot.core.messages import Reply
-from message_templates import build_template_env
+from message_templates import build_template_env, split_text
+
+__all__ = ["Renderer", "split_text"]
 
 
 class Renderer:
@@ -27,25 +29,3 @@ class Renderer:
         """Render `{channel}/{template}.json.j2` with the reply's context plus `extra`."""
         template = self.env.get_template(f"{channel}/{reply.template}.json.j2")
         return template.render(**reply.context, **extra)
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Split on line boundaries so no piece exceeds `limit` characters."""
-    if len(text) <= limit:
-        return [text]
-    pieces: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            pieces.append(current)
-            current = ""
-        current += line
-    if current:
-        pieces.append(current)
-    return [p.rstrip("\n") for p in pieces]

@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.messages import Form, FormField
 from bot.core.registry import registry
 from budgets.balances import BalanceView, PoolBalance
 from budgets.periods import Period
@@ -194,3 +195,75 @@ def _estimate_samples() -> list[dict[str, Any]]:
 
 SAMPLES["estimate"] = _estimate_samples()
 SAMPLES["estimate_form"] = {"max_chars": 400_000}
+
+
+# --- Slack-only messages (issue 4): the App Home view, modals, and the generic fallback. ---
+def _request_line(number: int, reason: str = "Launch week: campaign copy in five languages"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        id=number,
+        amount=500_000,
+        reason=reason,
+        requester_name="Ann Analyst",
+        created_at=NOW,
+    )
+
+
+_HOME = {
+    "view": balance_view(),
+    "now": NOW,
+    "phase": "incentives",
+    "timezone": "Europe/Paris",
+    "is_manager": False,
+    "team_pools": [POOLS[2]],
+    "requests_live": True,
+    "my_requests": [_request_line(7)],
+    "awaiting_me": [],
+    "score_live": False,
+    "score": None,
+}
+
+SAMPLES.update(
+    {
+        "fallback": [
+            {"text": "request #7 from Ann Analyst for 500,000 tokens <approved> & granted"},
+            {"text": "\n".join(f"line {i}: " + "x" * 90 for i in range(120))},
+        ],
+        "form": [
+            {
+                "form": Form(
+                    title="Approve a different amount",
+                    fields=(
+                        FormField("amount", "Tokens to grant", kind="number", initial="250000"),
+                        FormField("comment", "Comment", kind="multiline", optional=True),
+                    ),
+                    submit_action_id="burst:approve_amount",
+                    value="7:3",
+                    submit_label="Approve",
+                ),
+                "metadata": '{"value": "7:3", "response_url": null, "channel_id": "D1"}',
+            }
+        ],
+        "form_expired": {},
+        "home": [
+            _HOME,
+            {
+                **_HOME,
+                "phase": "baseline",
+                "is_manager": True,
+                "my_requests": [],
+                "awaiting_me": [_request_line(n, "x" * 300) for n in range(30)],
+                "score_live": True,
+                "view": balance_view(overdraft=300_000, run_out_at=None),
+            },
+            {
+                **_HOME,
+                "requests_live": False,
+                "my_requests": [],
+                "team_pools": [],
+                "view": balance_view(pools=[], personal_remaining=0, personal_total=0),
+            },
+        ],
+    }
+)

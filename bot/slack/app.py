@@ -1,0 +1,365 @@
+"""The Slack adapter: a Bolt `AsyncApp` on the one aiohttp server at `POST /slack/events`
+(slash commands, interactivity and events share the URL), or over Socket Mode.
+
+Every listener acknowledges at once and does the work in a Bolt lazy listener: Slack hears
+back within its 3 seconds whatever the database is doing, and the answer follows through the
+`response_url` (ephemeral) or the Web API. The domain is synchronous SQLAlchemy, so dispatch
+runs in a worker thread (`asyncio.to_thread`), never on the event loop.
+
+Translation only: `/tokens TEXT` -> IncomingMessage, a button -> IncomingAction (action_id and
+value are the core's own), a modal submission -> IncomingAction with the form fields, the
+"Estimate tokens" message shortcut -> IncomingMessage("estimate -- <message text>"). Identity is
+resolved here, before dispatch: by `slack_user_id`, else by the users.info email, which then
+links the Slack id to the person.
+
+Private replies never reach a channel: answers go ephemerally through `response_url` or by
+DM, and a private reply never replaces a message that everyone in a channel can see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.lazy_listener.asyncio_runner import AsyncioLazyListenerRunner
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.core.dispatch import Dispatcher
+from bot.core.messages import IncomingAction, IncomingMessage, Reply
+from bot.slack.blocks import to_message, to_modal
+from bot.slack.delivery import PLATFORM, SlackDeliverer, api_url
+from budgets.directory import link_chat_id
+from storage.models import Person
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+ESTIMATE_SHORTCUT = "estimate_message"
+ANY = re.compile(".*")
+MAILTO = re.compile(r"<mailto:([^<>|]+)(?:\|[^<>]*)?>")
+
+
+def to_plain_text(text: str) -> str:
+    """What the person typed: Slack auto-links emails (`<mailto:a@b.c|a@b.c>`) and escapes
+    `&`, `<` and `>` in the text it sends."""
+    text = MAILTO.sub(r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+DRAIN_SECONDS = 10.0  # how long shutdown waits for answers still being worked on
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an answer goes: the asker, and what Slack gave us to reach them."""
+
+    user_id: str
+    response_url: str | None = None
+    trigger_id: str | None = None
+    channel_id: str | None = None
+    # The message a button was on: may a reply replace it without exposing private data?
+    on_shared_message: bool = False
+
+
+class TrackedLazyRunner(AsyncioLazyListenerRunner):
+    """Bolt's asyncio lazy runner starts tasks with ensure_future and keeps no reference, so
+    a task can be garbage-collected mid-flight and shutdown cannot wait for it. This keeps
+    them until they finish."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__(logger)
+        self.tasks: set[asyncio.Future] = set()
+
+    def start(self, function, request) -> None:  # noqa: ANN001
+        from slack_bolt.lazy_listener.async_internals import to_runnable_function
+
+        task = asyncio.ensure_future(
+            to_runnable_function(internal_func=function, logger=self.logger, request=request)
+        )
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until no lazy work is left (work may start more work, e.g. a home refresh)."""
+        async with asyncio.timeout(timeout):
+            while self.tasks:
+                await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+class RecentIds:
+    """The last `size` Events API event ids: Slack redelivers an event (X-Slack-Retry-Num)
+    when it did not hear back in time; the redelivery must not act twice."""
+
+    def __init__(self, size: int = 2000):
+        self.size = size
+        self.ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, event_id: str) -> bool:
+        if event_id in self.ids:
+            return True
+        self.ids[event_id] = None
+        if len(self.ids) > self.size:
+            self.ids.popitem(last=False)
+        return False
+
+
+class SlackSurface:
+    def __init__(self, services: Services):
+        settings = services.settings
+        self.services = services
+        self.dispatcher = Dispatcher(services)
+        self.deliverer = SlackDeliverer(services)
+        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=api_url(services))
+        self.app = AsyncApp(
+            name="tokenbot",
+            client=self.client,
+            signing_secret=settings.slack_signing_secret,
+            request_verification_enabled=bool(settings.slack_signing_secret),
+        )
+        self.lazy = TrackedLazyRunner(self.app.logger)
+        self.app.listener_runner.lazy_listener_runner = self.lazy
+        self.recent_events = RecentIds()
+        self.app.middleware(self.skip_redelivered_events)
+        self.app.command(ANY)(ack=self.acknowledge, lazy=[self.answer_command])
+        self.app.block_action(ANY)(ack=self.acknowledge, lazy=[self.answer_click])
+        self.app.view_submission(ANY)(ack=self.acknowledge, lazy=[self.answer_submission])
+        self.app.message_shortcut(ESTIMATE_SHORTCUT)(
+            ack=self.acknowledge, lazy=[self.answer_estimate_shortcut]
+        )
+        self.app.event("app_home_opened")(ack=self.acknowledge, lazy=[self.publish_home])
+
+    # --- HTTP and Socket Mode -----------------------------------------------------------------
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def socket_mode(self, _app: web.Application) -> AsyncIterator[None]:
+        """aiohttp cleanup context: stay connected over Socket Mode while the server runs.
+
+        A bad SLACK_APP_TOKEN stops start-up (apps.connections.open is tried once first);
+        after that the client connects, and reconnects, in the background."""
+        app_token = self.services.settings.slack_app_token
+        await self.client.apps_connections_open(app_token=app_token)
+        handler = AsyncSocketModeHandler(self.app, app_token)
+        connecting = asyncio.ensure_future(handler.connect_async())
+        try:
+            yield
+        finally:
+            connecting.cancel()
+            await handler.close_async()
+
+    async def drain(self, _app: web.Application | None = None) -> None:
+        try:
+            await self.lazy.drain(DRAIN_SECONDS)
+        except TimeoutError:
+            log.warning("shutting down with %d Slack answers unfinished", len(self.lazy.tasks))
+
+    # --- listeners: acknowledge now, answer in the lazy function --------------------------------
+
+    async def skip_redelivered_events(self, body: dict[str, Any], next_) -> BoltResponse | None:  # noqa: ANN001
+        event_id = body.get("event_id")
+        if body.get("type") == "event_callback" and event_id and self.recent_events.seen(event_id):
+            return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
+        return await next_()
+
+    async def acknowledge(self, ack) -> None:  # noqa: ANN001
+        await ack()
+
+    async def answer_command(self, body: dict[str, Any]) -> None:
+        user_id = body["user_id"]
+        await self.answer(
+            IncomingMessage(
+                PLATFORM, user_id, to_plain_text(body.get("text") or ""), body.get("channel_id")
+            ),
+            Target(
+                user_id=user_id,
+                response_url=body.get("response_url"),
+                trigger_id=body.get("trigger_id"),
+                channel_id=body.get("channel_id"),
+            ),
+        )
+
+    async def answer_estimate_shortcut(self, body: dict[str, Any]) -> None:
+        user_id = body["user"]["id"]
+        channel_id = (body.get("channel") or {}).get("id")
+        text = to_plain_text((body.get("message") or {}).get("text") or "")
+        await self.answer(
+            # `--` ends the options: a message starting with "--model" is text to estimate.
+            IncomingMessage(PLATFORM, user_id, f"estimate -- {text}", channel_id),
+            Target(
+                user_id=user_id,
+                response_url=body.get("response_url"),
+                trigger_id=body.get("trigger_id"),
+                channel_id=channel_id,
+            ),
+        )
+
+    async def answer_click(self, body: dict[str, Any]) -> None:
+        action = body["actions"][0]
+        user_id = body["user"]["id"]
+        container = body.get("container") or {}
+        channel_id = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        shared = (
+            container.get("type") == "message"
+            and not container.get("is_ephemeral", False)
+            and not (channel_id or "").startswith("D")
+        )
+        value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
+        await self.answer(
+            IncomingAction(PLATFORM, user_id, action["action_id"], value),
+            Target(
+                user_id=user_id,
+                response_url=body.get("response_url"),
+                trigger_id=body.get("trigger_id"),
+                channel_id=channel_id,
+                on_shared_message=shared,
+            ),
+        )
+
+    async def answer_submission(self, body: dict[str, Any]) -> None:
+        view = body["view"]
+        user_id = body["user"]["id"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        fields = {
+            block_id: (state.get("value") or "")
+            for block_id, elements in view.get("state", {}).get("values", {}).items()
+            for state in elements.values()
+        }
+        await self.answer(
+            IncomingAction(
+                PLATFORM, user_id, view["callback_id"], metadata.get("value", ""), fields
+            ),
+            Target(
+                user_id=user_id,
+                response_url=metadata.get("response_url"),
+                channel_id=metadata.get("channel_id"),
+            ),
+        )
+
+    async def publish_home(self, event: dict[str, Any]) -> None:
+        if event.get("tab") != "home":
+            return
+        try:
+            person = await self.identify(event["user"])
+            await asyncio.to_thread(self.deliverer.publish_home, event["user"], person)
+        except Exception:
+            log.exception("App Home publish failed for %s", event.get("user"))
+
+    # --- the one path from Slack to the dispatcher and back ---------------------------------------
+
+    async def answer(self, incoming: IncomingMessage | IncomingAction, target: Target) -> None:
+        try:
+            person = await self.identify(target.user_id)
+            if isinstance(incoming, IncomingMessage):
+                reply = await asyncio.to_thread(self.dispatcher.handle_message, incoming, person)
+            else:
+                reply = await asyncio.to_thread(self.dispatcher.handle_action, incoming, person)
+            await self.send(reply, target)
+            if person is not None and (isinstance(incoming, IncomingAction) or reply.notices):
+                await self.refresh_homes([person.id, *(n.to_person_id for n in reply.notices)])
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("Slack answer failed (error id %s)", error_id)
+            try:
+                await self.respond(Reply("internal_error", {"error_id": error_id}), target)
+            except Exception:
+                log.exception("could not tell %s about error %s", target.user_id, error_id)
+
+    async def identify(self, slack_user_id: str) -> Person | None:
+        """The directory's person for a Slack user; links them by email on first contact."""
+        probe = IncomingMessage(PLATFORM, slack_user_id, "")
+        person = await asyncio.to_thread(self.dispatcher.resolve, probe)
+        if person is not None:
+            return person
+        try:
+            user = (await self.client.users_info(user=slack_user_id)).get("user") or {}
+        except SlackApiError as exc:
+            log.warning("users.info failed for %s: %s", slack_user_id, exc.response.get("error"))
+            return None
+        email = (user.get("profile") or {}).get("email")
+        if user.get("is_bot") or user.get("deleted") or not email:
+            return None
+        return await asyncio.to_thread(self._link, slack_user_id, email)
+
+    def _link(self, slack_user_id: str, email: str) -> Person | None:
+        with self.services.db.unit_of_work() as uow:
+            person = link_chat_id(uow.session, email, PLATFORM, slack_user_id)
+            if person is None:
+                log.info(
+                    "Slack user %s (%s) is not linkable to the directory", slack_user_id, email
+                )
+                return None
+            uow.commit()
+            log.info("linked Slack user %s to %s", slack_user_id, person.email)
+            return person
+
+    async def send(self, reply: Reply, target: Target) -> None:
+        if reply.form is not None:
+            if not await self.open_form(reply, target):
+                await self.respond(Reply("form_expired"), target)
+        else:
+            await self.respond(reply, target)
+        for notice in reply.notices:
+            if not await asyncio.to_thread(self.deliverer.deliver, notice):
+                log.warning("notice %s could not be delivered on Slack", notice.reply.template)
+
+    async def respond(self, reply: Reply, target: Target) -> None:
+        """Ephemeral through response_url (replacing the clicked message when asked and safe),
+        else a DM: never a post that others in a channel can read."""
+        message = to_message(self.services.renderer, reply)
+        if target.response_url:
+            replace = reply.replace_original and not (reply.private and target.on_shared_message)
+            webhook = AsyncWebhookClient(target.response_url)
+            if replace:
+                sent = await webhook.send(replace_original=True, **message)
+            else:
+                sent = await webhook.send(
+                    response_type="ephemeral", replace_original=False, **message
+                )
+            if sent.status_code == 200:
+                return
+            log.warning("response_url answered %s: %s; sending a DM", sent.status_code, sent.body)
+        await asyncio.to_thread(self.deliverer.send_dm, target.user_id, message)
+
+    async def open_form(self, reply: Reply, target: Target) -> bool:
+        """views.open needs the trigger_id within 3 s of the click; False when it has expired."""
+        assert reply.form is not None
+        metadata = json.dumps(
+            {
+                "value": reply.form.value,
+                "response_url": target.response_url,
+                "channel_id": target.channel_id,
+            }
+        )
+        view = to_modal(self.services.renderer, reply.form, metadata)
+        if not target.trigger_id:
+            return False
+        try:
+            await self.client.views_open(trigger_id=target.trigger_id, view=view)
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("expired_trigger_id", "invalid_trigger_id"):
+                return False
+            raise
+        return True
+
+    async def refresh_homes(self, person_ids: list[int | None]) -> None:
+        for person_id in dict.fromkeys(p for p in person_ids if p is not None):
+            await asyncio.to_thread(self.deliverer.refresh_home, person_id)
