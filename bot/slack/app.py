@@ -32,6 +32,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.asyncio_runner import AsyncioLazyListenerRunner
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -88,8 +89,6 @@ class TrackedLazyRunner(AsyncioLazyListenerRunner):
         self.tasks: set[asyncio.Future] = set()
 
     def start(self, function, request) -> None:  # noqa: ANN001
-        from slack_bolt.lazy_listener.async_internals import to_runnable_function
-
         task = asyncio.ensure_future(
             to_runnable_function(internal_func=function, logger=self.logger, request=request)
         )
@@ -105,7 +104,9 @@ class TrackedLazyRunner(AsyncioLazyListenerRunner):
 
 class RecentIds:
     """The last `size` Events API event ids: Slack redelivers an event (X-Slack-Retry-Num)
-    when it did not hear back in time; the redelivery must not act twice."""
+    when it did not hear back in time; the redelivery must not act twice. Kept per process:
+    with several web processes a redelivery may land elsewhere, which only re-publishes a
+    Home tab (the one event tokenbot subscribes to), an idempotent effect."""
 
     def __init__(self, size: int = 2000):
         self.size = size
