@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from budgets.periods import Period, next_period, period_for
+from budgets.periods import Period, next_period, period_by_key, period_for
 from budgets.policy import Policy
 from storage.database import is_sqlite, upsert_insert
 from storage.models import (
@@ -603,6 +603,21 @@ class ExpireResult:
     expired_tokens: int = 0
     rolled_over_tokens: int = 0
     issued_grants: int = 0
+    superseded_by: str | None = None  # a later period closed first already lapsed this one
+
+
+def _closed_periods_after(session: Session, policy: Policy, period: Period) -> list[str]:
+    """Keys of closed periods that start after `period`, earliest first."""
+    closed = set(session.scalars(select(PeriodRun.period)))
+    later = []
+    for key in closed:
+        try:
+            other = period_by_key(policy.periods, key)
+        except ValueError:  # closed under another cadence: not comparable
+            continue
+        if other.start > period.start:
+            later.append((other.start, key))
+    return [key for _start, key in sorted(later)]
 
 
 def expire(session: Session, policy: Policy, period: Period, now: datetime) -> ExpireResult:
@@ -620,6 +635,12 @@ def expire(session: Session, policy: Policy, period: Period, now: datetime) -> E
     ).first()
     if claimed is None:
         return ExpireResult(period=period.key, already_done=True)
+    later = _closed_periods_after(session, policy, period)
+    if later:
+        # A later period was closed first and lapsed what this one had left; issuing the
+        # following period's allotments now would put tokens into a closed period that never
+        # lapse. Mark it closed (so schedulers stop retrying) and change nothing else.
+        return ExpireResult(period=period.key, already_done=True, superseded_by=later[0])
 
     query = (
         select(

@@ -55,7 +55,12 @@ def expire_period(args) -> int:  # noqa: ANN001
         except ValueError as exc:
             raise CommandFailed(str(exc)) from exc
         uow.commit()
-    if result.already_done:
+    if result.superseded_by:
+        print(
+            f"period {period.key} needs no closing: {result.superseded_by} was closed first and "
+            f"already lapsed what {period.key} had left; nothing changed"
+        )
+    elif result.already_done:
         print(f"period {period.key} was already closed; nothing changed")
     else:
         print(

@@ -398,6 +398,24 @@ def test_a_period_that_has_not_ended_cannot_be_closed(services, org):
     assert row_counts(services) == before
 
 
+def test_closing_an_earlier_period_after_a_later_one_changes_nothing(services, org):
+    # November's close lapsed every grant that ended by then, October's included; closing
+    # October afterwards must not issue November allotments into a closed period.
+    october = period_by_key(services.policy.periods, "2026-10")
+    expire_november(services)
+    before = row_counts(services)
+    with services.db.unit_of_work() as uow:
+        result = expire(uow.session, services.policy, october, DEC_1)
+        uow.commit()
+    assert (result.already_done, result.superseded_by) == (True, "2026-11")
+    after = row_counts(services)
+    assert after.pop("period_runs") == before.pop("period_runs") + 1
+    assert after == before
+    with services.db.unit_of_work() as uow:
+        again = expire(uow.session, services.policy, october, DEC_1)
+    assert (again.already_done, again.superseded_by) == (True, None)
+
+
 def test_late_usage_for_a_closed_period_is_recorded_as_that_periods_overdraft(services, org):
     ann = org["ann@acme.test"]
     expire_november(services)
