@@ -47,6 +47,23 @@ def format_day(moment: datetime | None, zone: str = "UTC") -> str:
     return f"{local:%a} {local.day} {local:%b %Y}"
 
 
+def format_moment(moment: datetime | None, zone: str = "UTC") -> str:
+    """A day and a time of day, for "approved by X at T"."""
+    if moment is None:
+        return "never"
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{format_day(moment, zone)} {local:%H:%M} {local.tzname()}"
+
+
+def to_datetime(value: str | datetime | None) -> datetime | None:
+    """Outbox contexts are JSON, so dates travel as ISO strings; this filter (`from_iso`) turns
+    them back into aware datetimes for the date filters: `{{ ends_at | from_iso | last_day(zone) }}`."""
+    if value is None or isinstance(value, datetime):
+        return value
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
+
+
 def format_last_day(moment: datetime | None, zone: str = "UTC") -> str:
     """Periods and grants end at an exclusive instant; people think in the last day covered."""
     if moment is None:
@@ -104,6 +121,8 @@ def build_template_env() -> Environment:
         short_tokens=format_short_tokens,
         money=format_money,
         day=format_day,
+        from_iso=to_datetime,
+        moment=format_moment,
         last_day=format_last_day,
         pct=format_pct,
         mrkdwn=escape_mrkdwn,

@@ -11,10 +11,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import chat, database, directory, ledger, policy, processes
+from bot.cli import (
+    audit,
+    chat,
+    database,
+    directory,
+    ledger,
+    policy,
+    processes,
+)
 from budgets.policy import PolicyInvalid
 
-MODULES = [database, policy, directory, ledger, chat, processes]
+MODULES = [database, policy, directory, ledger, chat, processes, audit]
 
 
 class CommandFailed(Exception):

@@ -1,3 +1,11 @@
 """The built-in chat commands. Importing this package registers them all."""
 
-from bot.core.commands import balance, estimate, help, pending, policy  # noqa: F401
+from bot.core.commands import (  # noqa: F401
+    balance,
+    estimate,
+    help,
+    pending,
+    policy,
+    request,
+    team,
+)

@@ -10,11 +10,6 @@ from bot.core.messages import Reply
 from bot.core.registry import registry
 
 NOT_YET = {
-    "request": (
-        "Ask your manager for a burst budget",
-        "request AMOUNT REASON [--project P] [--until YYYY-MM-DD]",
-        30,
-    ),
     "score": ("Your efficiency score, explained", "score", 40),
     "leaderboard": (
         "Last week's recognised people per category",
@@ -23,7 +18,6 @@ NOT_YET = {
     ),
     "flags": ("Your governance flags and how to clear them", "flags", 60),
     "templates": ("Approved prompt templates per use case", "templates [USE_CASE]", 70),
-    "team": ("Your team's pool, balances and pending requests (managers)", "team", 75),
 }
 
 

@@ -267,3 +267,8 @@ SAMPLES.update(
         ],
     }
 )
+
+# Burst requests (issue 5): samples live in their own module.
+from tests.unit.core.request_samples import REQUEST_SAMPLES  # noqa: E402
+
+SAMPLES.update(REQUEST_SAMPLES)

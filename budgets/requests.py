@@ -1,0 +1,1001 @@
+"""Burst budget requests: making one, routing it, deciding it, nudging and expiring it.
+
+States: pending -> approved | denied | cancelled | expired. A pending request waits on one
+step at a time: first the requester's manager (or the project's owner for a project request;
+further up the chain when that would be the requester; an admin when nobody is left), then,
+when the amount is above the policy's finance threshold, a finance approver chosen when the
+request is made. Nobody ever decides their own request, and nobody decides two steps of one.
+
+Exactly one decision per step, whatever the clicks, races or retries: every transition is
+`UPDATE burst_requests ... WHERE id=? AND state='pending' AND step=? AND version=?`. The
+update that changes a row wins and, in the same transaction, records the decision (unique per
+request and step), issues the grant (idempotency key `burst:{id}`) and writes the audit entry.
+A loser changes nothing and answers who decided, and when. Callers own the transaction and
+commit it; nothing here reads the clock (`now` is handed in).
+
+Refusals are values: `Problem` codes with their facts; the words live in the
+`request_refused` template. Messages for other people are built here as neutral
+`bot.core.messages` values (plain dataclasses, no chat SDK), so commands and the scheduled jobs
+(`nudges_due`, `expire_stale`) send the very same approval message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.core.messages import Button, Notice, Reply
+from budgets import audit
+from budgets.balances import BalanceView, balance_for
+from budgets.ledger import GrantSpec, issue_grants
+from budgets.periods import period_for
+from budgets.policy import Policy
+from storage.models import BurstRequest, BurstRequestDecision, Outcome, Person, Project
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+PENDING, APPROVED, DENIED, CANCELLED, EXPIRED = (
+    "pending",
+    "approved",
+    "denied",
+    "cancelled",
+    "expired",
+)
+STEP_MANAGER, STEP_OWNER, STEP_ADMIN, STEP_FINANCE = "manager", "owner", "admin", "finance"
+APPROVE, DENY = "approve", "deny"
+SYSTEM_ACTOR = "tokenbot"
+EFFICIENCY_WINDOW = timedelta(weeks=4)
+
+ACTION_APPROVE = "request.approve"
+ACTION_DENY = "request.deny"
+ACTION_ADJUST = "request.adjust"
+ACTION_ADJUST_SUBMIT = "request.adjust_submit"
+
+
+def subject(request_id: int) -> str:
+    return f"request:{request_id}"
+
+
+def approval_ref(request_id: int, step: str) -> str:
+    """Names the approval message of one step, so adapters can find it to update it in place."""
+    return f"request:{request_id}:{step}"
+
+
+def button_value(request_id: int, version: int) -> str:
+    return f"{request_id}:{version}"
+
+
+def parse_button_value(value: str) -> tuple[int, int | None] | None:
+    """`42:3` -> (42, 3); `42` -> (42, None); anything else -> None."""
+    head, _, tail = value.partition(":")
+    if not head.isdigit() or (tail and not tail.isdigit()):
+        return None
+    return int(head), int(tail) if tail else None
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why something was refused: a code for the template and the facts it needs."""
+
+    code: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class RequestInvalid(ValueError):
+    """A request that cannot be made; carries every problem so they are fixed in one go."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        super().__init__(", ".join(p.code for p in problems))
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True)
+class StepView:
+    step: str
+    decision: str
+    actor_name: str
+    actor_email: str
+    as_admin: bool
+    amount: int | None
+    comment: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """Everything a message about a request shows, as plain data."""
+
+    id: int
+    version: int
+    state: str
+    step: str
+    amount: int
+    amount_to_grant: int  # what approving now grants: the last approved step's amount, if any
+    granted_amount: int | None
+    reason: str
+    project: str | None
+    until: datetime | None
+    created_at: datetime
+    step_started_at: datetime
+    decide_by: datetime  # when a pending step expires
+    requester_id: int
+    requester_name: str
+    requester_email: str
+    approver_id: int | None
+    approver_name: str | None
+    approver_email: str | None
+    finance_approver_name: str | None
+    finance_step_pending: bool  # approving this step moves it on to finance
+    decided_by_name: str | None
+    decided_at: datetime | None
+    comment: str | None
+    steps: tuple[StepView, ...]
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == PENDING
+
+    @property
+    def last_step(self) -> StepView | None:
+        return self.steps[-1] if self.steps else None
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Recent acceptance of the requester's AI output (None when nothing was recorded)."""
+
+    accepted: int
+    total: int
+    weeks: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.accepted / self.total if self.total else None
+
+
+def to_plain(value: Any) -> Any:
+    """JSON-safe: datetimes as ISO strings (templates read them back with `|from_iso`)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def request_context(request: RequestView) -> dict[str, Any]:
+    """A request as message context: plain JSON values, so a notice can wait in the outbox."""
+    context = to_plain(asdict(request))
+    context["last_step"] = context["steps"][-1] if context["steps"] else None
+    return context
+
+
+def balance_context(balance: BalanceView) -> dict[str, Any]:
+    return to_plain(
+        {
+            "period": balance.period.key,
+            "period_end": balance.period.end,
+            "personal_remaining": balance.personal_remaining,
+            "personal_total": balance.personal_total,
+            "used": balance.used,
+            "overdraft": balance.overdraft,
+            "cost_micros": balance.cost_micros,
+            "burn_per_day": balance.burn_per_day,
+            "run_out_at": balance.run_out_at,
+        }
+    )
+
+
+def efficiency_context(efficiency: Efficiency) -> dict[str, Any]:
+    return {
+        "accepted": efficiency.accepted,
+        "total": efficiency.total,
+        "weeks": efficiency.weeks,
+        "rate": efficiency.rate,
+    }
+
+
+@dataclass(frozen=True)
+class Created:
+    request: RequestView
+    notices: tuple[Notice, ...]
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What a decide/cancel call did. `changed` is True only for the call that won."""
+
+    action: str  # approved | step_approved | denied | cancelled | expired | refused
+    request: RequestView | None
+    problem: Problem | None = None
+    actor_name: str | None = None
+    as_admin: bool = False
+    at: datetime | None = None
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.problem is None
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    step: str
+    approver: Person
+    finance_approver: Person | None
+
+
+def _people(session: Session, ids: Iterable[int | None]) -> dict[int, Person]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(wanted)))}
+
+
+def management_chain(session: Session, person: Person) -> list[Person]:
+    """The person's managers, nearest first (stops on a loop, which import refuses anyway)."""
+    chain: list[Person] = []
+    seen = {person.id}
+    current = person.manager_id
+    while current is not None and current not in seen:
+        manager = session.get(Person, current)
+        if manager is None:
+            break
+        chain.append(manager)
+        seen.add(current)
+        current = manager.manager_id
+    return chain
+
+
+def _first_with_role(session: Session, role: str, excluding: set[int]) -> Person | None:
+    """The active person with `role` and the lowest id: deterministic, so routing is
+    reproducible and testable."""
+    candidates = session.scalars(
+        select(Person).where(Person.active, Person.roles.contains(role)).order_by(Person.id)
+    )
+    return next((p for p in candidates if p.has_role(role) and p.id not in excluding), None)
+
+
+def route(
+    session: Session, policy: Policy, requester: Person, amount: int, project: Project | None
+) -> Route | Problem:
+    """Who decides each step of a request; a Problem when nobody can."""
+    approver: Person | None = None
+    step = STEP_MANAGER
+    if project is not None and project.owner_id is not None:
+        owner = session.get(Person, project.owner_id)
+        if owner is not None and owner.active and owner.id != requester.id:
+            approver, step = owner, STEP_OWNER
+    if approver is None:
+        approver = next(
+            (p for p in management_chain(session, requester) if p.active),
+            None,
+        )
+    if approver is None:
+        approver, step = _first_with_role(session, "admin", {requester.id}), STEP_ADMIN
+    if approver is None:
+        return Problem("no_approver")
+    finance = None
+    if amount > policy.approvals.finance_threshold:
+        # Two steps means two people: finance is neither the requester nor the first approver.
+        finance = _first_with_role(session, "finance", {requester.id, approver.id})
+        if finance is None:
+            return Problem(
+                "no_finance_approver",
+                {"threshold": policy.approvals.finance_threshold, "approver": approver.name},
+            )
+    return Route(step, approver, finance)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _load(session: Session, request_id: int) -> BurstRequest | None:
+    """The committed row as it is now (not a copy cached earlier in this session)."""
+    return session.execute(
+        select(BurstRequest)
+        .where(BurstRequest.id == request_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _decisions(
+    session: Session, request_ids: Sequence[int]
+) -> dict[int, list[BurstRequestDecision]]:
+    out: dict[int, list[BurstRequestDecision]] = {i: [] for i in request_ids}
+    if not request_ids:
+        return out
+    for d in session.scalars(
+        select(BurstRequestDecision)
+        .where(BurstRequestDecision.request_id.in_(list(request_ids)))
+        .order_by(BurstRequestDecision.decided_at, BurstRequestDecision.id)
+        .execution_options(populate_existing=True)
+    ):
+        out[d.request_id].append(d)
+    return out
+
+
+def _amount_to_grant(request: BurstRequest, decisions: Sequence[BurstRequestDecision]) -> int:
+    approved = [d.amount for d in decisions if d.decision == "approved" and d.amount is not None]
+    return approved[-1] if approved else request.amount
+
+
+def _needs_finance(policy: Policy, request: BurstRequest, amount: int) -> bool:
+    return (
+        request.step != STEP_FINANCE
+        and request.finance_approver_id is not None
+        and amount > policy.approvals.finance_threshold
+    )
+
+
+def _decide_by(policy: Policy, request: BurstRequest) -> datetime:
+    started = request.step_started_at or request.created_at
+    deadline = started + timedelta(hours=policy.approvals.expire_after_hours)
+    return min(deadline, request.until) if request.until else deadline
+
+
+def _views(session: Session, policy: Policy, requests: Sequence[BurstRequest]) -> list[RequestView]:
+    decisions = _decisions(session, [r.id for r in requests])
+    ids: list[int | None] = []
+    project_ids = set()
+    for r in requests:
+        ids += [r.requester_id, r.approver_id, r.finance_approver_id, r.decided_by_id]
+        ids += [d.actor_id for d in decisions[r.id]]
+        if r.project_id:
+            project_ids.add(r.project_id)
+    people = _people(session, ids)
+    projects = dict(
+        session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all()
+    )
+
+    def name(pid: int | None) -> str | None:
+        return people[pid].name if pid in people else None
+
+    views = []
+    for r in requests:
+        steps = tuple(
+            StepView(
+                step=d.step,
+                decision=d.decision,
+                actor_name=people[d.actor_id].name,
+                actor_email=people[d.actor_id].email,
+                as_admin=d.as_admin,
+                amount=d.amount,
+                comment=d.comment,
+                decided_at=d.decided_at,
+            )
+            for d in decisions[r.id]
+        )
+        to_grant = _amount_to_grant(r, decisions[r.id])
+        requester = people[r.requester_id]
+        views.append(
+            RequestView(
+                id=r.id,
+                version=r.version,
+                state=r.state,
+                step=r.step,
+                amount=r.amount,
+                amount_to_grant=to_grant,
+                granted_amount=r.granted_amount,
+                reason=r.reason,
+                project=projects.get(r.project_id) if r.project_id else None,
+                until=r.until,
+                created_at=r.created_at,
+                step_started_at=r.step_started_at or r.created_at,
+                decide_by=_decide_by(policy, r),
+                requester_id=r.requester_id,
+                requester_name=requester.name,
+                requester_email=requester.email,
+                approver_id=r.approver_id,
+                approver_name=name(r.approver_id),
+                approver_email=people[r.approver_id].email if r.approver_id in people else None,
+                finance_approver_name=name(r.finance_approver_id),
+                finance_step_pending=_needs_finance(policy, r, to_grant),
+                decided_by_name=name(r.decided_by_id),
+                decided_at=r.decided_at,
+                comment=r.comment,
+                steps=steps,
+            )
+        )
+    return views
+
+
+def view(session: Session, policy: Policy, request: BurstRequest) -> RequestView:
+    return _views(session, policy, [request])[0]
+
+
+def get_view(session: Session, policy: Policy, request_id: int) -> RequestView | None:
+    request = _load(session, request_id)
+    return view(session, policy, request) if request else None
+
+
+def requests_of(
+    session: Session, policy: Policy, requester: Person, limit: int = 20
+) -> list[RequestView]:
+    """The person's own requests, newest first."""
+    rows = session.scalars(
+        select(BurstRequest)
+        .where(BurstRequest.requester_id == requester.id)
+        .order_by(BurstRequest.created_at.desc(), BurstRequest.id.desc())
+        .limit(limit)
+    ).all()
+    return _views(session, policy, rows)
+
+
+def awaiting(session: Session, policy: Policy, approver: Person) -> list[RequestView]:
+    """Pending requests whose current step is this person's to decide, oldest first."""
+    rows = session.scalars(
+        select(BurstRequest)
+        .where(BurstRequest.state == PENDING, BurstRequest.approver_id == approver.id)
+        .order_by(BurstRequest.created_at, BurstRequest.id)
+    ).all()
+    return _views(session, policy, rows)
+
+
+def recent_efficiency(session: Session, person_id: int, now: datetime) -> Efficiency:
+    """Acceptance rate of the person's AI output over the last four weeks (scoring has no
+    per-person measure yet; when it does, this is the place to call it)."""
+    rows = dict(
+        session.execute(
+            select(Outcome.status, func.count())
+            .where(
+                Outcome.person_id == person_id,
+                Outcome.occurred_at >= now - EFFICIENCY_WINDOW,
+                Outcome.occurred_at <= now,
+            )
+            .group_by(Outcome.status)
+        ).all()
+    )
+    return Efficiency(
+        accepted=int(rows.get("accepted", 0)),
+        total=int(sum(rows.values())),
+        weeks=EFFICIENCY_WINDOW.days // 7,
+    )
+
+
+# --- messages for other people -------------------------------------------------------------
+
+
+def approval_buttons(request: RequestView) -> tuple[Button, ...]:
+    value = button_value(request.id, request.version)
+    return (
+        Button("Approve", ACTION_APPROVE, value, style="primary"),
+        Button("Deny", ACTION_DENY, value, style="danger"),
+        Button("Approve different amount / comment", ACTION_ADJUST, value),
+    )
+
+
+def approval_notice(
+    session: Session, policy: Policy, request: RequestView, now: datetime, reminder: bool = False
+) -> Notice:
+    """The approver's message for the current step: the request, the requester's balance,
+    burn rate and recent efficiency, and the decision buttons."""
+    requester = session.get(Person, request.requester_id)
+    assert requester is not None and request.approver_id is not None
+    reply = Reply(
+        "request_approval",
+        {
+            "request": request_context(request),
+            "balance": balance_context(balance_for(session, requester, policy, now)),
+            "efficiency": efficiency_context(recent_efficiency(session, requester.id, now)),
+            "reminder": reminder,
+            "zone": policy.periods.timezone,
+        },
+        buttons=approval_buttons(request),
+    )
+    return Notice(request.approver_id, reply, ref=approval_ref(request.id, request.step))
+
+
+def _requester_notice(request: RequestView, event: str, zone: str) -> Notice:
+    return Notice(
+        request.requester_id,
+        Reply(
+            "request_update", {"request": request_context(request), "event": event, "zone": zone}
+        ),
+    )
+
+
+def decided_reply(result: DecisionResult, zone: str, replace_original: bool = True) -> Reply:
+    """The approval message in its decided state (who decided what, and when): the answer to
+    the click (replacing the message clicked) or, as a notice, an update found by its ref."""
+    return Reply(
+        "request_decided",
+        {
+            "request": request_context(result.request) if result.request else None,
+            "action": result.action,
+            "actor_name": result.actor_name,
+            "as_admin": result.as_admin,
+            "at": to_plain(result.at),
+            "zone": zone,
+        },
+        replace_original=replace_original,
+    )
+
+
+def _approver_update(
+    result: DecisionResult, step: str, approver_id: int | None, zone: str
+) -> tuple[Notice, ...]:
+    """Replace the approver's pending message when something other than their click closed it."""
+    if approver_id is None or result.request is None:
+        return ()
+    return (
+        Notice(
+            approver_id,
+            decided_reply(result, zone, replace_original=False),
+            ref=approval_ref(result.request.id, step),
+        ),
+    )
+
+
+# --- making a request ----------------------------------------------------------------------
+
+
+def end_of_day(policy: Policy, day: date) -> datetime:
+    """`--until 2026-11-25` means through that day, in the policy's time zone."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=policy.periods.zone).astimezone(
+        UTC
+    )
+
+
+def create_request(
+    session: Session,
+    policy: Policy,
+    requester: Person,
+    amount: int,
+    reason: str,
+    project: str | None = None,
+    until: date | None = None,
+    *,
+    now: datetime,
+) -> Created:
+    """Validate and store a request, route it, and return the approver's message.
+    Raises RequestInvalid with every problem when it cannot be made."""
+    problems: list[Problem] = []
+    limit = policy.approvals.max_request
+    if amount <= 0:
+        problems.append(Problem("amount_not_positive"))
+    elif amount > limit:
+        problems.append(Problem("amount_over_max", {"amount": amount, "max": limit}))
+    reason = (reason or "").strip()
+    if not reason:
+        problems.append(Problem("reason_missing"))
+    project_row = None
+    if project is not None:
+        project_row = session.scalar(
+            select(Project).where(func.lower(Project.name) == project.strip().lower())
+        )
+        if project_row is None:
+            known = session.scalars(
+                select(Project.name).where(Project.status == "open").order_by(Project.name)
+            ).all()
+            problems.append(Problem("project_unknown", {"project": project, "known": list(known)}))
+        elif project_row.status != "open":
+            problems.append(Problem("project_closed", {"project": project_row.name}))
+    until_at = None
+    if until is not None:
+        until_at = end_of_day(policy, until)
+        period = period_for(policy.periods, now)
+        if until_at <= now:
+            problems.append(Problem("until_past", {"until": until_at}))
+        elif until_at > period.end:
+            problems.append(
+                Problem("until_after_period", {"until": until_at, "period_end": period.end})
+            )
+    if problems:
+        raise RequestInvalid(problems)
+    routed = route(session, policy, requester, amount, project_row)
+    if isinstance(routed, Problem):
+        raise RequestInvalid([routed])
+
+    request = BurstRequest(
+        requester_id=requester.id,
+        amount=amount,
+        reason=reason,
+        project_id=project_row.id if project_row else None,
+        until=until_at,
+        state=PENDING,
+        step=routed.step,
+        approver_id=routed.approver.id,
+        finance_approver_id=routed.finance_approver.id if routed.finance_approver else None,
+        version=0,
+        created_at=now,
+        step_started_at=now,
+        message_refs={},
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        now,
+        requester.email,
+        "request.created",
+        subject(request.id),
+        {
+            "amount": amount,
+            "reason": reason,
+            "project": project_row.name if project_row else None,
+            "until": until_at.isoformat() if until_at else None,
+            "step": routed.step,
+            "approver": routed.approver.email,
+            "finance_approver": routed.finance_approver.email if routed.finance_approver else None,
+        },
+    )
+    created = view(session, policy, request)
+    return Created(created, (approval_notice(session, policy, created, now),))
+
+
+# --- deciding ------------------------------------------------------------------------------
+
+
+def _updated_one(session: Session, *conditions: Any, **values: Any) -> bool:
+    """A conditional UPDATE of one request; True when it changed the row (the caller won)."""
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(BurstRequest)
+            .where(*conditions)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return result.rowcount == 1
+
+
+def _transition(session: Session, request: BurstRequest, **values: Any) -> bool:
+    """The one guard of every state change: it applies only to the row as it was read."""
+    return _updated_one(
+        session,
+        BurstRequest.id == request.id,
+        BurstRequest.state == PENDING,
+        BurstRequest.step == request.step,
+        BurstRequest.version == request.version,
+        version=BurstRequest.version + 1,
+        **values,
+    )
+
+
+def _is_overdue(policy: Policy, request: BurstRequest, now: datetime) -> bool:
+    return now >= _decide_by(policy, request)
+
+
+def _refused(
+    session: Session, policy: Policy, request: BurstRequest | None, code: str, **facts: Any
+) -> DecisionResult:
+    return DecisionResult(
+        "refused",
+        view(session, policy, request) if request is not None else None,
+        Problem(code, facts),
+    )
+
+
+def _closed_or_stale(session: Session, policy: Policy, request_id: int) -> DecisionResult:
+    """Answer a click that lost (or came late): what happened instead, by whom, when."""
+    request = _load(session, request_id)
+    if request is None:
+        return _refused(session, policy, None, "not_found", id=request_id)
+    if request.state != PENDING:
+        return _refused(session, policy, request, "closed")
+    return _refused(session, policy, request, "stale")
+
+
+def _expire_one(
+    session: Session, policy: Policy, request: BurstRequest, now: datetime
+) -> DecisionResult | None:
+    step, approver_id = request.step, request.approver_id
+    if not _transition(session, request, state=EXPIRED, decided_at=now):
+        return None
+    fresh = _load(session, request.id)
+    assert fresh is not None
+    audit.record(
+        session,
+        now,
+        SYSTEM_ACTOR,
+        "request.expired",
+        subject(request.id),
+        {
+            "step": step,
+            "approver_id": approver_id,
+            "decide_by": _decide_by(policy, request).isoformat(),
+        },
+    )
+    zone = policy.periods.timezone
+    current = view(session, policy, fresh)
+    result = DecisionResult("expired", current, at=now)
+    return replace(
+        result,
+        notices=(
+            _requester_notice(current, "expired", zone),
+            *_approver_update(result, step, approver_id, zone),
+        ),
+    )
+
+
+def decide(
+    session: Session,
+    policy: Policy,
+    request_id: int,
+    actor: Person,
+    decision: str,
+    amount: int | None = None,
+    comment: str | None = None,
+    *,
+    now: datetime,
+    expected_version: int | None = None,
+) -> DecisionResult:
+    """Approve or deny the current step. Only its approver (or an admin, recorded as such)
+    may; never the requester, never someone who decided an earlier step. Exactly one call
+    wins per step; the others change nothing and say why."""
+    if decision not in (APPROVE, DENY):
+        raise ValueError(f"decision must be {APPROVE!r} or {DENY!r}, got {decision!r}")
+    request = _load(session, request_id)
+    if request is None:
+        return _refused(session, policy, None, "not_found", id=request_id)
+    refusal = _refusal(session, policy, request, actor, expected_version)
+    if refusal is not None:
+        return refusal
+    if _is_overdue(policy, request, now):
+        expired = _expire_one(session, policy, request, now)
+        if expired is None:
+            return _closed_or_stale(session, policy, request_id)
+        return DecisionResult(
+            "refused", expired.request, Problem("expired_now"), notices=expired.notices
+        )
+
+    decisions = _decisions(session, [request.id])[request.id]
+    proposed = _amount_to_grant(request, decisions)
+    if amount is not None and not 0 < amount <= proposed:
+        return _refused(session, policy, request, "amount_invalid", amount=amount, max=proposed)
+    final_amount = proposed if amount is None else amount
+    comment = (comment or "").strip() or None
+    as_admin = actor.id != request.approver_id
+    step, approver_id, version = request.step, request.approver_id, request.version
+
+    if decision == DENY:
+        won = _transition(
+            session, request, state=DENIED, decided_by_id=actor.id, decided_at=now, comment=comment
+        )
+        action = "denied"
+    elif _needs_finance(policy, request, final_amount):
+        won = _transition(
+            session,
+            request,
+            step=STEP_FINANCE,
+            approver_id=request.finance_approver_id,
+            step_started_at=now,
+            nudged_at=None,
+        )
+        action = "step_approved"
+    else:
+        won = _transition(
+            session,
+            request,
+            state=APPROVED,
+            granted_amount=final_amount,
+            decided_by_id=actor.id,
+            decided_at=now,
+            comment=comment,
+        )
+        action = "approved"
+    if not won:
+        return _closed_or_stale(session, policy, request_id)
+
+    session.add(
+        BurstRequestDecision(
+            request_id=request.id,
+            step=step,
+            decision=DENIED if decision == DENY else APPROVED,
+            actor_id=actor.id,
+            as_admin=as_admin,
+            amount=final_amount if decision == APPROVE else None,
+            comment=comment,
+            decided_at=now,
+        )
+    )
+    detail: dict[str, Any] = {
+        "step": step,
+        "version": version,
+        "amount": final_amount if decision == APPROVE else None,
+        "requested": request.amount,
+        "comment": comment,
+        "as_admin": as_admin,
+    }
+    if as_admin:
+        detail["approver_id"] = approver_id  # whose step an admin decided instead
+    fresh = _load(session, request.id)
+    assert fresh is not None
+    if action == "approved":
+        detail["grant_id"] = _grant(session, policy, fresh, final_amount, now)
+    if action == "step_approved":
+        detail["next_step"] = STEP_FINANCE
+        detail["next_approver_id"] = fresh.approver_id
+    session.flush()
+    audit.record(session, now, actor.email, f"request.{action}", subject(request.id), detail)
+
+    current = view(session, policy, fresh)
+    zone = policy.periods.timezone
+    result = DecisionResult(action, current, actor_name=actor.name, as_admin=as_admin, at=now)
+    notices = [_requester_notice(current, action, zone)]
+    if action == "step_approved":
+        notices.append(approval_notice(session, policy, current, now))
+    if as_admin:
+        # The approver's own message still shows buttons: show them the admin's decision.
+        notices.extend(_approver_update(result, step, approver_id, zone))
+    return replace(result, notices=tuple(notices))
+
+
+def _refusal(
+    session: Session,
+    policy: Policy,
+    request: BurstRequest,
+    actor: Person,
+    expected_version: int | None,
+) -> DecisionResult | None:
+    """Why `actor` may not decide the request as it stands now, or None when they may."""
+    if request.state != PENDING:
+        return _refused(session, policy, request, "closed")
+    if actor.id == request.requester_id:
+        return _refused(session, policy, request, "own_request")
+    earlier = session.scalar(
+        select(BurstRequestDecision.step).where(
+            BurstRequestDecision.request_id == request.id,
+            BurstRequestDecision.actor_id == actor.id,
+        )
+    )
+    if earlier is not None:
+        return _refused(session, policy, request, "decided_earlier_step", step=earlier)
+    if actor.id != request.approver_id and not actor.has_role("admin"):
+        return _refused(session, policy, request, "not_approver")
+    if expected_version is not None and expected_version != request.version:
+        return _refused(session, policy, request, "stale")
+    return None
+
+
+def check_can_decide(
+    session: Session,
+    policy: Policy,
+    request_id: int,
+    actor: Person,
+    expected_version: int | None = None,
+) -> DecisionResult | None:
+    """Before showing a form: the refusal `decide` would give now, or None. Changes nothing."""
+    request = _load(session, request_id)
+    if request is None:
+        return _refused(session, policy, None, "not_found", id=request_id)
+    return _refusal(session, policy, request, actor, expected_version)
+
+
+def _grant(
+    session: Session, policy: Policy, request: BurstRequest, amount: int, now: datetime
+) -> int:
+    period = period_for(policy.periods, now)
+    expires_at = min(request.until, period.end) if request.until else period.end
+    issued = issue_grants(
+        session,
+        [
+            GrantSpec(
+                key=f"burst:{request.id}",
+                kind="burst",
+                token_class="operational",
+                owner_type="person",
+                owner_id=request.requester_id,
+                amount=amount,
+                period=period.key,
+                effective_at=now,
+                expires_at=expires_at,
+                source=subject(request.id),
+            )
+        ],
+        now,
+    )
+    if not issued:
+        # The state said pending, yet the grant exists: refuse to go on (the caller rolls back).
+        raise RuntimeError(f"burst grant for request {request.id} already exists")
+    return issued[0]
+
+
+def cancel(
+    session: Session, policy: Policy, request_id: int, actor: Person, *, now: datetime
+) -> DecisionResult:
+    """The requester withdraws a pending request; the approver's message is updated."""
+    request = _load(session, request_id)
+    if request is None or request.requester_id != actor.id:
+        # Someone else's request is reported as not found: ids are not a way to probe.
+        return _refused(session, policy, None, "not_found", id=request_id)
+    if request.state != PENDING:
+        return _refused(session, policy, request, "closed")
+    step, approver_id = request.step, request.approver_id
+    if not _transition(session, request, state=CANCELLED, decided_by_id=actor.id, decided_at=now):
+        return _closed_or_stale(session, policy, request_id)
+    audit.record(
+        session, now, actor.email, "request.cancelled", subject(request.id), {"step": step}
+    )
+    fresh = _load(session, request.id)
+    assert fresh is not None
+    result = DecisionResult(
+        "cancelled", view(session, policy, fresh), actor_name=actor.name, at=now
+    )
+    return replace(
+        result, notices=_approver_update(result, step, approver_id, policy.periods.timezone)
+    )
+
+
+# --- scheduled: nudges and expiry ----------------------------------------------------------
+
+
+def expire_stale(session: Session, policy: Policy, now: datetime) -> list[Notice]:
+    """Expire pending requests whose step waited past the policy limit (or whose `until`
+    passed); returns the notices telling each requester (and updating the approver's
+    message). Safe to run concurrently or twice: each expiry is a conditional update."""
+    cutoff = now - timedelta(hours=policy.approvals.expire_after_hours)
+    rows = session.scalars(
+        select(BurstRequest)
+        .where(
+            BurstRequest.state == PENDING,
+            or_(BurstRequest.step_started_at <= cutoff, BurstRequest.until <= now),
+        )
+        .order_by(BurstRequest.id)
+    ).all()
+    notices: list[Notice] = []
+    for request in rows:
+        expired = _expire_one(session, policy, request, now)
+        if expired is not None:
+            notices.extend(expired.notices)
+    return notices
+
+
+def nudges_due(session: Session, policy: Policy, now: datetime) -> list[Notice]:
+    """Remind approvers of steps pending longer than `nudge_after_hours`: once per step
+    (`nudged_at` is claimed by a conditional update, so concurrent runs send one reminder).
+    Returns the reminders: the approval message again, buttons included. The caller commits
+    and then delivers."""
+    cutoff = now - timedelta(hours=policy.approvals.nudge_after_hours)
+    rows = session.scalars(
+        select(BurstRequest)
+        .where(
+            BurstRequest.state == PENDING,
+            BurstRequest.nudged_at.is_(None),
+            BurstRequest.step_started_at <= cutoff,
+        )
+        .order_by(BurstRequest.id)
+    ).all()
+    notices: list[Notice] = []
+    for request in rows:
+        if _is_overdue(policy, request, now):
+            continue  # expire_stale's job
+        claimed = _updated_one(
+            session,
+            BurstRequest.id == request.id,
+            BurstRequest.state == PENDING,
+            BurstRequest.version == request.version,
+            BurstRequest.nudged_at.is_(None),
+            nudged_at=now,
+        )
+        if not claimed:
+            continue
+        audit.record(
+            session,
+            now,
+            SYSTEM_ACTOR,
+            "request.nudged",
+            subject(request.id),
+            {"step": request.step, "approver_id": request.approver_id},
+        )
+        fresh = _load(session, request.id)
+        assert fresh is not None
+        notices.append(
+            approval_notice(session, policy, view(session, policy, fresh), now, reminder=True)
+        )
+    return notices

@@ -1,0 +1,266 @@
+"""Sample contexts for the burst request messages (issue 5), merged into SAMPLES by
+template_samples.py (which imports this module last, once the shared values below exist).
+Built from the domain's own context converters, so a sample has exactly the shape a real Reply
+(or an outbox row) carries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from budgets.balances import BalanceView
+from budgets.requests import (
+    Efficiency,
+    RequestView,
+    StepView,
+    balance_context,
+    efficiency_context,
+    request_context,
+)
+from tests.unit.core.template_samples import NOVEMBER, NOW, POOLS
+
+ZONE = "UTC"
+
+PENDING = RequestView(
+    id=7,
+    version=0,
+    state="pending",
+    step="manager",
+    amount=50_000,
+    amount_to_grant=50_000,
+    granted_amount=None,
+    reason="Launch week: campaign copy in five languages",
+    project=None,
+    until=None,
+    created_at=NOW,
+    step_started_at=NOW,
+    decide_by=NOW + timedelta(hours=72),
+    requester_id=4,
+    requester_name="Ann Analyst",
+    requester_email="ann@acme.test",
+    approver_id=2,
+    approver_name="Mia Manager",
+    approver_email="mia@acme.test",
+    finance_approver_name=None,
+    finance_step_pending=False,
+    decided_by_name=None,
+    decided_at=None,
+    comment=None,
+    steps=(),
+)
+MANAGER_APPROVED = StepView(
+    step="manager",
+    decision="approved",
+    actor_name="Mia Manager",
+    actor_email="mia@acme.test",
+    as_admin=False,
+    amount=280_000,
+    comment="Worth it for the launch",
+    decided_at=NOW,
+)
+TWO_STEP = replace(
+    PENDING,
+    amount=300_000,
+    amount_to_grant=300_000,
+    project="apollo",
+    until=NOW + timedelta(days=8),
+    finance_approver_name="Finn Finance",
+    finance_step_pending=True,
+)
+AT_FINANCE = replace(
+    TWO_STEP,
+    version=1,
+    step="finance",
+    amount_to_grant=280_000,
+    approver_id=3,
+    approver_name="Finn Finance",
+    approver_email="fin@acme.test",
+    finance_step_pending=False,
+    steps=(MANAGER_APPROVED,),
+)
+APPROVED = replace(
+    PENDING,
+    version=1,
+    state="approved",
+    granted_amount=50_000,
+    decided_by_name="Mia Manager",
+    decided_at=NOW,
+    steps=(replace(MANAGER_APPROVED, amount=50_000, comment=None),),
+)
+APPROVED_BY_ADMIN = replace(
+    APPROVED,
+    decided_by_name="Cleo Chief",
+    comment="Covering for Mia",
+    steps=(
+        replace(
+            MANAGER_APPROVED,
+            actor_name="Cleo Chief",
+            as_admin=True,
+            amount=50_000,
+            comment="Covering for Mia",
+        ),
+    ),
+)
+DENIED = replace(
+    PENDING,
+    version=1,
+    state="denied",
+    decided_by_name="Mia Manager",
+    decided_at=NOW,
+    comment="Use the team pool first",
+    steps=(replace(MANAGER_APPROVED, decision="denied", amount=None, comment="Use the pool"),),
+)
+CANCELLED = replace(
+    PENDING, version=1, state="cancelled", decided_by_name="Ann Analyst", decided_at=NOW
+)
+EXPIRED = replace(PENDING, version=1, state="expired", decided_at=NOW + timedelta(hours=72))
+
+BALANCE = BalanceView(
+    email="ann@acme.test",
+    name="Ann Analyst",
+    period=NOVEMBER,
+    pools=[],
+    personal_remaining=150_000,
+    personal_total=2_000_000,
+    used=1_850_000,
+    overdraft=0,
+    cost_micros=4_625_000,
+    burn_per_day=108_823,
+    run_out_at=NOW + timedelta(days=1, hours=9),
+)
+
+
+def ctx(request: RequestView) -> dict[str, Any]:
+    return request_context(request)
+
+
+def _approval(request: RequestView, reminder: bool, efficiency: Efficiency) -> dict[str, Any]:
+    return {
+        "request": ctx(request),
+        "balance": balance_context(BALANCE),
+        "efficiency": efficiency_context(efficiency),
+        "reminder": reminder,
+        "zone": ZONE,
+    }
+
+
+def _decided(request: RequestView, action: str, as_admin: bool = False) -> dict[str, Any]:
+    actor = {"cancelled": "Ann Analyst", "expired": None}.get(action, "Mia Manager")
+    return {
+        "request": ctx(request),
+        "action": action,
+        "actor_name": actor,
+        "as_admin": as_admin,
+        "at": NOW.isoformat(),
+        "zone": ZONE,
+    }
+
+
+def _refused(code: str, request: RequestView | None = PENDING, **facts: Any) -> dict[str, Any]:
+    return {
+        "problems": [{"code": code, "facts": facts}],
+        "request": ctx(request) if request else None,
+        "zone": ZONE,
+    }
+
+
+REQUEST_SAMPLES: dict[str, Any] = {
+    "request_created": [
+        {
+            "request": ctx(PENDING),
+            "finance_threshold": 250_000,
+            "period_end": NOVEMBER.end.isoformat(),
+            "zone": ZONE,
+        },
+        {
+            "request": ctx(TWO_STEP),
+            "finance_threshold": 250_000,
+            "period_end": NOVEMBER.end.isoformat(),
+            "zone": ZONE,
+        },
+    ],
+    "request_approval": [
+        _approval(PENDING, False, Efficiency(0, 0, 4)),
+        _approval(TWO_STEP, False, Efficiency(18, 24, 4)),
+        _approval(AT_FINANCE, True, Efficiency(18, 24, 4)),
+    ],
+    "request_decided": [
+        _decided(APPROVED, "approved"),
+        _decided(APPROVED_BY_ADMIN, "approved", as_admin=True),
+        _decided(AT_FINANCE, "step_approved"),
+        _decided(DENIED, "denied"),
+        _decided(CANCELLED, "cancelled"),
+        _decided(EXPIRED, "expired"),
+    ],
+    "request_update": [
+        {"request": ctx(APPROVED), "event": "approved", "zone": ZONE},
+        {"request": ctx(APPROVED_BY_ADMIN), "event": "approved", "zone": ZONE},
+        {"request": ctx(AT_FINANCE), "event": "step_approved", "zone": ZONE},
+        {"request": ctx(DENIED), "event": "denied", "zone": ZONE},
+        {"request": ctx(EXPIRED), "event": "expired", "zone": ZONE},
+        {"request": ctx(CANCELLED), "event": "cancelled", "zone": ZONE},
+    ],
+    "request_refused": [
+        {
+            "problems": [
+                {"code": "amount_over_max", "facts": {"amount": 2_000_000, "max": 1_000_000}},
+                {"code": "reason_missing", "facts": {}},
+                {"code": "project_unknown", "facts": {"project": "x", "known": ["apollo"]}},
+                {"code": "until_past", "facts": {"until": NOW.isoformat()}},
+            ],
+            "request": None,
+            "zone": ZONE,
+        },
+        _refused("amount_not_positive", None),
+        _refused("project_unknown", None, project="x", known=[]),
+        _refused("project_closed", None, project="apollo"),
+        _refused(
+            "until_after_period",
+            None,
+            until=(NOVEMBER.end + timedelta(days=3)).isoformat(),
+            period_end=NOVEMBER.end.isoformat(),
+        ),
+        _refused("no_approver", None),
+        _refused("no_finance_approver", None, threshold=250_000, approver="Cleo Chief"),
+        _refused("not_found", None, id=99),
+        _refused("closed", APPROVED),
+        _refused("closed", APPROVED_BY_ADMIN),
+        _refused("closed", DENIED),
+        _refused("closed", CANCELLED),
+        _refused("closed", EXPIRED),
+        _refused("own_request"),
+        _refused("not_approver", AT_FINANCE),
+        _refused("stale", AT_FINANCE),
+        _refused("stale", PENDING),
+        _refused("decided_earlier_step", AT_FINANCE, step="manager"),
+        _refused("expired_now", EXPIRED),
+        _refused("amount_invalid", AT_FINANCE, amount=400_000, max=280_000),
+        _refused("something_new"),
+    ],
+    "request_list": [
+        {
+            "requests": [ctx(r) for r in (AT_FINANCE, APPROVED, DENIED, CANCELLED, EXPIRED)],
+            "zone": ZONE,
+        },
+        {"requests": [], "zone": ZONE},
+    ],
+    "request_adjust": {"request": ctx(AT_FINANCE), "zone": ZONE},
+    "team": [
+        {
+            "manager_name": "Mia Manager",
+            "pools": [POOLS[2]],
+            "members": [
+                {"name": "Ann Analyst", "email": "ann@acme.test", "balance": BALANCE},
+                {
+                    "name": "Bob Builder",
+                    "email": "bob@acme.test",
+                    "balance": replace(BALANCE, burn_per_day=0, run_out_at=None, overdraft=1),
+                },
+            ],
+            "pending": [ctx(PENDING), ctx(AT_FINANCE)],
+            "zone": ZONE,
+        },
+        {"manager_name": "Mia Manager", "pools": [], "members": [], "pending": [], "zone": ZONE},
+    ],
+}
