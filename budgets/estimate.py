@@ -15,16 +15,13 @@ Invariants:
 * Each encoding is counted at most once per estimate. Another model's encoding is counted only
   when that model would be the cheapest on the asked model's count; the cheapest model reported
   is always priced on its own exact (or calibrated) count.
-* Counting a long text runs in a worker thread while the sensitive-data scan and the database
-  reads run here: tiktoken releases the GIL while it encodes, so the two overlap.
+* A vocabulary is loaded once per process, even when the first estimates arrive together.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -41,9 +38,9 @@ from storage.models import Person, PromptTemplate, UsageEvent
 
 __all__ = [
     "HISTORY_SAMPLE",
+    "HISTORY_WINDOW",
     "MIN_HISTORY_EVENTS",
     "ChatMessages",
-    "HISTORY_WINDOW",
     "Estimate",
     "InvalidEstimateInput",
     "ModelCost",
@@ -54,7 +51,7 @@ __all__ = [
 ]
 
 HISTORY_WINDOW = timedelta(weeks=8)
-HISTORY_SAMPLE = 5_000  # the latest events of the window; bounds the aggregate's cost
+HISTORY_SAMPLE = 1_000  # the latest calls of the window: bounds the aggregate's cost
 MIN_HISTORY_EVENTS = 5  # fewer events than this say too little about a ratio or an average
 MIN_TEMPLATE_SAVING = Decimal("0.01")  # below 1% a template is not worth recommending
 
@@ -165,12 +162,11 @@ def estimate(
             f"{settings.max_text_chars:,} characters. Estimate it in parts."
         )
 
-    counting = _start_counting(text_or_messages, price.encoding)
+    raw_counts = {price.encoding: _raw_count(text_or_messages, price.encoding)}
     sensitive = tuple(find_sensitive(scanned))
     history = _recent_history(session, use, now) if use else _History()
     ratio = _output_ratio(history, use, settings.default_output_ratio)
     remaining = balance_for(session, person, policy, now).personal_remaining
-    raw_counts = {price.encoding: counting.result()}
 
     asked = _model_cost(price, raw_counts[price.encoding], ratio.ratio)
     candidates = [policy.models[name] for name in (use.allowed_models if use else ())] or list(
@@ -244,23 +240,13 @@ def _scanned_text(text_or_messages: str | ChatMessages) -> str:
 _load_lock = threading.Lock()
 
 
-@functools.cache
-def _counting_pool() -> ThreadPoolExecutor:
-    """Created on first use (never at import); a few threads, as encoding releases the GIL."""
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="estimate-count")
-
-
 def _raw_count(text_or_messages: str | ChatMessages, encoding: str) -> int:
+    # load_encoding caches, but two threads' first calls would both load: the lock makes one.
+    with _load_lock:
+        load_encoding(encoding)
     if isinstance(text_or_messages, str):
         return count_tokens(text_or_messages, encoding)
     return count_chat_tokens(text_or_messages, encoding)
-
-
-def _start_counting(text_or_messages: str | ChatMessages, encoding: str) -> Future[int]:
-    # Load the vocabulary here, under a lock, so concurrent first estimates load it once.
-    with _load_lock:
-        load_encoding(encoding)
-    return _counting_pool().submit(_raw_count, text_or_messages, encoding)
 
 
 def _calibrated(raw_tokens: int, price: ModelPrice) -> int:

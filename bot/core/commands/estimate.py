@@ -2,9 +2,9 @@
 
 The text after the options is estimated verbatim (quotes, spacing and newlines count). A JSON
 list of `{"role": ..., "content": ...}` messages is estimated as a chat request, with the chat
-format's per-message overhead. With no text, chat platforms that show forms get one (a Slack
-modal: model, use case and a large text box); its submission, `estimate.submit`, answers the
-same way. The text is never stored or logged: the reply carries counts only.
+format's per-message overhead. With no text, Slack gets a form (a modal: model, use case and a
+large text box; Slack caps it at 3,000 characters); its submission, `estimate.submit`, answers
+the same way. The text is never stored or logged: the reply carries counts only.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 USAGE = "estimate [--model M] [--use-case U] TEXT"
 OPTIONS = {"model", "use-case"}
 SUBMIT_ACTION = "estimate.submit"
-FORM_PLATFORMS = frozenset({"slack", "teams"})
+# Where a Form is shown as a form (Slack: a modal); elsewhere no text is a usage error.
+FORM_PLATFORMS = frozenset({"slack"})
 # Paired quotes around the whole text are the person's quoting, not part of the prompt.
 _QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d"}
 

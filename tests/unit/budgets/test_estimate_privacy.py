@@ -4,6 +4,7 @@ network at all (vocabularies come from the package, never from a download)."""
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,25 @@ def test_estimates_work_with_networking_disabled_and_an_empty_cache(
     assert exact.model.input_tokens == 2
     assert proxy.model.input_tokens == 3  # 2 cl100k_base tokens x 1.15, rounded up
     assert list(offline.iterdir()) == [], "nothing may be written into tiktoken's cache"
+
+
+def test_first_estimates_arriving_together_load_the_vocabulary_once(
+    services, policy, org, clock, offline
+):
+    start = threading.Barrier(4)
+    counts: list[int] = []
+
+    def first_estimate() -> None:
+        with services.db.read() as session:
+            start.wait()
+            result = estimate(session, policy, org["ann@acme.test"], "hello world", now=clock())
+        counts.append(result.model.input_tokens)
+
+    threads = [threading.Thread(target=first_estimate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counts == [2, 2, 2, 2]
+    assert load_encoding.cache_info().misses == 1  # o200k_base, loaded by one of the four
