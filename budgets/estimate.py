@@ -334,7 +334,7 @@ class _History:
         return sum(g.output_tokens for g in self.groups.values())
 
 
-def recent_calls(use_case: str, now: datetime) -> Select[tuple[str | None, int, int]]:
+def recent_calls(use_case: str, now: datetime) -> Select[str | None, int, int]:
     """The latest HISTORY_SAMPLE calls of a use case within HISTORY_WINDOW before `now`:
     (template id, input tokens, output tokens), read backwards on (use_case, occurred_at)."""
     return (
