@@ -25,10 +25,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -359,6 +361,37 @@ class SentNotice(Base):
     sent_at: Mapped[datetime] = mapped_column()
 
 
+class OutboxMessage(Base):
+    """A proactive message (DM or channel post), enqueued in the same transaction as the effect
+    it announces and sent once.
+
+    `key` is the exactly-once key (`reminder:2026-11:person:12`): enqueueing a key twice keeps
+    the first row. A sender claims a row with a conditional update before sending it, so two
+    senders never send the same row; `next_attempt_at` (NULL: now) is when it may be tried
+    (again), which also frees the claim of a sender that died mid-send. The context is
+    JSON-safe (dates as ISO strings), so a row renders the same after a restart.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    to_person_id: Mapped[int | None] = mapped_column(Integer)
+    to_channel: Mapped[str | None] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(100))
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    private: Mapped[bool] = mapped_column(Boolean, default=True)
+    ref: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+
 class ConversationRef(Base):
     """How to reach a person or channel proactively on a chat platform."""
 
@@ -406,3 +439,13 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class ScheduledJob(Base):
+    """APScheduler's SQLAlchemyJobStore table (its exact layout), created by our migrations
+    so two scheduler processes starting at once never race to create it."""
+
+    __tablename__ = "scheduler_jobs"
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)

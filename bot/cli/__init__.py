@@ -16,13 +16,14 @@ from bot.cli import (
     chat,
     database,
     directory,
+    jobs,
     ledger,
     policy,
     processes,
 )
 from budgets.policy import PolicyInvalid
 
-MODULES = [database, policy, directory, ledger, chat, processes, audit]
+MODULES = [database, policy, directory, ledger, chat, processes, jobs, audit]
 
 
 class CommandFailed(Exception):

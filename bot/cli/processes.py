@@ -13,7 +13,7 @@ def register(sub) -> None:  # noqa: ANN001
     clock = sub.add_parser(
         "scheduler", help="run the clock process (expiry, reminders, spotlights)"
     )
-    clock.set_defaults(run=scheduler_not_built)
+    clock.set_defaults(run=run_scheduler)
 
 
 def serve_not_built(args) -> int:  # noqa: ANN001
@@ -24,9 +24,10 @@ def serve_not_built(args) -> int:  # noqa: ANN001
     return 3
 
 
-def scheduler_not_built(args) -> int:  # noqa: ANN001
-    print(
-        "tokenbot scheduler: scheduled jobs are not built yet in this version (see issue: scheduled jobs).",
-        file=sys.stderr,
-    )
-    return 3
+def run_scheduler(args) -> int:  # noqa: ANN001
+    """The clock process: runs the scheduled jobs while it holds the database lease, stands
+    by otherwise (see bot/scheduler.py); SIGTERM hands the lease back."""
+    from bot.bootstrap import bootstrap
+    from bot.scheduler import run_clock_process
+
+    return run_clock_process(bootstrap())

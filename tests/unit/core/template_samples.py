@@ -272,3 +272,8 @@ SAMPLES.update(
 from tests.unit.core.request_samples import REQUEST_SAMPLES  # noqa: E402
 
 SAMPLES.update(REQUEST_SAMPLES)
+
+# Scheduled jobs (issue 7): samples live in their own module.
+from tests.unit.core.job_samples import JOB_SAMPLES  # noqa: E402
+
+SAMPLES.update(JOB_SAMPLES)
