@@ -2,6 +2,8 @@
 
 Reads one command per line (works without a TTY, so it can be scripted), prints each reply as
 text, and exits at the end of input. Buttons appear as numbered choices; `press N` presses one.
+A reply that asks for input (a `Form`) is filled in line by line, one field per line, and
+submitted; Enter keeps the value shown in brackets.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ import sys
 from typing import TextIO
 
 from bot.core.dispatch import Dispatcher
-from bot.core.messages import Button, IncomingAction, IncomingMessage, Reply
+from bot.core.messages import Button, Form, IncomingAction, IncomingMessage, Reply
 
 PROMPT = "tokens> "
 
 
 class ConsoleChat:
-    def __init__(self, dispatcher: Dispatcher, email: str, out: TextIO):
+    def __init__(
+        self, dispatcher: Dispatcher, email: str, out: TextIO, stdin: TextIO | None = None
+    ):
         self.dispatcher = dispatcher
         self.email = email
         self.out = out
+        self.stdin = stdin  # where form fields are read from; None shows forms without asking
         self.buttons: list[Button] = []
 
     def show(self, reply: Reply) -> None:
@@ -32,6 +37,29 @@ class ConsoleChat:
             target = notice.to_channel or f"person #{notice.to_person_id}"
             self.out.write(f"(tokenbot also sent a message to {target})\n")
         self.out.flush()
+        if reply.form is not None and self.stdin is not None:
+            self.fill(reply.form)
+
+    def fill(self, form: Form) -> None:
+        """Ask for each field on its own line, then submit; end of input submits nothing."""
+        assert self.stdin is not None
+        self.out.write(f"{form.title}\n")
+        values: dict[str, str] = {}
+        for field in form.fields:
+            hint = f" [{field.initial}]" if field.initial else ""
+            optional = " (optional)" if field.optional else ""
+            self.out.write(f"  {field.label}{optional}{hint}: ")
+            self.out.flush()
+            line = self.stdin.readline()
+            if not line:
+                self.out.write("\n")
+                return
+            values[field.name] = line.strip() or field.initial
+        self.show(
+            self.dispatcher.handle_action(
+                IncomingAction("console", self.email, form.submit_action_id, form.value, values)
+            )
+        )
 
     def handle(self, line: str) -> None:
         words = line.split()
@@ -42,12 +70,10 @@ class ConsoleChat:
 
     def press(self, number: str) -> None:
         if not number.isdigit() or not 1 <= int(number) <= len(self.buttons):
-            choices = (
-                f"1 to {len(self.buttons)}"
-                if self.buttons
-                else "none: the last reply had no buttons"
-            )
-            self.out.write(f"There is no button {number} (choices: {choices}).\n")
+            # Written, not shown: the last reply's buttons stay pressable.
+            refusal = Reply("no_such_button", {"number": number, "count": len(self.buttons)})
+            self.out.write(self.dispatcher.services.renderer.text(refusal) + "\n")
+            self.out.flush()
             return
         button = self.buttons[int(number) - 1]
         self.show(
@@ -64,7 +90,7 @@ def run_console(
     if dispatcher.resolve(IncomingMessage("console", email, "")) is None:
         sys.stderr.write(f"error: no active person with the email {email} in the directory\n")
         return 2
-    chat = ConsoleChat(dispatcher, email, out)
+    chat = ConsoleChat(dispatcher, email, out, stdin)
     interactive = stdin.isatty()
     if interactive:
         out.write(f"Chatting with tokenbot as {email}. Type `help`, or Ctrl-D to leave.\n")

@@ -237,8 +237,10 @@ def import_directory(session: Session, text: str, policy: Policy, now: datetime)
     from budgets.ledger import ensure_period_grants
 
     rows, errors = parse_directory_csv(text, policy)
-    if not errors:
-        errors = _graph_errors(session, rows)
+    # Graph problems are reported together with row problems (fix everything in one pass),
+    # leaving out rows whose email or manager cell is itself already reported as wrong.
+    unusable = {e.line for e in errors if e.field in ("email", "manager_email")}
+    errors += _graph_errors(session, [r for r in rows if r.line not in unusable])
     result = ImportResult(errors=sorted(errors, key=lambda e: (e.line, e.field)))
     if errors:
         return result

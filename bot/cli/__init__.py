@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
 from bot.cli import (
     audit,
     chat,
@@ -55,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OperationalError, ProgrammingError):
+        problem = database.schema_problem()
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -137,13 +137,18 @@ def test_every_problem_of_a_file_is_reported_in_line_order(run_import):
             "zed.acme.test,Zed,Ops,,member,,,",
             "amy@acme.test,Amy,Ops,ghost@acme.test,member,gold,,",
             "amy@acme.test,Amy,Ops,,member;wizard,,,",
+            "x@acme.test,X,Ops,y@acme.test,member,,,",
+            "y@acme.test,Y,Ops,x@acme.test,member,,,",
         )
     )
     assert [(e.line, e.field) for e in result.errors] == [
         (2, "email"),
+        (3, "manager_email"),  # graph problems come with the row problems, not after a fix
         (3, "tier"),
         (4, "email"),
         (4, "roles"),
+        (5, "manager_email"),
+        (6, "manager_email"),
     ]
     assert str(result.errors[0]).startswith("line 2: email: ")
 

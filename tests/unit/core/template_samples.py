@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import bot.core.commands  # noqa: F401  (registers the built-in commands the help samples list)
 from bot.core.messages import Form, FormField
 from bot.core.registry import registry
 from budgets.balances import BalanceView, PoolBalance
@@ -111,6 +112,7 @@ SAMPLES: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
     "internal_error": {"error_id": "3f9a1c2e"},
     "not_allowed": {"message": "Balances are private: you can see your own."},
     "not_available": {"command": "estimate", "summary": "Estimate what a prompt will cost"},
+    "no_such_button": [{"number": "1", "count": 0}, {"number": "7", "count": 2}],
     "policy": [{"policy": POLICY}, {"policy": BASELINE_POLICY}, {"policy": OPTIMIZE_POLICY}],
     "unknown_command": [
         {"name": "balanse", "suggestion": "balance"},

@@ -1,0 +1,161 @@
+"""The `tokenbot` command line run as an operator runs it: a subprocess on the database under
+test. Expected failures print every problem on stderr and exit 2, and write nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from storage.database import alembic_config
+from tests.conftest import Clock, empty_database
+from tests.integration.cli_support import row_counts, tokenbot, wall_clock_now
+
+BROKEN_POLICY = """
+phase = "growth"
+[periods]
+cadence = "monthly"
+reset_day = 30
+timezone = "Mars/Olympus"
+rolover_cap = 0.1
+[split]
+operational = 0.9
+exploration = 0.2
+[tiers.power-user]
+baseline = 6_000_000
+[models."gpt-4o"]
+input_per_1m = 2.5
+output_per_1m = 10
+[use_cases.research]
+status = "capped"
+allowed_models = ["gpt-9"]
+"""
+
+HEADER = "email,name,team,manager_email,roles,tier,slack_user_id,teams_user_id"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(wall_clock_now())
+
+
+def test_policy_check_lists_every_problem_with_its_key_and_exits_2(tmp_path: Path, database_url):
+    policy = tmp_path / "broken.toml"
+    policy.write_text(BROKEN_POLICY, encoding="utf-8")
+    done = tokenbot("policy", "check", str(policy), database_url=database_url)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert f"error: {policy} is invalid (" in done.stderr
+    for key in (
+        "phase",
+        "periods.rolover_cap",
+        "periods.timezone",
+        "periods.reset_day",
+        "split",
+        "tiers.default",
+        "use_cases.research.cap",
+        "use_cases.research.allowed_models",
+    ):
+        assert f"  - {key}: " in done.stderr, key
+    assert "Traceback" not in done.stderr
+
+
+def test_policy_check_of_the_built_in_default_passes(database_url):
+    done = tokenbot("policy", "check", database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("policy OK (built-in default): phase incentives")
+
+
+def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
+    services, org, tmp_path: Path
+):
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "\n".join(
+            [
+                HEADER,
+                "new@acme.test,New Person,Ops,,member,default,,",
+                "broken-email,Broken,Ops,,member,default,,",
+                "amy@acme.test,Amy,Ops,ghost@acme.test,member,platinum,,",
+                "ceo@acme.test,Cleo Chief,Leadership,ann@acme.test,member;admin,,,",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = row_counts(services)
+    done = tokenbot("directory", "import", str(people), database_url=services.settings.database_url)
+    assert done.returncode == 2
+    assert f"error: {people} was not imported (4 problem(s)); nothing was written:" in done.stderr
+    for line in (
+        "line 3: email: 'broken-email' is not a valid email address",
+        "line 4: manager_email: ghost@acme.test is neither in this file nor in the directory",
+        "line 4: tier: unknown tier 'platinum'",
+        "line 5: manager_email: management cycle: ceo@acme.test -> ann@acme.test",
+    ):
+        assert line in done.stderr, line
+    assert row_counts(services) == before
+
+
+def test_directory_import_then_ledger_verify_is_clean(services, tmp_path: Path):
+    people = tmp_path / "people.csv"
+    people.write_text(
+        f"{HEADER}\nboss@acme.test,Bo Boss,Ops,,member;manager,power-user,U1,\n"
+        "kim@acme.test,Kim Lee,Ops,boss@acme.test,member,,U2,29:kim\n",
+        encoding="utf-8-sig",  # a BOM, as spreadsheet exports write it
+    )
+    url = services.settings.database_url
+    imported = tokenbot("directory", "import", str(people), database_url=url)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith(f"imported {people}: 2 created, 0 updated, 1 new teams")
+    verified = tokenbot("ledger", "verify", database_url=url)
+    assert (verified.returncode, verified.stdout.strip()) == (
+        0,
+        "ledger verify: every balance matches its entries",
+    )
+
+
+def test_ledger_expire_of_a_malformed_period_names_the_form(services):
+    done = tokenbot(
+        "ledger", "expire", "--period", "2026-13", database_url=services.settings.database_url
+    )
+    assert done.returncode == 2
+    assert "error: period '2026-13' is not of the form YYYY-MM, e.g. 2026-11" in done.stderr
+
+
+def test_demo_seeds_and_opens_the_chat_and_a_second_run_adds_nothing(services):
+    url = services.settings.database_url
+    first = tokenbot("demo", stdin="balance\n", database_url=url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Seeded the demo org: 30 people in 4 teams,")
+    assert "Opening the console chat as liam.walsh@demo.example" in first.stdout
+    assert "Your token balance for " in first.stdout and "Burn rate: " in first.stdout
+    seeded = row_counts(services)
+    assert seeded["people"] == 30 and seeded["usage_events"] > 1_000
+    second = tokenbot("demo", "--no-chat", database_url=url)
+    assert second.returncode == 0, second.stderr
+    assert "already seeded" in second.stdout
+    assert row_counts(services) == seeded
+    verified = tokenbot("ledger", "verify", database_url=url)
+    assert verified.returncode == 0, verified.stdout
+
+
+def test_a_database_without_the_schema_says_to_run_db_upgrade(tmp_path: Path):
+    with empty_database(tmp_path) as url:
+        refused = tokenbot("ledger", "verify", database_url=url)
+        assert refused.returncode == 2
+        assert "has no tokenbot schema; run `tokenbot db upgrade` first" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        upgraded = tokenbot("db", "upgrade", database_url=url)
+        assert upgraded.returncode == 0, upgraded.stderr
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert upgraded.stdout.startswith(f"schema at {head} (")
+
+
+def test_an_unreachable_database_is_one_clear_line_not_a_trace(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'tokenbot.db'}"
+    done = tokenbot("ledger", "verify", database_url=url)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot open the database sqlite:///")
+    assert "Traceback" not in done.stderr
