@@ -62,9 +62,10 @@ def subject(request_id: int) -> str:
     return f"request:{request_id}"
 
 
-def approval_ref(request_id: int, step: str) -> str:
-    """Names the approval message of one step, so adapters can find it to update it in place."""
-    return f"request:{request_id}:{step}"
+def approval_ref(request_id: int, step: str, reminder: bool = False) -> str:
+    """Names the approval message of one step, so adapters can find it to update it in place.
+    A reminder is a message of its own (a new message notifies; an edited one does not)."""
+    return f"request:{request_id}:{step}" + (":reminder" if reminder else "")
 
 
 def button_value(request_id: int, version: int) -> str:
@@ -496,7 +497,7 @@ def approval_notice(
         },
         buttons=approval_buttons(request),
     )
-    return Notice(request.approver_id, reply, ref=approval_ref(request.id, request.step))
+    return Notice(request.approver_id, reply, ref=approval_ref(request.id, request.step, reminder))
 
 
 def _requester_notice(request: RequestView, event: str, zone: str) -> Notice:
@@ -526,17 +527,17 @@ def decided_reply(result: DecisionResult, zone: str, replace_original: bool = Tr
 
 
 def _approver_update(
-    result: DecisionResult, step: str, approver_id: int | None, zone: str
+    result: DecisionResult, step: str, approver_id: int | None, nudged: bool, zone: str
 ) -> tuple[Notice, ...]:
-    """Replace the approver's pending message when something other than their click closed it."""
+    """Replace the approver's message(s) for the step (the reminder too, if one was sent) with
+    the decided state: needed when something other than their click on it closed the step."""
     if approver_id is None or result.request is None:
         return ()
-    return (
-        Notice(
-            approver_id,
-            decided_reply(result, zone, replace_original=False),
-            ref=approval_ref(result.request.id, step),
-        ),
+    reply = decided_reply(result, zone, replace_original=False)
+    reminders = (False, True) if nudged else (False,)
+    return tuple(
+        Notice(approver_id, reply, ref=approval_ref(result.request.id, step, reminder))
+        for reminder in reminders
     )
 
 
@@ -694,7 +695,7 @@ def _closed_or_stale(session: Session, policy: Policy, request_id: int) -> Decis
 def _expire_one(
     session: Session, policy: Policy, request: BurstRequest, now: datetime
 ) -> DecisionResult | None:
-    step, approver_id = request.step, request.approver_id
+    step, approver_id, nudged = request.step, request.approver_id, request.nudged_at is not None
     if not _transition(session, request, state=EXPIRED, decided_at=now):
         return None
     fresh = _load(session, request.id)
@@ -718,7 +719,7 @@ def _expire_one(
         result,
         notices=(
             _requester_notice(current, "expired", zone),
-            *_approver_update(result, step, approver_id, zone),
+            *_approver_update(result, step, approver_id, nudged, zone),
         ),
     )
 
@@ -762,6 +763,7 @@ def decide(
     comment = (comment or "").strip() or None
     as_admin = actor.id != request.approver_id
     step, approver_id, version = request.step, request.approver_id, request.version
+    nudged = request.nudged_at is not None
 
     if decision == DENY:
         won = _transition(
@@ -830,9 +832,10 @@ def decide(
     notices = [_requester_notice(current, action, zone)]
     if action == "step_approved":
         notices.append(approval_notice(session, policy, current, now))
-    if as_admin:
-        # The approver's own message still shows buttons: show them the admin's decision.
-        notices.extend(_approver_update(result, step, approver_id, zone))
+    if as_admin or nudged:
+        # A message with live buttons may be left: the approver's, when an admin decided, or
+        # the one of the two (request and reminder) that was not clicked. Show the decision.
+        notices.extend(_approver_update(result, step, approver_id, nudged, zone))
     return replace(result, notices=tuple(notices))
 
 
@@ -916,7 +919,7 @@ def cancel(
         return _refused(session, policy, None, "not_found", id=request_id)
     if request.state != PENDING:
         return _refused(session, policy, request, "closed")
-    step, approver_id = request.step, request.approver_id
+    step, approver_id, nudged = request.step, request.approver_id, request.nudged_at is not None
     if not _transition(session, request, state=CANCELLED, decided_by_id=actor.id, decided_at=now):
         return _closed_or_stale(session, policy, request_id)
     audit.record(
@@ -928,7 +931,8 @@ def cancel(
         "cancelled", view(session, policy, fresh), actor_name=actor.name, at=now
     )
     return replace(
-        result, notices=_approver_update(result, step, approver_id, policy.periods.timezone)
+        result,
+        notices=_approver_update(result, step, approver_id, nudged, policy.periods.timezone),
     )
 
 

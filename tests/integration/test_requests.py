@@ -402,6 +402,7 @@ def test_nudges_go_once_per_step_after_the_policy_delay(services, org, clock):
     assert reminder.to_person_id == org["mia@acme.test"].id
     assert reminder.reply.context["reminder"] is True
     assert reminder.reply.buttons[0].value == f"{request.id}:0"  # a nudge leaves buttons valid
+    assert reminder.ref == f"request:{request.id}:manager:reminder"  # a new message, not an edit
     assert nudge() == []
     clock.advance(hours=1)
     assert nudge() == []
@@ -412,6 +413,23 @@ def test_nudges_go_once_per_step_after_the_policy_delay(services, org, clock):
     assert finance_reminder.to_person_id == org["fin@acme.test"].id
     assert nudge() == []
     assert [a for _, a in audit_actions(services, request.id)].count("request.nudged") == 2
+
+
+def test_after_a_reminder_a_decision_updates_both_the_request_and_the_reminder_message(
+    services, org, clock
+):
+    request = make(services, org, "ann@acme.test", 50_000).request
+    clock.advance(hours=services.policy.approvals.nudge_after_hours)
+    with services.db.unit_of_work() as uow:
+        assert len(nudges_due(uow.session, services.policy, clock())) == 1
+        uow.commit()
+    result = act(services, org, "mia@acme.test", request.id, expected_version=0)
+    updates = [n for n in result.notices if n.to_person_id == org["mia@acme.test"].id]
+    assert [n.ref for n in updates] == [
+        f"request:{request.id}:manager",
+        f"request:{request.id}:manager:reminder",
+    ]
+    assert {n.reply.template for n in updates} == {"request_decided"}
 
 
 def test_expire_stale_expires_once_and_tells_the_requester(services, org, clock):

@@ -1,15 +1,15 @@
 """Sample contexts for the burst request messages (issue 5), merged into SAMPLES by
-template_samples.py (which imports this module last, once the shared values below exist).
-Built from the domain's own context converters, so a sample has exactly the shape a real Reply
+template_samples.py. Built from the domain's own context converters, so a sample has exactly the shape a real Reply
 (or an outbox row) carries."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from budgets.balances import BalanceView
+from budgets.balances import BalanceView, PoolBalance
+from budgets.periods import Period
 from budgets.requests import (
     Efficiency,
     RequestView,
@@ -18,8 +18,12 @@ from budgets.requests import (
     efficiency_context,
     request_context,
 )
-from tests.unit.core.template_samples import NOVEMBER, NOW, POOLS
 
+NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+NOVEMBER = Period("2026-11", datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+TEAM_POOL = PoolBalance(
+    "Team pool (Marketing)", "team_pool", "operational", 4_100_000, 5_000_000, NOVEMBER.end, True
+)
 ZONE = "UTC"
 
 PENDING = RequestView(
@@ -249,7 +253,7 @@ REQUEST_SAMPLES: dict[str, Any] = {
     "team": [
         {
             "manager_name": "Mia Manager",
-            "pools": [POOLS[2]],
+            "pools": [TEAM_POOL],
             "members": [
                 {"name": "Ann Analyst", "email": "ann@acme.test", "balance": BALANCE},
                 {
