@@ -85,9 +85,7 @@ class Dispatcher:
             return Reply("unknown_user", {"platform": incoming.platform})
         handler = self.commands.find_action(incoming.action_id)
         if handler is None:
-            return Reply(
-                "error", {"message": "This button is no longer supported. Run the command again."}
-            )
+            return Reply("unknown_action", {"action_id": incoming.action_id})
         ctx = ActionContext(
             person=person,
             action_id=incoming.action_id,

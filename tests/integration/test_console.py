@@ -9,7 +9,7 @@ import pytest
 
 from bot.console import run_console
 from bot.core.dispatch import Dispatcher
-from bot.core.messages import Form, FormField, Reply
+from bot.core.messages import Form, FormField, IncomingAction, Reply
 from bot.core.registry import Registry
 from tests.conftest import Clock
 from tests.integration.cli_support import tokenbot, wall_clock_now
@@ -123,3 +123,13 @@ def test_a_reply_that_asks_for_input_is_filled_in_line_by_line_and_submitted(ser
     # Input ended in the middle of the second form: nothing was submitted.
     assert lines[-1].endswith("Reason (optional): ")
     assert out.getvalue().count("thing-7:") == 1
+
+
+def test_a_button_this_version_no_longer_handles_gets_a_polite_answer(services, org):
+    reply = Dispatcher(services).handle_action(
+        IncomingAction("console", "ann@acme.test", "retired-feature:1", "x")
+    )
+    assert reply.template == "unknown_action"
+    assert services.renderer.text(reply) == (
+        "This button is no longer supported. Run the command again."
+    )
