@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.api import mount_api
 from bot.bootstrap import Services
 from bot.slack import mount_slack
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
 
 Mount = Callable[[web.Application, Services], None]
-MOUNTS: list[Mount] = [mount_slack]
+MOUNTS: list[Mount] = [mount_api, mount_slack]
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ token class come first, then the soonest-expiring, then the oldest.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -31,8 +32,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from budgets.periods import Period, next_period, period_by_key, period_for
-from budgets.policy import Policy
-from storage.database import is_sqlite, upsert_insert
+from budgets.policy import ModelPrice, Policy
+from storage.database import insert_new_rows, is_sqlite, upsert_insert
 from storage.models import (
     AccountTotal,
     Grant,
@@ -170,7 +171,11 @@ def ensure_projects(session: Session, policy: Policy) -> dict[str, int]:
 
 def period_grant_specs(session: Session, policy: Policy, period: Period) -> list[GrantSpec]:
     """Every allotment the policy gives for a period: baselines by tier, team pools,
-    project budgets and reserved pools."""
+    project budgets and reserved pools; tiers and pool amounts that an admin changed from a
+    quota recommendation (`budgets.quotas`) take the applied value from its period on."""
+    from budgets.quotas import quota_overrides
+
+    overrides = quota_overrides(session, period)
     specs: list[GrantSpec] = []
 
     def spec(
@@ -194,6 +199,7 @@ def period_grant_specs(session: Session, policy: Policy, period: Period) -> list
             )
 
     for person_id, tier in session.execute(select(Person.id, Person.tier).where(Person.active)):
+        tier = overrides.tiers.get(person_id, tier)
         baseline = policy.tiers.get(tier, policy.tiers["default"]).baseline
         for cls, amount in policy.baseline_split(baseline).items():
             spec(f"person:{person_id}:{cls}", "baseline", cls, "person", person_id, amount)
@@ -204,7 +210,7 @@ def period_grant_specs(session: Session, policy: Policy, period: Period) -> list
             "operational",
             "team",
             team_id,
-            policy.team_pools.amount_for(name),
+            overrides.team_pools.get(team_id, policy.team_pools.amount_for(name)),
         )
     project_ids = ensure_projects(session, policy)
     for name, project in policy.projects.items():
@@ -224,7 +230,7 @@ def period_grant_specs(session: Session, policy: Policy, period: Period) -> list
             policy.token_class_for(pool.use_case),
             "org",
             None,
-            pool.amount,
+            overrides.reserved_pools.get(pool.name, pool.amount),
             use_case=pool.use_case,
         )
     return specs
@@ -287,6 +293,44 @@ class _PeriodCache:
         return self.last
 
 
+def unique_by_id(events: Iterable[Any]) -> tuple[dict[str, Any], int]:
+    """The first event of each id, in order, and how many repeats were dropped."""
+    unique: dict[str, Any] = {}
+    repeats = 0
+    for event in events:
+        if event.id in unique:
+            repeats += 1
+        else:
+            unique[event.id] = event
+    return unique, repeats
+
+
+class _IntegerPrices:
+    """A model's `budget_tokens` and `cost_micros` in exact integer arithmetic: the same results
+    as ModelPrice's Decimal methods (ceiling; half up), several times faster per event."""
+
+    def __init__(self, model: ModelPrice):
+        self.weight = model.weight.as_integer_ratio()
+        ratios = [
+            price.as_integer_ratio()
+            for price in (model.input_per_1m, model.cached_input_per_1m, model.output_per_1m)
+        ]
+        self.denominator = math.lcm(*(d for _, d in ratios))
+        self.input, self.cached, self.output = (n * (self.denominator // d) for n, d in ratios)
+
+    def budget_tokens(self, input_tokens: int, output_tokens: int) -> int:
+        numerator, denominator = self.weight
+        return -(-(input_tokens + output_tokens) * numerator // denominator)
+
+    def cost_micros(self, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> int:
+        total = (
+            max(input_tokens - cached_input_tokens, 0) * self.input
+            + cached_input_tokens * self.cached
+            + output_tokens * self.output
+        )
+        return (2 * total + self.denominator) // (2 * self.denominator)
+
+
 def record_usage(
     session: Session, events: Sequence[UsageLike], policy: Policy, now: datetime
 ) -> RecordResult:
@@ -296,21 +340,20 @@ def record_usage(
     stored) are counted as duplicates and change nothing.
     """
     result = RecordResult()
-    unique: dict[str, UsageLike] = {}
-    for event in events:
-        if event.id in unique:
-            result.duplicates += 1
-        else:
-            unique[event.id] = event
+    unique, result.duplicates = unique_by_id(events)
     if not unique:
         return result
 
-    people = resolve_identities(session, {e.user for e in unique.values()})
+    users = {e.user: identity_key(e.user) for e in unique.values()}
+    people = resolve_identities(session, users)
     periods = _PeriodCache(policy)
+    prices: dict[str, _IntegerPrices] = {}
     rows = []
     for e in unique.values():
-        model = policy.model(e.model)
-        person = people.get(identity_key(e.user))
+        model = prices.get(e.model)
+        if model is None:
+            model = prices[e.model] = _IntegerPrices(policy.model(e.model))
+        person = people.get(users[e.user])
         rows.append(
             {
                 "id": e.id,
@@ -336,18 +379,10 @@ def record_usage(
                 "recorded_at": now,
             }
         )
-    table = UsageEvent.__table__
-    stmt = (
-        upsert_insert(session, table)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(table.c.id)
-    )
     # Insert in id order: two concurrent batches sharing ids then lock them in the same order
     # (PostgreSQL), so they queue instead of deadlocking.
     rows.sort(key=lambda r: r["id"])
-    inserted: set[str] = set()
-    for chunk in _chunks(rows, 2000):
-        inserted.update(session.execute(stmt, list(chunk)).scalars())
+    inserted = insert_new_rows(session, UsageEvent.__table__, rows)
     new_rows = [r for r in rows if r["id"] in inserted]
     result.recorded = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
@@ -358,10 +393,9 @@ def record_usage(
             result.unknown_models.add(r["model"])
         if r["uncategorised"]:
             result.uncategorised_use_cases.add(r["use_case"] or "(none)")
+    teams = {pid: team_id for pid, team_id in people.values()}
     attributed = [
-        dict(r, team_id=people[identity_key(r["identity"])][1])
-        for r in new_rows
-        if r["person_id"] is not None
+        dict(r, team_id=teams[r["person_id"]]) for r in new_rows if r["person_id"] is not None
     ]
     result.overdraft = _debit(session, attributed, policy, now)
     return result

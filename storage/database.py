@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,6 +80,73 @@ def is_sqlite(engine_or_session: Engine | Session) -> bool:
 def upsert_insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT that supports ON CONFLICT (SQLite and PostgreSQL share the syntax)."""
     return sqlite.insert(table) if is_sqlite(session) else postgresql.insert(table)
+
+
+def insert_new_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: str = "id"
+) -> set[Any]:
+    """Insert the rows whose `key` is not stored yet; returns the keys actually inserted.
+
+    Rows must have distinct keys and the same columns. PostgreSQL runs INSERT ... ON CONFLICT
+    DO NOTHING RETURNING, so concurrent inserts of one key queue on its lock and exactly one
+    wins. SQLite serialises write transactions (BEGIN IMMEDIATE), so looking the keys up first
+    and inserting the rest with the driver's executemany is as safe, and several times faster
+    on large batches (no RETURNING round trips, no per-row statement compilation).
+    """
+    if not rows:
+        return set()
+    column = table.c[key]
+    if not is_sqlite(session):
+        stmt = (
+            postgresql.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(column)
+        )
+        inserted: set[Any] = set()
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            inserted.update(session.execute(stmt, rows[start : start + _INSERT_CHUNK]).scalars())
+        return inserted
+    keys = [row[key] for row in rows]
+    existing: set[Any] = set()
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        existing.update(
+            session.execute(
+                select(column).where(column.in_(keys[start : start + _LOOKUP_CHUNK]))
+            ).scalars()
+        )
+    new = [row for row in rows if row[key] not in existing]
+    if not new:
+        return set()
+    dialect = session.get_bind().dialect
+    names = list(new[0])
+    converters = []
+    for position, name in enumerate(names):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            converters.append((position, process, {}))
+    values = []
+    for row in new:
+        value = [row[name] for name in names]
+        for position, process, seen in converters:
+            # Batches repeat values (one `now`, bucket timestamps): convert each once.
+            raw = value[position]
+            try:
+                converted = seen.get(raw, _MISSING)
+                if converted is _MISSING:
+                    converted = seen[raw] = process(raw)
+            except TypeError:  # unhashable (a JSON list or dict): convert it every time
+                converted = process(raw)
+            value[position] = converted
+        values.append(tuple(value))
+    columns = ", ".join(f'"{name}"' for name in names)
+    marks = ", ".join("?" for _ in names)
+    session.connection().exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})', values
+    )
+    return {row[key] for row in new}
+
+
+_INSERT_CHUNK = 2000
+_LOOKUP_CHUNK = 900
+_MISSING = object()
 
 
 class UnitOfWork:

@@ -14,18 +14,33 @@ from collections.abc import Sequence
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli import (
+    apikeys,
     audit,
     chat,
     database,
     directory,
+    imports,
     jobs,
     ledger,
     policy,
     processes,
+    usage,
 )
 from budgets.policy import PolicyInvalid
 
-MODULES = [database, policy, directory, ledger, chat, processes, jobs, audit]
+MODULES = [
+    database,
+    policy,
+    directory,
+    ledger,
+    chat,
+    processes,
+    jobs,
+    audit,
+    apikeys,
+    usage,
+    imports,
+]
 
 
 class CommandFailed(Exception):

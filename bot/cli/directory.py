@@ -23,6 +23,11 @@ def register(sub) -> None:  # noqa: ANN001
     )
     add.add_argument("alias")
     add.add_argument("email")
+    add.add_argument(
+        "--reassign",
+        action="store_true",
+        help="also attribute the alias's unattributed usage to the person and debit it",
+    )
     add.set_defaults(run=alias_add)
 
 
@@ -56,6 +61,10 @@ def import_people(args) -> int:  # noqa: ANN001
 def alias_add(args) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
+    if args.reassign:
+        from bot.cli.usage import reassign
+
+        return reassign(args.alias, args.email)
     services = bootstrap()
     with services.db.unit_of_work() as uow:
         try:

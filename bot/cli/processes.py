@@ -2,32 +2,56 @@
 
 from __future__ import annotations
 
-import sys
+from bot.bootstrap import bootstrap
 
 
 def register(sub) -> None:  # noqa: ANN001
     serve = sub.add_parser("serve", help="run the HTTP server (usage API, Slack, Teams)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.set_defaults(run=serve_not_built)
+    serve.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="also run the scheduled jobs in this process (or set TOKENBOT_SCHEDULER_IN_WEB=1)",
+    )
+    serve.set_defaults(run=run_server)
     clock = sub.add_parser(
         "scheduler", help="run the clock process (expiry, reminders, spotlights)"
     )
     clock.set_defaults(run=run_scheduler)
 
 
-def serve_not_built(args) -> int:  # noqa: ANN001
-    print(
-        "tokenbot serve: the HTTP server is not built yet in this version (see issue: usage ingestion).",
-        file=sys.stderr,
+def run_server(args) -> int:  # noqa: ANN001
+    """Run the one aiohttp app until interrupted; a bad policy stops it before it listens
+    (bootstrap raises PolicyInvalid, which `main` reports with every problem, exit 2)."""
+    from aiohttp import web
+
+    from bot.server import build_app
+
+    services = bootstrap()
+    app = build_app(services)
+    if args.with_scheduler or services.settings.run_scheduler_in_web:
+        from bot.scheduler import attach_to_app
+
+        attach_to_app(app, services)  # stops before close_services below
+
+    async def close_services(_app: web.Application) -> None:
+        services.close()
+
+    app.on_cleanup.append(close_services)
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=lambda _: print(f"tokenbot serving on http://{args.host}:{args.port}", flush=True),
+        access_log=None,
     )
-    return 3
+    return 0
 
 
 def run_scheduler(args) -> int:  # noqa: ANN001
     """The clock process: runs the scheduled jobs while it holds the database lease, stands
     by otherwise (see bot/scheduler.py); SIGTERM hands the lease back."""
-    from bot.bootstrap import bootstrap
     from bot.scheduler import run_clock_process
 
     return run_clock_process(bootstrap())

@@ -280,3 +280,39 @@ SAMPLES.update(REQUEST_SAMPLES)
 from tests.unit.core.job_samples import JOB_SAMPLES  # noqa: E402
 
 SAMPLES.update(JOB_SAMPLES)
+
+
+def _authorize_samples() -> list[dict[str, Any]]:
+    from budgets import authorize as a
+
+    facts = {"model": "gpt-4o", "use_case": "research", "estimated": 12_000}
+    decisions = [
+        a.Decision(True, 900_000, "baseline", a.WITHIN_BUDGET, True, 12_000, facts),
+        a.Decision(False, 0, None, a.UNKNOWN_PERSON, True, 12_000, {**facts, "identity": "x@y.z"}),
+        a.Decision(False, 0, None, a.PROHIBITED, True, 12_000, {**facts, "policy_reason": "No."}),
+        a.Decision(
+            False, 0, None, a.MODEL_NOT_ALLOWED, True, 12_000, {**facts, "allowed_models": ["o3"]}
+        ),
+        a.Decision(
+            False,
+            500,
+            "baseline",
+            a.CAPPED,
+            True,
+            12_000,
+            {**facts, "cap": 1_000_000, "policy_reason": "Capped."},
+        ),
+        a.Decision(False, 500, "baseline", a.HARD_LIMIT, True, 12_000, facts),
+        a.Decision(
+            False, 500, "baseline", a.SOFT_LIMIT, True, 12_000, {**facts, "overdraft_left": 0}
+        ),
+        a.Decision(
+            True, 500, "baseline", a.OVERDRAFT, True, 12_000, {**facts, "overdraft_left": 9}
+        ),
+        a.Decision(True, 0, None, a.PROHIBITED, False, 12_000, {**facts, "policy_reason": "No."}),
+        a.Decision(True, 900_000, "team_pool", a.WITHIN_BUDGET, False, 12_000, facts),
+    ]
+    return [{"decision": d} for d in decisions]
+
+
+SAMPLES["authorize_reason"] = _authorize_samples()

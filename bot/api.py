@@ -1,0 +1,313 @@
+"""The usage API on the one aiohttp app: POST /api/v1/usage, /api/v1/outcomes, /api/v1/authorize.
+
+Every call carries `Authorization: Bearer KEY` (keys from `tokenbot apikey create`). The aiohttp
+handlers only translate: they read the body (over `max_body_bytes`: a JSON 413, decided on size
+alone), then run one synchronous function in a worker thread (`asyncio.to_thread`) that checks
+the key, decodes and validates the body, and does the database work in one unit of work per
+batch. That function returns an `Answer` (status and JSON body) which the handler sends.
+
+Contract:
+- missing, malformed, wrong or revoked key: 401 and nothing is read or stored;
+- malformed JSON: 400; a batch with any invalid event: 400 with every problem as
+  `{index, field, reason}` and nothing of it stored (all-or-nothing);
+- a repeated event id is acknowledged and counted once (also across concurrent requests);
+- the database unreachable: 503 with Retry-After and a JSON error, never a trace; anything
+  unexpected: a JSON 500 (the trace goes to the log only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import exc as db_errors
+
+from bot.bootstrap import Services
+from bot.core.messages import Reply
+from budgets.apikeys import verify_api_key
+from budgets.authorize import authorize
+from budgets.ledger import record_usage
+from ingest.events import (
+    FieldError,
+    InvalidValue,
+    parse_outcome_event,
+    parse_token_count,
+    parse_usage_event,
+)
+from ingest.store import outcome_storage_errors, record_outcomes, usage_storage_errors
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+# Errors that mean "the database cannot be reached or is overloaded right now": retry later.
+DATABASE_UNAVAILABLE = (
+    db_errors.OperationalError,
+    db_errors.InterfaceError,
+    db_errors.TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, error: str, message: str, **more: Any) -> Answer:
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="tokenbot"'
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return Answer(status, {"error": error, "message": message, **more}, headers)
+
+
+UNAUTHORIZED = _error(
+    401,
+    "unauthorized",
+    "send a valid API key as 'Authorization: Bearer KEY' (tokenbot apikey create --name NAME)",
+)
+UNAVAILABLE = _error(
+    503, "unavailable", "the database is unreachable right now; retry the same request later"
+)
+
+
+def _invalid(errors: list[FieldError]) -> Answer:
+    return _error(
+        400,
+        "invalid",
+        f"{len(errors)} problem(s); nothing was stored",
+        errors=[{"index": e.index, "field": e.field, "reason": e.reason} for e in errors],
+    )
+
+
+def _decode(body: bytes) -> Any | Answer:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        return _error(400, "malformed_json", f"the body is not valid JSON: {problem}")
+
+
+def _batch(payload: Any, key: str) -> list[Any] | Answer:
+    items = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        return _invalid([FieldError(-1, key, f'is required: send {{"{key}": [...]}}')])
+    return items
+
+
+# --- the work each endpoint does, off the event loop --------------------------------------
+
+
+def _authenticated(services: Services, key: str | None) -> bool:
+    with services.db.read() as session:
+        return verify_api_key(session, key) is not None
+
+
+def _validated_batch(
+    services: Services,
+    key: str | None,
+    body: bytes,
+    name: str,
+    parse: Callable[..., Any],
+    storage_errors: Callable[[Any, int], list[FieldError]],
+) -> list[Any] | Answer:
+    """The batch's events when the key is good and every event valid, else the answer."""
+    if not _authenticated(services, key):
+        return UNAUTHORIZED
+    payload = _decode(body)
+    if isinstance(payload, Answer):
+        return payload
+    items = _batch(payload, name)
+    if isinstance(items, Answer):
+        return items
+    now = services.clock()
+    events: list[Any] = []
+    errors: list[FieldError] = []
+    for index, raw in enumerate(items):
+        parsed = parse(raw, index, now=now)
+        if isinstance(parsed, list):
+            errors.extend(parsed)
+        else:
+            errors.extend(storage_errors(parsed, index))
+            events.append(parsed)
+    return _invalid(errors) if errors else events
+
+
+def ingest_usage(services: Services, key: str | None, body: bytes) -> Answer:
+    events = _validated_batch(
+        services, key, body, "events", parse_usage_event, usage_storage_errors
+    )
+    if isinstance(events, Answer):
+        return events
+    with services.db.unit_of_work() as uow:
+        result = record_usage(uow.session, events, services.policy, services.clock())
+        uow.commit()
+    return Answer(
+        200,
+        {
+            "recorded": result.recorded,
+            "duplicates": result.duplicates,
+            "unattributed": result.unattributed,
+            "overdraft": result.overdraft,
+            "unknown_models": sorted(result.unknown_models),
+            "uncategorised_use_cases": sorted(result.uncategorised_use_cases),
+        },
+    )
+
+
+def ingest_outcomes(services: Services, key: str | None, body: bytes) -> Answer:
+    outcomes = _validated_batch(
+        services, key, body, "outcomes", parse_outcome_event, outcome_storage_errors
+    )
+    if isinstance(outcomes, Answer):
+        return outcomes
+    with services.db.unit_of_work() as uow:
+        result = record_outcomes(uow.session, outcomes, services.clock())
+        uow.commit()
+    return Answer(
+        200,
+        {
+            "recorded": result.recorded,
+            "duplicates": result.duplicates,
+            "unattributed": result.unattributed,
+        },
+    )
+
+
+def _authorize_request(payload: Any) -> dict[str, Any] | Answer:
+    if not isinstance(payload, dict):
+        return _invalid([FieldError(0, "request", "must be a JSON object")])
+    errors: list[FieldError] = []
+    request: dict[str, Any] = {}
+    for name in ("user", "model"):
+        value = payload.get(name)
+        if not isinstance(value, str) or not value.strip():
+            errors.append(FieldError(0, name, "must be a non-empty string"))
+        request[name] = value
+    try:
+        request["estimated_tokens"] = parse_token_count(payload.get("estimated_tokens"))
+    except InvalidValue as invalid:
+        errors.append(FieldError(0, "estimated_tokens", invalid.reason))
+    for name in ("use_case", "project"):
+        value = payload.get(name)
+        if value is not None and not isinstance(value, str):
+            errors.append(FieldError(0, name, "must be a string when given"))
+        request[name] = (value.strip() or None) if isinstance(value, str) else None
+    return _invalid(errors) if errors else request
+
+
+def authorize_call(services: Services, key: str | None, body: bytes) -> Answer:
+    # The key check and the decision share one read-only session: one thread hop per call.
+    payload = _decode(body)
+    with services.db.read() as session:
+        if verify_api_key(session, key) is None:
+            return UNAUTHORIZED
+        if isinstance(payload, Answer):
+            return payload
+        request = _authorize_request(payload)
+        if isinstance(request, Answer):
+            return request
+        decision = authorize(
+            session,
+            services.policy,
+            request["user"],
+            request["model"],
+            request["estimated_tokens"],
+            request["use_case"],
+            request["project"],
+            services.clock(),
+        )
+    reason = services.renderer.text(Reply("authorize_reason", {"decision": decision}))
+    return Answer(
+        200,
+        {
+            "allow": decision.allow,
+            "remaining": decision.remaining,
+            "pool": decision.pool,
+            "reason": reason,
+            "code": decision.reason,
+            "enforced": decision.enforced,
+            "estimated_budget_tokens": decision.estimated_budget_tokens,
+        },
+    )
+
+
+# --- the aiohttp side ----------------------------------------------------------------------
+
+Work = Callable[[Services, str | None, bytes], Answer]
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _respond(answer: Answer) -> web.Response:
+    return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+
+
+def _too_large(limit: int) -> web.Response:
+    return _respond(
+        _error(
+            413,
+            "too_large",
+            f"the body is larger than {limit:,} bytes; send smaller batches",
+            limit_bytes=limit,
+        )
+    )
+
+
+def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        limit = services.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return _too_large(limit)
+        try:
+            body = await request.read()  # aiohttp stops at client_max_size (= limit)
+        except web.HTTPRequestEntityTooLarge:
+            return _too_large(limit)
+        try:
+            answer = await asyncio.to_thread(work, services, _bearer(request), body)
+        except DATABASE_UNAVAILABLE as problem:
+            log.warning("%s: database unavailable: %s", request.path, problem)
+            answer = UNAVAILABLE
+        return _respond(answer)
+
+    return handle
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Under /api/ every failure is JSON: unknown routes, wrong methods, and crashes."""
+    if not request.path.startswith("/api/v1/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as http:
+        if http.status < 400:
+            raise
+        return _respond(_error(http.status, http.reason.lower().replace(" ", "_"), http.reason))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _respond(_error(500, "internal", "something went wrong; it has been logged"))
+
+
+ROUTES: Mapping[str, Work] = {
+    "/api/v1/usage": ingest_usage,
+    "/api/v1/outcomes": ingest_outcomes,
+    "/api/v1/authorize": authorize_call,
+}
+
+
+def mount_api(app: web.Application, services: Services) -> None:
+    app.middlewares.append(json_errors)
+    for path, work in ROUTES.items():
+        app.router.add_post(path, _endpoint(services, work))
