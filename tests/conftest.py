@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.bootstrap import Services, Settings, bootstrap
@@ -97,6 +97,15 @@ def empty_all_tables(url: str) -> None:
         else:
             for statement in deletes:
                 conn.exec_driver_sql(statement)
+
+
+def row_counts(services: Services) -> dict[str, int]:
+    """Rows per table: compare before and after to prove something wrote nothing."""
+    with services.db.read() as s:
+        return {
+            t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in Base.metadata.sorted_tables
+        }
 
 
 @pytest.fixture

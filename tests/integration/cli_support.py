@@ -9,10 +9,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from storage.models import Base
-
 # The script pip installed next to the interpreter running the tests (same venv).
 SCRIPT = Path(sys.executable).with_name("tokenbot")
 
@@ -38,14 +34,6 @@ def tokenbot(
         timeout=timeout,
         check=False,
     )
-
-
-def row_counts(services) -> dict[str, int]:
-    with services.db.read() as s:
-        return {
-            t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in Base.metadata.sorted_tables
-        }
 
 
 def wall_clock_now() -> datetime:

@@ -9,8 +9,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from storage.database import alembic_config
-from tests.conftest import Clock, empty_database
-from tests.integration.cli_support import row_counts, tokenbot, wall_clock_now
+from tests.conftest import Clock, empty_database, row_counts
+from tests.integration.cli_support import tokenbot, wall_clock_now
 
 BROKEN_POLICY = """
 phase = "growth"

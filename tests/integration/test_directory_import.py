@@ -10,17 +10,10 @@ from sqlalchemy import func, select
 
 from budgets.directory import ImportResult, import_directory
 from budgets.periods import period_for
-from storage.models import Base, Grant, Person
+from storage.models import Grant, Person
+from tests.conftest import row_counts
 
 HEADER = "email,name,team,manager_email,roles,tier,slack_user_id,teams_user_id"
-
-
-def row_counts(services) -> dict[str, int]:
-    with services.db.read() as s:
-        return {
-            t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in Base.metadata.sorted_tables
-        }
 
 
 @pytest.fixture

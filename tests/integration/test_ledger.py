@@ -19,7 +19,6 @@ from budgets.periods import period_by_key
 from budgets.policy import Policy
 from storage.models import (
     AccountTotal,
-    Base,
     Grant,
     GrantBalance,
     LedgerEntry,
@@ -27,6 +26,7 @@ from storage.models import (
     Project,
     UsageEvent,
 )
+from tests.conftest import row_counts
 from tests.integration.ledger_support import grant, grant_states, small_policy, usage
 
 NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -66,14 +66,6 @@ def debits(services) -> dict[int | None, int]:
             .group_by(LedgerEntry.grant_id)
         ).all()
     return {grant_id: int(total) for grant_id, total in rows}
-
-
-def row_counts(services) -> dict[str, int]:
-    with services.db.read() as s:
-        return {
-            t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in Base.metadata.sorted_tables
-        }
 
 
 def assert_verified(services) -> None:
