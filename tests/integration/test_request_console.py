@@ -18,7 +18,12 @@ class Console:
 
     def __init__(self, dispatcher, email):
         self.out = io.StringIO()
-        self.chat = ConsoleChat(dispatcher, email, self.out)
+        self.typed = io.StringIO()  # what they will type into a form
+        self.chat = ConsoleChat(dispatcher, email, self.out, self.typed)
+
+    def will_type(self, *lines: str) -> None:
+        self.typed.write("".join(f"{line}\n" for line in lines))
+        self.typed.seek(0)
 
     def seen(self) -> str:
         text = self.out.getvalue()
@@ -146,44 +151,42 @@ def test_the_adjust_button_asks_for_an_amount_and_a_comment_then_approves_that(
     dispatcher, consoles, org
 ):
     reply = ask(dispatcher, consoles, "ann", "request 80k launch")
+    deliver(consoles, org, reply.notices[0])
+    consoles["mia"].seen()
+    consoles["mia"].will_type("30k", "start with this")
+    consoles["mia"].chat.handle("press 3")
+    answer = consoles["mia"].seen()
+    assert "Amount (tokens) [80000]:" in answer
+    assert "Mia Manager approved 30,000 tokens" in answer
+    assert 'Comment: "start with this"' in answer
+    consoles["ann"].chat.handle("balance")
+    assert burst_lines(consoles["ann"].seen()) == [
+        "  Burst                              30,000 of 30,000 left, until Mon 30 Nov 2026"
+    ]
+
+
+def test_the_adjust_form_is_refused_to_bystanders_and_checks_the_amount(dispatcher, consoles, org):
+    reply = ask(dispatcher, consoles, "ann", "request 80k launch")
     adjust = reply.notices[0].reply.buttons[2]
     bystander = dispatcher.handle_action(
         IncomingAction("console", "bob@acme.test", adjust.action_id, adjust.value)
     )
     assert bystander.form is None and bystander.template == "request_refused"
-
     asked = dispatcher.handle_action(
         IncomingAction("console", "mia@acme.test", adjust.action_id, adjust.value)
     )
-    assert [f.name for f in asked.form.fields] == ["amount", "comment"]
-    assert asked.form.fields[0].initial == "80000"
-    submitted = dispatcher.handle_action(
-        IncomingAction(
-            "console",
-            "mia@acme.test",
-            asked.form.submit_action_id,
-            asked.form.value,
-            {"amount": "30k", "comment": "start with this"},
+    for typed, template in (
+        ({"amount": "lots"}, "usage_error"),
+        ({"amount": "90k"}, "request_refused"),
+    ):
+        answer = dispatcher.handle_action(
+            IncomingAction(
+                "console", "mia@acme.test", asked.form.submit_action_id, asked.form.value, typed
+            )
         )
-    )
-    assert submitted.replace_original
-    text = dispatcher.services.renderer.text(submitted)
-    assert "Mia Manager approved 30,000 tokens" in text and 'Comment: "start with this"' in text
-    (to_ann,) = submitted.notices
-    assert "30,000 burst tokens are in your balance (you asked for 80,000)" in (
-        dispatcher.services.renderer.text(to_ann.reply)
-    )
-
-    too_much = dispatcher.handle_action(
-        IncomingAction(
-            "console",
-            "mia@acme.test",
-            asked.form.submit_action_id,
-            asked.form.value,
-            {"amount": "lots"},
-        )
-    )
-    assert too_much.template == "usage_error"
+        assert answer.template == template
+    consoles["ann"].chat.handle("request list")
+    assert "waiting on Mia Manager" in consoles["ann"].seen()
 
 
 def test_request_cancel_updates_the_approvers_message_and_stops_decisions(
