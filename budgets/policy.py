@@ -570,6 +570,10 @@ def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
     for section in ("scoring", "governance"):
         if not isinstance(root.get(section, {}), dict):
             root.fail(section, "must be a table")
+    if isinstance(root.get("scoring", {}), dict):
+        from scoring.config import read_scoring  # scoring owns the rules of its section
+
+        read_scoring(root.table("scoring", {}))
 
     if errors:
         raise PolicyInvalid(errors, source)

@@ -449,3 +449,44 @@ class ScheduledJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+class ScoringRollup(Base):
+    """Projection: one person's usage and outcomes in one use case with one template in one
+    closed ISO week (use case / template "" when none), so scores and baselines read a few sums
+    instead of scanning events. `scoring.metrics` rebuilds a week from the facts whenever the
+    week's event counts moved since it was built (see `ScoringWeek`)."""
+
+    __tablename__ = "scoring_rollups"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(100), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    artifacts: Mapped[int] = mapped_column(BigInteger, default=0)
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    edited: Mapped[int] = mapped_column(BigInteger, default=0)
+    edit_distance_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    drafts: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_draft_seconds_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    verified_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+    # Clustered on the key in SQLite: a week's rows are read in key order, not row by row.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class ScoringWeek(Base):
+    """A week whose rollup is built, with the usage and outcome counts it was built from: the
+    rollup is current while those counts hold (usage and outcomes are append-only; verifying
+    saved minutes drops the row)."""
+
+    __tablename__ = "scoring_weeks"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    usage_events: Mapped[int] = mapped_column(BigInteger)
+    outcomes: Mapped[int] = mapped_column(BigInteger)
+    built_at: Mapped[datetime] = mapped_column()

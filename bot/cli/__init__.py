@@ -24,6 +24,7 @@ from bot.cli import (
     ledger,
     policy,
     processes,
+    templates,
     usage,
 )
 from budgets.policy import PolicyInvalid
@@ -40,6 +41,7 @@ MODULES = [
     apikeys,
     usage,
     imports,
+    templates,
 ]
 
 

@@ -4,8 +4,12 @@ from bot.core.commands import (  # noqa: F401
     balance,
     estimate,
     help,
+    leaderboard,
     pending,
     policy,
     request,
+    savings,
+    score,
     team,
+    templates,
 )

@@ -10,14 +10,7 @@ from bot.core.messages import Reply
 from bot.core.registry import registry
 
 NOT_YET = {
-    "score": ("Your efficiency score, explained", "score", 40),
-    "leaderboard": (
-        "Last week's recognised people per category",
-        "leaderboard [CATEGORY] [--period]",
-        50,
-    ),
     "flags": ("Your governance flags and how to clear them", "flags", 60),
-    "templates": ("Approved prompt templates per use case", "templates [USE_CASE]", 70),
 }
 
 

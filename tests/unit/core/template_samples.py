@@ -316,3 +316,8 @@ def _authorize_samples() -> list[dict[str, Any]]:
 
 
 SAMPLES["authorize_reason"] = _authorize_samples()
+
+# Scoring and recognition (issue 8): samples live in their own module.
+from tests.unit.core.scoring_samples import SCORING_SAMPLES  # noqa: E402
+
+SAMPLES.update(SCORING_SAMPLES)

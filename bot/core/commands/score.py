@@ -1,0 +1,122 @@
+"""`score [EMAIL] [--week 2026-W47|current]`: a person's efficiency score, explained.
+
+Each component with its value, the baseline of the use case, its weight and its contribution
+(they add up to the score shown), and the one change that would raise the score most. By
+default the last complete week, the one the spotlight covers. Scores are private: a person
+sees their own, a manager those of their reporting line, an admin anyone's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.context import CommandContext
+from bot.core.errors import NotAllowed, UsageError
+from bot.core.messages import Reply
+from bot.core.parsing import parse_options
+from bot.core.registry import registry
+from budgets.directory import find_person, manages
+from scoring.score import (
+    COMPONENT_UNITS,
+    Improvement,
+    PersonScore,
+    Scoreboard,
+    best_improvement,
+    build_scoreboard,
+)
+from scoring.spotlight import tip_context, window_context
+from scoring.windows import Window, last_complete_week, week_by_key, week_of
+
+USAGE = "score [EMAIL] [--week 2026-W47|current]"
+
+
+def improvement_context(improvement: Improvement | None) -> dict[str, Any] | None:
+    if improvement is None:
+        return None
+    return {
+        "component": improvement.component,
+        "use_case": improvement.use_case,
+        "value": improvement.value,
+        "baseline": improvement.baseline,
+        "ratio": improvement.ratio,
+        "unit": improvement.unit,
+        "points": str(improvement.points),
+        "artifacts": improvement.artifacts,
+        "stretch": improvement.stretch,
+        "target": improvement.target,
+        "template": tip_context(improvement.template),
+    }
+
+
+def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) -> dict[str, Any]:
+    totals = board.person_totals.get(person_id)
+    context: dict[str, Any] = {
+        "score": None,
+        "artifacts": totals.artifacts if totals else 0,
+        "min_tasks": board.settings.min_tasks,
+        "flagged": person_id in board.flagged,
+        "trailing_weeks": board.settings.trailing_weeks,
+        "prior_weight": str(board.settings.prior_weight),
+    }
+    if score is None:
+        return context
+    context.update(
+        score=str(score.score),
+        components=[
+            {
+                **c._asdict(),
+                "unit": COMPONENT_UNITS[c.name],
+                "index": str(c.index),
+                "weight": str(c.weight),
+                "contribution": str(c.contribution),
+            }
+            for c in score.components
+        ],
+        use_cases=[
+            {"use_case": u.use_case, "share": u.share, "artifacts": u.totals.artifacts}
+            for u in score.use_cases
+        ],
+        improvement=improvement_context(best_improvement(score, board)),
+    )
+    return context
+
+
+def _window(ctx: CommandContext, week: str | None) -> Window:
+    zone = ctx.policy.periods.zone
+    if week is None:
+        return last_complete_week(zone, ctx.now)
+    if week.lower() in ("current", "this"):
+        return week_of(zone, ctx.now)
+    try:
+        return week_by_key(zone, week)
+    except ValueError as exc:
+        raise UsageError(str(exc), USAGE) from None
+
+
+@registry.command("score", summary="Your efficiency score, explained", usage=USAGE, order=40)
+def score(ctx: CommandContext) -> Reply:
+    words, options = parse_options(ctx.words, {"week"}, USAGE)
+    if len(words) > 1:
+        raise UsageError("score takes at most one email", USAGE)
+    window = _window(ctx, options.get("week"))
+    with ctx.services.db.read() as session:
+        person = ctx.person
+        if words:
+            person = find_person(session, words[0])
+            if person is None:
+                raise UsageError(f"no one with the email {words[0]} is in the directory", USAGE)
+            if person.id != ctx.person.id and not (
+                ctx.person.has_role("admin") or manages(session, ctx.person, person)
+            ):
+                raise NotAllowed(
+                    "Scores are private: you can see your own, and those of people you manage."
+                )
+        board = build_scoreboard(session, ctx.policy, window, ctx.now, person_ids=[person.id])
+        context = score_context(board.scores.get(person.id), board, person.id)
+    context.update(
+        name=person.name,
+        own=person.id == ctx.person.id,
+        phase=ctx.policy.phase,
+        window=window_context(window, ctx.policy.periods.zone),
+    )
+    return Reply("score", context)

@@ -1,0 +1,236 @@
+"""What is typical for a use case, and how far one person's record may be trusted.
+
+Baseline: for each use case and metric, the org's median over the person-weeks of the trailing
+`trailing_weeks` complete weeks before the window being scored, counting the person-weeks in
+which the metric is defined (tokens per task needs artifacts and tokens, revision burden needs
+edited accepted work, ...). Medians, so one outlier does not move the bar; use-case by use-case,
+so an SEO brief is judged against SEO briefs.
+
+Shrinkage: a person's ratio is computed as if they had also done `prior_weight` (k) tasks
+exactly at the baseline: (their numerator + k tasks' worth at the baseline) / (their
+denominator + k tasks' worth). With no data it is the baseline; with many tasks it is their own
+ratio; one lucky artifact moves it a little. For accepted output per token the evidence is
+counted in task-equivalents of spend (their tokens over the baseline tokens per task), so heavy
+spending with little accepted output is not shrunk away.
+
+Nothing here sorts people, and nothing ranks by tokens or money spent.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Float, Select, and_, case, cast, null, or_, select
+from sqlalchemy.orm import Session
+
+from budgets.policy import Policy
+from scoring.metrics import Totals, grouped_rows, window_sums
+from scoring.windows import Window, trailing_weeks
+
+# Per person-week medians kept per use case, in this order.
+MEDIANS = (
+    "tokens_per_task",
+    "acceptance_rate",
+    "revision_burden",
+    "first_draft_seconds",
+    "cost_per_accepted",
+    "accepted_per_1k_tokens",
+    "accepted_per_week",
+    "verified_minutes_per_week",
+    "template_reuse_rate",
+)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A use case's medians over person-weeks; None where no person-week defines the metric."""
+
+    use_case: str
+    person_weeks: int
+    tokens_per_task: float | None = None
+    acceptance_rate: float | None = None
+    revision_burden: float | None = None
+    first_draft_seconds: float | None = None
+    cost_per_accepted: float | None = None
+    accepted_per_1k_tokens: float | None = None
+    accepted_per_week: float | None = None
+    verified_minutes_per_week: float | None = None
+    template_reuse_rate: float | None = None
+
+
+def person_week_ratios(rows: Select[Any]) -> Select[Any]:
+    """(use_case, one column per MEDIANS) for every person-week with usage or outcomes in a
+    use case, from `window_sums` rows; NULL where the metric is undefined for that week."""
+    g = grouped_rows(rows, ("window", "person_id", "use_case")).subquery("person_weeks")
+
+    def ratio(numerator: Any, denominator: Any, *conditions: Any) -> Any:
+        return case(
+            (and_(denominator > 0, *conditions), cast(numerator, Float) / denominator),
+            else_=null(),
+        )
+
+    return select(
+        g.c.use_case,
+        ratio(g.c.tokens, g.c.artifacts, g.c.tokens > 0),
+        ratio(g.c.accepted, g.c.artifacts),
+        ratio(g.c.edit_distance_sum, g.c.edited),
+        ratio(g.c.first_draft_seconds_sum, g.c.drafts),
+        ratio(g.c.cost_micros, g.c.accepted),
+        ratio(g.c.accepted * 1000, g.c.tokens),
+        cast(g.c.accepted, Float),
+        cast(g.c.verified_minutes, Float),
+        ratio(g.c.template_artifacts, g.c.artifacts),
+    ).where(g.c.use_case != "", or_(g.c.tokens > 0, g.c.artifacts > 0))
+
+
+def medians_from_ratios(rows: Iterable[Sequence[Any]]) -> dict[str, Baseline]:
+    """Baselines from `person_week_ratios` rows: per use case, the median of each column
+    over the person-weeks where it is defined (not NULL)."""
+    by_use_case: dict[str, list[Sequence[Any]]] = defaultdict(list)
+    for row in rows:
+        by_use_case[row[0]].append(row)
+    baselines = {}
+    for use_case, weeks in by_use_case.items():
+        columns = list(zip(*weeks, strict=True))[1:]
+        medians = {}
+        for name, column in zip(MEDIANS, columns, strict=True):
+            values = [v for v in column if v is not None]  # floats: the SQL casts them
+            if values:
+                medians[name] = statistics.median(values)
+        baselines[use_case] = Baseline(use_case, len(weeks), **medians)
+    return baselines
+
+
+def use_case_baselines(
+    session: Session,
+    policy: Policy,
+    window: Window,
+    now: datetime,
+    trailing: int,
+    *,
+    store: bool = False,
+    current: set[str] | None = None,
+) -> dict[str, Baseline]:
+    """Every use case's baseline for scoring `window`: medians over the `trailing` complete
+    weeks before it (`current`: see `window_sums`)."""
+    weeks = trailing_weeks(policy.periods.zone, window.start, trailing)
+    rows = window_sums(session, weeks, now, store=store, current=current)
+    return medians_from_ratios(session.execute(person_week_ratios(rows)))
+
+
+# --- shrinkage and comparison (pure) -------------------------------------------------------
+
+
+def shrink(numerator: float, denominator: float, baseline: float, prior: float) -> float | None:
+    """The ratio numerator/denominator with `prior` units of denominator at `baseline` added.
+    None when there is neither evidence nor prior."""
+    total = denominator + prior
+    if total <= 0:
+        return None
+    return (numerator + baseline * prior) / total
+
+
+def index_against(
+    value: float | None,
+    baseline: float | None,
+    higher_is_better: bool,
+    smoothing: float,
+    cap: float,
+) -> float:
+    """How many times better than the baseline (1 = at it), between 0 and `cap`. `smoothing`
+    is added to both sides so a baseline near zero (few templates, no verified minutes yet)
+    does not turn a small value into a huge multiple."""
+    if value is None or baseline is None:
+        return 1.0
+    better, worse = (value, baseline) if higher_is_better else (baseline, value)
+    better += smoothing
+    worse += smoothing
+    if worse <= 0:
+        return cap if better > 0 else 1.0
+    return max(0.0, min(cap, better / worse))
+
+
+class Comparison(NamedTuple):
+    value: float | None  # shrunk for ratios; the count itself for counts
+    raw: float | None  # before shrinkage
+    baseline: float | None  # in the value's terms (counts: per week times the window's weeks)
+    # 1 = at the baseline, higher is better, between 0 and the cap (shadows tuple.index,
+    # which nothing calls)
+    index: float  # type: ignore[assignment]
+
+
+def _ratio(
+    numerator: float,
+    denominator: float,
+    baseline: float | None,
+    prior: float | None,
+    higher_is_better: bool,
+    smoothing: float,
+    cap: float,
+) -> Comparison:
+    raw = numerator / denominator if denominator else None
+    value = raw
+    if baseline is not None and prior is not None:
+        value = shrink(numerator, denominator, baseline, prior)
+    return Comparison(
+        value, raw, baseline, index_against(value, baseline, higher_is_better, smoothing, cap)
+    )
+
+
+def _count(value: float, baseline: float | None, smoothing: float, cap: float) -> Comparison:
+    return Comparison(value, value, baseline, index_against(value, baseline, True, smoothing, cap))
+
+
+def compare(
+    t: Totals, b: Baseline, prior: float, weeks: float, cap: float
+) -> dict[str, Comparison]:
+    """Every score component of one use case's totals against its baseline.
+
+    Ratios are shrunk with `prior` pseudo-tasks at the baseline; a pseudo-task is worth one
+    unit of the denominator, except for accepted output per token (a task's worth of tokens,
+    the baseline tokens per task) and cost per accepted artifact (a task's worth of accepted
+    artifacts, the baseline acceptance rate). Counts (accepted artifacts, verified minutes)
+    are not shrunk: they are compared with the weekly baseline times the window's weeks."""
+    per_week = b.accepted_per_week
+    minutes = b.verified_minutes_per_week
+    return {
+        "adoption": _count(
+            t.accepted, per_week * weeks if per_week is not None else None, 1.0, cap
+        ),
+        "acceptance": _ratio(t.accepted, t.artifacts, b.acceptance_rate, prior, True, 0.05, cap),
+        "revision": _ratio(
+            t.edit_distance_sum, t.edited, b.revision_burden, prior, False, 0.05, cap
+        ),
+        "efficiency": _ratio(
+            t.accepted * 1000,
+            t.tokens,
+            b.accepted_per_1k_tokens,
+            prior * b.tokens_per_task if b.tokens_per_task is not None else None,
+            True,
+            0.0,
+            cap,
+        ),
+        "cost": _ratio(
+            t.cost_micros,
+            t.accepted,
+            b.cost_per_accepted,
+            prior * b.acceptance_rate if b.acceptance_rate is not None else None,
+            False,
+            0.0,
+            cap,
+        ),
+        "speed": _ratio(
+            t.first_draft_seconds_sum, t.drafts, b.first_draft_seconds, prior, False, 1.0, cap
+        ),
+        "savings": _count(
+            t.verified_minutes, minutes * weeks if minutes is not None else None, 30.0, cap
+        ),
+        "reuse": _ratio(
+            t.template_artifacts, t.artifacts, b.template_reuse_rate, prior, True, 0.05, cap
+        ),
+    }

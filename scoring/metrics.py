@@ -1,0 +1,517 @@
+"""Efficiency metrics per person, team and use case over an ISO week or a budget period,
+computed by SQL aggregates over usage events and outcomes.
+
+How an outcome meets the tokens behind it:
+- Tokens and cost count where they were spent: a usage event belongs to its person, its use
+  case, its template and the week of its `occurred_at`.
+- An outcome belongs to its person and the week of its `occurred_at`, and to the use case and
+  template it names. When it names none, it takes those of its linked usage: the first of its
+  `usage_ids`, else the usage of its `conversation_id`; else it has no use case (uncategorised:
+  measured, but with no baseline to be compared with).
+- Ratios divide the sums of one (person, use case, window) group: tokens per completed task is
+  everything the person spent on the use case over the artifacts they finished in it, whether or
+  not an outcome lists the events. Linking each outcome to its own events instead would let spend
+  that no outcome mentions (retries, abandoned drafts) drop out of the denominator. A brief
+  drafted on Friday and accepted on Monday splits across two weeks; over the baseline's weeks
+  that evens out.
+
+Counting: an artifact is an outcome; accepted work is `accepted` (used as is, edit distance 0
+when not given) or `revised` (used after edits); rejected work counts as an artifact only.
+
+Closed weeks are summed once into `ScoringRollup` rows (per week, person, use case, template) and
+read back from there while the week's usage and outcome counts still match the counts the rollup
+was built from; everything else (the running week, budget periods) is aggregated live. Nothing
+here loops over events in Python.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Select,
+    String,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from budgets.periods import period_for
+from budgets.policy import Policy
+from scoring.windows import Window, week_keys_between
+from storage.database import upsert_insert
+from storage.models import (
+    Flag,
+    Outcome,
+    Person,
+    PromptTemplate,
+    ScoringRollup,
+    ScoringWeek,
+    UsageEvent,
+)
+
+ACCEPTED_STATUSES = ("accepted", "revised")
+# A flag that is not cleared is a policy exception; these also bar recognition that week.
+OPEN_FLAG_STATUSES = ("pending", "disputed", "upheld")
+
+SUMS = (
+    "tokens",
+    "cost_micros",
+    "events",
+    "artifacts",
+    "accepted",
+    "edited",
+    "edit_distance_sum",
+    "drafts",
+    "first_draft_seconds_sum",
+    "verified_minutes",
+)
+KEYS = ("person_id", "use_case", "template_id")
+GRAINS = {
+    "person": ("person_id",),
+    "team": ("team_id",),
+    "use_case": ("use_case",),
+    "person_use_case": ("person_id", "use_case"),
+    "team_use_case": ("team_id", "use_case"),
+}
+
+
+class Totals(NamedTuple):
+    """Sums of one group; the metrics are ratios of them (None where the denominator is 0).
+    A named tuple: scoring builds hundreds of thousands of them, and tuples are cheap."""
+
+    tokens: int = 0
+    cost_micros: int = 0
+    events: int = 0
+    artifacts: int = 0
+    accepted: int = 0
+    edited: int = 0  # accepted artifacts whose edit distance is known
+    edit_distance_sum: float = 0.0
+    drafts: int = 0  # artifacts whose time to first draft is known
+    first_draft_seconds_sum: int = 0
+    verified_minutes: float = 0.0
+    template_artifacts: int = 0  # artifacts made with an approved template
+
+    @classmethod
+    def from_values(cls, v: Sequence[Any]) -> Totals:
+        """From SUMS + template_artifacts in that order, as SQL returns them (maybe NULL or
+        PostgreSQL numeric)."""
+        return cls(
+            int(v[0] or 0),
+            int(v[1] or 0),
+            int(v[2] or 0),
+            int(v[3] or 0),
+            int(v[4] or 0),
+            int(v[5] or 0),
+            float(v[6] or 0),
+            int(v[7] or 0),
+            int(v[8] or 0),
+            float(v[9] or 0),
+            int(v[10] or 0),
+        )
+
+    def __add__(self, other: Totals) -> Totals:  # type: ignore[override]
+        return Totals(*map(operator.add, self, other))
+
+    @property
+    def tokens_per_task(self) -> float | None:
+        return self.tokens / self.artifacts if self.artifacts and self.tokens else None
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.artifacts if self.artifacts else None
+
+    @property
+    def revision_burden(self) -> float | None:
+        return self.edit_distance_sum / self.edited if self.edited else None
+
+    @property
+    def first_draft_seconds(self) -> float | None:
+        return self.first_draft_seconds_sum / self.drafts if self.drafts else None
+
+    @property
+    def cost_per_accepted(self) -> float | None:
+        return self.cost_micros / self.accepted if self.accepted else None
+
+    @property
+    def accepted_per_1k_tokens(self) -> float | None:
+        return self.accepted * 1000 / self.tokens if self.tokens else None
+
+    @property
+    def template_reuse_rate(self) -> float | None:
+        return self.template_artifacts / self.artifacts if self.artifacts else None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One group's metrics in a window: the ten the issue lists, from its totals, its plan and
+    its open flags (plan and flags only for person and team groups)."""
+
+    key: tuple[Any, ...]
+    totals: Totals
+    planned_tokens: int | None = None
+    policy_exceptions: int | None = None
+
+    @property
+    def tokens_per_task(self) -> float | None:
+        return self.totals.tokens_per_task
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.totals.acceptance_rate
+
+    @property
+    def revision_burden(self) -> float | None:
+        return self.totals.revision_burden
+
+    @property
+    def first_draft_seconds(self) -> float | None:
+        return self.totals.first_draft_seconds
+
+    @property
+    def cost_per_accepted(self) -> float | None:
+        return self.totals.cost_per_accepted
+
+    @property
+    def accepted_per_1k_tokens(self) -> float | None:
+        return self.totals.accepted_per_1k_tokens
+
+    @property
+    def verified_minutes(self) -> float:
+        return self.totals.verified_minutes
+
+    @property
+    def template_reuse_rate(self) -> float | None:
+        return self.totals.template_reuse_rate
+
+    @property
+    def budget_variance(self) -> float | None:
+        """Spend against plan: +0.25 is 25% over the pro-rata baseline allotment."""
+        if not self.planned_tokens:
+            return None
+        return self.totals.tokens / self.planned_tokens - 1
+
+
+# --- live aggregates -----------------------------------------------------------------------
+
+
+def _usage_sums(start: datetime, end: datetime) -> Select[Any]:
+    u = UsageEvent.__table__
+    zero, zero_f = literal(0, BigInteger), literal(0.0, Float)
+    return (
+        select(
+            u.c.person_id,
+            func.coalesce(u.c.use_case, "").label("use_case"),
+            func.coalesce(u.c.template_id, "").label("template_id"),
+            func.sum(u.c.budget_tokens).label("tokens"),
+            func.sum(u.c.cost_micros).label("cost_micros"),
+            func.count().label("events"),
+            *(zero.label(n) for n in ("artifacts", "accepted", "edited")),
+            zero_f.label("edit_distance_sum"),
+            zero.label("drafts"),
+            zero.label("first_draft_seconds_sum"),
+            zero_f.label("verified_minutes"),
+        )
+        .where(u.c.occurred_at >= start, u.c.occurred_at < end, u.c.person_id.is_not(None))
+        .group_by(u.c.person_id, u.c.use_case, u.c.template_id)
+    )
+
+
+def _outcome_sums(start: datetime, end: datetime) -> Select[Any]:
+    o = Outcome.__table__
+    first_usage = UsageEvent.__table__.alias("first_usage")
+    conversation = UsageEvent.__table__.alias("conversation_usage")
+    first_id = o.c.usage_ids[0].as_string()
+
+    def linked(column: str) -> Any:
+        by_id = select(first_usage.c[column]).where(first_usage.c.id == first_id)
+        by_conversation = (
+            select(conversation.c[column])
+            .where(
+                conversation.c.conversation_id == o.c.conversation_id,
+                conversation.c[column].is_not(None),
+            )
+            .limit(1)
+        )
+        return func.coalesce(
+            o.c[column], by_id.scalar_subquery(), by_conversation.scalar_subquery(), ""
+        )
+
+    is_accepted = o.c.status.in_(ACCEPTED_STATUSES)
+    edit = case(
+        (o.c.status == "accepted", func.coalesce(o.c.edit_distance, 0.0)),
+        (o.c.status == "revised", o.c.edit_distance),
+        else_=None,
+    )
+    rows = (
+        select(
+            o.c.person_id,
+            linked("use_case").label("use_case"),
+            linked("template_id").label("template_id"),
+            case((is_accepted, 1), else_=0).label("accepted"),
+            edit.label("edit"),
+            o.c.first_draft_seconds,
+            case((o.c.minutes_verified.is_(True), o.c.minutes_saved), else_=0.0).label("verified"),
+        )
+        .where(o.c.occurred_at >= start, o.c.occurred_at < end, o.c.person_id.is_not(None))
+        .subquery("linked_outcomes")
+    )
+    zero = literal(0, BigInteger)
+    return select(
+        rows.c.person_id,
+        rows.c.use_case,
+        rows.c.template_id,
+        zero.label("tokens"),
+        zero.label("cost_micros"),
+        zero.label("events"),
+        func.count().label("artifacts"),
+        func.sum(rows.c.accepted).label("accepted"),
+        func.count(rows.c.edit).label("edited"),
+        func.coalesce(func.sum(rows.c.edit), 0.0).label("edit_distance_sum"),
+        func.count(rows.c.first_draft_seconds).label("drafts"),
+        func.coalesce(func.sum(rows.c.first_draft_seconds), 0).label("first_draft_seconds_sum"),
+        func.coalesce(func.sum(rows.c.verified), 0.0).label("verified_minutes"),
+    ).group_by(rows.c.person_id, rows.c.use_case, rows.c.template_id)
+
+
+def live_totals(start: datetime, end: datetime) -> Select[Any]:
+    """(person, use case, template) sums of usage and outcomes in [start, end)."""
+    both = union_all(_usage_sums(start, end), _outcome_sums(start, end)).subquery("both_sums")
+    return select(
+        *(both.c[k] for k in KEYS), *(func.sum(both.c[s]).label(s) for s in SUMS)
+    ).group_by(*(both.c[k] for k in KEYS))
+
+
+# --- weekly rollups ------------------------------------------------------------------------
+
+
+def _event_counts(session: Session, window: Window) -> tuple[int, int]:
+    def count(table: Any) -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(table.c.occurred_at >= window.start, table.c.occurred_at < window.end)
+            )
+            or 0
+        )
+
+    return count(UsageEvent.__table__), count(Outcome.__table__)
+
+
+def build_week_rollup(
+    session: Session, week: Window, now: datetime, counts: tuple[int, int] | None = None
+) -> None:
+    """(Re)build one closed week's rollup from the facts. The counts are taken first, so an
+    event committed meanwhile makes the rollup look stale (rebuilt next time), never current."""
+    counts = counts or _event_counts(session, week)
+    session.execute(delete(ScoringRollup).where(ScoringRollup.week == week.key))
+    live = live_totals(week.start, week.end).subquery("week_sums")
+    session.execute(
+        insert(ScoringRollup).from_select(
+            ["week", *KEYS, *SUMS],
+            select(literal(week.key, String), *(live.c[c] for c in (*KEYS, *SUMS))),
+        )
+    )
+    stmt = upsert_insert(session, ScoringWeek.__table__)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["week"],
+            set_={
+                "usage_events": stmt.excluded.usage_events,
+                "outcomes": stmt.excluded.outcomes,
+                "built_at": stmt.excluded.built_at,
+            },
+        ),
+        {"week": week.key, "usage_events": counts[0], "outcomes": counts[1], "built_at": now},
+    )
+
+
+def current_rollups(
+    session: Session, windows: Iterable[Window], now: datetime, *, store: bool
+) -> set[str]:
+    """Keys of the closed weeks among `windows` whose stored rollup is current. With `store`,
+    closed weeks without a current rollup are built first (the caller commits)."""
+    closed = [w for w in windows if w.kind == "week" and w.end <= now]
+    if not closed:
+        return set()
+    stored = {
+        row.week: (row.usage_events, row.outcomes)
+        for row in session.scalars(
+            select(ScoringWeek).where(ScoringWeek.week.in_([w.key for w in closed]))
+        )
+    }
+    current = set()
+    for week in closed:
+        counts = _event_counts(session, week)
+        if stored.get(week.key) == counts:
+            current.add(week.key)
+        elif store:
+            build_week_rollup(session, week, now, counts)
+            current.add(week.key)
+    return current
+
+
+def forget_week(session: Session, week_key: str) -> None:
+    """Mark a week's rollup stale after a change the counts cannot see (a verification)."""
+    session.execute(delete(ScoringWeek).where(ScoringWeek.week == week_key))
+
+
+def window_sums(
+    session: Session,
+    windows: Sequence[Window],
+    now: datetime,
+    *,
+    store: bool = False,
+    current: set[str] | None = None,
+) -> Select[Any]:
+    """One select of (window, person_id, use_case, template_id, SUMS...) rows over `windows`:
+    current rollups for closed weeks, live aggregates for the rest. `current` is a
+    `current_rollups` answer already at hand (it costs a count per week)."""
+    if current is None:
+        current = current_rollups(session, windows, now, store=store)
+    r = ScoringRollup.__table__
+    stored = sorted({w.key for w in windows if w.kind == "week" and w.key in current})
+    parts: list[Select[Any]] = []
+    if stored:
+        parts.append(
+            select(r.c.week.label("window"), *(r.c[c] for c in (*KEYS, *SUMS))).where(
+                r.c.week.in_(stored)
+            )
+        )
+    for window in windows:
+        if window.key not in stored:
+            live = live_totals(window.start, window.end).subquery()
+            parts.append(select(literal(window.key, String).label("window"), *live.c))
+    return parts[0] if len(parts) == 1 else union_all(*parts)  # type: ignore[return-value]
+
+
+# --- grouping ------------------------------------------------------------------------------
+
+
+def grouped_rows(
+    rows: Select[Any], by: Sequence[str], person_ids: Iterable[int] | None = None
+) -> Select[Any]:
+    """Sum `window_sums` rows by some of window, person_id, team_id, use_case, template_id;
+    the last column counts the artifacts made with an approved template."""
+    sub = rows.subquery("sums")
+    source: Any = sub
+    keys: list[Any] = []
+    for name in by:
+        if name == "team_id":
+            source = sub.join(Person, Person.id == sub.c.person_id)
+            keys.append(Person.team_id)
+        else:
+            keys.append(sub.c[name])
+    approved = select(PromptTemplate.id).where(PromptTemplate.approved.is_(True))
+    query: Any = (
+        select(
+            *keys,
+            *(func.sum(sub.c[s]).label(s) for s in SUMS),
+            func.sum(case((sub.c.template_id.in_(approved), sub.c.artifacts), else_=0)).label(
+                "template_artifacts"
+            ),
+        )
+        .select_from(source)
+        .group_by(*keys)
+    )
+    if person_ids is not None:
+        query = query.where(sub.c.person_id.in_(list(person_ids)))
+    return query
+
+
+def grouped_totals(
+    session: Session,
+    rows: Select[Any],
+    by: Sequence[str],
+    person_ids: Iterable[int] | None = None,
+) -> dict[tuple[Any, ...], Totals]:
+    n = len(by)
+    return {
+        tuple(row[:n]): Totals.from_values(row[n:])
+        for row in session.execute(grouped_rows(rows, by, person_ids))
+    }
+
+
+# --- plans and flags -----------------------------------------------------------------------
+
+
+def open_flags(session: Session, policy: Policy, window: Window) -> dict[int, int]:
+    """Person id -> flags not cleared in the weeks `window` overlaps."""
+    weeks = week_keys_between(policy.periods.zone, window.start, window.end)
+    return {
+        int(pid): int(n)
+        for pid, n in session.execute(
+            select(Flag.person_id, func.count())
+            .where(Flag.week.in_(weeks), Flag.status.in_(OPEN_FLAG_STATUSES))
+            .group_by(Flag.person_id)
+        )
+    }
+
+
+def planned_tokens(session: Session, policy: Policy, window: Window) -> dict[int, int]:
+    """Person id -> their baseline allotment pro rata for the window (the plan spend is
+    compared with)."""
+    period = period_for(policy.periods, window.start)
+    share = window.days / period.days
+    default = policy.tiers["default"].baseline
+    return {
+        pid: round(policy.tiers[tier].baseline * share if tier in policy.tiers else default * share)
+        for pid, tier in session.execute(select(Person.id, Person.tier).where(Person.active))
+    }
+
+
+def team_of(session: Session) -> dict[int, int | None]:
+    return {pid: team for pid, team in session.execute(select(Person.id, Person.team_id))}
+
+
+def metric_table(
+    session: Session,
+    policy: Policy,
+    window: Window,
+    grain: str,
+    now: datetime,
+    *,
+    store: bool = False,
+) -> dict[tuple[Any, ...], Metrics]:
+    """Every group's metrics for a window; `grain` is one of GRAINS (person, team, use_case,
+    person_use_case, team_use_case). Plans and flags are filled in for person and team."""
+    by = GRAINS[grain]
+    totals = grouped_totals(session, window_sums(session, [window], now, store=store), by)
+    plans: dict[Any, int] = {}
+    flags: dict[Any, int] = {}
+    if grain in ("person", "team"):
+        plans = planned_tokens(session, policy, window)
+        flags = open_flags(session, policy, window)
+        if grain == "team":
+            teams = team_of(session)
+            plans = _sum_by(plans, teams)
+            flags = _sum_by(flags, teams)
+    return {
+        key: Metrics(
+            key,
+            t,
+            planned_tokens=plans.get(key[0]) if grain in ("person", "team") else None,
+            policy_exceptions=flags.get(key[0], 0) if grain in ("person", "team") else None,
+        )
+        for key, t in totals.items()
+    }
+
+
+def _sum_by(values: dict[int, int], groups: dict[int, int | None]) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for pid, value in values.items():
+        group = groups.get(pid)
+        out[group] = out.get(group, 0) + value
+    return out

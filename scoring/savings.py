@@ -1,0 +1,166 @@
+"""Verified savings: a person claims the minutes an AI artifact saved them; their manager
+verifies the claim with a button; only verified minutes count toward scores and recognition.
+
+A claim is an audit entry (`savings.claim` on `outcome:<id>`) naming the minutes; the newest
+claim on an artifact is the one that counts. Verifying writes the claimed minutes onto the
+outcome with `minutes_verified` set, by a conditional update (`... WHERE minutes_verified is
+false`), so two clicks or two managers verify once; it is audited (`savings.verify`), as is a
+decline (`savings.decline`). The outcome's week is marked for a rollup rebuild, since a
+verification changes no event count. Refusals are `SavingsRefused` values with a code and the
+facts; the words live in the templates. Callers commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from budgets import audit
+from budgets.policy import Policy
+from scoring.metrics import ACCEPTED_STATUSES, forget_week
+from scoring.windows import week_of
+from storage.models import AuditEntry, Outcome, Person
+
+MAX_MINUTES = 7 * 24 * 60  # the most one artifact may claim (as ingestion caps minutes_saved)
+CLAIM, VERIFY, DECLINE = "savings.claim", "savings.verify", "savings.decline"
+
+
+class SavingsRefused(Exception):
+    """An expected refusal. `code`: no_artifact, not_accepted, already_verified, no_manager,
+    bad_minutes, not_manager, superseded, unknown_claim."""
+
+    def __init__(self, code: str, **facts: object):
+        super().__init__(code)
+        self.code = code
+        self.facts = facts
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim_id: int  # the audit entry
+    outcome_id: str
+    artifact_id: str
+    use_case: str | None
+    minutes: int
+    person_id: int
+    manager_id: int
+
+
+def subject(outcome_id: str) -> str:
+    return f"outcome:{outcome_id}"
+
+
+def claim_savings(
+    session: Session, person: Person, artifact_id: str, minutes: int, now: datetime
+) -> Claim:
+    """Record a claim on the person's own accepted artifact, for their manager to verify."""
+    if not 1 <= minutes <= MAX_MINUTES:
+        raise SavingsRefused("bad_minutes", minutes=minutes, maximum=MAX_MINUTES)
+    outcome = session.scalars(
+        select(Outcome)
+        .where(Outcome.person_id == person.id, Outcome.artifact_id == artifact_id)
+        .order_by(Outcome.occurred_at.desc(), Outcome.id.desc())
+        .limit(1)
+    ).first()
+    if outcome is None:
+        raise SavingsRefused("no_artifact", artifact_id=artifact_id)
+    if outcome.status not in ACCEPTED_STATUSES:
+        raise SavingsRefused("not_accepted", artifact_id=artifact_id, status=outcome.status)
+    if outcome.minutes_verified:
+        raise SavingsRefused(
+            "already_verified", artifact_id=artifact_id, minutes=outcome.minutes_saved
+        )
+    if person.manager_id is None:
+        raise SavingsRefused("no_manager")
+    entry = AuditEntry(
+        at=now,
+        actor=person.email,
+        action=CLAIM,
+        subject=subject(outcome.id),
+        detail={"minutes": minutes, "artifact_id": artifact_id},
+    )
+    session.add(entry)
+    session.flush()
+    return Claim(
+        claim_id=entry.id,
+        outcome_id=outcome.id,
+        artifact_id=artifact_id,
+        use_case=outcome.use_case,
+        minutes=minutes,
+        person_id=person.id,
+        manager_id=person.manager_id,
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    claim: Claim
+    verified: bool  # False: declined
+
+
+def _claim(session: Session, claim_id: int) -> tuple[AuditEntry, Outcome]:
+    entry = session.get(AuditEntry, claim_id)
+    if entry is None or entry.action != CLAIM:
+        raise SavingsRefused("unknown_claim")
+    outcome = session.get(Outcome, entry.subject.removeprefix("outcome:"))
+    if outcome is None:
+        raise SavingsRefused("unknown_claim")
+    latest = session.scalar(
+        select(AuditEntry.id)
+        .where(AuditEntry.subject == entry.subject, AuditEntry.action == CLAIM)
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    if latest != entry.id:
+        raise SavingsRefused("superseded", artifact_id=entry.detail.get("artifact_id"))
+    return entry, outcome
+
+
+def decide_claim(
+    session: Session,
+    policy: Policy,
+    manager: Person,
+    claim_id: int,
+    verify: bool,
+    now: datetime,
+) -> Decision:
+    """The claimant's manager verifies (or declines) the newest claim on an artifact."""
+    entry, outcome = _claim(session, claim_id)
+    claimant = session.get(Person, outcome.person_id) if outcome.person_id else None
+    if claimant is None or claimant.manager_id != manager.id:
+        raise SavingsRefused("not_manager")
+    claim = Claim(
+        claim_id=entry.id,
+        outcome_id=outcome.id,
+        artifact_id=str(entry.detail.get("artifact_id") or outcome.artifact_id),
+        use_case=outcome.use_case,
+        minutes=int(entry.detail["minutes"]),
+        person_id=claimant.id,
+        manager_id=manager.id,
+    )
+    if verify:
+        result = session.execute(
+            update(Outcome)
+            .where(Outcome.id == outcome.id, Outcome.minutes_verified.is_(False))
+            .values(minutes_saved=claim.minutes, minutes_verified=True)
+            .execution_options(synchronize_session=False)
+        )
+        changed = cast(CursorResult[Any], result).rowcount
+        if not changed:
+            raise SavingsRefused(
+                "already_verified", artifact_id=claim.artifact_id, minutes=outcome.minutes_saved
+            )
+        forget_week(session, week_of(policy.periods.zone, outcome.occurred_at).key)
+    audit.record(
+        session,
+        now,
+        manager.email,
+        VERIFY if verify else DECLINE,
+        subject(outcome.id),
+        {"minutes": claim.minutes, "claim": claim.claim_id, "person": claimant.email},
+    )
+    return Decision(claim, verify)

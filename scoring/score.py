@@ -1,0 +1,395 @@
+"""A person's efficiency score: a weighted sum of components, each comparing one metric with
+its use case's baseline, explained down to the point.
+
+- index: the person's value against the baseline of the use case (1 = at the baseline, higher
+  is better whichever way the metric points), between 0 and `index_cap`; ratios are shrunk
+  toward the baseline first (`scoring.baselines`). A person working in several use cases gets
+  the average of their per-use-case indices, weighted by task-equivalents: artifacts, or spend
+  in units of the use case's baseline tokens per task when that is larger, so tokens spent
+  without outcomes weigh in.
+- contribution = weight x index, in points to one decimal (Decimal); the score is the sum of
+  the contributions, so the components always add up to the score shown. With the default
+  weights (100 in all), someone at the baseline everywhere scores 100.
+- weights come from the policy's rollout phase: adoption-heavy in `incentives`, efficiency-heavy
+  in `optimize`.
+
+Use cases without a baseline (uncategorised work, or a use case nobody has data for yet) are
+measured but not scored. Spend is never a component and nothing sorts by it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from budgets.policy import Policy
+from scoring.baselines import Baseline, Comparison, compare, use_case_baselines
+from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
+from scoring.metrics import Totals, current_rollups, grouped_totals, open_flags, window_sums
+from scoring.templates import TemplateReport, best_template, template_reports
+from scoring.windows import Window, trailing_weeks
+from storage.models import Person, Team
+
+# The unit each component's value and baseline are in (message templates format by it).
+COMPONENT_UNITS = {
+    "adoption": "count",
+    "acceptance": "rate",
+    "revision": "edit_distance",
+    "efficiency": "per_1k",
+    "cost": "cost_per_accepted",
+    "speed": "seconds",
+    "savings": "minutes",
+    "reuse": "rate",
+}
+# Components that are counts (summed across use cases); the rest are ratios (averaged).
+COUNTS = ("adoption", "savings")
+POINT = Decimal("0.1")
+ZERO = Decimal(0)
+# When every component is at or above its baseline, the best improvement aims this much higher.
+STRETCH = 1.25
+
+
+class Component(NamedTuple):
+    name: str
+    value: float | None  # the person's value (shrunk for ratios), in the metric's unit
+    raw: float | None  # the same before shrinkage: what the person actually did
+    baseline: float | None
+    index: Decimal  # type: ignore[assignment]  # (shadows tuple.index, which nothing calls)
+    weight: Decimal
+    contribution: Decimal  # weight x index, to 0.1 point
+
+
+class UseCaseResult(NamedTuple):
+    use_case: str
+    totals: Totals
+    baseline: Baseline
+    share: float  # of the person's task-equivalents across scored use cases
+    comparisons: dict[str, Comparison]  # component -> its comparison in this use case
+
+
+@dataclass(frozen=True)
+class PersonScore:
+    person_id: int
+    window: str
+    score: Decimal
+    components: tuple[Component, ...]
+    totals: Totals  # every use case, uncategorised included
+    use_cases: tuple[UseCaseResult, ...]  # the scored ones, largest share first
+
+    def component(self, name: str) -> Component:
+        return next(c for c in self.components if c.name == name)
+
+    @property
+    def main_use_case(self) -> UseCaseResult:
+        return self.use_cases[0]
+
+
+def _task_equivalents(t: Totals, b: Baseline) -> float:
+    spend = t.tokens / b.tokens_per_task if b.tokens_per_task else 0.0
+    return max(float(t.artifacts), spend)
+
+
+def _mean(pairs: list[tuple[float, float | None]]) -> float | None:
+    """Weighted mean of the values that are not None."""
+    total = weighted = 0.0
+    for weight, value in pairs:
+        if value is not None:
+            total += weight
+            weighted += weight * value
+    return weighted / total if total else None
+
+
+def score_person(
+    person_id: int,
+    by_use_case: dict[str, Totals],
+    baselines: dict[str, Baseline],
+    settings: ScoringSettings,
+    weights: dict[str, Decimal],
+    window: Window,
+) -> PersonScore | None:
+    """The person's score in `window` from their totals per use case; None when none of their
+    use cases has a baseline."""
+    cap = float(settings.index_cap)
+    prior = float(settings.prior_weight)
+    scored = []
+    for use_case, totals in by_use_case.items():
+        baseline = baselines.get(use_case) if use_case else None
+        if baseline is not None:
+            weight = _task_equivalents(totals, baseline)
+            if weight > 0:
+                scored.append((use_case, totals, baseline, weight))
+    if not scored:
+        return None
+    total_weight = sum(item[3] for item in scored)
+    results = sorted(
+        (
+            UseCaseResult(
+                use_case,
+                totals,
+                baseline,
+                weight / total_weight,
+                compare(totals, baseline, prior, window.weeks, cap),
+            )
+            for use_case, totals, baseline, weight in scored
+        ),
+        key=lambda r: (-r.share, r.use_case),
+    )
+    components = []
+    only = results[0] if len(results) == 1 else None
+    for name in COMPONENTS:
+        value: float | None
+        raw: float | None
+        reference: float | None
+        if only is not None:  # the common case: one use case, nothing to average
+            c = only.comparisons[name]
+            value, raw, reference, index_value = c.value, c.raw, c.baseline, c.index
+        else:
+            found = [(r.share, r.comparisons[name]) for r in results]
+            index_value = sum(share * c.index for share, c in found)
+            if name in COUNTS:  # counts add up across use cases
+                value = raw = sum(c.value or 0.0 for _share, c in found)
+                references = [c.baseline for _share, c in found if c.baseline is not None]
+                reference = sum(references) if references else None
+            else:
+                value = _mean([(share, c.value) for share, c in found])
+                raw = _mean([(share, c.raw) for share, c in found])
+                reference = _mean([(share, c.baseline) for share, c in found])
+        index = Decimal(f"{index_value:.2f}")  # to 0.01, straight from the float
+        points = weights.get(name, ZERO)
+        components.append(
+            Component(name, value, raw, reference, index, points, (points * index).quantize(POINT))
+        )
+    return PersonScore(
+        person_id=person_id,
+        window=window.key,
+        score=sum((c.contribution for c in components), ZERO),
+        components=tuple(components),
+        totals=sum(by_use_case.values(), Totals()),
+        use_cases=tuple(results),
+    )
+
+
+# --- the scoreboard: everyone's scores in one window ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    id: int
+    name: str
+    email: str
+    team_id: int | None
+    team: str | None
+    manager_id: int | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class Scoreboard:
+    """Everything recognition needs for one window, computed once."""
+
+    window: Window
+    phase: str
+    settings: ScoringSettings
+    weights: dict[str, Decimal]
+    baselines: dict[str, Baseline]
+    scores: dict[int, PersonScore]
+    person_totals: dict[int, Totals]  # everyone with usage or outcomes in the window
+    people: dict[int, PersonInfo]
+    flagged: frozenset[int]  # open flags in the window: never eligible, never named
+    templates: dict[str, TemplateReport]  # over the baseline weeks and the window (no people)
+    templates_in_window: dict[str, TemplateReport]
+    teams: dict[int, str] = field(default_factory=dict)
+
+
+def load_people(session: Session) -> dict[int, PersonInfo]:
+    teams = dict(session.execute(select(Team.id, Team.name)).all())
+    return {
+        pid: PersonInfo(
+            pid,
+            name,
+            email,
+            team_id,
+            teams.get(team_id) if team_id is not None else None,
+            manager_id,
+            bool(active),
+        )
+        for pid, name, email, team_id, manager_id, active in session.execute(
+            select(
+                Person.id,
+                Person.name,
+                Person.email,
+                Person.team_id,
+                Person.manager_id,
+                Person.active,
+            )
+        )
+    }
+
+
+def build_scoreboard(
+    session: Session,
+    policy: Policy,
+    window: Window,
+    now: datetime,
+    *,
+    store: bool = False,
+    person_ids: Iterable[int] | None = None,
+) -> Scoreboard:
+    """Baselines, scores and template reports for `window`. `store` keeps the closed weeks'
+    rollups (the caller commits); `person_ids` limits the scores (baselines stay org-wide)."""
+    settings = scoring_settings(policy)
+    weights = settings.weights_for(policy.phase)
+    history = trailing_weeks(policy.periods.zone, window.start, settings.trailing_weeks)
+    current = current_rollups(session, [*history, window], now, store=store)
+    baselines = use_case_baselines(
+        session, policy, window, now, settings.trailing_weeks, current=current
+    )
+    rows = window_sums(session, [window], now, current=current)
+    ids = list(person_ids) if person_ids is not None else None
+    by_person: dict[int, dict[str, Totals]] = defaultdict(dict)
+    for (pid, use_case), totals in grouped_totals(
+        session, rows, ("person_id", "use_case"), ids
+    ).items():
+        by_person[pid][use_case] = totals
+    scores = {}
+    for pid, by_use_case in by_person.items():
+        score = score_person(pid, by_use_case, baselines, settings, weights, window)
+        if score is not None:
+            scores[pid] = score
+    people = load_people(session)
+    return Scoreboard(
+        window=window,
+        phase=policy.phase,
+        settings=settings,
+        weights=weights,
+        baselines=baselines,
+        scores=scores,
+        person_totals={pid: sum(t.values(), Totals()) for pid, t in by_person.items()},
+        people=people,
+        flagged=frozenset(open_flags(session, policy, window)),
+        templates=template_reports(
+            session,
+            window_sums(session, [*history, window], now, current=current),
+            count_people=False,
+        ),
+        templates_in_window=template_reports(session, rows),
+        teams={p.team_id: p.team for p in people.values() if p.team_id is not None and p.team},
+    )
+
+
+# --- the one change that would raise a score most ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """The one change worth the most points, in the numbers a person can act on."""
+
+    component: str
+    use_case: str
+    value: float | None  # the person's unshrunk value, in `unit` (None: nothing to divide)
+    baseline: float
+    unit: (
+        str  # tokens_per_accepted, cost_per_accepted, rate, edit_distance, seconds, count, minutes
+    )
+    points: Decimal  # about this many points more
+    artifacts: int  # the person's artifacts in the use case (the sample behind `value`)
+    # True when every component is at or above its baseline already: the aim is `target`,
+    # 25% better than now, rather than the baseline.
+    stretch: bool = False
+    target: float | None = None
+    template: TemplateReport | None = None  # a template that would help, when one does
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.baseline:
+            return None
+        return self.value / self.baseline
+
+
+# Units whose value cannot get better past a bound (100% accepted, no edits at all).
+_BOUNDED = {"rate": 1.0, "edit_distance": 0.0}
+_LOWER_IS_BETTER_UNITS = ("tokens_per_accepted", "cost_per_accepted", "edit_distance", "seconds")
+
+
+def readable_value(
+    component: str, t: Totals, b: Baseline, weeks: float
+) -> tuple[float | None, float | None, str]:
+    """(the person's raw value, the baseline, unit) as people read them."""
+    if component == "efficiency":
+        base = 1000 / b.accepted_per_1k_tokens if b.accepted_per_1k_tokens else None
+        return (t.tokens / t.accepted if t.accepted else None), base, "tokens_per_accepted"
+    if component == "cost":
+        return t.cost_per_accepted, b.cost_per_accepted, "cost_per_accepted"
+    if component == "acceptance":
+        return t.acceptance_rate, b.acceptance_rate, "rate"
+    if component == "reuse":
+        return t.template_reuse_rate, b.template_reuse_rate, "rate"
+    if component == "revision":
+        return t.revision_burden, b.revision_burden, "edit_distance"
+    if component == "speed":
+        return t.first_draft_seconds, b.first_draft_seconds, "seconds"
+    if component == "adoption":
+        base = b.accepted_per_week * weeks if b.accepted_per_week is not None else None
+        return float(t.accepted), base, "count"
+    base = b.verified_minutes_per_week * weeks if b.verified_minutes_per_week is not None else None
+    return t.verified_minutes, base, "minutes"
+
+
+def _stretch_target(value: float | None, unit: str) -> float | None:
+    """25% better than `value`, or None when the value cannot improve (at its bound)."""
+    if value is None or _BOUNDED.get(unit) == value:
+        return None
+    if unit in _LOWER_IS_BETTER_UNITS:
+        return value / STRETCH
+    target = value * STRETCH if value else 1.0
+    return min(target, _BOUNDED.get(unit, target))
+
+
+def best_improvement(score: PersonScore, board: Scoreboard) -> Improvement | None:
+    """The component and use case where reaching the baseline adds the most points; when
+    every component is at or above it, where doing 25% better does. None when nothing would."""
+    cap = float(board.settings.index_cap)
+    weeks = board.window.weeks
+    below: list[tuple[float, str, UseCaseResult]] = []
+    stretch: list[tuple[float, str, UseCaseResult]] = []
+    for result in score.use_cases:
+        for name in COMPONENTS:
+            weight = float(board.weights.get(name, 0))
+            index = result.comparisons[name].index
+            if weight <= 0:
+                continue
+            if index < 1:
+                below.append((weight * result.share * (1 - index), name, result))
+                continue
+            value, _baseline, unit = readable_value(name, result.totals, result.baseline, weeks)
+            if _stretch_target(value, unit) is not None and index < cap:
+                gain = weight * result.share * (min(cap, index * STRETCH) - index)
+                stretch.append((gain, name, result))
+    candidates = below or stretch
+    if not candidates:
+        return None
+    gain, name, result = max(candidates, key=lambda c: (c[0], c[1]))
+    value, baseline, unit = readable_value(name, result.totals, result.baseline, weeks)
+    if baseline is None:
+        return None
+    return Improvement(
+        component=name,
+        use_case=result.use_case,
+        value=value,
+        baseline=baseline,
+        unit=unit,
+        points=Decimal(gain).quantize(POINT),
+        artifacts=result.totals.artifacts,
+        stretch=not below,
+        target=_stretch_target(value, unit) if not below else None,
+        template=best_template(board.templates, result.use_case)
+        if name in ("efficiency", "cost", "reuse")
+        else None,
+    )

@@ -1,0 +1,219 @@
+"""A seeded org for the scoring tests: eight weeks of history and the week being scored.
+
+Usage goes through the real ledger (`record_usage`). Outcomes are inserted as rows by
+`add_outcomes`: the outcome ingestion service (budgets/outcomes.py `record_outcomes`) has not
+landed yet; when it does, `add_outcomes` should call it instead.
+
+Habits (all in seo-brief, 8 briefs a week unless said otherwise):
+- ann: efficient (1,000 tokens a brief, all accepted, few edits) -> recognised;
+- bob: the heaviest spender (12,000 tokens a brief, half accepted) -> never recognised;
+- fay: as efficient as ann, but with a pending flag in the scored week -> never named;
+- leo: new, one cheap accepted brief in the scored week only (a small sample);
+- tia: typical, and author of the `seo-brief-v3` template the Sales team uses in the scored
+  week (2,000 tokens a brief instead of 3,000);
+- hal: typical, with 90 verified minutes saved in the scored week;
+- everyone else: typical (3,000 tokens a brief, 6 of 8 accepted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from bot.bootstrap import Services
+from bot.demo import DemoUsage
+from budgets.directory import import_directory
+from budgets.ledger import record_usage
+from scoring.windows import Window, week_by_key
+from storage.models import Flag, Outcome, PromptTemplate
+
+SCORED_WEEK = "2026-W46"  # 9 to 15 November 2026; the conftest clock is Wed 18 November
+HISTORY_WEEKS = 8
+
+PEOPLE_CSV = """email,name,team,manager_email,roles,tier,slack_user_id,teams_user_id
+ceo@acme.test,Cleo Chief,Leadership,,member;manager;admin,power-user,UCEO,
+mia@acme.test,Mia Manager,Marketing,ceo@acme.test,member;manager,power-user,UMIA,
+sam@acme.test,Sam Sales,Sales,ceo@acme.test,member;manager,power-user,USAM,
+ann@acme.test,Ann Analyst,Marketing,mia@acme.test,member,default,UANN,
+bob@acme.test,Bob Builder,Marketing,mia@acme.test,member,default,UBOB,
+fay@acme.test,Fay Fast,Marketing,mia@acme.test,member,default,UFAY,
+leo@acme.test,Leo Lucky,Marketing,mia@acme.test,member,default,ULEO,
+tia@acme.test,Tia Template,Marketing,mia@acme.test,member,default,UTIA,
+kim@acme.test,Kim Typical,Marketing,mia@acme.test,member,default,UKIM,
+dan@acme.test,Dan Typical,Sales,sam@acme.test,member,default,UDAN,
+eve@acme.test,Eve Typical,Sales,sam@acme.test,member,default,UEVE,
+gus@acme.test,Gus Typical,Sales,sam@acme.test,member,default,UGUS,
+hal@acme.test,Hal Saver,Sales,sam@acme.test,member,default,UHAL,
+"""
+
+
+@dataclass(frozen=True)
+class Habit:
+    tokens: int
+    accepted: int  # of `briefs`; the rest are rejected
+    edit_distance: float
+    first_draft_seconds: int
+    briefs: int = 8
+
+
+TYPICAL = Habit(3_000, 6, 0.2, 600)
+HABITS = {
+    "ann": Habit(1_000, 8, 0.05, 300),
+    "bob": Habit(12_000, 4, 0.4, 900),
+    "fay": Habit(1_000, 8, 0.05, 300),
+    "tia": TYPICAL,
+    "kim": TYPICAL,
+    "dan": TYPICAL,
+    "eve": TYPICAL,
+    "gus": TYPICAL,
+    "hal": TYPICAL,
+}
+TEMPLATE_USERS = ("dan", "eve", "gus")  # use tia's template in the scored week
+
+_ids = count(1)
+
+
+def usage(
+    user: str,
+    tokens: int,
+    at: datetime,
+    *,
+    use_case: str | None = "seo-brief",
+    template_id: str | None = None,
+    conversation_id: str | None = None,
+    id: str | None = None,
+) -> DemoUsage:
+    """A usage event of `tokens` budget tokens on gpt-4o (weight 1)."""
+    return DemoUsage(
+        id=id or f"scoring-usage-{next(_ids)}",
+        user=user,
+        model="gpt-4o",
+        input_tokens=tokens,
+        output_tokens=0,
+        cached_input_tokens=0,
+        use_case=use_case,
+        project=None,
+        template_id=template_id,
+        conversation_id=conversation_id,
+        timestamp=at,
+    )
+
+
+def add_usage(services: Services, events: list[DemoUsage]) -> None:
+    with services.db.unit_of_work() as uow:
+        record_usage(uow.session, events, services.policy, services.clock())
+        uow.commit()
+
+
+def add_outcomes(services: Services, outcomes: list[dict[str, Any]]) -> None:
+    """Insert outcome rows (keys as the Outcome columns; identity defaults to the person id)."""
+    with services.db.unit_of_work() as uow:
+        for values in outcomes:
+            values = {"identity": str(values.get("person_id")), **values}
+            uow.session.add(Outcome(**values))
+        uow.commit()
+
+
+def add_flag(services: Services, person_id: int, week: str, status: str = "pending") -> None:
+    with services.db.unit_of_work() as uow:
+        uow.session.add(
+            Flag(
+                person_id=person_id,
+                week=week,
+                detector="test",
+                status=status,
+                evidence={},
+                explanation="a test flag",
+                created_at=services.clock(),
+            )
+        )
+        uow.commit()
+
+
+def scored_week(services: Services) -> Window:
+    return week_by_key(services.policy.periods.zone, SCORED_WEEK)
+
+
+def seed_org(services: Services) -> dict[str, int]:
+    """Import the people, register tia's template, seed the weeks; returns name -> person id."""
+    with services.db.unit_of_work() as uow:
+        result = import_directory(uow.session, PEOPLE_CSV, services.policy, services.clock())
+        assert result.ok, result.errors
+        uow.commit()
+    with services.db.read() as session:
+        from storage.models import Person
+
+        ids = {p.email.split("@")[0]: p.id for p in session.query(Person)}
+    with services.db.unit_of_work() as uow:
+        uow.session.add(
+            PromptTemplate(
+                id="seo-brief-v3",
+                name="SEO brief v3",
+                use_case="seo-brief",
+                author_id=ids["tia"],
+                approved=True,
+                created_at=services.clock(),
+            )
+        )
+        uow.commit()
+    week = scored_week(services)
+    zone = services.policy.periods.zone
+    events: list[DemoUsage] = []
+    outcomes: list[dict[str, Any]] = []
+    for back in range(HISTORY_WEEKS, -1, -1):
+        start = week.start - timedelta(weeks=back)
+        scored = back == 0
+        for name, habit in HABITS.items():
+            templated = scored and name in TEMPLATE_USERS
+            for n in range(habit.briefs):
+                at = (start + timedelta(days=1, hours=9, minutes=n)).astimezone(zone)
+                key = f"{name}-{start:%Y%m%d}-{n}"
+                tokens = 2_000 if templated else habit.tokens
+                event = usage(
+                    f"{name}@acme.test",
+                    tokens,
+                    at.astimezone(UTC),
+                    template_id="seo-brief-v3" if templated else None,
+                    conversation_id=key,
+                    id=f"u-{key}",
+                )
+                events.append(event)
+                accepted = n < habit.accepted
+                outcomes.append(
+                    {
+                        "id": f"o-{key}",
+                        "person_id": ids[name],
+                        "artifact_id": f"brief-{key}",
+                        "use_case": "seo-brief",
+                        "status": "accepted" if accepted else "rejected",
+                        "usage_ids": [event.id],
+                        "conversation_id": key,
+                        "edit_distance": habit.edit_distance if accepted else None,
+                        "first_draft_seconds": habit.first_draft_seconds,
+                        "template_id": event.template_id,
+                        "minutes_saved": 90 if scored and name == "hal" and n == 0 else None,
+                        "minutes_verified": scored and name == "hal" and n == 0,
+                        "occurred_at": at.astimezone(UTC) + timedelta(minutes=30),
+                    }
+                )
+    lucky_at = week.start + timedelta(days=2, hours=10)
+    events.append(usage("leo@acme.test", 300, lucky_at, conversation_id="leo-1", id="u-leo-1"))
+    outcomes.append(
+        {
+            "id": "o-leo-1",
+            "person_id": ids["leo"],
+            "artifact_id": "brief-leo-1",
+            "use_case": "seo-brief",
+            "status": "accepted",
+            "usage_ids": ["u-leo-1"],
+            "edit_distance": 0.0,
+            "first_draft_seconds": 120,
+            "occurred_at": lucky_at + timedelta(minutes=30),
+        }
+    )
+    add_usage(services, events)
+    add_outcomes(services, outcomes)
+    add_flag(services, ids["fay"], SCORED_WEEK)
+    return ids

@@ -1,0 +1,210 @@
+"""`score`, `leaderboard`, `templates`, `claim` and the manager's verify button, through the
+console dispatcher on the seeded scoring org, and `tokenbot templates add`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.core.dispatch import Dispatcher
+from bot.core.messages import IncomingAction, IncomingMessage, Reply
+from storage.models import AuditEntry, Outcome, PromptTemplate
+from tests.integration.scoring_support import seed_org
+
+
+@pytest.fixture
+def ids(services):
+    return seed_org(services)
+
+
+@pytest.fixture
+def chat(services, ids):
+    dispatcher = Dispatcher(services)
+
+    def say(email: str, text: str) -> tuple[Reply, str]:
+        reply = dispatcher.handle_message(IncomingMessage("console", email, text))
+        return reply, services.renderer.text(reply)
+
+    return say
+
+
+def press(services, email: str, action_id: str, value: str) -> tuple[Reply, str]:
+    reply = Dispatcher(services).handle_action(IncomingAction("console", email, action_id, value))
+    return reply, services.renderer.text(reply)
+
+
+def test_score_shows_each_component_with_its_baseline_weight_and_contribution(chat):
+    reply, text = chat("bob@acme.test", "score")
+    assert reply.private
+    assert text.startswith("Your efficiency score for 2026-W46 (2026-11-09 to 2026-11-15):")
+    assert "Accepted output per 1k tokens" in text and "x weight 15 = " in text
+    components = reply.context["components"]
+    assert len(components) == 8
+    assert sum(float(c["contribution"]) for c in components) == pytest.approx(
+        float(reply.context["score"])
+    )
+    assert (
+        "The change worth most (about +10.8 points): your tokens per accepted seo-brief "
+        "artifact are 6.0x the seo-brief median (24,000 tokens vs 4,000 tokens); the SEO "
+        "brief v3 template averages 44% fewer tokens per task" in text
+    )
+
+
+def test_score_shows_what_shrinkage_made_of_a_small_sample_and_why_it_is_not_recognised(chat):
+    _reply, text = chat("leo@acme.test", "score")
+    assert "Acceptance rate                 100% (counted as 79%) vs 75%" in text
+    assert "Recognition needs at least 5 artifacts in the week; you have 1." in text
+
+
+def test_a_manager_sees_a_report_s_score_and_a_colleague_does_not(chat):
+    _reply, text = chat("mia@acme.test", "score bob@acme.test")
+    assert text.startswith("Bob Builder's efficiency score")
+    reply, text = chat("ann@acme.test", "score bob@acme.test")
+    assert reply.template == "not_allowed" and "Scores are private" in text
+
+
+def test_a_flagged_person_sees_privately_why_they_are_not_recognised(chat):
+    _reply, text = chat("fay@acme.test", "score")
+    assert "You have an open governance flag this week" in text
+
+
+def test_score_takes_a_week_and_refuses_a_malformed_one(chat):
+    _reply, text = chat("ann@acme.test", "score --week 2026-W45")
+    assert "2026-W45 (2026-11-02 to 2026-11-08)" in text
+    reply, text = chat("ann@acme.test", "score --week last-week")
+    assert reply.template == "usage_error" and "ISO week such as 2026-W47" in text
+    _reply, text = chat("ceo@acme.test", "score")
+    assert text.startswith("You have no scored work in 2026-W46")
+
+
+def test_the_leaderboard_names_the_recognised_with_their_reasons_never_spend(chat):
+    reply, text = chat("kim@acme.test", "leaderboard")
+    assert not reply.private
+    assert "Recognised for week 2026-W46" in text
+    assert (
+        "Gold: Ann Analyst (Marketing), seo-brief: 1,000 tokens per accepted artifact "
+        "against a median of 4,000 tokens (2.00x the baseline)" in text
+    )
+    assert "Bob Builder" not in text and "Fay Fast" not in text and "Leo Lucky" not in text
+    assert "$" not in text  # never raw spend
+    assert "Teams by accepted output per token" in text
+
+
+def test_the_leaderboard_filters_by_category_and_covers_the_period_so_far(chat):
+    _reply, text = chat("kim@acme.test", "leaderboard workflow-builder --period")
+    assert "the budget period 2026-11 so far (2026-11-01 to 2026-11-18)" in text
+    assert "Reusable workflow builder:" in text and "Efficiency champion" not in text
+    assert "Tia Template" in text
+    reply, text = chat("kim@acme.test", "leaderboard richest")
+    assert reply.template == "usage_error" and "efficiency-champion" in text
+
+
+def test_the_leaderboard_is_off_in_the_baseline_phase(services, ids):
+    services.policy = replace(services.policy, phase="baseline")
+    reply = Dispatcher(services).handle_message(
+        IncomingMessage("console", "ann@acme.test", "leaderboard")
+    )
+    assert "Recognition is off" in services.renderer.text(reply)
+
+
+def test_templates_lists_approved_templates_with_tokens_acceptance_reuse_and_author(chat):
+    reply, text = chat("ann@acme.test", "templates seo-brief")
+    assert not reply.private
+    assert (
+        "SEO brief v3 [seo-brief-v3], by Tia Template: 2,000 tokens per task (44% fewer), "
+        "75% accepted, reused 24 times by 3 colleagues" in text
+    )
+    _reply, text = chat("ann@acme.test", "templates coding")
+    assert "No approved templates yet" in text
+    reply, _text = chat("ann@acme.test", "templates gossip")
+    assert reply.template == "usage_error"
+
+
+def test_claimed_minutes_count_only_once_the_manager_verifies_them(services, chat, ids):
+    reply, text = chat("kim@acme.test", "claim 45 brief-kim-20261109-0")
+    assert "Mia Manager has been asked to verify it" in text
+    (notice,) = reply.notices
+    assert notice.to_person_id == ids["mia"]
+    verify, decline = notice.reply.buttons
+    assert verify.action_id == "savings.verify:approve" and decline.style == "danger"
+    with services.db.read() as session:
+        outcome = session.get(Outcome, "o-kim-20261109-0")
+        assert outcome is not None and not outcome.minutes_verified
+
+    _reply, text = press(services, "ann@acme.test", verify.action_id, verify.value)
+    assert "Only the manager of the person who claimed" in text
+
+    reply, text = press(services, "mia@acme.test", verify.action_id, verify.value)
+    assert text == "You verified 45 minutes saved by Kim Typical on brief-kim-20261109-0."
+    assert reply.replace_original
+    assert "they now count toward your score" in services.renderer.text(reply.notices[0].reply)
+
+    _reply, text = press(services, "mia@acme.test", verify.action_id, verify.value)
+    assert "already verified (45 minutes)" in text
+    with services.db.read() as session:
+        outcome = session.get(Outcome, "o-kim-20261109-0")
+        assert outcome.minutes_verified and outcome.minutes_saved == 45
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.subject == "outcome:o-kim-20261109-0")
+        ).all()
+    assert actions == ["savings.claim", "savings.verify"]
+    _reply, text = chat("kim@acme.test", "score")
+    assert "Verified minutes saved          45 min vs 0 min" in text
+
+
+def test_a_declined_claim_counts_nothing_and_an_older_claim_cannot_be_verified(services, chat):
+    first, _text = chat("kim@acme.test", "claim 30 brief-kim-20261109-1")
+    second, _text = chat("kim@acme.test", "claim 60 brief-kim-20261109-1")
+    old = first.notices[0].reply.buttons[0]
+    _reply, text = press(services, "mia@acme.test", old.action_id, old.value)
+    assert "A newer claim on brief-kim-20261109-1 replaced this one" in text
+    decline = second.notices[0].reply.buttons[1]
+    reply, text = press(services, "mia@acme.test", decline.action_id, decline.value)
+    assert text.startswith("You declined Kim Typical's claim of 60 minutes")
+    with services.db.read() as session:
+        assert not session.get(Outcome, "o-kim-20261109-1").minutes_verified
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("claim 45 brief-kim-20261109-7", "was rejected"),
+        ("claim 45 brief-ann-20261109-0", "You have no artifact"),
+        ("claim 0 brief-kim-20261109-0", "Claim between 1 and 10,080 minutes"),
+        ("claim lots brief-kim-20261109-0", "give the minutes saved"),
+    ],
+)
+def test_claims_on_the_wrong_artifacts_or_amounts_are_refused(chat, text, expected):
+    _reply, rendered = chat("kim@acme.test", text)
+    assert expected in rendered
+
+
+def test_tokenbot_templates_add_registers_and_updates_a_template(
+    services, ids, monkeypatch, capsys
+):
+    monkeypatch.setenv("TOKENBOT_DATABASE_URL", services.settings.database_url)
+    monkeypatch.delenv("TOKENBOT_POLICY", raising=False)
+    args = [
+        "templates",
+        "add",
+        "--id",
+        "ad-copy-v1",
+        "--name",
+        "Ad copy v1",
+        "--use-case",
+        "ad-copy",
+    ]
+    assert main([*args, "--author", "kim@acme.test"]) == 0
+    assert "registered template ad-copy-v1 (Ad copy v1) for ad-copy" in capsys.readouterr().out
+    assert main([*args[:-2], "--use-case", "seo-brief"]) == 0
+    assert "updated template ad-copy-v1" in capsys.readouterr().out
+    with services.db.read() as session:
+        template = session.get(PromptTemplate, "ad-copy-v1")
+        assert (template.use_case, template.author_id) == ("seo-brief", ids["kim"])
+    assert main([*args[:-2], "--use-case", "personal"]) == 2
+    assert "prohibited" in capsys.readouterr().err
+    assert main([*args, "--author", "nobody@acme.test"]) == 2
+    assert "no one with the email nobody@acme.test" in capsys.readouterr().err
