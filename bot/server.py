@@ -16,13 +16,14 @@ from aiohttp import web
 from bot.api import mount_api
 from bot.bootstrap import Services
 from bot.slack import mount_slack
+from bot.teams import mount_teams
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 
 Mount = Callable[[web.Application, Services], None]
-MOUNTS: list[Mount] = [mount_api, mount_slack]
+MOUNTS: list[Mount] = [mount_api, mount_slack, mount_teams]
 
 
 async def healthz(request: web.Request) -> web.Response:

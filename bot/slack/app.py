@@ -41,6 +41,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Reply
+from bot.delivery import deliver_first, platform_deliverers
 from bot.slack.blocks import to_message, to_modal
 from bot.slack.delivery import PLATFORM, SlackDeliverer, api_url
 from budgets.directory import link_chat_id
@@ -318,9 +319,11 @@ class SlackSurface:
                 await self.respond(Reply("form_expired"), target)
         else:
             await self.respond(reply, target)
+        # Notices reach people where they are: Slack first, then the other platforms.
+        others = [d for d in platform_deliverers(self.services) if d.platform != PLATFORM]
         for notice in reply.notices:
-            if not await asyncio.to_thread(self.deliverer.deliver, notice):
-                log.warning("notice %s could not be delivered on Slack", notice.reply.template)
+            if not await asyncio.to_thread(deliver_first, [self.deliverer, *others], notice):
+                log.warning("notice %s reached no platform", notice.reply.template)
 
     async def respond(self, reply: Reply, target: Target) -> None:
         """Ephemeral through response_url (replacing the clicked message when asked and safe),

@@ -21,8 +21,8 @@ from slack_sdk.web import SlackResponse
 
 from bot.core.dashboard import dashboard_reply
 from bot.core.messages import Notice, Reply
+from bot.delivery import refuses_private_post, remember_reference
 from bot.slack.blocks import to_home_view, to_message
-from storage.database import upsert_insert
 from storage.models import ConversationRef, Person
 
 if TYPE_CHECKING:
@@ -64,12 +64,7 @@ class SlackDeliverer:
 
     def deliver(self, notice: Notice) -> bool:
         if notice.to_channel:
-            if notice.reply.private:
-                log.error(
-                    "refused to post a private %s to channel %s",
-                    notice.reply.template,
-                    notice.to_channel,
-                )
+            if refuses_private_post(notice):
                 return False
             channel = notice.to_channel
         else:
@@ -159,15 +154,4 @@ class SlackDeliverer:
             raise
 
     def _remember(self, key: str, reference: dict[str, Any]) -> None:
-        now = self.services.clock()
-        with self.services.db.unit_of_work() as uow:
-            insert = upsert_insert(uow.session, ConversationRef).values(
-                platform=PLATFORM, key=key, reference=reference, updated_at=now
-            )
-            uow.session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["platform", "key"],
-                    set_={"reference": reference, "updated_at": now},
-                )
-            )
-            uow.commit()
+        remember_reference(self.services, PLATFORM, key, reference)
