@@ -16,6 +16,8 @@ from budgets.periods import Period, period_for
 from budgets.policy import Policy
 from storage.models import AccountTotal, Grant, GrantBalance, Person, Project, Team
 
+MAX_RUN_OUT_DAYS = 36_500
+
 POOL_LABELS = {
     "baseline": "Baseline",
     "burst": "Burst",
@@ -108,7 +110,11 @@ def balance_for(session: Session, person: Person, policy: Policy, now: datetime)
     personal_remaining = sum(p.remaining for p in personal)
     days = max(period.days_elapsed(now), 1.0)
     burn = int(used / days)
-    run_out = now + timedelta(days=personal_remaining / burn) if burn > 0 else None
+    # A trickle against a large balance would put the date past year 9999 (OverflowError):
+    # a century out already says "not at this rate".
+    run_out = (
+        now + timedelta(days=min(personal_remaining / burn, MAX_RUN_OUT_DAYS)) if burn > 0 else None
+    )
     return BalanceView(
         email=person.email,
         name=person.name,

@@ -455,6 +455,21 @@ def test_a_project_owner_sees_the_project_pool_and_an_idle_person_has_no_run_out
     assert view.burn_per_day == 0 and view.run_out_at is None
 
 
+def test_a_trickle_of_usage_against_a_huge_balance_does_not_overflow_the_run_out_date(
+    services, org, clock
+):
+    ann = org["ann@acme.test"]
+    with services.db.unit_of_work() as uow:
+        grant(uow.session, "manual", ann.id, 5_000_000_000, NOV_1, DEC_1, period="2026-11")
+        uow.commit()
+    clock.set(datetime(2026, 11, 11, tzinfo=UTC))
+    record(services, usage("ann@acme.test", 10, NOV_10))  # 1 token a day
+    with services.db.read() as s:
+        view = balance_for(s, ann, services.policy, clock())
+    assert view.burn_per_day == 1
+    assert view.run_out_at == clock() + timedelta(days=36_500)
+
+
 def test_a_rollover_shows_as_its_own_pool_in_the_next_period(services, org, clock):
     ann = org["ann@acme.test"]
     expire_november(services)
