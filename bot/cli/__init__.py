@@ -24,6 +24,7 @@ from bot.cli import (
     ledger,
     policy,
     processes,
+    teams,
     templates,
     usage,
 )
@@ -42,6 +43,7 @@ MODULES = [
     usage,
     imports,
     templates,
+    teams,
 ]
 
 
