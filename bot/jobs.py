@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
-from bot.delivery import Deliverer, deliver_everywhere
+from bot.delivery import Deliverer, deliver_first
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
 from budgets.alerts import ThresholdCrossed, thresholds_crossed
 from budgets.ledger import expire
@@ -262,7 +262,7 @@ def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
         expired = list(expire_stale(uow.session, services.policy, now))
         nudges = list(nudges_due(uow.session, services.policy, now))
         uow.commit()
-    delivered = sum(deliver_everywhere(list(deliverers), n) for n in expired + nudges)
+    delivered = sum(deliver_first(list(deliverers), n) for n in expired + nudges)
     return JobResult(
         "nudges",
         f"{len(nudges)} nudge(s) and {len(expired)} expiry message(s); {delivered} delivered",

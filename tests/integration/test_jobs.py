@@ -400,3 +400,28 @@ def test_nudges_are_delivered_right_after_the_requests_module_commits_them(
     result = run_job(services, "nudges", [sent])
     assert result.summary == "2 nudge(s) and 1 expiry message(s); 3 delivered"
     assert len(sent.sent) == 3
+
+
+def test_an_approver_is_nudged_once_and_a_stale_request_expires_telling_the_requester(
+    services, org, clock, sent
+):
+    from budgets.requests import create_request
+
+    approvals = services.policy.approvals
+    with services.db.unit_of_work() as uow:
+        ann = uow.session.get(Person, org["ann@acme.test"].id)
+        create_request(uow.session, services.policy, ann, 100_000, "launch week", now=clock())
+        uow.commit()
+
+    clock.advance(hours=approvals.nudge_after_hours + 1)
+    first = run_job(services, "nudges", [sent])
+    again = run_job(services, "nudges", [sent])
+    assert first.summary == "1 nudge(s) and 0 expiry message(s); 1 delivered"
+    assert again.summary == "0 nudge(s) and 0 expiry message(s); 0 delivered"
+    assert recipients(sent) == [org["mia@acme.test"].id]
+
+    clock.advance(hours=approvals.expire_after_hours)
+    expired = run_job(services, "nudges", [sent])
+    assert "0 nudge(s)" in expired.summary and "0 expiry" not in expired.summary
+    assert org["ann@acme.test"].id in recipients(sent)
+    assert run_job(services, "nudges", [sent]).delivered == 0

@@ -6,6 +6,7 @@ the same database running each job's effect once.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -249,7 +250,7 @@ class SchedulerProcess:
         env.update(
             TOKENBOT_DATABASE_URL=database_url,
             TOKENBOT_SCHEDULER_LEASE_SECONDS="2",
-            TOKENBOT_SCHEDULER_EVERY_SECONDS="0.5",
+            TOKENBOT_SCHEDULER_EVERY_SECONDS="1",
         )
         self.log = log
         self._file = log.open("wb")
@@ -291,7 +292,7 @@ class SchedulerProcess:
         self._file.close()
 
 
-def wait_for(condition, what: str, limit: float = 30.0) -> None:
+def wait_for(condition, what: str, limit: float = 120.0) -> None:
     """Poll until `condition()` holds; `limit` only stops a broken run from hanging."""
     deadline = time.monotonic() + limit
     while not condition():
@@ -370,3 +371,34 @@ def test_two_scheduler_processes_run_each_effect_once_and_the_standby_takes_over
     with services.db.read() as session:
         assert verify(session) == []
     assert lease_holder() is None  # the survivor handed the lease back on SIGTERM
+
+
+async def test_serve_with_the_scheduler_leads_while_the_app_runs_and_hands_the_lease_back(
+    services, org, clock
+):
+    """`tokenbot serve --with-scheduler` attaches the scheduler to the aiohttp app: it starts
+    with the app (takes the lease, catches up the reset) and stops with it (gives it back)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.scheduler import attach_to_app
+    from bot.server import build_app
+
+    clock.set(datetime(2026, 12, 1, 9, tzinfo=UTC))  # November ended; nobody closed it yet
+    app = build_app(services, mounts=[])
+    runner = attach_to_app(app, services)
+
+    def period_runs() -> list[str]:
+        with services.db.read() as session:
+            return sorted(session.scalars(select(PeriodRun.period)))
+
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/healthz")).status == 200
+        deadline = time.monotonic() + 60
+        while period_runs() != ["2026-11"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert runner.leading and period_runs() == ["2026-11"]
+        with services.db.read() as session:
+            assert current_lease(session).holder == runner.holder
+    assert not runner.leading
+    with services.db.read() as session:
+        assert current_lease(session) is None
