@@ -1,8 +1,7 @@
 """A seeded org for the scoring tests: eight weeks of history and the week being scored.
 
-Usage goes through the real ledger (`record_usage`). Outcomes are inserted as rows by
-`add_outcomes`: the outcome ingestion service (budgets/outcomes.py `record_outcomes`) has not
-landed yet; when it does, `add_outcomes` should call it instead.
+Usage goes through the real ledger (`record_usage`), outcomes through the ingestion service
+(`ingest.store.record_outcomes`), and hal's saved minutes through a claim his manager verifies.
 
 Habits (all in seo-brief, 8 briefs a week unless said otherwise):
 - ann: efficient (1,000 tokens a brief, all accepted, few edits) -> recognised;
@@ -20,14 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from typing import Any
 
 from bot.bootstrap import Services
 from bot.demo import DemoUsage
-from budgets.directory import import_directory
+from budgets.directory import find_person, import_directory
 from budgets.ledger import record_usage
+from ingest.events import OutcomeEvent
+from ingest.store import record_outcomes
+from scoring.savings import claim_savings, decide_claim
 from scoring.windows import Window, week_by_key
-from storage.models import Flag, Outcome, PromptTemplate
+from storage.models import Flag, Person, PromptTemplate
 
 SCORED_WEEK = "2026-W46"  # 9 to 15 November 2026; the conftest clock is Wed 18 November
 HISTORY_WEEKS = 8
@@ -107,12 +108,51 @@ def add_usage(services: Services, events: list[DemoUsage]) -> None:
         uow.commit()
 
 
-def add_outcomes(services: Services, outcomes: list[dict[str, Any]]) -> None:
-    """Insert outcome rows (keys as the Outcome columns; identity defaults to the person id)."""
+def outcome(
+    id: str,
+    user: str,
+    at: datetime,
+    *,
+    status: str = "accepted",
+    use_case: str | None = "seo-brief",
+    usage_ids: tuple[str, ...] = (),
+    conversation_id: str | None = None,
+    edit_distance: float | None = None,
+    first_draft_seconds: int | None = None,
+    template_id: str | None = None,
+    artifact_id: str | None = None,
+) -> OutcomeEvent:
+    return OutcomeEvent(
+        id=id,
+        user=user,
+        artifact_id=artifact_id or f"artifact-{id}",
+        use_case=use_case,
+        status=status,  # type: ignore[arg-type]
+        usage_ids=usage_ids,
+        conversation_id=conversation_id,
+        edit_distance=edit_distance,
+        minutes_saved=None,
+        first_draft_seconds=first_draft_seconds,
+        template_id=template_id,
+        timestamp=at,
+        content_fingerprint=None,
+    )
+
+
+def add_outcomes(services: Services, outcomes: list[OutcomeEvent]) -> None:
     with services.db.unit_of_work() as uow:
-        for values in outcomes:
-            values = {"identity": str(values.get("person_id")), **values}
-            uow.session.add(Outcome(**values))
+        record_outcomes(uow.session, outcomes, services.clock())
+        uow.commit()
+
+
+def verify_minutes(services: Services, email: str, artifact_id: str, minutes: int) -> None:
+    """Claim minutes saved on an artifact and have the person's manager verify them."""
+    with services.db.unit_of_work() as uow:
+        person = find_person(uow.session, email)
+        assert person is not None and person.manager_id is not None
+        claim = claim_savings(uow.session, person, artifact_id, minutes, services.clock())
+        manager = uow.session.get(Person, person.manager_id)
+        decide_claim(uow.session, services.policy, manager, claim.claim_id, True, services.clock())
         uow.commit()
 
 
@@ -143,8 +183,6 @@ def seed_org(services: Services) -> dict[str, int]:
         assert result.ok, result.errors
         uow.commit()
     with services.db.read() as session:
-        from storage.models import Person
-
         ids = {p.email.split("@")[0]: p.id for p in session.query(Person)}
     with services.db.unit_of_work() as uow:
         uow.session.add(
@@ -161,7 +199,7 @@ def seed_org(services: Services) -> dict[str, int]:
     week = scored_week(services)
     zone = services.policy.periods.zone
     events: list[DemoUsage] = []
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[OutcomeEvent] = []
     for back in range(HISTORY_WEEKS, -1, -1):
         start = week.start - timedelta(weeks=back)
         scored = back == 0
@@ -182,38 +220,34 @@ def seed_org(services: Services) -> dict[str, int]:
                 events.append(event)
                 accepted = n < habit.accepted
                 outcomes.append(
-                    {
-                        "id": f"o-{key}",
-                        "person_id": ids[name],
-                        "artifact_id": f"brief-{key}",
-                        "use_case": "seo-brief",
-                        "status": "accepted" if accepted else "rejected",
-                        "usage_ids": [event.id],
-                        "conversation_id": key,
-                        "edit_distance": habit.edit_distance if accepted else None,
-                        "first_draft_seconds": habit.first_draft_seconds,
-                        "template_id": event.template_id,
-                        "minutes_saved": 90 if scored and name == "hal" and n == 0 else None,
-                        "minutes_verified": scored and name == "hal" and n == 0,
-                        "occurred_at": at.astimezone(UTC) + timedelta(minutes=30),
-                    }
+                    outcome(
+                        f"o-{key}",
+                        f"{name}@acme.test",
+                        at.astimezone(UTC) + timedelta(minutes=30),
+                        status="accepted" if accepted else "rejected",
+                        usage_ids=(event.id,),
+                        conversation_id=key,
+                        edit_distance=habit.edit_distance if accepted else None,
+                        first_draft_seconds=habit.first_draft_seconds,
+                        template_id=event.template_id,
+                        artifact_id=f"brief-{key}",
+                    )
                 )
     lucky_at = week.start + timedelta(days=2, hours=10)
     events.append(usage("leo@acme.test", 300, lucky_at, conversation_id="leo-1", id="u-leo-1"))
     outcomes.append(
-        {
-            "id": "o-leo-1",
-            "person_id": ids["leo"],
-            "artifact_id": "brief-leo-1",
-            "use_case": "seo-brief",
-            "status": "accepted",
-            "usage_ids": ["u-leo-1"],
-            "edit_distance": 0.0,
-            "first_draft_seconds": 120,
-            "occurred_at": lucky_at + timedelta(minutes=30),
-        }
+        outcome(
+            "o-leo-1",
+            "leo@acme.test",
+            lucky_at + timedelta(minutes=30),
+            usage_ids=("u-leo-1",),
+            edit_distance=0.0,
+            first_draft_seconds=120,
+            artifact_id="brief-leo-1",
+        )
     )
     add_usage(services, events)
     add_outcomes(services, outcomes)
+    verify_minutes(services, "hal@acme.test", f"brief-hal-{week.start:%Y%m%d}-0", 90)
     add_flag(services, ids["fay"], SCORED_WEEK)
     return ids

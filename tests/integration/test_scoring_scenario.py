@@ -23,6 +23,7 @@ from tests.integration.scoring_support import (
     SCORED_WEEK,
     add_outcomes,
     add_usage,
+    outcome,
     scored_week,
     seed_org,
     usage,
@@ -175,13 +176,12 @@ def test_outcomes_without_a_use_case_take_it_from_their_usage_ids_then_their_con
             usage("kim@acme.test", 700, at, use_case="ad-copy", conversation_id="ad-chat"),
         ],
     )
-    base = {"person_id": ids["kim"], "status": "accepted", "occurred_at": at}
     add_outcomes(
         services,
         [
-            {**base, "id": "o-ad-1", "usage_ids": ["u-ad-1"]},
-            {**base, "id": "o-ad-2", "conversation_id": "ad-chat"},
-            {**base, "id": "o-nothing", "status": "rejected"},
+            outcome("o-ad-1", "kim@acme.test", at, use_case=None, usage_ids=("u-ad-1",)),
+            outcome("o-ad-2", "kim@acme.test", at, use_case=None, conversation_id="ad-chat"),
+            outcome("o-nothing", "kim@acme.test", at, use_case=None, status="rejected"),
         ],
     )
     with services.db.read() as session:
