@@ -235,15 +235,19 @@ def last_month(policy: Policy, now: datetime) -> str:
     return f"{first - timedelta(days=1):%Y-%m}"
 
 
-def _keyed_notices(items: Any) -> list[tuple[str, Notice]]:
-    return [
-        item
-        for item in items or ()
-        if isinstance(item, tuple)
-        and len(item) == 2
-        and isinstance(item[0], str)
-        and isinstance(item[1], Notice)
-    ]
+def _keyed_notices(items: Any, function: str) -> list[tuple[str, Notice]]:
+    """The (key, Notice) pairs a content function returned; anything else is a broken
+    contract, reported rather than dropped."""
+    pairs = list(items or ())
+    for item in pairs:
+        if not (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], Notice)
+        ):
+            raise TypeError(f"{function} must return (key, Notice) pairs, got {item!r:.200}")
+    return pairs
 
 
 def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
@@ -270,57 +274,51 @@ def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     )
 
 
-def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
-    """The weekly recognition post for the last complete week (Monday, policy calendar)."""
-    weekly_spotlight = optional_function("scoring.spotlight", "weekly_spotlight")
-    if weekly_spotlight is None:
-        return not_available("spotlight", "scoring.spotlight.weekly_spotlight")
+def _run_content(
+    services: Services,
+    name: str,
+    module: str,
+    function: str,
+    scope_of: Callable[[Policy, datetime], Any],
+) -> JobResult:
+    """Call `module.function(session, policy, scope, now)` (scope: the week or month it
+    covers) and enqueue the keyed notices it returns, in one transaction with whatever it
+    writes itself (flags, rollups); its keys make a rerun for the same scope send nothing."""
+    make = optional_function(module, function)
+    if make is None:
+        return not_available(name, f"{module}.{function}")
     now = services.clock()
-    week = last_complete_week(services.policy, now)
+    scope = scope_of(services.policy, now)
     with services.db.unit_of_work() as uow:
-        notices = _keyed_notices(weekly_spotlight(uow.session, services.policy, week, now))
+        notices = _keyed_notices(make(uow.session, services.policy, scope, now), function)
         added = enqueue_all(uow.session, notices, now)
         uow.commit()
+    covered = scope.isoformat() if isinstance(scope, date) else scope
     return JobResult(
-        "spotlight",
-        f"week of {week.isoformat()}: {added} post(s) queued ({len(notices) - added} already sent)",
+        name,
+        f"{covered}: {added} message(s) queued ({len(notices) - added} already sent)",
         enqueued=added,
+    )
+
+
+def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
+    """The weekly recognition posts for the last complete week (Monday, policy calendar)."""
+    return _run_content(
+        services, "spotlight", "scoring.spotlight", "weekly_spotlight", last_complete_week
     )
 
 
 def run_review(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The monthly governance review of last month."""
-    monthly_review = optional_function("scoring.review", "monthly_review")
-    if monthly_review is None:
-        return not_available("review", "scoring.review.monthly_review")
-    now = services.clock()
-    month = last_month(services.policy, now)
-    with services.db.unit_of_work() as uow:
-        notices = _keyed_notices(monthly_review(uow.session, services.policy, month, now))
-        added = enqueue_all(uow.session, notices, now)
-        uow.commit()
-    return JobResult(
-        "review",
-        f"{month}: {added} review(s) queued ({len(notices) - added} already sent)",
-        enqueued=added,
-    )
+    return _run_content(services, "review", "scoring.review", "monthly_review", last_month)
 
 
 def run_detectors_job(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The gaming detectors over the week holding yesterday (daily, so Monday's run
-    settles the week the spotlight covers)."""
-    run_detectors = optional_function("scoring.detectors", "run_detectors")
-    if run_detectors is None:
-        return not_available("detectors", "scoring.detectors.run_detectors")
-    now = services.clock()
-    week = week_of_yesterday(services.policy, now)
-    with services.db.unit_of_work() as uow:
-        findings = run_detectors(uow.session, services.policy, week, now)
-        notices = _keyed_notices(findings)
-        added = enqueue_all(uow.session, notices, now)
-        uow.commit()
-    count = len(findings) if hasattr(findings, "__len__") else "some"
-    return JobResult("detectors", f"week of {week.isoformat()}: {count} finding(s)", enqueued=added)
+    settles the week the spotlight covers); each open flag is told to its person once."""
+    return _run_content(
+        services, "detectors", "scoring.detectors", "run_detectors", week_of_yesterday
+    )
 
 
 # --- the registry --------------------------------------------------------------------------

@@ -380,7 +380,7 @@ def test_the_review_covers_last_month_and_the_detectors_the_week_of_yesterday(
     detectors = run_job(services, "detectors", [sent])
     assert seen == {"month": "2026-11", "week": datetime(2026, 11, 30).date()}
     assert review.enqueued == 1 and review.delivered == 1
-    assert detectors.summary == "week of 2026-11-30: 0 finding(s)"
+    assert detectors.summary == "2026-11-30: 0 message(s) queued (0 already sent)"
 
 
 def test_nudges_are_delivered_right_after_the_requests_module_commits_them(
