@@ -12,8 +12,9 @@ table (Markdown, for the README):
 - authorize over loopback: the server in its own process, load from this process
   (several connections), latency percentiles and requests/s;
 - authorize in-process on a read session, at 10k events of history and at N (`--history`);
-  history is added with raw inserts of usage and ledger rows, since authorize reads only
-  projections and indexes, which is what the measurement is meant to show;
+  history is added with raw inserts (usage events, ledger entries, and two years of past
+  monthly grants for everyone), since authorize reads only projections and active grants
+  through indexes, which is what the measurement is meant to show;
 - peak RSS of an import process for a small and a 10x larger file (`--memory-mb`).
 """
 
@@ -345,12 +346,41 @@ def time_authorize(services: Services, calls: int = 3000) -> tuple[float, float,
 
 
 def add_history(services: Services, total: int, already: int) -> None:
-    """Raw-insert usage events (and one ledger debit per 50 events) up to `total` rows."""
+    """Raw-insert usage events (and one ledger debit per 50 events) up to `total` rows, and
+    two years of past monthly grants (used up or lapsed) for everyone."""
     now = services.clock()
     rng = random.Random(3)
     stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     connection = sqlite3.connect(services.db.engine.url.database, isolation_level=None)
     connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("BEGIN")
+    for months_ago in range(1, 25):
+        start = (now.replace(day=1) - timedelta(days=31 * months_ago)).replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        period = start.strftime("%Y-%m")
+        for person in range(1, PEOPLE + 1):
+            for token_class in ("operational", "exploration"):
+                grant = connection.execute(
+                    "INSERT INTO grants (idempotency_key, kind, token_class, owner_type, "
+                    "owner_id, use_case, amount, period, effective_at, expires_at, priority, "
+                    "source, created_at) VALUES (?, 'baseline', ?, 'person', ?, NULL, 1000000, "
+                    "?, ?, ?, 0, 'history', ?)",
+                    (
+                        f"history:{period}:{person}:{token_class}",
+                        token_class,
+                        person,
+                        period,
+                        start.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                        end.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                        stamp,
+                    ),
+                ).lastrowid
+                connection.execute(
+                    "INSERT INTO grant_balances (grant_id, remaining, used, expired) "
+                    "VALUES (?, 0, 600000, 400000)",
+                    (grant,),
+                )
+    connection.execute("COMMIT")
     batch = 50_000
     for start in range(already, total, batch):
         rows, entries = [], []

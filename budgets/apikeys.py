@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import ApiKey
@@ -25,6 +25,10 @@ from storage.models import ApiKey
 KEY_SCHEME = "tbk"
 PREFIX_CHARS = 10
 NAME_MAX = 100
+# Checked on every API request: plain SQL built once (no per-call statement building).
+_ACTIVE_KEYS = text(
+    "SELECT name, key_hash FROM api_keys WHERE prefix = :prefix AND revoked_at IS NULL"
+)
 
 
 class ApiKeyError(ValueError):
@@ -87,11 +91,7 @@ def verify_api_key(session: Session, plaintext: str | None) -> str | None:
         return None
     presented = hash_key(plaintext)
     match = None
-    for name, stored in session.execute(
-        select(ApiKey.name, ApiKey.key_hash).where(
-            ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)
-        )
-    ):
+    for name, stored in session.connection().execute(_ACTIVE_KEYS, {"prefix": prefix}):
         # Compare every candidate (no early exit) so timing says nothing about which matched.
         if hmac.compare_digest(stored, presented):
             match = name

@@ -482,6 +482,12 @@ def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: da
         query = query.with_for_update(of=GrantBalance)
     candidates = session.execute(query).all()
     remaining = {g.id: g.remaining for g in candidates}
+    # Which grants may cover a group, found by scope instead of testing every candidate.
+    by_scope: dict[tuple[str, Any], list[Any]] = defaultdict(list)
+    for g in candidates:
+        scope = _scope_of(g)
+        if scope is not None:
+            by_scope[scope].append(g)
 
     draws: dict[tuple[int, int, str], int] = defaultdict(int)
     overdrafts: dict[tuple[int, str], int] = defaultdict(int)
@@ -492,10 +498,9 @@ def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: da
         cls = policy.token_class_for(use_case)
         usable = [
             g
-            for g in candidates
-            if remaining[g.id] > 0
-            and g.effective_at <= moment < g.expires_at
-            and _covers(g, person_id, team_id, project_id, use_case)
+            for scope in _scopes(person_id, team_id, project_id, use_case)
+            for g in by_scope.get(scope, ())
+            if remaining[g.id] > 0 and g.effective_at <= moment < g.expires_at
         ]
         usable.sort(
             key=lambda g: (_KIND_RANK.get(g.kind, 99), g.token_class != cls, g.expires_at, g.id)
@@ -580,16 +585,29 @@ def _bind(name: str) -> Any:
     return bindparam(name)
 
 
-def _covers(
-    g: Any, person_id: int, team_id: int | None, project_id: int | None, use_case: str | None
-) -> bool:
+def _scope_of(g: Any) -> tuple[str, Any] | None:
+    """What a grant covers: a use case (reserved), a project, a team, or one person."""
     if g.kind == "reserved":
-        return g.use_case is not None and g.use_case == use_case
+        return ("reserved", g.use_case) if g.use_case is not None else None
     if g.kind == "project":
-        return project_id is not None and g.owner_id == project_id
+        return ("project", g.owner_id)
     if g.kind == "team_pool":
-        return team_id is not None and g.owner_id == team_id
-    return g.owner_type == "person" and g.owner_id == person_id
+        return ("team_pool", g.owner_id)
+    return ("person", g.owner_id) if g.owner_type == "person" else None
+
+
+def _scopes(
+    person_id: int, team_id: int | None, project_id: int | None, use_case: str | None
+) -> list[tuple[str, Any]]:
+    """The scopes of the grants that may cover usage by this person, team, project, use case."""
+    scopes: list[tuple[str, Any]] = [("person", person_id)]
+    if team_id is not None:
+        scopes.append(("team_pool", team_id))
+    if project_id is not None:
+        scopes.append(("project", project_id))
+    if use_case is not None:
+        scopes.append(("reserved", use_case))
+    return scopes
 
 
 def _add_account_totals(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -606,8 +624,8 @@ def _add_account_totals(session: Session, rows: list[dict[str, Any]]) -> None:
             "events": table.c.events + stmt.excluded.events,
         },
     )
-    for row in sorted(rows, key=lambda r: (r["person_id"], r["period"])):
-        session.execute(stmt, row)
+    # One executemany, rows in key order (PostgreSQL locks them in that order: no deadlock).
+    session.execute(stmt, sorted(rows, key=lambda r: (r["person_id"], r["period"])))
 
 
 def _add_use_case_totals(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -622,8 +640,7 @@ def _add_use_case_totals(session: Session, rows: list[dict[str, Any]]) -> None:
             "events": table.c.events + stmt.excluded.events,
         },
     )
-    for row in sorted(rows, key=lambda r: (r["person_id"], r["period"], r["use_case"])):
-        session.execute(stmt, row)
+    session.execute(stmt, sorted(rows, key=lambda r: (r["person_id"], r["period"], r["use_case"])))
 
 
 # --- period roll-over ----------------------------------------------------------------------
