@@ -150,7 +150,7 @@ def _weights(r: _Reader) -> dict[str, dict[str, Decimal]]:
     """Weights per phase; `baseline` (scores shown privately, nothing ranked) weighs like
     `incentives` unless it has its own table."""
     r.allow_only(*PHASES)
-    weights = {}
+    weights: dict[str, dict[str, Decimal]] = {}
     for phase in sorted(PHASES, key=lambda p: p == "baseline"):
         if phase not in r.data:
             weights[phase] = (

@@ -27,9 +27,11 @@ from scoring.categories import (
     recognise_every_team,
     team_standings,
 )
+from scoring.config import scoring_settings
+from scoring.metrics import current_rollups
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import TemplateReport, best_template
-from scoring.windows import Window, week_starting
+from scoring.windows import Window, trailing_weeks, week_starting
 
 STANDINGS_SHOWN = 3
 
@@ -55,7 +57,11 @@ def recognition_context(results: list[CategoryResult]) -> list[dict[str, Any]]:
     ]
 
 
-def tip_context(report: TemplateReport | None) -> dict[str, Any] | None:
+def tip_context(
+    report: TemplateReport | None, hidden: frozenset[int] = frozenset()
+) -> dict[str, Any] | None:
+    """A template tip as plain data; the author is left out when in `hidden` (people with an
+    open flag, whom no public post names)."""
     if report is None:
         return None
     return {
@@ -64,7 +70,7 @@ def tip_context(report: TemplateReport | None) -> dict[str, Any] | None:
         "use_case": report.use_case,
         "saving_share": report.saving_share or 0.0,
         "acceptance_rate": report.totals.acceptance_rate,
-        "author": report.author_name,
+        "author": None if report.author_id in hidden else report.author_name,
         "artifacts": report.totals.artifacts,
     }
 
@@ -119,9 +125,23 @@ def _post(
         "team": team,
         "categories": recognition_context(results),
         "standings": standings_context(team_standings(board)) if team is None else [],
-        "tip": tip_context(tip),
+        "tip": tip_context(tip, board.flagged),
     }
     return Reply("spotlight", context, private=False)
+
+
+def prepare_spotlight(session: Session, policy: Policy, week_start: date, now: datetime) -> None:
+    """Store the rollups the week's spotlight reads (the week and its baseline weeks); the
+    caller commits. Optional: `weekly_spotlight` stores what is
+    missing itself, but on SQLite a unit of work holds the write lock until it ends, so a
+    scheduler can call this in a short unit of work of its own first and keep the one that
+    computes and enqueues the posts from blocking ingestion for long."""
+    week = week_starting(policy.periods.zone, week_start)
+    weeks = [
+        *trailing_weeks(policy.periods.zone, week.start, scoring_settings(policy).trailing_weeks),
+        week,
+    ]
+    current_rollups(session, weeks, now, store=True)
 
 
 def weekly_spotlight(

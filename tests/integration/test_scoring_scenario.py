@@ -17,10 +17,11 @@ from budgets.policy import Channels
 from scoring.categories import recognise
 from scoring.metrics import metric_table
 from scoring.score import build_scoreboard
-from scoring.spotlight import weekly_spotlight
+from scoring.spotlight import prepare_spotlight, weekly_spotlight
 from storage.models import ScoringRollup, ScoringWeek
 from tests.integration.scoring_support import (
     SCORED_WEEK,
+    add_flag,
     add_outcomes,
     add_usage,
     outcome,
@@ -124,6 +125,33 @@ def test_the_spotlight_posts_once_per_team_channel_and_org_wide_with_valid_slack
     assert "Hal Saver" in org_text  # verified minutes
     assert "Bob Builder" not in org_text and "Leo Lucky" not in org_text
     assert "Tip: the SEO brief v3 template" in org_text
+
+
+def test_a_tip_never_names_a_template_author_with_an_open_flag(services, ids):
+    add_flag(services, ids["tia"], SCORED_WEEK, status="disputed")
+    week = scored_week(services)
+    with services.db.unit_of_work() as uow:
+        notices = weekly_spotlight(
+            uow.session, services.policy, week.start.date(), services.clock()
+        )
+    for _key, notice in notices:
+        assert notice.reply.context["tip"]["template"] == "SEO brief v3"
+        assert notice.reply.context["tip"]["author"] is None
+        assert "Tia" not in services.renderer.text(notice.reply)
+
+
+def test_rollups_prepared_in_their_own_transaction_leave_the_spotlight_nothing_to_write(
+    services, ids
+):
+    week = scored_week(services)
+    with services.db.unit_of_work() as uow:
+        prepare_spotlight(uow.session, services.policy, week.start.date(), services.clock())
+        uow.commit()
+    with services.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(ScoringWeek)) == 9
+        # a read-only session is enough now: every week it needs is stored and current
+        notices = weekly_spotlight(session, services.policy, week.start.date(), services.clock())
+    assert len(notices) == 3
 
 
 def test_the_spotlight_posts_nothing_in_the_baseline_phase(services, ids):
