@@ -280,19 +280,37 @@ def _run_content(
     module: str,
     function: str,
     scope_of: Callable[[Policy, datetime], Any],
+    prepare: str | None = None,
 ) -> JobResult:
     """Call `module.function(session, policy, scope, now)` (scope: the week or month it
     covers) and enqueue the keyed notices it returns, in one transaction with whatever it
-    writes itself (flags, rollups); its keys make a rerun for the same scope send nothing."""
+    writes itself (flags, recommendations); its keys make a rerun for the same scope send
+    nothing.
+
+    With a `prepare` function (same arguments), that one stores what the content reads in a
+    short transaction of its own, and the content is then computed in a read-only one: on
+    SQLite a writing transaction holds the database's write lock until it ends, which would
+    block ingestion (and the scheduler's own lease) while a large org is scored."""
     make = optional_function(module, function)
     if make is None:
         return not_available(name, f"{module}.{function}")
+    get_ready = optional_function(module, prepare) if prepare else None
     now = services.clock()
     scope = scope_of(services.policy, now)
-    with services.db.unit_of_work() as uow:
-        notices = _keyed_notices(make(uow.session, services.policy, scope, now), function)
-        added = enqueue_all(uow.session, notices, now)
-        uow.commit()
+    if get_ready is not None:
+        with services.db.unit_of_work() as uow:
+            get_ready(uow.session, services.policy, scope, now)
+            uow.commit()
+        with services.db.read() as session:
+            notices = _keyed_notices(make(session, services.policy, scope, now), function)
+        with services.db.unit_of_work() as uow:
+            added = enqueue_all(uow.session, notices, now)
+            uow.commit()
+    else:
+        with services.db.unit_of_work() as uow:
+            notices = _keyed_notices(make(uow.session, services.policy, scope, now), function)
+            added = enqueue_all(uow.session, notices, now)
+            uow.commit()
     covered = scope.isoformat() if isinstance(scope, date) else scope
     return JobResult(
         name,
@@ -304,7 +322,12 @@ def _run_content(
 def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The weekly recognition posts for the last complete week (Monday, policy calendar)."""
     return _run_content(
-        services, "spotlight", "scoring.spotlight", "weekly_spotlight", last_complete_week
+        services,
+        "spotlight",
+        "scoring.spotlight",
+        "weekly_spotlight",
+        last_complete_week,
+        prepare="prepare_spotlight",
     )
 
 

@@ -334,8 +334,15 @@ def test_the_spotlight_posts_once_per_week_however_often_it_runs(
         weeks.append(week_start)
         return [(f"spotlight:{week_start.isoformat()}:#ai-wins", channel_post(str(week_start)))]
 
+    prepared = []
     monkeypatch.setitem(
-        sys.modules, "scoring.spotlight", SimpleNamespace(weekly_spotlight=weekly_spotlight)
+        sys.modules,
+        "scoring.spotlight",
+        SimpleNamespace(
+            weekly_spotlight=weekly_spotlight,
+            # Stores what the spotlight reads, in a transaction of its own, before it runs.
+            prepare_spotlight=lambda session, policy, week_start, now: prepared.append(week_start),
+        ),
     )
     for moment in (
         datetime(2026, 11, 23, 9, tzinfo=UTC),  # Monday 09:00
@@ -345,6 +352,7 @@ def test_the_spotlight_posts_once_per_week_however_often_it_runs(
         clock.set(moment)
         run_job(services, "spotlight", [sent])
     assert [w.isoformat() for w in weeks] == ["2026-11-16", "2026-11-16", "2026-11-23"]
+    assert prepared == weeks
     assert set(outbox(services)) == {
         "spotlight:2026-11-16:#ai-wins",
         "spotlight:2026-11-23:#ai-wins",
