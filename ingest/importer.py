@@ -43,6 +43,7 @@ class ImportSummary:
     problems: list[FieldError] = field(default_factory=list)  # the first MAX_REPORTED_PROBLEMS
     problems_total: int = 0
     stored: bool = False  # False when the file had problems and skip_invalid was not set
+    transactions: int = 0  # one per chunk stored: what bounds the memory of the import pass
     recorded: int = 0
     duplicates: int = 0
     unattributed: int = 0
@@ -142,6 +143,7 @@ def _store(
         used = record_usage(uow.session, usage, policy, now)
         done = record_outcomes(uow.session, outcomes, now)
         uow.commit()
+    summary.transactions += 1
     summary.recorded += used.recorded
     summary.duplicates += used.duplicates
     summary.unattributed += used.unattributed
