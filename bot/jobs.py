@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
-from bot.delivery import Deliverer, deliver_first
+from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
 from budgets.alerts import ThresholdCrossed, thresholds_crossed
 from budgets.ledger import expire
@@ -253,10 +254,10 @@ def _keyed_notices(items: Any, function: str) -> list[tuple[str, Notice]]:
 def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """Expire stale burst requests, then nudge approvers of requests pending too long.
 
-    `budgets.requests` guards each nudge and expiry with a conditional update and returns
-    plain notices (their contexts are rich objects, not JSON), so they are delivered here right
-    after the commit rather than through the outbox: never twice, but a crash between commit
-    and send loses that one message."""
+    `budgets.requests` claims each nudge and expiry with a conditional update; the notices are
+    enqueued in the outbox in that same transaction, so a claim and its message commit together
+    (a crash before delivery leaves the message in the outbox, never lost and never doubled).
+    The claim is what makes them once-only, so each gets a fresh outbox key."""
     expire_stale = optional_function("budgets.requests", "expire_stale")
     nudges_due = optional_function("budgets.requests", "nudges_due")
     if expire_stale is None or nudges_due is None:
@@ -265,12 +266,14 @@ def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     with services.db.unit_of_work() as uow:
         expired = list(expire_stale(uow.session, services.policy, now))
         nudges = list(nudges_due(uow.session, services.policy, now))
+        added = enqueue_all(
+            uow.session, [(f"nudges:{uuid.uuid4().hex}", n) for n in expired + nudges], now
+        )
         uow.commit()
-    delivered = sum(deliver_first(list(deliverers), n) for n in expired + nudges)
     return JobResult(
         "nudges",
-        f"{len(nudges)} nudge(s) and {len(expired)} expiry message(s); {delivered} delivered",
-        delivered=delivered,
+        f"{len(nudges)} nudge(s) and {len(expired)} expiry message(s) queued",
+        enqueued=added,
     )
 
 
