@@ -574,6 +574,10 @@ def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
         from scoring.config import read_scoring  # scoring owns the rules of its section
 
         read_scoring(root.table("scoring", {}))
+    if isinstance(root.get("governance", {}), dict):
+        from scoring.governance import read_governance  # governance owns its section's rules
+
+        read_governance(root.table("governance", {}))
 
     if errors:
         raise PolicyInvalid(errors, source)

@@ -14,7 +14,7 @@ Invariants:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     Unicode,
@@ -67,6 +68,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime, int: BigInteger, dict[str, Any]: JSON}
+    if TYPE_CHECKING:
+        # Every model maps one Table; SQLAlchemy 2.1 types `__table__` as any FromClause,
+        # which has no insert() and which update() does not take.
+        __table__: ClassVar[Table]
 
 
 def utcnow() -> datetime:
@@ -388,6 +393,9 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     delivered_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Files sent with the message (a review's chart): [{filename, title, mime_type,
+    # content_base64}], uploaded by adapters that can.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
 
@@ -430,6 +438,47 @@ class Flag(Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("person_id", "week", "detector"),)
+
+
+class QuotaRecommendation(Base):
+    """A monthly recommendation to change a tier, team pool or reserved pool, with its
+    evidence. State: pending -> applied | dismissed, by an admin, once (conditional update)."""
+
+    __tablename__ = "quota_recommendations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # month:kind:subject
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # tier | team_pool | reserved_pool
+    subject: Mapped[str] = mapped_column(String(300))  # person:12 | team:3 | reserved:<pool>
+    subject_name: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(10))  # raise | lower
+    tier_from: Mapped[str | None] = mapped_column(String(100))
+    tier_to: Mapped[str | None] = mapped_column(String(100))
+    amount_from: Mapped[int] = mapped_column(BigInteger)
+    amount_to: Mapped[int] = mapped_column(BigInteger)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column()
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class QuotaOverride(Base):
+    """An applied recommendation: from `effective_at` (a period start) on, the subject's tier or
+    pool amount is this instead of the policy's. Append-only; the latest effective one wins."""
+
+    __tablename__ = "quota_overrides"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(300))
+    tier: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    effective_at: Mapped[datetime] = mapped_column()
+    recommendation_id: Mapped[int | None] = mapped_column(ForeignKey("quota_recommendations.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_quota_overrides_subject", "kind", "subject", "effective_at"),)
 
 
 class SchedulerLease(Base):

@@ -24,6 +24,8 @@ from bot.cli import (
     ledger,
     policy,
     processes,
+    report,
+    simulate,
     teams,
     templates,
     usage,
@@ -38,11 +40,13 @@ MODULES = [
     chat,
     processes,
     jobs,
-    audit,
     apikeys,
     usage,
     imports,
+    audit,
     templates,
+    report,
+    simulate,
     teams,
 ]
 

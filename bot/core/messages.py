@@ -6,6 +6,7 @@ the dispatcher, and translate the `Reply` back. Nothing here knows about Slack o
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,22 @@ class Form:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (a review's chart). The content travels as base64 text so a
+    notice can wait in the outbox as JSON; adapters that can upload files do, the others show
+    the message alone."""
+
+    filename: str
+    title: str
+    content_base64: str
+    mime_type: str = "image/png"
+
+    @property
+    def content(self) -> bytes:
+        return base64.b64decode(self.content_base64)
+
+
+@dataclass(frozen=True)
 class Reply:
     """What a command answers: a template name, its context, and any buttons.
 
@@ -60,6 +77,8 @@ class Reply:
     notices: tuple[Notice, ...] = ()
     # Set by a button that needs more input first (e.g. "Approve a different amount").
     form: Form | None = None
+    # Files that go with the message (a chart), uploaded where the platform allows it.
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

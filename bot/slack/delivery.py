@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from bot.core.dashboard import dashboard_reply
-from bot.core.messages import Notice, Reply
+from bot.core.messages import Attachment, Notice, Reply
 from bot.delivery import refuses_private_post, remember_reference
 from bot.slack.blocks import to_home_view, to_message
 from storage.models import ConversationRef, Person
@@ -74,7 +74,23 @@ class SlackDeliverer:
             channel = self.dm_channel(notice.to_person_id, slack_user_id)
             if channel is None:
                 return False
-        return self._post(channel, to_message(self.services.renderer, notice.reply), notice.ref)
+        posted = self._post(channel, to_message(self.services.renderer, notice.reply), notice.ref)
+        for attachment in notice.reply.attachments if posted else ():
+            self.upload(channel, attachment)
+        return posted
+
+    def upload(self, channel: str, attachment: Attachment) -> bool:
+        """Share a file in a channel or DM (files.getUploadURLExternal, the upload itself,
+        then files.completeUploadExternal: slack_sdk's files_upload_v2)."""
+        uploaded = self._call(
+            self.client.files_upload_v2,
+            channel=channel,
+            content=attachment.content,
+            filename=attachment.filename,
+            title=attachment.title,
+            request_file_info=False,
+        )
+        return uploaded is not None
 
     # --- direct messages and App Home ---------------------------------------------------------
 

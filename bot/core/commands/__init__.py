@@ -3,10 +3,12 @@
 from bot.core.commands import (  # noqa: F401
     balance,
     estimate,
+    flags,
     help,
     leaderboard,
     pending,
     policy,
+    quotas,
     request,
     savings,
     score,

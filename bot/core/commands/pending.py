@@ -9,9 +9,7 @@ from bot.core.context import CommandContext
 from bot.core.messages import Reply
 from bot.core.registry import registry
 
-NOT_YET = {
-    "flags": ("Your governance flags and how to clear them", "flags", 60),
-}
+NOT_YET: dict[str, tuple[str, str, int]] = {}
 
 
 def _not_available(name: str, summary: str):  # noqa: ANN202

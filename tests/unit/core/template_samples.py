@@ -321,3 +321,8 @@ SAMPLES["authorize_reason"] = _authorize_samples()
 from tests.unit.core.scoring_samples import SCORING_SAMPLES  # noqa: E402
 
 SAMPLES.update(SCORING_SAMPLES)
+
+# Governance (issue 9): samples live in their own module.
+from tests.unit.core.governance_samples import GOVERNANCE_SAMPLES  # noqa: E402
+
+SAMPLES.update(GOVERNANCE_SAMPLES)

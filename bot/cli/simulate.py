@@ -1,0 +1,62 @@
+"""`tokenbot simulate [--seed N] [--people N] [--weeks N]`: measure the gaming detectors on a
+synthetic org whose gamers are known (see `scoring.simulation`). Prints one row per detector
+(recall on its gamers, false-positive rate on honest people) and whether any gamer reached a
+recognition tier; exits 1 when a goal is missed, so CI can run it."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from bot.bootstrap import Settings
+from budgets.policy import load_policy
+from scoring.simulation import GOALS, simulate
+
+
+def register(sub) -> None:  # noqa: ANN001
+    parser = sub.add_parser(
+        "simulate", help="measure the gaming detectors on a synthetic org (a temporary database)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--people", type=int, default=300, help="synthetic people (default 300)")
+    parser.add_argument("--weeks", type=int, default=6, help="weeks of work (default 6)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(run=run_simulate)
+
+
+def run_simulate(args) -> int:  # noqa: ANN001
+    from bot.cli import CommandFailed
+
+    if args.people < 50 or args.weeks < 2:
+        raise CommandFailed("simulate needs at least 50 people and 2 weeks")
+    policy = load_policy(Settings.from_env().policy_path)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    report = simulate(
+        seed=args.seed, people=args.people, weeks=args.weeks, policy=policy, progress=progress
+    )
+    print(
+        f"{report.people} people, {report.weeks} weeks, seed {report.seed}, "
+        f"{report.gamers} gamers ({time.monotonic() - started:.0f} s)"
+    )
+    for row in report.rows:
+        print(
+            f"{row.detector:<18} recall {row.recall:.2f}  false positives {row.false_positive_rate:.3f}"
+            f"   ({row.caught}/{row.gamers} gamers, {row.false_positives}/{row.honest} honest flagged)"
+        )
+    if report.recognised_gamers:
+        print(f"gamers recognised: {len(report.recognised_gamers)}")
+        for gamer in report.recognised_gamers:
+            print(f"  {gamer.email} ({gamer.way}) in {', '.join(gamer.weeks)}")
+    else:
+        print(f"gamers recognised: none ({report.recognitions} recognitions in all)")
+    verdict = "met" if report.meets_goals else "MISSED"
+    print(
+        f"goals (recall >= {GOALS['recall']:.2f}, false positives <= "
+        f"{GOALS['false_positives']:.2f}, no gamer recognised): {verdict}"
+    )
+    return 0 if report.meets_goals else 1

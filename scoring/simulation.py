@@ -1,0 +1,572 @@
+"""How well the gaming detectors work, measured on a synthetic org where the truth is known.
+
+`simulate` builds an org of `people` synthetic people in a fresh temporary SQLite database,
+through the real services (directory import, `record_usage`, `record_outcomes`), and has them
+work for `weeks` weeks. A known share games, each in one way (`GAMING_SHARE` per detector); the
+rest work honestly with realistic variance, including the honest habits each detector could
+mistake for gaming: heavy-context use cases and people, long conversations that do produce
+something, retries of the same prompt, answers to the same FAQ, quick batches of small but
+complete tasks, light and heavy users. After each week the real detectors run (as the daily job
+would, once the week has settled) and the weekly recognition is computed with the flags in
+place.
+
+Reported per detector: recall on the gamers of its kind (flagged in any week) and the
+false-positive rate on honest people (flagged in any week); and whether any gamer reached a
+recognition tier. The detectors never see the labels: thresholds come from the policy.
+The generator is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from budgets.directory import import_directory
+from budgets.ledger import ensure_period_grants, record_usage
+from budgets.periods import period_for
+from budgets.policy import Policy, load_policy
+from ingest.events import OutcomeEvent, UsageEvent
+from ingest.store import record_outcomes
+from scoring.categories import recognise
+from scoring.detectors import run_detectors
+from scoring.governance import MISCONDUCT
+from scoring.score import build_scoreboard
+from scoring.windows import Window, week_starting
+from storage.database import Database, upgrade_schema
+from storage.models import Flag, Person
+
+GOALS = {"recall": 0.90, "false_positives": 0.02}
+GAMING_SHARE = 0.05  # of the org, for each misconduct detector
+LIGHT_SHARE = 0.04  # honest people who barely use AI
+HEAVY_SHARE = 0.04  # honest people who use it three times as much as most
+START = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday
+DOMAIN = "sim.example"
+MODEL = "gpt-4o"
+BATCH_PEOPLE = 20
+
+# Per use case: typical input and output tokens of one turn, and turns per task.
+USE_CASES: dict[str, tuple[int, int, float]] = {
+    "seo-brief": (2_400, 1_600, 2.0),
+    "ad-copy": (900, 450, 2.5),
+    "coding": (5_000, 1_100, 3.0),
+    "support-reply": (1_300, 420, 1.6),
+    "data-analysis": (7_000, 2_200, 2.5),
+    "security-review": (9_000, 2_600, 2.0),
+}
+TEAM_NAMES = ("Marketing", "Growth", "Platform", "Apps", "Support", "Analytics", "Security")
+TEAM_USE_CASES = {
+    "Marketing": ("seo-brief", "ad-copy"),
+    "Growth": ("ad-copy", "data-analysis"),
+    "Platform": ("coding", "security-review"),
+    "Apps": ("coding", "data-analysis"),
+    "Support": ("support-reply", "ad-copy"),
+    "Analytics": ("data-analysis", "coding"),
+    "Security": ("security-review", "coding"),
+}
+
+
+# --- people ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Profile:
+    email: str
+    team: str
+    label: str  # the detector they game, or honest, light or heavy (all three honest)
+    use_cases: tuple[str, ...]
+    tasks_per_week: float
+    efficiency: float  # multiplies tokens per turn (heavy-context people have more)
+    acceptance: float
+    batcher: bool = False  # works through small complete tasks minutes apart
+    faq: bool = False  # answers the same questions again (near-identical outputs)
+    gaming: float = 1.0  # how strongly they game (detector-specific scale)
+    creeper: bool = False  # context inflation that grows week by week
+    start: int = 0  # the week (from 0) they begin to game; honest before
+    person_id: int = 0
+
+    @property
+    def is_gamer(self) -> bool:
+        return self.label in MISCONDUCT
+
+
+def _lognormal(rng: random.Random, sigma: float) -> float:
+    return math.exp(rng.gauss(0, sigma))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def build_profiles(rng: random.Random, people: int, weeks: int) -> list[Profile]:
+    labels = []
+    for detector in MISCONDUCT:
+        labels += [detector] * max(1, round(people * GAMING_SHARE))
+    labels += ["light"] * max(1, round(people * LIGHT_SHARE))
+    labels += ["heavy"] * max(1, round(people * HEAVY_SHARE))
+    labels += ["honest"] * max(0, people - len(labels))
+    labels = labels[:people]
+    rng.shuffle(labels)
+    profiles = []
+    for i, label in enumerate(labels):
+        team = TEAM_NAMES[i % len(TEAM_NAMES)]
+        main, second = TEAM_USE_CASES[team]
+        use_cases = (main, second) if rng.random() < 0.35 else (main,)
+        tasks = min(max(rng.lognormvariate(math.log(16), 0.35), 8.0), 45.0)
+        if label == "light":
+            tasks = rng.uniform(0.5, 2.0)
+        profile = Profile(
+            email=f"p{i:04d}@{DOMAIN}",
+            team=team,
+            label=label,
+            use_cases=use_cases,
+            tasks_per_week=tasks,
+            efficiency=min(max(_lognormal(rng, 0.28), 0.45), 2.2),
+            acceptance=min(max(rng.betavariate(7, 3), 0.3), 0.97),
+            batcher=(main in ("support-reply", "ad-copy") and rng.random() < 0.4)
+            or rng.random() < 0.05,
+            faq=main == "support-reply" and rng.random() < 0.5,
+        )
+        if label == "heavy":
+            profile.tasks_per_week = rng.uniform(45, 70)
+            profile.efficiency = rng.uniform(1.2, 1.8)
+        if profile.is_gamer:
+            profile.start = rng.randrange(min(3, weeks))
+        if label == "context_inflation":
+            profile.creeper = rng.random() < 0.3
+            profile.gaming = rng.uniform(3.0, 7.0)
+        elif label == "chat_loops":
+            profile.gaming = rng.uniform(4, 10)  # pointless long conversations a week
+        elif label == "output_spam":
+            profile.gaming = rng.uniform(8, 20)  # near-copies submitted a week
+        elif label == "prompt_spam":
+            profile.gaming = rng.uniform(20, 60)  # the same prompt resent a week
+        elif label == "task_splitting":
+            profile.gaming = rng.uniform(0.5, 1.0)  # share of tasks split into pieces
+        profiles.append(profile)
+    return profiles
+
+
+def directory_csv(profiles: list[Profile]) -> str:
+    """The org as a directory CSV: a leader, one manager per team (honest), and everyone."""
+    lines = ["email,name,team,manager_email,roles,tier,slack_user_id,teams_user_id"]
+    lines.append(f"lead@{DOMAIN},Lee Lead,Leadership,,member;manager;admin,default,,")
+    lines.append(f"finance@{DOMAIN},Fay Finance,Finance,lead@{DOMAIN},member;finance,default,,")
+    for team in TEAM_NAMES:
+        slug = team.lower()
+        lines.append(
+            f"{slug}-lead@{DOMAIN},{team} Lead,{team},lead@{DOMAIN},member;manager,default,,"
+        )
+    for p in profiles:
+        tier = "power-user" if p.label == "heavy" else "default"
+        name = p.email.split("@")[0].upper()
+        lines.append(f"{p.email},{name},{p.team},{p.team.lower()}-lead@{DOMAIN},member,{tier},,")
+    return "\n".join(lines) + "\n"
+
+
+# --- a week of work --------------------------------------------------------------------------
+
+
+@dataclass
+class Week:
+    usage: list[UsageEvent] = field(default_factory=list)
+    outcomes: list[OutcomeEvent] = field(default_factory=list)
+
+
+class Generator:
+    """Makes one person's usage and outcomes for one week (deterministic given the rng)."""
+
+    def __init__(self, rng: random.Random, week_start: datetime, week_index: int):
+        self.rng = rng
+        self.start = week_start
+        self.index = week_index
+        self.out = Week()
+        self.counter = 0
+
+    def _id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.index}-{self.counter}-{self.rng.getrandbits(32):08x}"
+
+    def _fingerprint(self) -> str:
+        return f"{self.rng.getrandbits(64):016x}"
+
+    def _near(self, fingerprint: str, flips: int) -> str:
+        """A near-copy: `flips` random bits changed (1-3 words changed in a 150-word text move
+        simhash64 by 1 to 14 bits, median 7)."""
+        value = int(fingerprint, 16)
+        for bit in self.rng.sample(range(64), flips):
+            value ^= 1 << bit
+        return f"{value:016x}"
+
+    def _moment(self) -> datetime:
+        day = self.rng.randrange(5)
+        seconds = self.rng.uniform(9 * 3600, 17 * 3600)
+        return self.start + timedelta(days=day, seconds=seconds)
+
+    def usage(
+        self, p: Profile, use_case: str, at: datetime, inp: int, out: int, conv: str | None, fp: str
+    ) -> str:
+        event_id = self._id("u")
+        self.out.usage.append(
+            UsageEvent(
+                id=event_id,
+                user=p.email,
+                model=MODEL,
+                input_tokens=max(int(inp), 1),
+                output_tokens=max(int(out), 1),
+                cached_input_tokens=0,
+                use_case=use_case,
+                project=None,
+                template_id=None,
+                conversation_id=conv,
+                timestamp=at,
+                prompt_fingerprint=fp,
+            )
+        )
+        return event_id
+
+    def outcome(
+        self,
+        p: Profile,
+        use_case: str,
+        at: datetime,
+        status: str,
+        usage_ids: tuple[str, ...],
+        conv: str | None,
+        fingerprint: str,
+    ) -> None:
+        self.out.outcomes.append(
+            OutcomeEvent(
+                id=self._id("o"),
+                user=p.email,
+                artifact_id=self._id("a"),
+                use_case=use_case,
+                status=status,  # type: ignore[arg-type]
+                usage_ids=usage_ids,
+                conversation_id=conv,
+                edit_distance=round(self.rng.uniform(0.05, 0.4), 3)
+                if status == "revised"
+                else None,
+                minutes_saved=self.rng.randint(5, 60) if status != "rejected" else None,
+                first_draft_seconds=self.rng.randint(20, 600),
+                template_id=None,
+                timestamp=at,
+                content_fingerprint=fingerprint,
+            )
+        )
+
+    def _status(self, acceptance: float) -> str:
+        roll = self.rng.random()
+        if roll < acceptance * 0.7:
+            return "accepted"
+        if roll < acceptance:
+            return "revised"
+        return "rejected"
+
+    def _artifact_fingerprint(self, p: Profile) -> str:
+        if p.faq and self.rng.random() < 0.12:  # the same answer to a frequent question
+            answer = FAQ_ANSWERS[self.rng.randrange(len(FAQ_ANSWERS))]
+            return self._near(answer, self.rng.randint(1, 12))
+        return self._fingerprint()
+
+    def task(
+        self,
+        p: Profile,
+        use_case: str,
+        at: datetime,
+        *,
+        inflate: float = 1.0,
+        turns: int | None = None,
+        ends_in_nothing: bool = False,
+    ) -> datetime:
+        """One task: a conversation of turns whose context grows, then (usually) one outcome.
+        Returns when it ended."""
+        base_in, base_out, turns_mean = USE_CASES[use_case]
+        rng = self.rng
+        if turns is None:
+            turns = 1 + _poisson(rng, turns_mean - 1)
+            if rng.random() < 0.03:  # an honest long working session
+                turns = rng.randint(12, 22)
+        conv = self._id("c")
+        size = _lognormal(rng, 0.35)
+        ids = []
+        prompt = self._fingerprint()
+        for turn in range(turns):
+            if not turn or rng.random() >= 0.12:  # else a retry: the same prompt again
+                prompt = self._fingerprint()
+            growth = 1 + 0.25 * min(turn, 8)
+            inp = base_in * p.efficiency * size * growth * inflate * _lognormal(rng, 0.2)
+            out = base_out * size * _lognormal(rng, 0.25)
+            ids.append(self.usage(p, use_case, at, inp, out, conv, prompt))
+            at += timedelta(seconds=rng.uniform(40, 240))
+        if ends_in_nothing:
+            if rng.random() < 0.5:  # a result nobody takes
+                self.outcome(p, use_case, at, "rejected", (ids[-1],), conv, self._fingerprint())
+            return at
+        if rng.random() >= (0.85 if turns > 10 else 0.93):
+            return at  # abandoned
+        status = self._status(p.acceptance * (0.9 if turns > 10 else 1.0))
+        self.outcome(p, use_case, at, status, (ids[-1],), conv, self._artifact_fingerprint(p))
+        return at
+
+    def split_task(self, p: Profile, use_case: str, at: datetime, pieces: int) -> datetime:
+        """One normal task's work cut into `pieces` artifacts sent minutes apart: each piece a
+        call of a fraction of the task's tokens (all of them together ~1.2 tasks)."""
+        base_in, base_out, turns_mean = USE_CASES[use_case]
+        rng = self.rng
+        size = _lognormal(rng, 0.35) * turns_mean * 1.2 / pieces
+        for _ in range(pieces):
+            conv = self._id("c")
+            inp = base_in * p.efficiency * size * _lognormal(rng, 0.2)
+            out = base_out * size * _lognormal(rng, 0.25)
+            usage_id = self.usage(p, use_case, at, inp, out, conv, self._fingerprint())
+            at += timedelta(seconds=rng.uniform(20, 90))
+            status = self._status(min(p.acceptance + 0.1, 0.98))
+            self.outcome(p, use_case, at, status, (usage_id,), conv, self._fingerprint())
+            at += timedelta(seconds=rng.uniform(20, 150))
+        return at
+
+    def honest_week(self, p: Profile, inflate: float = 1.0, split_share: float = 0.0) -> None:
+        """The week's real work; batchers go through several tasks minutes apart."""
+        rng = self.rng
+        if p.label != "heavy" and rng.random() < 0.06:  # a week off
+            return
+        remaining = _poisson(rng, p.tasks_per_week)
+        while remaining > 0:
+            at = self._moment()
+            batch = rng.randint(3, 6) if p.batcher and rng.random() < 0.5 else 1
+            for _ in range(min(batch, remaining)):
+                remaining -= 1
+                main = len(p.use_cases) == 1 or rng.random() < 0.7
+                use_case = p.use_cases[0] if main else p.use_cases[1]
+                if split_share and rng.random() < split_share:
+                    at = self.split_task(p, use_case, at, rng.randint(3, 6))
+                else:
+                    at = self.task(p, use_case, at, inflate=inflate)
+                at += timedelta(seconds=rng.uniform(20, 120))
+
+    # -- the ways of gaming --
+
+    def week_for(self, p: Profile) -> None:
+        rng = self.rng
+        if self.index < p.start:
+            self.honest_week(p)
+        elif p.label == "context_inflation":
+            # Creepers start where three weeks of +30% a week would have taken them.
+            inflate = 1.3 ** (self.index - p.start + 3) if p.creeper else p.gaming
+            self.honest_week(p, inflate=inflate)
+        elif p.label == "task_splitting":
+            self.honest_week(p, split_share=p.gaming)
+        else:
+            self.honest_week(p)
+        use_case = p.use_cases[0]
+        if self.index < p.start:
+            return
+        if p.label == "chat_loops":
+            for _ in range(_poisson(rng, p.gaming)):
+                turns = rng.randint(14, 35)
+                self.task(p, use_case, self._moment(), turns=turns, ends_in_nothing=True)
+        elif p.label == "output_spam":
+            base = self._fingerprint()
+            for _ in range(max(1, _poisson(rng, p.gaming))):
+                if rng.random() < 0.15:
+                    base = self._fingerprint()  # something else copied from now on
+                at = self._moment()
+                usage_id = self.usage(p, use_case, at, 300, 200, None, self._fingerprint())
+                copy = self._near(base, rng.randint(0, 8))
+                self.outcome(p, use_case, at, "accepted", (usage_id,), None, copy)
+        elif p.label == "prompt_spam":
+            prompt = self._fingerprint()
+            base_in, base_out, _ = USE_CASES[use_case]
+            for _ in range(_poisson(rng, p.gaming)):
+                self.usage(p, use_case, self._moment(), base_in / 2, base_out / 2, None, prompt)
+
+
+FAQ_ANSWERS = tuple(f"{random.Random(n).getrandbits(64):016x}" for n in range(4))
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetectorQuality:
+    detector: str
+    gamers: int  # people who game this way
+    caught: int
+    honest: int  # people it should leave alone
+    false_positives: int
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.gamers if self.gamers else 1.0
+
+    @property
+    def false_positive_rate(self) -> float:
+        return self.false_positives / self.honest if self.honest else 0.0
+
+    @property
+    def meets_goals(self) -> bool:
+        return (
+            self.recall >= GOALS["recall"] and self.false_positive_rate <= GOALS["false_positives"]
+        )
+
+
+@dataclass(frozen=True)
+class RecognisedGamer:
+    email: str
+    way: str  # the detector they game
+    weeks: tuple[str, ...]  # the weeks they reached a tier
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    seed: int
+    people: int
+    weeks: int
+    rows: tuple[DetectorQuality, ...]
+    gamers: int
+    # Gamers who reached a recognition tier in a week they gamed.
+    recognised_gamers: tuple[RecognisedGamer, ...]
+    recognitions: int  # people recognised, week by week, in all
+
+    @property
+    def meets_goals(self) -> bool:
+        return not self.recognised_gamers and all(r.meets_goals for r in self.rows)
+
+
+def simulate(
+    seed: int = 7,
+    people: int = 300,
+    weeks: int = 6,
+    policy: Policy | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SimulationReport:
+    """Run the synthetic org for `weeks` weeks in a temporary database and measure."""
+    policy = policy or load_policy()
+    rng = random.Random(seed)
+    profiles = build_profiles(rng, people, weeks)
+    say = progress or (lambda _message: None)
+    with tempfile.TemporaryDirectory(prefix="tokenbot-sim-") as folder:
+        url = f"sqlite:///{Path(folder) / 'simulation.db'}"
+        upgrade_schema(url)
+        db = Database(url)
+        try:
+            return _run(db, policy, rng, profiles, seed, weeks, say)
+        finally:
+            db.dispose()
+
+
+def _run(
+    db: Database,
+    policy: Policy,
+    rng: random.Random,
+    profiles: list[Profile],
+    seed: int,
+    weeks: int,
+    say: Callable[[str], None],
+) -> SimulationReport:
+    zone = policy.periods.zone
+    with db.unit_of_work() as uow:
+        result = import_directory(uow.session, directory_csv(profiles), policy, START)
+        if not result.ok:
+            raise RuntimeError(f"the synthetic directory did not import: {result.errors[:3]}")
+        uow.commit()
+    with db.read() as session:
+        ids = dict(session.execute(select(Person.email, Person.id)).all())
+    for p in profiles:
+        p.person_id = ids[p.email]
+    recognised: dict[int, list[str]] = defaultdict(list)
+    recognitions = 0
+    for index in range(weeks):
+        week = week_starting(zone, (START + timedelta(weeks=index)).date())
+        generator = Generator(rng, week.start, index)
+        for p in profiles:
+            generator.week_for(p)
+        now = week.end + timedelta(hours=25)
+        with db.unit_of_work() as uow:
+            for moment in (week.start, week.end - timedelta(seconds=1)):
+                ensure_period_grants(uow.session, policy, period_for(policy.periods, moment), now)
+            for batch in _by_people(generator.out.usage, BATCH_PEOPLE):
+                record_usage(uow.session, batch, policy, now)
+            record_outcomes(uow.session, generator.out.outcomes, now)
+            uow.commit()
+        with db.unit_of_work() as uow:
+            run_detectors(uow.session, policy, week.start.astimezone(zone).date(), now)
+            uow.commit()
+        if index:  # the first week has no baseline weeks to be scored against
+            named = _recognised(db, policy, week, now)
+            recognitions += len(named)
+            gaming = {p.person_id for p in profiles if p.is_gamer and index >= p.start}
+            for pid in named & gaming:
+                recognised[pid].append(week.key)
+        say(
+            f"week {week.key}: {len(generator.out.usage):,} calls, "
+            f"{len(generator.out.outcomes):,} outcomes"
+        )
+    with db.read() as session:
+        flagged: dict[str, set[int]] = defaultdict(set)
+        for pid, detector in session.execute(select(Flag.person_id, Flag.detector)):
+            flagged[detector].add(pid)
+    rows = [_quality(d, profiles, flagged[d]) for d in MISCONDUCT]
+    gamers = [p for p in profiles if p.is_gamer]
+    return SimulationReport(
+        seed=seed,
+        people=len(profiles),
+        weeks=weeks,
+        rows=tuple(rows),
+        gamers=len(gamers),
+        recognised_gamers=tuple(
+            RecognisedGamer(p.email, p.label, tuple(recognised[p.person_id]))
+            for p in gamers
+            if recognised.get(p.person_id)
+        ),
+        recognitions=recognitions,
+    )
+
+
+def _by_people(events: list[UsageEvent], size: int) -> list[list[UsageEvent]]:
+    """Batches of the events of `size` people each, as a gateway would send them (a batch's
+    draw-down looks at the grants of the people in it)."""
+    by_user: dict[str, list[UsageEvent]] = defaultdict(list)
+    for event in events:
+        by_user[event.user].append(event)
+    users = sorted(by_user)
+    return [
+        [e for user in users[start : start + size] for e in by_user[user]]
+        for start in range(0, len(users), size)
+    ]
+
+
+def _recognised(db: Database, policy: Policy, week: Window, now: datetime) -> set[int]:
+    with db.unit_of_work() as uow:
+        board = build_scoreboard(uow.session, policy, week, now, store=True)
+        uow.commit()
+    return {r.person_id for result in recognise(board) for r in result.recognised}
+
+
+def _quality(detector: str, profiles: list[Profile], flagged: set[int]) -> DetectorQuality:
+    kind = [p for p in profiles if p.label == detector]
+    honest = [p for p in profiles if not p.is_gamer]
+    return DetectorQuality(
+        detector=detector,
+        gamers=len(kind),
+        caught=sum(1 for p in kind if p.person_id in flagged),
+        honest=len(honest),
+        false_positives=sum(1 for p in honest if p.person_id in flagged),
+    )

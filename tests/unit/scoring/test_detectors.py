@@ -1,0 +1,284 @@
+"""The gaming detectors as pure functions: what each one flags, what it leaves alone, and the
+plain explanation a flag carries."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from budgets.policy import load_policy
+from scoring.detectors import (
+    Burst,
+    ContextWeek,
+    Conversation,
+    UseCaseBaseline,
+    UseCaseWeek,
+    WeekData,
+    candidate_pairs,
+    chat_loops,
+    context_inflation,
+    context_weeks,
+    explain,
+    judge,
+    near_duplicate_groups,
+    output_spam,
+    overspend,
+    prompt_spam,
+    task_splitting,
+    underuse,
+)
+from scoring.governance import GovernanceSettings, governance_settings
+from scoring.windows import week_by_key
+
+S = GovernanceSettings()
+BRIEFS = UseCaseBaseline("seo-brief", person_weeks=40, input_per_task=2_000, tokens_per_task=8_000)
+
+
+def week(key: str = "2026-W46", median_input: float = 2_000, tasks: int = 10, accepted: int = 7):
+    return UseCaseWeek(
+        key,
+        "seo-brief",
+        tasks,
+        median_input,
+        8_000,
+        80_000,
+        tasks,
+        accepted,
+        (median_input,) * tasks,
+    )
+
+
+def unrelated(n: int, seed: int = 1) -> dict[str, int]:
+    """n fingerprints of unrelated texts (about 32 bits apart), one artifact or call each."""
+    rng = random.Random(seed)
+    return {f"{rng.getrandbits(64):016x}": 1 for _ in range(n)}
+
+
+def flip(fingerprint: str, *bits: int) -> str:
+    value = int(fingerprint, 16)
+    for bit in bits:
+        value ^= 1 << bit
+    return f"{value:016x}"
+
+
+# --- context inflation --------------------------------------------------------------------
+
+
+def context(ratio: float, key: str = "2026-W46", tasks: int = 10, accepted: int = 7):
+    """A person's week whose typical task carried `ratio` times its use case's context."""
+    return ContextWeek(key, tasks, ratio, tasks, accepted, "seo-brief", 2_000 * ratio, 2_000)
+
+
+def test_context_far_above_the_use_case_median_is_flagged_with_the_numbers():
+    evidence = context_inflation([context(3.0)], S.context_inflation)
+    assert evidence is not None and evidence["pattern"] == "level"
+    assert evidence["ratio"] == 3.0 and evidence["baseline_input_per_task"] == 2_000
+    text = explain("context_inflation", evidence)
+    assert "Across your 10 tasks this week, requests carried 3.0 times the usual context" in text
+    assert "each request carried 6,000 input tokens against a median of 2,000" in text
+
+
+def test_heavy_but_ordinary_context_and_small_samples_are_left_alone():
+    assert context_inflation([context(2.0)], S.context_inflation) is None
+    assert context_inflation([context(4.5, tasks=3)], S.context_inflation) is None
+
+
+def test_context_weeks_pool_a_persons_use_cases_against_each_ones_median():
+    coding = UseCaseBaseline("coding", 30, input_per_task=6_000, tokens_per_task=20_000)
+    rows = {
+        "seo-brief": [
+            UseCaseWeek("2026-W46", "seo-brief", 3, 6_000, 9_000, 27_000, 3, 2, (6_000,) * 3)
+        ],
+        "coding": [
+            UseCaseWeek("2026-W46", "coding", 5, 18_000, 25_000, 125_000, 5, 3, (18_000,) * 5)
+        ],
+        "personal": [UseCaseWeek("2026-W46", "personal", 9, 99, 99, 99, 9, 9, (99,) * 9)],
+    }
+    (week_row,) = context_weeks(rows, {"seo-brief": BRIEFS, "coding": coding})
+    assert (week_row.tasks, week_row.ratio, week_row.use_case) == (8, 3.0, "coding")
+    assert (week_row.artifacts, week_row.accepted) == (8, 5)
+
+
+def test_context_rising_week_after_week_without_better_acceptance_is_flagged():
+    history = [
+        context(0.8, "2026-W43"),
+        context(1.1, "2026-W44"),
+        context(1.4, "2026-W45"),
+        context(1.7, "2026-W46"),
+    ]
+    evidence = context_inflation(history, S.context_inflation)
+    assert evidence is not None and evidence["pattern"] == "rising"
+    assert evidence["rise"] == pytest.approx(1.13, abs=0.01)
+    assert "rose every week for 3 weeks" in explain("context_inflation", evidence)
+
+
+def test_rising_context_that_buys_better_acceptance_is_not_inflation():
+    history = [
+        context(0.8, "2026-W43", accepted=4),
+        context(1.1, "2026-W44", accepted=5),
+        context(1.4, "2026-W45", accepted=7),
+        context(1.7, "2026-W46", accepted=9),
+    ]
+    assert context_inflation(history, S.context_inflation) is None
+
+
+def test_a_sudden_jump_on_the_persons_own_weeks_is_flagged():
+    history = [context(0.6, "2026-W44"), context(0.7, "2026-W45"), context(1.7, "2026-W46")]
+    evidence = context_inflation(history, S.context_inflation)
+    assert evidence is not None and evidence["pattern"] == "jump"
+    assert evidence["ratio_before"] == 0.65 and evidence["jump"] == 2.62
+    assert "2.62 times your own 0.65 in the weeks before" in explain("context_inflation", evidence)
+
+
+# --- chat loops ---------------------------------------------------------------------------
+
+
+def test_long_conversations_that_end_in_nothing_are_chat_loops():
+    loops = [Conversation(turns=20, tokens=60_000, accepted=False) for _ in range(4)]
+    evidence = chat_loops(loops, week_tokens=300_000, s=S.chat_loops)
+    assert evidence is not None and evidence["loops"] == 4 and evidence["share"] == 0.8
+    text = explain("chat_loops", evidence)
+    assert "4 of your conversations" in text and "ended with no accepted result" in text
+
+
+def test_long_conversations_that_produce_something_are_not_loops():
+    accepted = [Conversation(turns=25, tokens=90_000, accepted=True) for _ in range(6)]
+    assert chat_loops(accepted, 600_000, S.chat_loops) is None
+    short = [Conversation(turns=8, tokens=90_000, accepted=False) for _ in range(6)]
+    assert chat_loops(short, 600_000, S.chat_loops) is None
+
+
+def test_a_few_fruitless_long_sessions_in_a_busy_week_are_not_loops():
+    loops = [Conversation(turns=18, tokens=50_000, accepted=False) for _ in range(4)]
+    assert chat_loops(loops, week_tokens=2_000_000, s=S.chat_loops) is None  # 10% of the week
+
+
+# --- output and prompt spam ---------------------------------------------------------------
+
+
+def test_near_duplicate_groups_link_fingerprints_a_few_bits_apart():
+    base = "0123456789abcdef"
+    counts = {base: 2, flip(base, 1, 7): 1, flip(base, 1, 7, 30, 40): 1, "fedcba9876543210": 1}
+    assert near_duplicate_groups(counts, max_distance=3) == [4, 1]
+    assert near_duplicate_groups(counts, max_distance=0) == [2, 1, 1, 1]
+
+
+@pytest.mark.parametrize("max_distance", [3, 6, 16])
+def test_banding_never_misses_a_pair_within_the_distance(max_distance):
+    rng = random.Random(max_distance)
+    values = []
+    for _ in range(10):
+        base = rng.getrandbits(64)
+        for _ in range(8):
+            near = base
+            for bit in rng.sample(range(64), rng.randint(0, max_distance)):
+                near ^= 1 << bit
+            values.append(near)
+    values = list(dict.fromkeys(values))
+    banded = {
+        (min(a, b), max(a, b))
+        for a, b in candidate_pairs(values, max_distance)
+        if (values[a] ^ values[b]).bit_count() <= max_distance
+    }
+    every = {
+        (a, b)
+        for a in range(len(values))
+        for b in range(a + 1, len(values))
+        if (values[a] ^ values[b]).bit_count() <= max_distance
+    }
+    assert banded == every
+
+
+def test_banding_finds_the_same_groups_as_comparing_every_pair():
+    rng = random.Random(3)
+    bases = [rng.getrandbits(64) for _ in range(40)]
+    counts = {f"{b:016x}": 1 for b in bases}
+    for b in bases[:5]:
+        for _ in range(6):
+            near = b
+            for bit in rng.sample(range(64), 3):
+                near ^= 1 << bit
+            counts[f"{near:016x}"] = 1
+    groups = near_duplicate_groups(counts, max_distance=6)  # 70 fingerprints: banded
+    assert groups[:5] == [7, 7, 7, 7, 7] and sum(groups) == 70
+
+
+def test_many_near_copies_of_one_result_are_output_spam():
+    base = "a1b2c3d4e5f60718"
+    counts = {flip(base, i, i + 20): 1 for i in range(8)} | unrelated(12)
+    evidence = output_spam(counts, artifacts=20, s=S.output_spam)
+    assert evidence is not None and evidence["duplicates"] == 7 and evidence["share"] == 0.35
+    assert "7 of your 20 results this week (35%) were near-copies" in explain(
+        "output_spam", evidence
+    )
+
+
+def test_a_few_similar_answers_among_many_results_are_not_spam():
+    base = "a1b2c3d4e5f60718"
+    counts = {flip(base, 3): 1, flip(base, 9): 1, base: 1} | unrelated(29)
+    assert output_spam(counts, artifacts=32, s=S.output_spam) is None
+
+
+def test_the_same_prompt_over_and_over_is_prompt_spam_and_retries_are_not():
+    spam = {"00000000000000ff": 30} | unrelated(40)
+    evidence = prompt_spam(spam, calls=70, s=S.prompt_spam)
+    assert evidence is not None and evidence["repeats"] == 30
+    assert "The same prompt was sent 30 times" in explain("prompt_spam", evidence)
+    retries = {fingerprint: 3 for fingerprint in unrelated(24)}
+    assert prompt_spam(retries, calls=72, s=S.prompt_spam) is None
+
+
+# --- task splitting -----------------------------------------------------------------------
+
+
+def test_bursts_of_results_that_cost_one_task_between_them_are_split_work():
+    bursts = [Burst(artifacts=5, tokens=9_000), Burst(artifacts=6, tokens=10_000)]
+    evidence = task_splitting(bursts, BRIEFS, S.task_splitting)
+    assert evidence is not None and evidence["bursts"] == 2 and evidence["tasks_in_bursts"] == 11
+    text = explain("task_splitting", evidence)
+    assert "11 of your seo-brief results this week came in 2 bursts" in text
+
+
+def test_a_quick_batch_of_complete_tasks_is_not_splitting():
+    bursts = [Burst(artifacts=5, tokens=38_000), Burst(artifacts=4, tokens=30_000)]
+    assert task_splitting(bursts, BRIEFS, S.task_splitting) is None
+    assert task_splitting([Burst(6, 9_000)], BRIEFS, S.task_splitting) is None  # one burst
+
+
+# --- reports and the judge ----------------------------------------------------------------
+
+
+def test_overspend_and_underuse_are_reported_against_plan():
+    assert overspend(130_000, 100_000, 0.25) == {
+        "used": 130_000,
+        "planned": 100_000,
+        "variance": 0.3,
+    }
+    assert overspend(120_000, 100_000, 0.25) is None
+    assert underuse(15_000, 100_000, 0.2)["share_used"] == 0.15
+    assert underuse(25_000, 100_000, 0.2) is None
+    assert "Used 15,000 tokens of a planned 100,000 (15%)" in explain(
+        "underuse", underuse(15_000, 100_000, 0.2)
+    )
+
+
+def test_a_pattern_flagged_the_week_before_is_judged_on_eased_thresholds():
+    policy = load_policy()
+    data = WeekData(
+        week=week_by_key(policy.periods.zone, "2026-W46"),
+        history={7: {"seo-brief": [week(median_input=4_600)]}},
+        baselines={"seo-brief": BRIEFS},
+        plans={7: 400_000},
+        spend={7: 80_000},
+        people={7},
+    )
+    settings = governance_settings(policy)
+    assert not [f for f in judge(data, settings) if f.misconduct]
+    data = replace(data, continuing={(7, "context_inflation")})
+    (finding,) = [f for f in judge(data, settings) if f.misconduct]
+    assert finding.detector == "context_inflation" and finding.evidence["continuing"] is True
+    assert "continues a pattern flagged in the weeks just before" in explain(
+        finding.detector, finding.evidence
+    )
