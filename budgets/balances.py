@@ -72,8 +72,11 @@ def active_pools(session: Session, person: Person, now: datetime) -> list[PoolBa
         .where(Grant.effective_at <= now, Grant.expires_at > now, or_(*owners))
         .order_by(Grant.expires_at, Grant.id)
     ).all()
-    team_names = dict(session.execute(select(Team.id, Team.name)).all()) if person.team_id else {}
-    project_names = dict(
+    # Keyed like Grant.owner_id (nullable, though always set on team and project grants).
+    team_names: dict[int | None, str] = (
+        dict(session.execute(select(Team.id, Team.name)).all()) if person.team_id else {}
+    )
+    project_names: dict[int | None, str] = dict(
         session.execute(select(Project.id, Project.name).where(Project.owner_id == person.id)).all()
     )
     pools = []

@@ -53,18 +53,44 @@ _KIND_RANK = {kind: rank for rank, kind in enumerate(DRAW_ORDER)}
 
 
 class UsageLike(Protocol):
-    id: str
-    user: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cached_input_tokens: int
-    use_case: str | None
-    project: str | None
-    template_id: str | None
-    conversation_id: str | None
-    timestamp: datetime
-    prompt_fingerprint: str | None
+    """What record_usage reads from a usage event. Read-only properties, so frozen
+    dataclasses (`ingest.events.UsageEvent`, `bot.demo.DemoUsage`) satisfy it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def input_tokens(self) -> int: ...
+
+    @property
+    def output_tokens(self) -> int: ...
+
+    @property
+    def cached_input_tokens(self) -> int: ...
+
+    @property
+    def use_case(self) -> str | None: ...
+
+    @property
+    def project(self) -> str | None: ...
+
+    @property
+    def template_id(self) -> str | None: ...
+
+    @property
+    def conversation_id(self) -> str | None: ...
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def prompt_fingerprint(self) -> str | None: ...
 
 
 @dataclass

@@ -28,19 +28,47 @@ from storage.models import Outcome, UsageEvent
 
 
 class OutcomeLike(Protocol):
-    id: str
-    user: str
-    artifact_id: str
-    use_case: str | None
-    status: str
-    usage_ids: tuple[str, ...]
-    conversation_id: str | None
-    edit_distance: float | None
-    minutes_saved: int | None
-    first_draft_seconds: int | None
-    template_id: str | None
-    timestamp: datetime
-    content_fingerprint: str | None
+    """What record_outcomes reads from an outcome event. Read-only properties, so frozen
+    dataclasses (`ingest.events.OutcomeEvent`) satisfy it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def artifact_id(self) -> str: ...
+
+    @property
+    def use_case(self) -> str | None: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def usage_ids(self) -> tuple[str, ...]: ...
+
+    @property
+    def conversation_id(self) -> str | None: ...
+
+    @property
+    def edit_distance(self) -> float | None: ...
+
+    @property
+    def minutes_saved(self) -> int | None: ...
+
+    @property
+    def first_draft_seconds(self) -> int | None: ...
+
+    @property
+    def template_id(self) -> str | None: ...
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def content_fingerprint(self) -> str | None: ...
 
 
 @dataclass
