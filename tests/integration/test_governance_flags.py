@@ -4,10 +4,11 @@ nobody else ever sees them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.jobs import run_job
 from budgets import audit
 from scoring.detectors import run_detectors
 from storage.models import Flag
@@ -187,3 +188,28 @@ def test_an_upheld_flag_keeps_counting_and_a_later_week_starts_afresh(services, 
         uow.commit()
     assert notices == [] and len(flags_of(services, org["ann@acme.test"].id)) == 1
     assert flag.week == WEEK_KEY
+
+
+class Recorder:
+    """A Deliverer that keeps what it is given (a stand-in chat platform)."""
+
+    platform = "recorder"
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def deliver(self, notice) -> bool:  # noqa: ANN001
+        self.sent.append(notice)
+        return True
+
+
+def test_the_daily_detectors_job_flags_and_tells_the_person_once(services, org, clock):
+    prompt_spam(services, "ann@acme.test")
+    clock.set(datetime(2026, 11, 16, 6, 0, tzinfo=UTC))  # Monday: last week is settled
+    recorder = Recorder()
+    first = run_job(services, "detectors", [recorder])
+    again = run_job(services, "detectors", [recorder])
+    assert (first.enqueued, first.delivered, again.enqueued, again.delivered) == (1, 1, 0, 0)
+    (notice,) = recorder.sent
+    assert notice.to_person_id == org["ann@acme.test"].id and notice.reply.template == "flag_raised"
+    assert [b.label for b in notice.reply.buttons] == ["Dispute"]
