@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import ApiKey
@@ -82,7 +82,7 @@ def create_api_key(session: Session, name: str, now: datetime) -> CreatedKey:
     return CreatedKey(name=name, prefix=prefix, plaintext=plaintext)
 
 
-def verify_api_key(session: Session, plaintext: str | None) -> str | None:
+def verify_api_key(session: Session | Connection, plaintext: str | None) -> str | None:
     """The name of the active key `plaintext` is, or None (missing, malformed, wrong, revoked)."""
     if not plaintext:
         return None
@@ -91,7 +91,8 @@ def verify_api_key(session: Session, plaintext: str | None) -> str | None:
         return None
     presented = hash_key(plaintext)
     match = None
-    for name, stored in session.connection().execute(_ACTIVE_KEYS, {"prefix": prefix}):
+    connection = session.connection() if isinstance(session, Session) else session
+    for name, stored in connection.execute(_ACTIVE_KEYS, {"prefix": prefix}):
         # Compare every candidate (no early exit) so timing says nothing about which matched.
         if hmac.compare_digest(stored, presented):
             match = name

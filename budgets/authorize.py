@@ -116,7 +116,7 @@ def _find_person(connection: Connection, person_or_identity: Person | str) -> _W
 
 
 def authorize(
-    session: Session,
+    session: Session | Connection,
     policy: Policy,
     person_or_identity: Person | str,
     model: str,
@@ -137,7 +137,7 @@ def authorize(
 
 
 def _decide(
-    session: Session,
+    session: Session | Connection,
     policy: Policy,
     person_or_identity: Person | str,
     model: str,
@@ -152,7 +152,7 @@ def _decide(
     def refuse(reason: str, remaining: int = 0, pool: str | None = None, **more: Any) -> Decision:
         return Decision(False, remaining, pool, reason, True, estimated, {**facts, **more})
 
-    connection = session.connection()
+    connection = session.connection() if isinstance(session, Session) else session
     who = _find_person(connection, person_or_identity)
     if who is None:
         return refuse(UNKNOWN_PERSON, identity=str(person_or_identity))

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -188,8 +188,12 @@ class Database:
         with self.unit_of_work(read_only=True) as uow:
             yield uow.session
 
+    def read_connection(self) -> Connection:
+        """A read-only Core connection (no ORM session): for hot paths such as authorize."""
+        return self.engine.connect().execution_options(tokenbot_read_only=True)
+
     def ping(self) -> bool:
-        with self.engine.connect().execution_options(tokenbot_read_only=True) as conn:
+        with self.read_connection() as conn:
             conn.execute(text("SELECT 1"))
         return True
 
