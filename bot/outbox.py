@@ -67,6 +67,7 @@ def enqueue(session: Session, key: str, notice: Notice, now: datetime | None = N
         "key": key,
         "to_person_id": notice.to_person_id,
         "to_channel": notice.to_channel,
+        "to_team": notice.to_team,
         "template": reply.template,
         "context": reply.context,
         "buttons": [
@@ -106,7 +107,9 @@ def to_notice(row: OutboxMessage) -> Notice:
         private=row.private,
         attachments=tuple(Attachment(**a) for a in row.attachments or ()),
     )
-    return Notice(row.to_person_id, reply, to_channel=row.to_channel, ref=row.ref)
+    return Notice(
+        row.to_person_id, reply, to_channel=row.to_channel, ref=row.ref, to_team=row.to_team
+    )
 
 
 @dataclass(frozen=True)

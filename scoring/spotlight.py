@@ -175,6 +175,9 @@ def weekly_spotlight(
             continue
         reply = _post(board, results, team_name, tips.get(team_id, tips[None]), zone)
         notices.append(
-            (f"spotlight:{week.key}:team:{team_id}", Notice(None, reply, to_channel=channel))
+            (
+                f"spotlight:{week.key}:team:{team_id}",
+                Notice(None, reply, to_channel=channel, to_team=team_name),
+            )
         )
     return notices

@@ -383,6 +383,7 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     to_person_id: Mapped[int | None] = mapped_column(Integer)
     to_channel: Mapped[str | None] = mapped_column(String(200))
+    to_team: Mapped[str | None] = mapped_column(String(200))  # Notice.to_team
     template: Mapped[str] = mapped_column(String(100))
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -90,6 +90,9 @@ class Notice:
     to_channel: str | None = None
     # A name the sender can use to find this message again (e.g. to update it in place).
     ref: str | None = None
+    # The directory team a channel post is for. On Teams every team has its own channels (each
+    # a General), so the channel name alone may not say which team's channel is meant.
+    to_team: str | None = None
 
 
 @dataclass(frozen=True)

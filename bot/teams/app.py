@@ -46,7 +46,6 @@ from bot.teams.delivery import (
     TeamsDeliverer,
     build_adapter,
     card_activity,
-    channel_key,
     has_credentials,
     person_key,
     reference_of,
@@ -119,6 +118,12 @@ def channel_name(activity: Activity) -> str | None:
     if channel.get("id") and channel.get("id") == team.get("id"):
         return "General"
     return None
+
+
+def team_of(activity: Activity) -> tuple[str, str | None] | None:
+    """(id, name) of the Teams team a channel activity comes from, when Teams says."""
+    team = (activity.channel_data or {}).get("team") or {}
+    return (team["id"], team.get("name")) if team.get("id") else None
 
 
 def form_inputs(data: dict[str, Any]) -> dict[str, str]:
@@ -315,8 +320,13 @@ class TeamsSurface:
         reference = reference_of(activity)
         if scope == "personal" and person is not None:
             await asyncio.to_thread(self.deliverer.remember_person, person.id, reference)
-        elif scope == "channel" and (name := channel_name(activity)):
-            await asyncio.to_thread(self.deliverer.remember, channel_key(name), reference)
+        elif (
+            scope == "channel" and (name := channel_name(activity)) and (team := team_of(activity))
+        ):
+            team_id, team_name = team
+            await asyncio.to_thread(
+                self.deliverer.remember_channel, team_id, team_name, name, reference
+            )
 
     async def forget_conversation(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -324,8 +334,8 @@ class TeamsSurface:
             person = await self.identify(turn_context)
             if person is not None:
                 await asyncio.to_thread(self.deliverer.forget, person_key(person.id))
-        elif name := channel_name(activity):
-            await asyncio.to_thread(self.deliverer.forget, channel_key(name))
+        elif team := team_of(activity):  # the app left the team: all of its channels
+            await asyncio.to_thread(self.deliverer.forget_team, team[0])
 
     # --- from Teams to the dispatcher and back ----------------------------------------------------
 

@@ -3,9 +3,16 @@
 Teams lets a bot message someone only in a conversation the bot already has: a 1:1 chat the
 person opened, a team channel the app was added to, or a 1:1 chat the bot creates for a
 person who has the app. So every conversation tokenbot meets is remembered in
-`conversation_refs` (platform "teams"): `person:{id}` for a person's 1:1 chat, `channel:{name}`
-for a channel (the name as the policy writes it, lower-case, `#` and spaces aside), and
-`message:{ref}` for a sent card a later notice with the same `Notice.ref` updates in place.
+`conversation_refs` (platform "teams"): `person:{id}` for a person's 1:1 chat,
+`channel:{team id}:{name}` for a channel (every Teams team has a General channel, so the name
+alone does not identify one; the name lower-case, `#` and spaces aside), and `message:{ref}`
+for a sent card a later notice with the same `Notice.ref` updates in place.
+
+Channel notices name a channel as the policy does (`[channels]`: the org-wide channel, and
+directory team -> channel name), plus the directory team for a team's post (`Notice.to_team`).
+Of the channels of that name tokenbot has met, the one in the Teams team named like the
+directory team is chosen; else the only one; when several teams have such a channel and
+nothing says which, the post is not sent, and the log says why.
 
 `TeamsDeliverer` implements the `Deliverer` protocol. It is synchronous, like every deliverer
 (jobs call it from plain threads); the SDK is asynchronous, so each call runs its own event
@@ -53,6 +60,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "teams"
 TEAMS_CHANNEL_ID = "msteams"
+# Kept next to a channel's conversation reference: which team and channel it is.
+CHANNEL_FACTS = "tokenbot_channel"
 # Connector answers that mean "this person or conversation cannot be reached", not "broken".
 UNREACHABLE_STATUS = {403, 404}
 
@@ -64,9 +73,19 @@ def person_key(person_id: int) -> str:
     return f"person:{person_id}"
 
 
-def channel_key(name: str) -> str:
-    """`#AI Wins`, `ai wins` and `ai-wins` name the same channel."""
-    return "channel:" + "-".join(name.strip().lstrip("#").lower().split())
+def channel_name_key(name: str) -> str:
+    """`#AI Wins`, `ai wins` and `ai-wins` name the same channel (`Marketing` and
+    `marketing` the same team)."""
+    return "-".join(name.strip().lstrip("#").lower().split())
+
+
+def team_channels_prefix(team_id: str) -> str:
+    return f"channel:{team_id}:"
+
+
+def channel_key(team_id: str, name: str) -> str:
+    """A channel of one Teams team (the team's id, as Teams gives it in channelData)."""
+    return team_channels_prefix(team_id) + channel_name_key(name)
 
 
 def message_key(ref: str) -> str:
@@ -174,13 +193,9 @@ class TeamsDeliverer:
         if refuses_private_post(notice):
             return False
         assert notice.to_channel is not None
-        reference = recall_reference(self.services, PLATFORM, channel_key(notice.to_channel))
+        reference = self.channel_reference(notice.to_channel, notice.to_team)
         if reference is None:
-            log.warning(
-                "Teams channel %s has not met tokenbot (add the app to its team): %s not sent",
-                notice.to_channel,
-                notice.reply.template,
-            )
+            log.warning("%s not sent to Teams channel %s", notice.reply.template, notice.to_channel)
             return False
         activity = card_activity(self.services, notice.reply)
         try:
@@ -315,6 +330,66 @@ class TeamsDeliverer:
 
     def has_met_anyone(self) -> bool:
         return self.latest_reference() is not None
+
+    def channel_reference(self, name: str, team: str | None = None) -> dict[str, Any] | None:
+        """The channel a policy names: among the channels of that name tokenbot has met (one
+        per Teams team at most), the one in the team named like the directory team `team`,
+        else the only one. None when there is none, or several and nothing says which."""
+        wanted = channel_name_key(name)
+        with self.services.db.read() as session:
+            rows = session.scalars(
+                select(ConversationRef).where(
+                    ConversationRef.platform == PLATFORM, ConversationRef.key.startswith("channel:")
+                )
+            ).all()
+            known = [(row.key, dict(row.reference)) for row in rows]
+        found = []
+        for key, stored in known:
+            facts = stored.pop(CHANNEL_FACTS, None)
+            if facts is None:  # remembered before channels were keyed by team: no team known
+                facts = {"channel": key.removeprefix("channel:"), "team_name": None}
+            if facts["channel"] == wanted:
+                found.append((facts, stored))
+        if team is not None:
+            in_team = [
+                reference
+                for facts, reference in found
+                if facts.get("team_name")
+                and channel_name_key(facts["team_name"]) == (channel_name_key(team))
+            ]
+            if len(in_team) == 1:
+                return in_team[0]
+        if len(found) == 1:
+            return found[0][1]
+        if not found:
+            log.warning("Teams channel %s has not met tokenbot (add the app to its team)", name)
+        else:
+            log.warning(
+                "Teams channel %s is in several teams (%s)%s: name the Teams team like the "
+                "directory team, or give the policy a channel name only one team has",
+                name,
+                ", ".join(sorted(str(facts.get("team_name")) for facts, _ in found)),
+                f", none named like the directory team {team}" if team else "",
+            )
+        return None
+
+    def remember_channel(
+        self, team_id: str, team_name: str | None, channel: str, reference: dict[str, Any]
+    ) -> None:
+        """A channel of a team the app was added to (or a message in it)."""
+        facts = {"team_id": team_id, "team_name": team_name, "channel": channel_name_key(channel)}
+        self.remember(channel_key(team_id, channel), {**reference, CHANNEL_FACTS: facts})
+
+    def forget_team(self, team_id: str) -> None:
+        """The app was removed from a team: none of its channels can be reached any more."""
+        with self.services.db.unit_of_work() as uow:
+            uow.session.execute(
+                delete(ConversationRef).where(
+                    ConversationRef.platform == PLATFORM,
+                    ConversationRef.key.startswith(team_channels_prefix(team_id), autoescape=True),
+                )
+            )
+            uow.commit()
 
     def remember(self, key: str, reference: dict[str, Any]) -> None:
         remember_reference(self.services, PLATFORM, key, reference)

@@ -296,6 +296,7 @@ def _base(
     name: str = "Someone",
     aad_object_id: str | None = None,
     channel: str = "ai-wins",
+    team: tuple[str, str] = (GENERAL_TEAM, "Acme"),
 ) -> dict[str, Any]:
     activity: dict[str, Any] = {
         "type": kind,
@@ -315,16 +316,19 @@ def _base(
         }
         activity["channelData"] = {"tenant": {"id": TENANT}}
     else:
+        # A team's General channel has the team's id and, in channelData, no name.
+        general = channel == "General"
+        channel_id = team[0] if general else f"19:{channel}@thread.tacv2"
         activity["conversation"] = {
-            "id": f"19:{channel}@thread.tacv2;messageid=1700000000000",
+            "id": f"{channel_id};messageid=1700000000000",
             "conversationType": "channel",
             "isGroup": True,
             "tenantId": TENANT,
         }
         activity["channelData"] = {
             "tenant": {"id": TENANT},
-            "team": {"id": GENERAL_TEAM, "name": "Acme"},
-            "channel": {"id": f"19:{channel}@thread.tacv2", "name": channel},
+            "team": {"id": team[0], "name": team[1]},
+            "channel": {"id": channel_id} if general else {"id": channel_id, "name": channel},
         }
     return activity
 

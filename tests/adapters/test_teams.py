@@ -16,6 +16,7 @@ from bot.server import build_app
 from storage.models import ConversationRef, Person
 from tests.adapters.teams_fakes import (
     BOT_ID,
+    GENERAL_TEAM,
     TENANT,
     TeamsTestbed,
     conversation_update,
@@ -226,8 +227,13 @@ def test_installing_the_app_personally_stores_the_reference_and_says_hello(teams
 def test_adding_the_app_to_a_team_stores_the_channel_reference(teams, services, org):
     activity = conversation_update(teams.fake.service_url, MIA, scope="channel", channel="AI Wins")
     teams.post(activity)
-    stored = reference(services, "channel:ai-wins")
+    stored = reference(services, f"channel:{GENERAL_TEAM}:ai-wins")
     assert stored["conversation"]["id"] == "19:AI Wins@thread.tacv2"
+    assert stored["tokenbot_channel"] == {
+        "team_id": GENERAL_TEAM,
+        "team_name": "Acme",
+        "channel": "ai-wins",
+    }
     assert teams.fake.messages() == []  # no hello posted to a whole channel
 
 

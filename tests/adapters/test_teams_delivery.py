@@ -8,10 +8,10 @@ from sqlalchemy import select, update
 
 from bot.cli import main
 from bot.core.messages import Notice, Reply
-from bot.outbox import default_deliverers
+from bot.outbox import default_deliverers, deliver_pending, enqueue
 from bot.teams import teams_deliverer, unreachable_people
 from storage.models import ConversationRef, OutboxMessage, Person
-from tests.adapters.teams_fakes import conversation_update, personal_conversation
+from tests.adapters.teams_fakes import BOT_ID, conversation_update, personal_conversation
 
 ANN, MIA = "29:ann", "29:mia"
 REMINDER = Reply("error", {"message": "120,000 of your tokens expire on Mon 30 Nov 2026."})
@@ -68,6 +68,69 @@ def test_a_private_notice_is_never_posted_to_a_channel(teams, org):
 def test_a_channel_tokenbot_was_never_added_to_is_not_delivered(teams, org):
     public = Reply("error", {"message": "hello"}, private=False)
     assert teams.deliverer.deliver(Notice(None, public, to_channel="#nowhere")) is False
+
+
+MARKETING, SALES = ("19:marketing@thread.tacv2", "Marketing"), ("19:sales@thread.tacv2", "Sales")
+SPOTLIGHT = Reply("error", {"message": "AI wins of the week"}, private=False)
+
+
+def add_to_team(teams, team, channel="General"):
+    teams.post(
+        conversation_update(
+            teams.fake.service_url, MIA, scope="channel", channel=channel, team=team
+        )
+    )
+
+
+def test_every_teams_general_channel_is_kept_and_a_teams_post_goes_to_its_own(teams, org):
+    add_to_team(teams, MARKETING)
+    add_to_team(teams, SALES)  # used to replace Marketing's General: the last install won
+    for team_id, team_name in (MARKETING, SALES):
+        notice = Notice(None, SPOTLIGHT, to_channel="General", to_team=team_name)
+        assert teams.deliverer.deliver(notice) is True
+        assert teams.fake.last_message().conversation_id == team_id
+
+
+def test_a_general_channel_of_several_teams_is_not_guessed_without_a_team(teams, org, caplog):
+    add_to_team(teams, MARKETING)
+    add_to_team(teams, SALES)
+    assert teams.deliverer.deliver(Notice(None, SPOTLIGHT, to_channel="General")) is False
+    assert (
+        teams.deliverer.deliver(Notice(None, SPOTLIGHT, to_channel="General", to_team="Ops"))
+        is False
+    )
+    assert teams.fake.messages() == []
+    assert "Teams channel General is in several teams (Marketing, Sales)" in caplog.text
+
+
+def test_a_channel_name_only_one_team_has_is_found_whatever_the_directory_team(teams, org):
+    add_to_team(teams, MARKETING, channel="marketing-wins")
+    notice = Notice(None, SPOTLIGHT, to_channel="#Marketing Wins", to_team="Growth")
+    assert teams.deliverer.deliver(notice) is True
+    assert teams.fake.last_message().conversation_id == "19:marketing-wins@thread.tacv2"
+
+
+def test_removing_the_app_from_a_team_forgets_only_that_teams_channels(teams, org):
+    add_to_team(teams, MARKETING)
+    add_to_team(teams, SALES)
+    removed = conversation_update(
+        teams.fake.service_url, MIA, scope="channel", channel="General", team=SALES, added=[]
+    )
+    removed["membersRemoved"] = [{"id": BOT_ID}]
+    teams.post(removed)
+    assert teams.deliverer.deliver(Notice(None, SPOTLIGHT, to_channel="General")) is True
+    assert teams.fake.last_message().conversation_id == MARKETING[0]
+
+
+def test_a_teams_post_waiting_in_the_outbox_keeps_its_team(teams, services, org):
+    add_to_team(teams, MARKETING)
+    add_to_team(teams, SALES)
+    with services.db.unit_of_work() as uow:
+        notice = Notice(None, SPOTLIGHT, to_channel="General", to_team="Sales")
+        enqueue(uow.session, "spotlight:2026-W46:team:sales", notice, services.clock())
+        uow.commit()
+    assert deliver_pending(services, [teams.deliverer]).delivered == 1
+    assert teams.fake.last_message().conversation_id == SALES[0]
 
 
 def test_someone_with_the_app_but_no_chat_yet_gets_a_new_1_to_1_chat(teams, services, org):
