@@ -20,9 +20,9 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.orm import Session
 
 from budgets import audit
@@ -174,12 +174,13 @@ def recommend_quotas(
     ):
         used[pid][period] = int(total)
     allotted: dict[int, dict[str, int]] = defaultdict(dict)
-    for pid, period, amount in session.execute(
+    for owner, period, amount in session.execute(
         select(Grant.owner_id, Grant.period, func.sum(Grant.amount))
         .where(Grant.kind == "baseline", Grant.owner_type == "person", Grant.period.in_(keys))
         .group_by(Grant.owner_id, Grant.period)
     ):
-        allotted[pid][period] = int(amount)
+        if owner is not None:
+            allotted[owner][period] = int(amount)
     acceptance = _acceptance(session, periods[0].start, month_end)
     people = session.execute(
         select(Person.id, Person.name, Person.tier).where(Person.active).order_by(Person.id)
@@ -375,11 +376,12 @@ def decide_recommendation(
         )
     status = APPLIED if apply else DISMISSED
     table = QuotaRecommendation.__table__
-    won = session.execute(
+    changed = session.execute(
         update(table)
         .where(table.c.id == rec.id, table.c.status == PENDING)
         .values(status=status, decided_by_id=actor.id, decided_at=now)
-    ).rowcount
+    )
+    won = cast(CursorResult[Any], changed).rowcount
     if won != 1:
         return QuotaDecision(recommendation_context(rec), "already_decided")
     following = next_period(policy.periods, period_for(policy.periods, now))

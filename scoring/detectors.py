@@ -8,21 +8,29 @@ person's distinct fingerprints.
 
 Misconduct detectors (a flag the person sees, can dispute, and that bars that week's
 recognition while it is not cleared):
-- context inflation: input tokens per task far above the use case's baseline, or rising week
-  after week while acceptance does not improve;
-- chat loops: long conversations (many turns, many tokens) that end with no accepted artifact;
+- context inflation: the typical task's context (input tokens per request; a task is a
+  conversation) far above its use case's median, pooled over the person's use cases; or
+  jumping to a multiple of the person's own weeks before, or rising week after week, while
+  acceptance does not improve;
+- chat loops: long conversations (many turns, many tokens) that end with no accepted artifact,
+  several in a week and a good share of its tokens;
 - output spam: many near-duplicate artifacts (content fingerprints a few bits apart);
 - prompt spam: the same prompt (prompt fingerprints a few bits apart) sent over and over;
-- task splitting: bursts of small tasks minutes apart that together cost one normal task.
+- task splitting: bursts of results minutes apart that between them cost about one task each
+  couple of results.
 Reports (findings for managers and finance, never flags): overspend against plan and underuse.
 
 A use case's baseline is the median person-week of the `baseline_weeks` weeks up to and
-including the one judged, over person-weeks with at least `min_tasks` artifacts: medians, so
-the few who game do not move it, and the judged week counts so a new use case has a baseline in
-its first week. `run_detectors` writes one flag per person, week and detector (the unique key
-makes re-runs idempotent), refreshes the evidence of flags nobody has acted on yet, clears
-those whose pattern is gone (audited), and returns a keyed notice for every open flag so the
-person hears about it once. Thresholds live in the policy's `[governance]` section.
+including the one judged, over person-weeks with at least `min_tasks` tasks: medians, so the
+few who game do not move it, and the judged week counts so a new use case has a baseline in
+its first week. A pattern flagged, and not cleared, in one of the weeks just before is judged
+with eased thresholds (`continuing_factor`): a gamer does not drop out of view by gaming a
+little less for a week.
+
+`run_detectors` writes one flag per person, week and detector (the unique key makes re-runs
+idempotent), refreshes the evidence of flags nobody has decided yet, clears those whose pattern
+is gone (audited), and returns a keyed private notice for every open flag, so the person hears
+about it once. Thresholds live in the policy's `[governance]` section.
 """
 
 from __future__ import annotations
@@ -33,10 +41,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment
-from sqlalchemy import Float, and_, case, cast, func, or_, select, update
+from sqlalchemy import CursorResult, Float, and_, case, func, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Button, Notice, Reply
@@ -517,7 +526,7 @@ def _strongest(candidates: Iterable[dict[str, Any] | None], key: str) -> dict[st
 def _epoch_seconds(session: Session, column: Any) -> Any:
     if session.get_bind().dialect.name == "sqlite":
         return (func.julianday(column) - 2440587.5) * 86400.0
-    return cast(func.extract("epoch", column), Float)
+    return sql_cast(func.extract("epoch", column), Float)
 
 
 def _task_sizes(session: Session, week: Window) -> dict[tuple[int, str], list[tuple[float, int]]]:
@@ -914,11 +923,12 @@ def write_flags(
     for flag in existing:
         finding = found.get((flag.person_id, flag.detector))
         if flag.status in UNDECIDED and finding is None:
-            cleared = session.execute(
+            changed = session.execute(
                 update(flags)
                 .where(flags.c.id == flag.id, flags.c.status.in_(UNDECIDED))
                 .values(status="cleared", resolved_at=now, resolved_by_id=None)
-            ).rowcount
+            )
+            cleared = cast(CursorResult[Any], changed).rowcount
             if cleared:
                 audit.record(
                     session,

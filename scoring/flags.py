@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Button, Notice, Reply
@@ -116,11 +116,12 @@ def dispute(
         return FlagChange(flag_context(flag), "not_pending")
     reason = (reason or "").strip()[:500] or None
     flags = Flag.__table__
-    won = session.execute(
+    changed = session.execute(
         update(flags)
         .where(flags.c.id == flag.id, flags.c.status == "pending")
         .values(status="disputed")
-    ).rowcount
+    )
+    won = cast(CursorResult[Any], changed).rowcount
     if won != 1:
         return FlagChange(flag_context(_load(session, flag_id) or flag), "not_pending")
     audit.record(
@@ -166,11 +167,12 @@ def resolve(
     if flag.status not in UNDECIDED:
         return FlagChange(flag_context(flag), "already_decided", _name(session, flag))
     flags = Flag.__table__
-    won = session.execute(
+    changed = session.execute(
         update(flags)
         .where(flags.c.id == flag.id, flags.c.status.in_(UNDECIDED))
         .values(status=decision, resolved_by_id=actor.id, resolved_at=now)
-    ).rowcount
+    )
+    won = cast(CursorResult[Any], changed).rowcount
     if won != 1:
         flag = _load(session, flag_id)
         assert flag is not None

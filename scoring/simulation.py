@@ -220,7 +220,14 @@ class Generator:
         return self.start + timedelta(days=day, seconds=seconds)
 
     def usage(
-        self, p: Profile, use_case: str, at: datetime, inp: int, out: int, conv: str | None, fp: str
+        self,
+        p: Profile,
+        use_case: str,
+        at: datetime,
+        inp: float,
+        out: float,
+        conv: str | None,
+        fp: str,
     ) -> str:
         event_id = self._id("u")
         self.out.usage.append(
