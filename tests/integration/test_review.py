@@ -204,3 +204,17 @@ def test_the_scorecard_compares_quarters_and_says_whether_growth_is_healthy(serv
     assert verdict(0.4, 0.0) == "revisit_incentives"
     assert verdict(0.4, 0.2) == "watch" and verdict(-0.2, 0.3) == "efficient"
     assert verdict(None, None) == "new"
+
+
+def test_report_writes_the_quarterly_scorecard_as_csv(services, org, tmp_path, monkeypatch):
+    record(services, [call("ann@acme.test", october(14, i), tokens=10_000) for i in range(4)])
+    monkeypatch.setenv("TOKENBOT_DATABASE_URL", services.settings.database_url)
+    out = tmp_path / "q4.csv"
+    assert cli_main(["report", "--quarter", "2026-Q4", "--output", str(out)]) == 0
+    rows = {r["measure"]: r["value"] for r in csv.DictReader(io.StringIO(out.read_text()))}
+    assert rows["tokens"] == "50000" and rows["verdict"] == "new"
+    html = tmp_path / "q4.html"
+    assert (
+        cli_main(["report", "--quarter", "2026-Q4", "--format", "html", "--output", str(html)]) == 0
+    )
+    assert "AI scorecard 2026-Q4" in html.read_text()
