@@ -417,11 +417,44 @@ def test_app_home_shows_the_persons_own_figures(slack, services, org):
 
 
 def test_a_manager_home_shows_the_team_pool_and_what_awaits_them(slack, services, org):
+    asked = Dispatcher(services).handle_message(
+        IncomingMessage("console", "ann@acme.test", "request 50k launch prep")
+    )
+    assert asked.template == "request_created"
     slack.event(app_home_opened("UMIA"))
     published = slack.fake.wait_for("views.publish")
     assert "Your team" in published.text
     assert "Team pool (Marketing)" in published.text
     assert "Awaiting your decision" in published.text
+    assert f"#{asked.context['request']['id']}: Ann Analyst asks for 50,000 tokens" in (
+        published.text
+    )
+
+
+def test_app_home_shows_the_score_summary_that_score_gives(slack, services):
+    from tests.integration.scoring_support import SCORED_WEEK, seed_org
+
+    seed_org(services)
+    score = Dispatcher(services).handle_message(
+        IncomingMessage("console", "bob@acme.test", "score")
+    )
+    slack.event(app_home_opened("UBOB"))
+    published = slack.fake.wait_for("views.publish")
+    assert block_kit_problems(published["view"]) == []
+    figures = score.context
+    top = max(figures["components"], key=lambda c: (float(c["index"]), float(c["contribution"])))
+    assert f"Your score for {SCORED_WEEK}" in published.text
+    assert f"{figures['score']} points" in published.text
+    assert f", {top['index']}x the baseline ({top['contribution']} points)" in published.text
+    worth = f"The change worth most (about +{figures['improvement']['points']} points)"
+    assert worth in published.text and worth in services.renderer.text(score)
+    assert "not available" not in published.text
+
+
+def test_app_home_says_what_a_score_needs_when_there_is_none(slack, services, org):
+    slack.event(app_home_opened("UANN"))
+    published = slack.fake.wait_for("views.publish")
+    assert "No scored work that week" in published.text
 
 
 def test_app_home_for_someone_not_in_the_directory_says_so(slack, org):

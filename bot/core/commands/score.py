@@ -8,7 +8,10 @@ sees their own, a manager those of their reporting line, an admin anyone's.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from bot.core.context import CommandContext
 from bot.core.errors import NotAllowed, UsageError
@@ -16,6 +19,7 @@ from bot.core.messages import Reply
 from bot.core.parsing import parse_options
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
+from budgets.policy import Policy
 from scoring.score import (
     COMPONENT_UNITS,
     Improvement,
@@ -60,18 +64,25 @@ def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) 
     }
     if score is None:
         return context
+    components = [
+        {
+            **c._asdict(),
+            "unit": COMPONENT_UNITS[c.name],
+            "index": str(c.index),
+            "weight": str(c.weight),
+            "contribution": str(c.contribution),
+        }
+        for c in score.components
+    ]
+    # The person's strongest component: furthest above its baseline (then: worth more points).
+    top = max(
+        range(len(components)),
+        key=lambda n: (score.components[n].index, score.components[n].contribution),
+    )
     context.update(
         score=str(score.score),
-        components=[
-            {
-                **c._asdict(),
-                "unit": COMPONENT_UNITS[c.name],
-                "index": str(c.index),
-                "weight": str(c.weight),
-                "contribution": str(c.contribution),
-            }
-            for c in score.components
-        ],
+        components=components,
+        top_component=components[top],
         use_cases=[
             {"use_case": u.use_case, "share": u.share, "artifacts": u.totals.artifacts}
             for u in score.use_cases
@@ -79,6 +90,14 @@ def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) 
         improvement=improvement_context(best_improvement(score, board)),
     )
     return context
+
+
+def person_score(
+    session: Session, policy: Policy, person_id: int, window: Window, now: datetime
+) -> dict[str, Any]:
+    """What `score` shows for one person and week; the App Home shows the same figures."""
+    board = build_scoreboard(session, policy, window, now, person_ids=[person_id])
+    return score_context(board.scores.get(person_id), board, person_id)
 
 
 def _window(ctx: CommandContext, week: str | None) -> Window:
@@ -111,8 +130,7 @@ def score(ctx: CommandContext) -> Reply:
                 raise NotAllowed(
                     "Scores are private: you can see your own, and those of people you manage."
                 )
-        board = build_scoreboard(session, ctx.policy, window, ctx.now, person_ids=[person.id])
-        context = score_context(board.scores.get(person.id), board, person.id)
+        context = person_score(session, ctx.policy, person.id, window, ctx.now)
     context.update(
         name=person.name,
         own=person.id == ctx.person.id,
