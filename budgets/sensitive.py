@@ -25,12 +25,11 @@ Invariants:
 
 from __future__ import annotations
 
-import itertools
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import AnyStr, Literal
 
 __all__ = ["SENSITIVE_KINDS", "SensitiveFinding", "SensitiveKind", "find_sensitive"]
 
@@ -60,32 +59,44 @@ class _Text:
     The indexes are built on first use and dropped whenever a detector blanks something out.
     """
 
-    __slots__ = ("_ascii_lowered", "_digit_runs", "value")
+    __slots__ = ("_ascii_folded", "_digit_runs", "value")
 
     def __init__(self, value: str):
         self.value = value
-        self._ascii_lowered: bytes | None = None
+        self._ascii_folded: bytes | None = None
         self._digit_runs: list[tuple[int, int]] | None = None
 
     @property
-    def ascii_lowered(self) -> bytes:
-        """UTF-8 with ASCII letters lower-cased (cheaper than ``str.lower``); no positions."""
-        if self._ascii_lowered is None:
-            self._ascii_lowered = self.value.encode("utf-8", "surrogatepass").lower()
-        return self._ascii_lowered
+    def ascii_folded(self) -> bytes:
+        """One byte per character, at the same positions: ASCII lower-cased, the rest "?".
+
+        For finding ASCII words in any case at C speed (``str.lower`` is slower and may change
+        the length).
+        """
+        if self._ascii_folded is None:
+            self._ascii_folded = self.value.encode("ascii", "replace").lower()
+        return self._ascii_folded
 
     @property
     def digit_runs(self) -> list[tuple[int, int]]:
         """(start, end) of every maximal run of ``\\d`` characters, in order."""
         if self._digit_runs is None:
-            if self.value.isascii():
-                # \d is [0-9] here: mark digits bytewise and let re jump between them at C speed.
-                marked = self.value.encode("ascii").translate(_DIGITS_AS_ZERO)
+            if self._has_only_ascii_digits():
+                # Mark the digits bytewise and let re jump from one to the next at C speed.
+                marked = self.ascii_folded.translate(_DIGITS_AS_ZERO)
                 self._digit_runs = [match.span() for match in _ZERO_RUN.finditer(marked)]
             else:
                 # `\d\d*`, unlike `\d+`, lets re skip from digit to digit without a full try.
                 self._digit_runs = [match.span() for match in _DIGIT_RUN.finditer(self.value)]
         return self._digit_runs
+
+    def _has_only_ascii_digits(self) -> bool:
+        """No ``\\d`` outside ASCII (Arabic-Indic, Devanagari, full-width... digits): looked
+        for only within the runs of non-ASCII characters ("?" in ``ascii_folded``)."""
+        value = self.value
+        return value.isascii() or not any(
+            _DIGIT.search(value, *run.span()) for run in _NON_ASCII_RUN.finditer(self.ascii_folded)
+        )
 
     def blank(self, spans: list[tuple[int, int]]) -> None:
         """Replace each (start, end) span, in order and not overlapping, with one space."""
@@ -97,17 +108,19 @@ class _Text:
             end = span_end
         pieces.append(value[end:])
         self.value = " ".join(pieces)
-        self._ascii_lowered = None
+        self._ascii_folded = None
         self._digit_runs = None
 
 
+_DIGIT = re.compile(r"\d")
 _DIGIT_RUN = re.compile(r"\d\d*")
+_NON_ASCII_RUN = re.compile(rb"\?\?*")  # in ascii_folded, with the question marks of the text
 _DIGITS_AS_ZERO = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
 _ZERO_RUN = re.compile(rb"00*")
 
 # Positions where a detector's pattern may start, in increasing order, or None for anywhere.
 # Every position where the pattern can match must be among them.
-StartFinder = Callable[[_Text], Iterable[int] | None]
+_StartFinder = Callable[[_Text], Iterable[int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,23 +129,23 @@ class _Detector:
     pattern: re.Pattern[str]
     is_valid: Callable[[str], bool] | None = None
     # None: try everywhere (a pattern that opens with a literal is searched at C speed anyway).
-    starts: StartFinder | None = None
+    starts: _StartFinder | None = None
 
 
-def _occurrences(value: str, literal: str) -> Iterator[int]:
-    """Every position where ``literal`` begins, overlapping occurrences included."""
-    position = value.find(literal)
+def _occurrences(haystack: AnyStr, needle: AnyStr) -> Iterator[int]:
+    """Every position where ``needle`` begins, overlapping occurrences included."""
+    position = haystack.find(needle)
     while position >= 0:
         yield position
-        position = value.find(literal, position + 1)
+        position = haystack.find(needle, position + 1)
 
 
-def _at_literal(literal: str) -> StartFinder:
+def _at_literal(literal: str) -> _StartFinder:
     """Where ``literal`` begins."""
     return lambda text: _occurrences(text.value, literal)
 
 
-def _at_literals(literals: Iterable[str], anchors: Iterable[str]) -> StartFinder:
+def _at_literals(literals: Iterable[str], anchors: Iterable[str]) -> _StartFinder:
     """Where any of ``literals`` begins, found by searching only for the ``anchors``.
 
     Each literal is found through the first anchor it contains (so every literal must contain
@@ -158,44 +171,32 @@ def _at_literals(literals: Iterable[str], anchors: Iterable[str]) -> StartFinder
     return starts
 
 
-def _at_any_case(word: str) -> StartFinder:
-    """Where ``word`` begins in any mix of ASCII cases (like ``(?i:word)`` for such letters)."""
-    variants = {
-        "".join(chars) for chars in itertools.product(*((c.lower(), c.upper()) for c in word))
-    }
-    return _at_literals(variants, variants)
+def _case_safe(*words: bytes) -> tuple[bytes, ...]:
+    """Lower-case ASCII words that no other character matches under re.IGNORECASE, so finding
+    them in ``ascii_folded`` finds every ``(?i:word)``: re lets U+017F stand for s, U+212A for k
+    and U+0130/U+0131 for i, so none of those letters."""
+    for word in words:
+        if not (word.isascii() and word.islower()) or set(word) & set(b"iks"):
+            raise ValueError(f"{word!r} cannot be found case-insensitively in ascii_folded")
+    return words
 
 
-def _at_matches(pattern: re.Pattern[str]) -> StartFinder:
-    """Where ``pattern`` (which every match of the detector's begins with) matches, overlapping
-    matches included."""
-
-    def starts(text: _Text) -> Iterator[int]:
-        value = text.value
-        position = 0
-        while (match := pattern.search(value, position)) is not None:
-            yield match.start()
-            position = match.start() + 1
-
-    return starts
-
-
-def _if_words(*words: bytes, then: StartFinder | None = None) -> StartFinder:
-    """Nowhere unless every word occurs, ignoring ASCII case; then ``then`` (None: anywhere).
-
-    Only for case-insensitive ASCII words that no other character matches under re.IGNORECASE:
-    re lets U+017F stand for s, U+212A for k and U+0130/U+0131 for i, so none of those letters.
-    """
-    assert all(
-        word.isascii() and word == word.lower() and not set(word) & set(b"iks") for word in words
-    )
+def _if_words(*words: bytes, then: _StartFinder | None = None) -> _StartFinder:
+    """Nowhere unless every word occurs in any mix of ASCII cases; then ``then`` (None: anywhere)."""
+    words = _case_safe(*words)
 
     def starts(text: _Text) -> Iterable[int] | None:
-        if not all(word in text.ascii_lowered for word in words):
+        if not all(word in text.ascii_folded for word in words):
             return ()
         return then(text) if then else None
 
     return starts
+
+
+def _at_word(word: bytes) -> _StartFinder:
+    """Where ``word`` begins in any mix of ASCII cases (like ``(?i:word)``)."""
+    (word,) = _case_safe(word)
+    return lambda text: _occurrences(text.ascii_folded, word)
 
 
 # --- private keys -----------------------------------------------------------------------------
@@ -253,7 +254,6 @@ _JWT = re.compile(
     r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{5,}+\.eyJ[A-Za-z0-9_\-]{5,}+\.[A-Za-z0-9_\-]*+"
 )
 _BEARER = re.compile(r"(?i:\bbearer)[ \t]+[A-Za-z0-9._~+/\-]{20,}+=*+")
-_BEARER_WORD = re.compile("(?i:bearer)")
 _SLACK_WEBHOOK = re.compile(
     r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9]{6,}+/[A-Za-z0-9]{6,}+/[A-Za-z0-9]{12,}+"
 )
@@ -380,14 +380,14 @@ _DETECTORS: tuple[_Detector, ...] = (
         _PREFIXED_KEYS,
         starts=_at_literals(_API_KEY_PREFIXES, _API_KEY_ANCHORS),
     ),
-    _Detector("api_key", _AWS_SECRET, starts=_if_words(b"ecret", b"acce", then=_at_any_case("aw"))),
+    _Detector("api_key", _AWS_SECRET, starts=_if_words(b"ecret", b"acce", then=_at_word(b"aw"))),
     _Detector("token", _JWT, starts=_at_literal("eyJ")),
     _Detector("token", _SLACK_WEBHOOK),
     _Detector(
         "token",
         _BEARER,
         _bearer_is_opaque_token,
-        _if_words(b"bearer", then=_at_matches(_BEARER_WORD)),
+        _at_word(b"bearer"),
     ),
     _Detector("email", _EMAIL, _is_email, _email_starts),
     _Detector("card_number", _CARD, _is_card_number, _card_starts),

@@ -90,6 +90,9 @@ PIECES = [
     "\u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661",  # Arabic-Indic digits are \d too
     "\u0968\u0966\u0968\u0966",  # Devanagari
     "\u00b2",  # a digit to str.isdigit, not to \d
+    "\uff14\uff11\uff11\uff11",  # full-width digits
+    "+\u0664\u0664 \u0662\u0660 \u0667\u0669\u0664\u0666 \u0660\u0669\u0665\u0668",  # a phone
+    "?",  # what non-ASCII characters become in the ASCII-folded copy
     # glue
     " ",
     "\n",
@@ -114,11 +117,15 @@ PIECES = [
 @example([OPENAI_KEY, "@example.com"])
 @example([AWS_KEY_ID, "\u0664", "+1 415 555 2671"])
 @example(["x" * 63, "a@", "example.com"])
+@example(["BEARER ", "8f3a9c2d7e1b4f6a0c5d9e2f7a1b3c4d", "bEaReR\t", JWT])
+@example(["東京", "+", "\u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661"])
 def test_the_shortcuts_find_what_a_plain_scan_finds(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert find_sensitive(text) == _find_sensitive_everywhere(text)
 
 
 def test_the_shortcuts_find_what_a_plain_scan_finds_on_long_and_adversarial_text() -> None:
-    for text in [*ADVERSARIAL.values(), (PROSE + CODE) * 50 + "東京 🎉 (415) 555-2671"]:
+    # A fifth of each adversarial text keeps its shape (the plain scan is the slow one here).
+    for text in [*ADVERSARIAL.values(), (PROSE + CODE) * 10 + "東京 🎉 (415) 555-2671"]:
+        text = text[:20_000]
         assert find_sensitive(text) == _find_sensitive_everywhere(text)
