@@ -11,6 +11,8 @@ Invariants:
 * Every vocabulary is checked against the sha256 that ``tiktoken_ext.openai_public`` pins before
   it is parsed. A cached copy that fails the check is ignored with a warning and the shipped file
   is used instead; a shipped file that fails it raises ``VocabularyError`` naming the file.
+* Each encoding is built once per process (``load_encoding``), even when the first callers
+  arrive together from several threads.
 * The resulting encodings are identical to ``tiktoken.get_encoding(name)``: same name, pattern,
   ranks and special tokens (tests build both and compare them).
 * User text is counted as ordinary text: a literal ``"<|endoftext|>"`` never raises and is
@@ -35,6 +37,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -290,12 +293,7 @@ def _spec(encoding_name: str) -> _EncodingSpec:
         ) from None
 
 
-@functools.cache
-def load_encoding(name: str) -> tiktoken.Encoding:
-    """Build the named encoding from verified local vocabulary, once per process.
-
-    Equivalent to ``tiktoken.get_encoding(name)`` but never downloads anything.
-    """
+def _build_encoding(name: str) -> tiktoken.Encoding:
     spec = _spec(name)
     data = load_verified_vocab(name, cache_dir=tiktoken_cache_dir(), vocab_dir=shipped_vocab_dir())
     return tiktoken.Encoding(
@@ -305,6 +303,40 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         special_tokens=dict(spec.special_tokens),
         explicit_n_vocab=spec.explicit_n_vocab,
     )
+
+
+class _EncodingCache:
+    """Each encoding built once per process, even when the first callers arrive together.
+
+    ``functools.cache`` alone lets simultaneous first calls each build the encoding (a second
+    or more of work and hundreds of MB apiece), so calls take a lock around it. Once built, an
+    encoding costs a dictionary lookup under an uncontended lock; the one time the lock is held
+    for long is while an encoding is being built, which other first callers wait for anyway.
+    ``cache_info()`` counts builds as misses.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached = functools.cache(_build_encoding)
+
+    def __call__(self, name: str) -> tiktoken.Encoding:
+        """Build the named encoding from verified local vocabulary, once per process.
+
+        Equivalent to ``tiktoken.get_encoding(name)`` but never downloads anything.
+        """
+        with self._lock:
+            return self._cached(name)
+
+    def cache_info(self) -> functools._CacheInfo:
+        return self._cached.cache_info()
+
+    def cache_clear(self) -> None:
+        """Forget every built encoding (for tests that change where vocabularies come from)."""
+        with self._lock:
+            self._cached.cache_clear()
+
+
+load_encoding = _EncodingCache()
 
 
 def count_tokens(text: str, encoding_name: str) -> int:

@@ -8,6 +8,7 @@ import logging
 import re
 import shutil
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,24 @@ def test_loads_with_caching_disabled(
 
 def test_load_encoding_is_cached(empty_cache_dir: Path) -> None:
     assert load_encoding("cl100k_base") is load_encoding("cl100k_base")
+
+
+def test_first_callers_arriving_together_build_the_encoding_once(empty_cache_dir: Path) -> None:
+    start = threading.Barrier(4)
+    counts: list[int] = []
+
+    def first_count() -> None:
+        start.wait()
+        counts.append(count_tokens("hello world", "cl100k_base"))
+
+    threads = [threading.Thread(target=first_count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counts == [2, 2, 2, 2]
+    assert load_encoding.cache_info().misses == 1
 
 
 def test_unknown_encoding_is_rejected() -> None:
