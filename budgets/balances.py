@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from budgets.periods import Period, period_for
@@ -102,6 +102,29 @@ def active_pools(session: Session, person: Person, now: datetime) -> list[PoolBa
             )
         )
     return pools
+
+
+# The person's own grants active at `now`: balance_for's `personal_remaining`, in one query.
+_PERSONAL_REMAINING = (
+    select(func.coalesce(func.sum(GrantBalance.remaining), 0))
+    .join(Grant, Grant.id == GrantBalance.grant_id)
+    .where(
+        Grant.owner_type == "person",
+        Grant.owner_id == bindparam("person_id"),
+        Grant.effective_at <= bindparam("now"),
+        Grant.expires_at > bindparam("now"),
+    )
+)
+
+
+def personal_remaining(session: Session, person: Person, now: datetime) -> int:
+    """What the person has left of their own grants (not team or project pools) at `now`.
+
+    Equals `balance_for(...).personal_remaining`, for callers that need only this figure: one
+    aggregate, built once, instead of the pools, names and totals of the whole view.
+    """
+    params = {"person_id": person.id, "now": now}
+    return int(session.connection().execute(_PERSONAL_REMAINING, params).scalar_one())
 
 
 def balance_for(session: Session, person: Person, policy: Policy, now: datetime) -> BalanceView:
