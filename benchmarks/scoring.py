@@ -3,12 +3,10 @@
     python -m benchmarks.scoring [--people N] [--events N] [--outcome-share S] [--weeks W]
                                  [--keep PATH]
 
-Generates N people in N/100 teams and E usage events spread over W weeks ending with the week
-scored (2026-W46), plus outcomes for a share of the events (most name their use case and
-template, some only their usage, as ingestion delivers them), a few templates and flags. Rows go
-straight into the tables with `INSERT ... SELECT` over a counter (deterministic arithmetic
-"randomness"; the secondary indexes are dropped during the load and rebuilt after, as a bulk load
-would), so generating 5 million events takes a couple of minutes rather than an hour.
+Generates the synthetic org of benchmarks/org.py (the one every benchmark shares): N people in
+N/100 teams and E usage events spread over W weeks ending with the week scored (2026-W46), plus
+outcomes for a share of the events, a few templates and flags, straight into the tables with
+`INSERT ... SELECT` (5 million events in a few minutes).
 
 Then it times, on the app's own engine and settings (WAL, the migrations' indexes):
 - cold: `weekly_spotlight` with no rollups stored: it builds the rollups of the scored week and
@@ -25,17 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from benchmarks.org import OrgSize, build
 from bot.bootstrap import Settings, bootstrap
 from budgets.policy import Channels, load_policy
 from scoring.categories import recognise
@@ -47,8 +45,6 @@ from storage.models import Outcome, ScoringRollup, ScoringWeek, UsageEvent
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 SCORED_WEEK = "2026-W46"
-USE_CASES = ("seo-brief", "ad-copy", "coding", "support-reply", "data-analysis", "security-review")
-BASE_TOKENS = (3_000, 1_200, 9_000, 800, 5_000, 12_000)  # typical budget tokens per call
 
 
 def timed(label: str, results: list[tuple[str, float, float]], call: Callable[[], Any]) -> Any:
@@ -58,122 +54,6 @@ def timed(label: str, results: list[tuple[str, float, float]], call: Callable[[]
     value = call()
     results.append((label, time.perf_counter() - wall, time.process_time() - cpu))
     return value
-
-
-def _case(expression: str, values: tuple[Any, ...]) -> str:
-    """SQL CASE picking values[expression % len(values)]."""
-    whens = " ".join(
-        f"WHEN {i} THEN {v!r}" if isinstance(v, str) else f"WHEN {i} THEN {v}"
-        for i, v in enumerate(values)
-    ).replace('"', "'")
-    return f"(CASE ({expression}) % {len(values)} {whens} END)"
-
-
-def generate(path: Path, people: int, events: int, outcome_share: float, weeks: int) -> None:
-    """Fill a migrated SQLite file. Person p works in team p % teams, mostly in the team's
-    use case; their habit (a token multiplier from 0.5 to 3) and acceptance rate (55-95%) are
-    fixed per person, so some are much more efficient than others."""
-    teams = max(people // 100, 1)
-    end = week_by_key(UTC, SCORED_WEEK).end
-    start = end - timedelta(weeks=weeks)
-    span = int((end - start).total_seconds())
-    con = sqlite3.connect(path, isolation_level=None)
-    for pragma in (
-        "journal_mode=OFF",
-        "synchronous=OFF",
-        "cache_size=-1000000",
-        "temp_store=MEMORY",
-        "locking_mode=EXCLUSIVE",
-    ):
-        con.execute(f"PRAGMA {pragma}")
-    indexes = con.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        "AND tbl_name IN ('usage_events', 'outcomes')"
-    ).fetchall()
-    con.execute("BEGIN")
-    for name, _sql in indexes:
-        con.execute(f"DROP INDEX {name}")
-    con.executemany(
-        "INSERT INTO teams (id, name) VALUES (?, ?)", [(t, f"Team {t:03d}") for t in range(teams)]
-    )
-    con.executemany(
-        "INSERT INTO people (id, email, name, team_id, manager_id, roles, tier, active) "
-        "VALUES (?, ?, ?, ?, ?, 'member', 'default', 1)",
-        [
-            (p, f"p{p}@bench.test", f"Person {p:05d}", p % teams, None if p < teams else p % teams)
-            for p in range(people)
-        ],
-    )
-    con.executemany(
-        "INSERT INTO prompt_templates (id, name, use_case, author_id, approved, created_at) "
-        "VALUES (?, ?, ?, ?, 1, '2026-08-01 00:00:00.000000')",
-        [
-            (f"{uc}-v{v}", f"{uc} v{v}", uc, (i * 37 + v * 11) % people)
-            for i, uc in enumerate(USE_CASES)
-            for v in (1, 2)
-        ],
-    )
-    # n -> person, use case, size; all arithmetic on n so the data is the same on every run.
-    person = f"((n * 7919) % {people})"
-    habit = f"(0.5 + (({person} * 31) % 251) / 100.0)"
-    use_case_index = (
-        f"(CASE WHEN (n * 13) % 10 < 7 THEN {person} % {teams} ELSE n / 7 END) % {len(USE_CASES)}"
-    )
-    templated = "((n * 17) % 4 = 0)"
-    con.execute(
-        f"""
-        WITH RECURSIVE counter(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM counter WHERE n < {events - 1}),
-        drawn AS (
-            SELECT n, {person} AS person_id, {use_case_index} AS uc,
-                   CAST({_case(use_case_index, BASE_TOKENS)} * {habit} * (0.6 + ((n * 97) % 80) / 100.0) AS INTEGER) AS tokens
-            FROM counter
-        )
-        INSERT INTO usage_events (id, person_id, identity, model, input_tokens, output_tokens,
-            cached_input_tokens, budget_tokens, cost_micros, use_case, project, template_id,
-            conversation_id, prompt_fingerprint, occurred_at, period, unknown_price,
-            uncategorised, recorded_at)
-        SELECT printf('u%09d', n), person_id, 'p' || person_id || '@bench.test', 'gpt-4o',
-            tokens * 2 / 3, tokens / 3, 0, tokens, tokens * 5,
-            {_case("uc", USE_CASES)}, NULL,
-            CASE WHEN {templated} THEN {_case("uc", USE_CASES)} || '-v' || (1 + n % 2) END,
-            'c' || person_id || '-' || (n / 3), NULL,
-            strftime('%Y-%m-%d %H:%M:%S', '{start:%Y-%m-%d %H:%M:%S}', '+' || (n * {span} / {events}) || ' seconds') || '.000000',
-            '2026-11', 0, 0, '2026-11-18 10:00:00.000000'
-        FROM drawn
-        """
-    )
-    threshold = int(outcome_share * 1000)
-    acceptance = "(55 + (person_id * 13) % 41)"
-    con.execute(
-        f"""
-        INSERT INTO outcomes (id, person_id, identity, artifact_id, use_case, status, usage_ids,
-            conversation_id, edit_distance, minutes_saved, minutes_verified, first_draft_seconds,
-            template_id, content_fingerprint, occurred_at, recorded_at)
-        SELECT 'o' || substr(id, 2), person_id, identity, 'a' || substr(id, 2),
-            CASE WHEN rowid % 10 = 0 THEN NULL ELSE use_case END,
-            CASE WHEN rowid % 100 < {acceptance} - 10 THEN 'accepted'
-                 WHEN rowid % 100 < {acceptance} THEN 'revised' ELSE 'rejected' END,
-            json_array(id), conversation_id,
-            (rowid % 30) / 100.0,
-            CASE WHEN rowid % 50 = 0 THEN 15 + rowid % 120 END,
-            rowid % 50 = 0,
-            60 + rowid % 1800,
-            CASE WHEN rowid % 10 = 1 THEN NULL ELSE template_id END,
-            NULL, occurred_at, recorded_at
-        FROM usage_events WHERE (rowid * 7) % 1000 < {threshold}
-        """
-    )
-    con.executemany(
-        "INSERT INTO flags (person_id, week, detector, status, evidence, explanation, created_at) "
-        "VALUES (?, ?, 'benchmark', 'pending', '{}', 'generated', '2026-11-17 00:00:00.000000')",
-        [(p, SCORED_WEEK) for p in range(0, people, 97)],
-    )
-    con.execute("COMMIT")
-    for _name, sql in indexes:
-        con.execute(sql)
-    con.execute("PRAGMA locking_mode=NORMAL")
-    con.execute("PRAGMA journal_mode=WAL")
-    con.close()
 
 
 def forget_rollups(services: Any, week_keys: list[str]) -> None:
@@ -208,7 +88,14 @@ def main() -> None:
     if args.reuse is None:
         upgrade_schema(url)
         started = time.perf_counter()
-        generate(path, args.people, args.events, args.outcome_share, args.weeks)
+        size = OrgSize(
+            people=args.people,
+            teams=max(args.people // 100, 1),
+            events=args.events,
+            weeks=args.weeks,
+            outcome_share=args.outcome_share,
+        )
+        build(url, size, week_by_key(UTC, SCORED_WEEK).end)
         generated = time.perf_counter() - started
     else:
         forget_rollups(bootstrap(Settings(database_url=url)), [])

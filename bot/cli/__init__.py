@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from bot.cli import (
     apikeys,
     audit,
+    bench,
     chat,
     database,
     directory,
@@ -48,6 +49,7 @@ MODULES = [
     report,
     simulate,
     teams,
+    bench,
 ]
 
 

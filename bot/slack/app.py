@@ -34,6 +34,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.asyncio_runner import AsyncioLazyListenerRunner
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -104,10 +105,11 @@ class TrackedLazyRunner(AsyncioLazyListenerRunner):
 
 
 class RecentIds:
-    """The last `size` Events API event ids: Slack redelivers an event (X-Slack-Retry-Num)
-    when it did not hear back in time; the redelivery must not act twice. Kept per process:
-    with several web processes a redelivery may land elsewhere, which only re-publishes a
-    Home tab (the one event tokenbot subscribes to), an idempotent effect."""
+    """The last `size` delivery ids (Events API event ids; the trigger ids of commands and
+    interactions): Slack redelivers (X-Slack-Retry-Num) what it did not hear back about in
+    time; the redelivery must not act twice. Kept per process: with several web processes a
+    redelivery may land elsewhere, which only re-publishes a Home tab (the one event tokenbot
+    subscribes to), an idempotent effect, or answers a command twice."""
 
     def __init__(self, size: int = 2000):
         self.size = size
@@ -176,9 +178,19 @@ class SlackSurface:
 
     # --- listeners: acknowledge now, answer in the lazy function --------------------------------
 
-    async def skip_redelivered_events(self, body: dict[str, Any], next_) -> BoltResponse | None:  # noqa: ANN001
-        event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and event_id and self.recent_events.seen(event_id):
+    async def skip_redelivered_events(
+        self,
+        req: AsyncBoltRequest,
+        body: dict[str, Any],
+        next_,  # noqa: ANN001
+    ) -> BoltResponse | None:
+        """An event is acted on once per event id. A command or an interaction is acted on
+        again only when it is not a retry: every invocation has its own trigger id, so a
+        delivery marked X-Slack-Retry-Num with a trigger id already seen is a redelivery."""
+        is_event = body.get("type") == "event_callback"
+        delivery = body.get("event_id") if is_event else body.get("trigger_id")
+        retried = bool(req.headers.get("x-slack-retry-num"))
+        if delivery and self.recent_events.seen(delivery) and (is_event or retried):
             return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
         return await next_()
 
