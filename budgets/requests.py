@@ -35,7 +35,9 @@ from budgets.balances import BalanceView, balance_for
 from budgets.ledger import GrantSpec, issue_grants
 from budgets.periods import period_for
 from budgets.policy import Policy
-from storage.models import BurstRequest, BurstRequestDecision, Outcome, Person, Project
+from scoring.metrics import grouped_totals, window_sums
+from scoring.windows import trailing_weeks
+from storage.models import BurstRequest, BurstRequestDecision, Person, Project
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -50,7 +52,7 @@ PENDING, APPROVED, DENIED, CANCELLED, EXPIRED = (
 STEP_MANAGER, STEP_OWNER, STEP_ADMIN, STEP_FINANCE = "manager", "owner", "admin", "finance"
 APPROVE, DENY = "approve", "deny"
 SYSTEM_ACTOR = "tokenbot"
-EFFICIENCY_WINDOW = timedelta(weeks=4)
+EFFICIENCY_WEEKS = 4  # complete weeks of outcomes an approver sees the acceptance of
 
 ACTION_APPROVE = "request.approve"
 ACTION_DENY = "request.deny"
@@ -446,24 +448,21 @@ def awaiting(session: Session, policy: Policy, approver: Person) -> list[Request
     return _views(session, policy, rows)
 
 
-def recent_efficiency(session: Session, person_id: int, now: datetime) -> Efficiency:
-    """Acceptance rate of the person's AI output over the last four weeks (scoring has no
-    per-person measure yet; when it does, this is the place to call it)."""
-    rows = dict(
-        session.execute(
-            select(Outcome.status, func.count())
-            .where(
-                Outcome.person_id == person_id,
-                Outcome.occurred_at >= now - EFFICIENCY_WINDOW,
-                Outcome.occurred_at <= now,
-            )
-            .group_by(Outcome.status)
-        ).all()
-    )
+def recent_efficiency(
+    session: Session, policy: Policy, person_id: int, now: datetime
+) -> Efficiency:
+    """How much of the person's AI output was accepted over the last EFFICIENCY_WEEKS complete
+    weeks, in scoring's own figures (`scoring.metrics` totals, the sums `score` is built from:
+    revised work counts as accepted). Closed weeks are read from the rollups the weekly
+    spotlight job stores, so this is a few small queries (weeks without one are summed from
+    the events)."""
+    weeks = trailing_weeks(policy.periods.zone, now, EFFICIENCY_WEEKS)
+    rows = window_sums(session, weeks, now)
+    totals = grouped_totals(session, rows, ("person_id",), [person_id]).get((person_id,))
     return Efficiency(
-        accepted=int(rows.get("accepted", 0)),
-        total=int(sum(rows.values())),
-        weeks=EFFICIENCY_WINDOW.days // 7,
+        accepted=totals.accepted if totals else 0,
+        total=totals.artifacts if totals else 0,
+        weeks=EFFICIENCY_WEEKS,
     )
 
 
@@ -491,7 +490,7 @@ def approval_notice(
         {
             "request": request_context(request),
             "balance": balance_context(balance_for(session, requester, policy, now)),
-            "efficiency": efficiency_context(recent_efficiency(session, requester.id, now)),
+            "efficiency": efficiency_context(recent_efficiency(session, policy, requester.id, now)),
             "reminder": reminder,
             "zone": policy.periods.timezone,
         },

@@ -471,27 +471,28 @@ def test_a_request_whose_until_day_has_passed_expires(services, org, clock):
 
 
 def test_the_approval_message_shows_balance_burn_rate_and_recent_efficiency(services, org, clock):
+    """Efficiency is scoring's acceptance (revised work counts as accepted, as in `score`)
+    over the last four complete weeks: not the running week, not before."""
     ann = org["ann@acme.test"]
+    outcomes = {
+        "last-week": ("accepted", timedelta(days=4)),  # Sat 14 Nov: week 2026-W46
+        "revised": ("revised", timedelta(days=10)),
+        "older": ("accepted", timedelta(days=20)),
+        "rejected": ("rejected", timedelta(days=27)),  # Thu 22 Oct: week 2026-W43
+        "this-week": ("accepted", timedelta(days=1)),  # the running week: not yet
+        "old": ("rejected", timedelta(weeks=5)),  # 2026-W42: before the four weeks
+    }
     with services.db.unit_of_work() as uow:
-        for number, status in enumerate(["accepted", "accepted", "accepted", "rejected"]):
+        for id, (status, ago) in outcomes.items():
             uow.session.add(
                 Outcome(
-                    id=f"o{number}",
+                    id=id,
                     person_id=ann.id,
                     identity=ann.email,
                     status=status,
-                    occurred_at=clock() - timedelta(days=number),
+                    occurred_at=clock() - ago,
                 )
             )
-        uow.session.add(
-            Outcome(
-                id="old",
-                person_id=ann.id,
-                identity=ann.email,
-                status="rejected",
-                occurred_at=clock() - timedelta(weeks=5),
-            )
-        )
         uow.commit()
     (notice,) = make(services, org, "ann@acme.test", 50_000).notices
     context = notice.reply.context
@@ -500,7 +501,7 @@ def test_the_approval_message_shows_balance_burn_rate_and_recent_efficiency(serv
     text = services.renderer.text(notice.reply)
     assert "Their balance: 2,000,000 of 2,000,000 tokens left in 2026-11" in text
     assert "Burn rate: 0 tokens/day" in text
-    assert "75% of AI output accepted (3 of 4 outcomes, last 4 weeks)" in text
+    assert "75% of AI output accepted (3 of 4 outcomes, last 4 complete weeks)" in text
 
 
 def test_every_step_is_in_the_audit_log_and_the_cli_lists_it(
