@@ -11,29 +11,38 @@ Invariants:
   A sensitive-data finding carries a kind and a count, never the matched text.
 * History is read with one bounded aggregate: the latest `HISTORY_SAMPLE` events of the use case
   within `HISTORY_WINDOW`, found through the (use_case, occurred_at) index. Cost does not grow
-  with the size of the usage history.
+  with the size of the usage history. The share of the balance needs only the personal
+  remaining: one aggregate over the person's active grants. Every statement is built once.
 * Each encoding is counted at most once per estimate. Another model's encoding is counted only
-  when that model would be the cheapest on the asked model's count; the cheapest model reported
-  is always priced on its own exact (or calibrated) count.
-* A vocabulary is loaded once per process, even when the first estimates arrive together.
+  when that model would be the cheapest on the asked model's count (for a long text, alongside
+  the asked count, when it ranks cheapest on a stand-in count: the ranking barely depends on the
+  count); the cheapest model reported is always priced on its own exact (or calibrated) count.
+* For a long text the asked encoding is counted on a worker thread (tiktoken releases the GIL
+  while it encodes) while this thread scans for sensitive data and reads the database, so an
+  estimate takes little longer than the count alone when a second core is free. When no worker
+  is free the caller counts itself: never slower than one after the other.
+* A vocabulary is loaded once per process, even when the first estimates arrive together
+  (`budgets.tokenizer.load_encoding`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from budgets.balances import balance_for
+from budgets.balances import personal_remaining
 from budgets.policy import ModelPrice, Policy, UseCase
 from budgets.sensitive import SensitiveFinding, find_sensitive
-from budgets.tokenizer import count_chat_tokens, count_tokens, load_encoding
+from budgets.tokenizer import count_chat_tokens, count_tokens
 from storage.models import Person, PromptTemplate, UsageEvent
 
 __all__ = [
@@ -151,7 +160,7 @@ def estimate(
     use = _use_case(policy, use_case)
     chat_format = not isinstance(text_or_messages, str)
     scanned = _scanned_text(text_or_messages)
-    if not scanned.strip():
+    if not scanned or scanned.isspace():
         raise InvalidEstimateInput(
             "there is no text to estimate: give the prompt after the command, "
             "e.g. `estimate Summarise this report in five bullet points`"
@@ -162,18 +171,30 @@ def estimate(
             f"{settings.max_text_chars:,} characters. Estimate it in parts."
         )
 
-    raw_counts = {price.encoding: _raw_count(text_or_messages, price.encoding)}
-    sensitive = tuple(find_sensitive(scanned))
+    # A long text's asked count runs on a worker thread while this one does everything else.
+    # The database reads come first: the driver lets go of the GIL while the database works,
+    # which lets the worker start encoding at once instead of after a GIL switch interval.
+    overlap = len(scanned) >= OVERLAP_CHARS
+    counts = _Counts(text_or_messages)
+    counts.start(price.encoding, background=overlap)
+    remaining = personal_remaining(session, person, now)
     history = _recent_history(session, use, now) if use else _History()
+    template = _best_template(session, history, use) if use else None
     ratio = _output_ratio(history, use, settings.default_output_ratio)
-    remaining = balance_for(session, person, policy, now).personal_remaining
-
-    asked = _model_cost(price, raw_counts[price.encoding], ratio.ratio)
+    sensitive = tuple(find_sensitive(scanned))
     candidates = [policy.models[name] for name in (use.allowed_models if use else ())] or list(
         policy.models.values()
     )
-    cheapest = _cheapest(candidates, text_or_messages, raw_counts, price.encoding, ratio.ratio)
-    saving = _template_saving(session, history, use, asked, price) if use else None
+    if overlap:
+        # The ranking hardly depends on the count (every candidate gets the same stand-in), so
+        # the likely cheapest model is known already: count its encoding here meanwhile.
+        likely, _ = _best(candidates, {price.encoding: len(scanned)}, price.encoding, ratio.ratio)
+        counts.start(likely.encoding, background=False)
+
+    raw_counts = {price.encoding: counts.get(price.encoding)}
+    asked = _model_cost(price, raw_counts[price.encoding], ratio.ratio)
+    cheapest = _cheapest(candidates, counts, raw_counts, price.encoding, ratio.ratio)
+    saving = _template_saving(template, asked, price) if template else None
     return Estimate(
         model=asked,
         encoding=price.encoding,
@@ -237,16 +258,56 @@ def _scanned_text(text_or_messages: str | ChatMessages) -> str:
 
 # --- counting ---------------------------------------------------------------------------------
 
-_load_lock = threading.Lock()
+# Texts at least this long are counted on a worker thread while the rest of the estimate runs;
+# below it, handing the count over costs more than the overlap saves.
+OVERLAP_CHARS = 20_000
+
+_workers: ThreadPoolExecutor | None = None
+_workers_lock = threading.Lock()
+
+
+def _counting_workers() -> ThreadPoolExecutor:
+    """The process's counting threads, started on first use (never at import)."""
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="token-count")
+        return _workers
 
 
 def _raw_count(text_or_messages: str | ChatMessages, encoding: str) -> int:
-    # load_encoding caches, but two threads' first calls would both load: the lock makes one.
-    with _load_lock:
-        load_encoding(encoding)
     if isinstance(text_or_messages, str):
         return count_tokens(text_or_messages, encoding)
     return count_chat_tokens(text_or_messages, encoding)
+
+
+class _Counts:
+    """The text's token count per encoding, each counted once: on demand, or started early (on
+    a worker thread when `background`) and collected when needed."""
+
+    def __init__(self, text_or_messages: str | ChatMessages):
+        self._text_or_messages = text_or_messages
+        self._counts: dict[str, int | Future[int]] = {}
+
+    def start(self, encoding: str, *, background: bool) -> None:
+        if encoding in self._counts:
+            return
+        if background:
+            self._counts[encoding] = _counting_workers().submit(
+                _raw_count, self._text_or_messages, encoding
+            )
+        else:
+            self._counts[encoding] = _raw_count(self._text_or_messages, encoding)
+
+    def get(self, encoding: str) -> int:
+        count = self._counts.get(encoding)
+        if isinstance(count, Future):
+            # A count no worker has started yet (all busy) is taken back and done here.
+            count = count.result() if not count.cancel() else None
+        if count is None:
+            count = _raw_count(self._text_or_messages, encoding)
+        self._counts[encoding] = count
+        return count
 
 
 def _calibrated(raw_tokens: int, price: ModelPrice) -> int:
@@ -271,7 +332,7 @@ def _model_cost(price: ModelPrice, raw_tokens: int, ratio: Decimal) -> ModelCost
 
 def _cheapest(
     candidates: list[ModelPrice],
-    text_or_messages: str | ChatMessages,
+    counts: _Counts,
     raw_counts: dict[str, int],
     asked_encoding: str,
     ratio: Decimal,
@@ -283,21 +344,31 @@ def _cheapest(
     encoding), so the winner's price is never a stand-in.
     """
     while True:
-        best_price, best = min(
-            (
-                (
-                    price,
-                    _model_cost(
-                        price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
-                    ),
-                )
-                for price in candidates
-            ),
-            key=lambda pair: (_exact_cost(*pair), pair[1].budget_tokens, pair[0].name),
-        )
+        best_price, best = _best(candidates, raw_counts, asked_encoding, ratio)
         if best_price.encoding in raw_counts:
             return best
-        raw_counts[best_price.encoding] = _raw_count(text_or_messages, best_price.encoding)
+        raw_counts[best_price.encoding] = counts.get(best_price.encoding)
+
+
+def _best(
+    candidates: list[ModelPrice],
+    raw_counts: Mapping[str, int],
+    asked_encoding: str,
+    ratio: Decimal,
+) -> tuple[ModelPrice, ModelCost]:
+    """The lowest-cost candidate on these counts (the asked encoding's for any not counted)."""
+    return min(
+        (
+            (
+                price,
+                _model_cost(
+                    price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
+                ),
+            )
+            for price in candidates
+        ),
+        key=lambda pair: (_exact_cost(*pair), pair[1].budget_tokens, pair[0].name),
+    )
 
 
 def _exact_cost(price: ModelPrice, cost: ModelCost) -> Decimal:
@@ -334,33 +405,47 @@ class _History:
         return sum(g.output_tokens for g in self.groups.values())
 
 
+_RECENT_CALLS = (
+    select(UsageEvent.template_id, UsageEvent.input_tokens, UsageEvent.output_tokens)
+    .where(
+        UsageEvent.use_case == bindparam("use_case"),
+        UsageEvent.occurred_at > bindparam("since"),
+        UsageEvent.occurred_at <= bindparam("now"),
+        UsageEvent.input_tokens > 0,
+    )
+    .order_by(UsageEvent.occurred_at.desc())
+    .limit(HISTORY_SAMPLE)
+)
+_RECENT = _RECENT_CALLS.subquery()
+_HISTORY_BY_TEMPLATE = select(
+    _RECENT.c.template_id,
+    func.count(),
+    func.sum(_RECENT.c.input_tokens),
+    func.sum(_RECENT.c.output_tokens),
+).group_by(_RECENT.c.template_id)
+_APPROVED_TEMPLATES = select(PromptTemplate.id, PromptTemplate.name).where(
+    PromptTemplate.use_case == bindparam("use_case"),
+    PromptTemplate.approved.is_(True),
+    PromptTemplate.id.in_(bindparam("ids", expanding=True)),
+)
+
+
+def _history_params(use_case: str, now: datetime) -> dict[str, object]:
+    return {"use_case": use_case, "since": now - HISTORY_WINDOW, "now": now}
+
+
 def recent_calls(use_case: str, now: datetime) -> Select[str | None, int, int]:
     """The latest HISTORY_SAMPLE calls of a use case within HISTORY_WINDOW before `now`:
     (template id, input tokens, output tokens), read backwards on (use_case, occurred_at)."""
-    return (
-        select(UsageEvent.template_id, UsageEvent.input_tokens, UsageEvent.output_tokens)
-        .where(
-            UsageEvent.use_case == use_case,
-            UsageEvent.occurred_at > now - HISTORY_WINDOW,
-            UsageEvent.occurred_at <= now,
-            UsageEvent.input_tokens > 0,
-        )
-        .order_by(UsageEvent.occurred_at.desc())
-        .limit(HISTORY_SAMPLE)
-    )
+    return _RECENT_CALLS.params(_history_params(use_case, now))
 
 
 def _recent_history(session: Session, use: UseCase, now: datetime) -> _History:
-    """One aggregate over the bounded sample, per template (None: calls without one)."""
-    recent = recent_calls(use.name, now).subquery()
-    rows = session.execute(
-        select(
-            recent.c.template_id,
-            func.count(),
-            func.sum(recent.c.input_tokens),
-            func.sum(recent.c.output_tokens),
-        ).group_by(recent.c.template_id)
-    ).all()
+    """One aggregate over the bounded sample, per template (None: calls without one).
+
+    Core statements on the session's connection: the ORM layer would only add overhead here.
+    """
+    rows = session.connection().execute(_HISTORY_BY_TEMPLATE, _history_params(use.name, now))
     return _History(
         {template: _Group(int(n), int(inp), int(out)) for template, n, inp, out in rows}
     )
@@ -382,47 +467,44 @@ def _output_ratio(
     return OutputRatio(default, "policy")
 
 
-def _template_saving(
-    session: Session,
-    history: _History,
-    use: UseCase,
-    asked: ModelCost,
-    price: ModelPrice,
-) -> TemplateSaving | None:
+@dataclass(frozen=True)
+class _BestTemplate:
+    template_id: str
+    name: str
+    share: Decimal
+    events: int
+
+
+def _best_template(session: Session, history: _History, use: UseCase) -> _BestTemplate | None:
     """The approved template whose calls average the fewest input tokens below untemplated ones."""
     without = history.groups.get(None)
     with_template = {t: g for t, g in history.groups.items() if t is not None}
     if without is None or without.events < MIN_HISTORY_EVENTS or not with_template:
         return None
-    approved = dict(
-        session.execute(
-            select(PromptTemplate.id, PromptTemplate.name).where(
-                PromptTemplate.use_case == use.name,
-                PromptTemplate.approved.is_(True),
-                PromptTemplate.id.in_(list(with_template)),
-            )
-        ).all()
-    )
+    params = {"use_case": use.name, "ids": list(with_template)}
+    approved = dict(session.connection().execute(_APPROVED_TEMPLATES, params).all())
     baseline_average = Decimal(without.input_tokens) / without.events
-    best: tuple[Decimal, str, _Group] | None = None
+    best: _BestTemplate | None = None
     for template_id, group in with_template.items():
         if template_id not in approved or group.events < MIN_HISTORY_EVENTS:
             continue
         share = 1 - (Decimal(group.input_tokens) / group.events) / baseline_average
-        if share >= MIN_TEMPLATE_SAVING and (best is None or share > best[0]):
-            best = (share, template_id, group)
-    if best is None:
-        return None
-    share, template_id, group = best
+        if share >= MIN_TEMPLATE_SAVING and (best is None or share > best.share):
+            best = _BestTemplate(template_id, approved[template_id], share, group.events)
+    return best
+
+
+def _template_saving(best: _BestTemplate, asked: ModelCost, price: ModelPrice) -> TemplateSaving:
+    """What the template's share would save on this estimate."""
     saved = min(
-        int((asked.input_tokens * share).to_integral_value(rounding=ROUND_HALF_UP)),
+        int((asked.input_tokens * best.share).to_integral_value(rounding=ROUND_HALF_UP)),
         asked.input_tokens,
     )
     return TemplateSaving(
-        template_id=template_id,
-        name=approved[template_id],
-        share=share,
-        events=group.events,
+        template_id=best.template_id,
+        name=best.name,
+        share=best.share,
+        events=best.events,
         input_tokens_saved=saved,
         cost_micros_saved=price.cost_micros(saved, 0),
     )

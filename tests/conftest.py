@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -106,6 +109,22 @@ def row_counts(services: Services) -> dict[str, int]:
             t.name: s.execute(select(func.count()).select_from(t)).scalar_one()
             for t in Base.metadata.sorted_tables
         }
+
+
+T = TypeVar("T")
+
+
+def run_together(function: Callable[[], T], times: int) -> list[T]:
+    """Call `function` on `times` threads released at once; what each returned (or raise)."""
+    start = threading.Barrier(times)
+
+    def when_all_are_ready() -> T:
+        start.wait()
+        return function()
+
+    with ThreadPoolExecutor(times) as threads:
+        calls = [threads.submit(when_all_are_ready) for _ in range(times)]
+        return [call.result() for call in calls]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import logging
 import re
 import shutil
 import socket
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from budgets.tokenizer import (
     load_verified_vocab,
     shipped_vocab_dir,
 )
+from tests.conftest import run_together
 
 VOCAB_DIR = Path(tokenizer.__file__).parent / "vocab"
 VOCAB_FILES = ("r50k_base", "p50k_base", "cl100k_base", "o200k_base")
@@ -231,18 +231,7 @@ def test_load_encoding_is_cached(empty_cache_dir: Path) -> None:
 
 
 def test_first_callers_arriving_together_build_the_encoding_once(empty_cache_dir: Path) -> None:
-    start = threading.Barrier(4)
-    counts: list[int] = []
-
-    def first_count() -> None:
-        start.wait()
-        counts.append(count_tokens("hello world", "cl100k_base"))
-
-    threads = [threading.Thread(target=first_count) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts = run_together(lambda: count_tokens("hello world", "cl100k_base"), 4)
 
     assert counts == [2, 2, 2, 2]
     assert load_encoding.cache_info().misses == 1
