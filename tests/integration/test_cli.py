@@ -61,12 +61,6 @@ def test_policy_check_lists_every_problem_with_its_key_and_exits_2(tmp_path: Pat
     assert "Traceback" not in done.stderr
 
 
-def test_policy_check_of_the_built_in_default_passes(database_url):
-    done = tokenbot("policy", "check", database_url=database_url)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("policy OK (built-in default): phase incentives")
-
-
 def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
     services, org, tmp_path: Path
 ):
@@ -98,7 +92,7 @@ def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
     assert row_counts(services) == before
 
 
-def test_directory_import_then_ledger_verify_is_clean(services, tmp_path: Path):
+def test_directory_import_of_a_good_csv_upserts_and_says_what_it_did(services, tmp_path: Path):
     people = tmp_path / "people.csv"
     people.write_text(
         f"{HEADER}\nboss@acme.test,Bo Boss,Ops,,member;manager,power-user,U1,\n"
@@ -109,19 +103,7 @@ def test_directory_import_then_ledger_verify_is_clean(services, tmp_path: Path):
     imported = tokenbot("directory", "import", str(people), database_url=url)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.startswith(f"imported {people}: 2 created, 0 updated, 1 new teams")
-    verified = tokenbot("ledger", "verify", database_url=url)
-    assert (verified.returncode, verified.stdout.strip()) == (
-        0,
-        "ledger verify: every balance matches its entries",
-    )
-
-
-def test_ledger_expire_of_a_malformed_period_names_the_form(services):
-    done = tokenbot(
-        "ledger", "expire", "--period", "2026-13", database_url=services.settings.database_url
-    )
-    assert done.returncode == 2
-    assert "error: period '2026-13' is not of the form YYYY-MM, e.g. 2026-11" in done.stderr
+    assert row_counts(services)["people"] == 2
 
 
 def test_demo_seeds_and_opens_the_chat_and_a_second_run_adds_nothing(services):
