@@ -23,12 +23,6 @@ def test_on_a_fixed_seed_every_detector_meets_its_goals_and_no_gamer_is_recognis
     assert report.meets_goals
 
 
-def test_the_simulation_is_deterministic_for_a_seed():
-    first = simulate(seed=11, people=60, weeks=2)
-    second = simulate(seed=11, people=60, weeks=2)
-    assert first == second
-
-
 def test_tokenbot_simulate_prints_a_row_per_detector(capsys):
     status = cli_main(["simulate", "--seed", "11", "--people", "60", "--weeks", "2", "--quiet"])
     out = capsys.readouterr().out
@@ -36,4 +30,4 @@ def test_tokenbot_simulate_prints_a_row_per_detector(capsys):
         line = next(line for line in out.splitlines() if line.startswith(detector))
         assert "recall " in line and "false positives " in line
     assert "gamers recognised:" in out and "goals (recall >= 0.90" in out
-    assert status in (0, 1)
+    assert status == (0 if "goals" in out and ": met" in out else 1)
