@@ -121,3 +121,16 @@ def button(reply: Reply, label: str) -> Button:
     found = [b for b in reply.buttons if b.label == label]
     assert found, f"no {label!r} button in {[b.label for b in reply.buttons]}"
     return found[0]
+
+
+class Recorder:
+    """A Deliverer that keeps what it is given (a stand-in chat platform)."""
+
+    platform = "recorder"
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def deliver(self, notice) -> bool:  # noqa: ANN001
+        self.sent.append(notice)
+        return True

@@ -15,6 +15,7 @@ from storage.models import Flag
 from tests.integration.governance_support import (
     WEEK,
     WEEK_KEY,
+    Recorder,
     at,
     button,
     call,
@@ -188,19 +189,6 @@ def test_an_upheld_flag_keeps_counting_and_a_later_week_starts_afresh(services, 
         uow.commit()
     assert notices == [] and len(flags_of(services, org["ann@acme.test"].id)) == 1
     assert flag.week == WEEK_KEY
-
-
-class Recorder:
-    """A Deliverer that keeps what it is given (a stand-in chat platform)."""
-
-    platform = "recorder"
-
-    def __init__(self) -> None:
-        self.sent: list = []
-
-    def deliver(self, notice) -> bool:  # noqa: ANN001
-        self.sent.append(notice)
-        return True
 
 
 def test_the_daily_detectors_job_flags_and_tells_the_person_once(services, org, clock):

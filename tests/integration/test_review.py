@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from bot.cli import main as cli_main
+from bot.jobs import run_job
 from scoring.review import (
     build_review,
     chart_png,
@@ -21,7 +22,7 @@ from scoring.review import (
     verdict,
 )
 from storage.models import Flag, OutboxMessage
-from tests.integration.governance_support import call, record, result
+from tests.integration.governance_support import Recorder, call, record, result
 
 PNG = b"\x89PNG\r\n\x1a\n"
 OCTOBER = "2026-10"
@@ -218,3 +219,14 @@ def test_report_writes_the_quarterly_scorecard_as_csv(services, org, tmp_path, m
         cli_main(["report", "--quarter", "2026-Q4", "--format", "html", "--output", str(html)]) == 0
     )
     assert "AI scorecard 2026-Q4" in html.read_text()
+
+
+def test_the_review_job_on_the_first_sends_last_months_reviews_once(services, org, clock):
+    seed(services, org)
+    clock.set(datetime(2026, 11, 1, 9, 0, tzinfo=UTC))
+    recorder = Recorder()
+    first = run_job(services, "review", [recorder])
+    again = run_job(services, "review", [recorder])
+    assert (first.delivered, again.delivered) == (3, 0)
+    assert {n.reply.context["month"] for n in recorder.sent} == {OCTOBER}
+    assert all(n.reply.attachments[0].content.startswith(PNG) for n in recorder.sent)
