@@ -12,7 +12,8 @@ import sys
 from typing import TextIO
 
 from bot.core.dispatch import Dispatcher
-from bot.core.messages import Button, Form, IncomingAction, IncomingMessage, Reply
+from bot.core.messages import Button, Form, IncomingAction, IncomingMessage, Notice, Reply
+from storage.models import Person
 
 PROMPT = "tokens> "
 
@@ -34,11 +35,18 @@ class ConsoleChat:
         for number, button in enumerate(self.buttons, start=1):
             self.out.write(f"  [{number}] {button.label}\n")
         for notice in reply.notices:
-            target = notice.to_channel or f"person #{notice.to_person_id}"
-            self.out.write(f"(tokenbot also sent a message to {target})\n")
+            self.out.write(f"(tokenbot also sent a message to {self.recipient(notice)})\n")
         self.out.flush()
         if reply.form is not None and self.stdin is not None:
             self.fill(reply.form)
+
+    def recipient(self, notice: Notice) -> str:
+        """Who a notice went to, as a person reads it: the channel, or the person's name."""
+        if notice.to_channel or notice.to_person_id is None:
+            return notice.to_channel or "nobody"
+        with self.dispatcher.services.db.read() as session:
+            person = session.get(Person, notice.to_person_id)
+            return person.name if person is not None else f"person #{notice.to_person_id}"
 
     def fill(self, form: Form) -> None:
         """Ask for each field on its own line, then submit; end of input submits nothing."""

@@ -1,24 +1,70 @@
 """A realistic demo org: four teams, 30 people, eight weeks of usage across use cases and
-models, seeded through the same services production uses (directory import, ledger).
+models, what became of the work (accepted, revised or rejected artifacts, with edit distances,
+minutes saved and a few savings their managers verified), three registered prompt templates and
+a burst request waiting for the demo member's manager, so `balance`, `score`, `leaderboard`,
+`templates` and `team` all have something to show. Seeded through the same services production
+uses (directory import, ledger, outcome store, template registry, savings claims, requests).
 
-Deterministic (fixed seed, stable event ids), and a second run on the same database adds
-nothing: the directory upserts, usage ids deduplicate, grants and roll-overs are idempotent.
+Deterministic (fixed seeds, stable ids), and seeded once per database: a second run finds the
+demo member and adds nothing. (The data hangs off the day it was seeded, eight weeks back from
+then, so later runs could not add to it consistently anyway.)
 """
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy import select
 
 from bot.bootstrap import Services
 from budgets.directory import find_person, import_directory
 from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
+from budgets.requests import create_request
+from ingest.events import OutcomeEvent, OutcomeStatus
+from ingest.store import record_outcomes
+from scoring.savings import claim_savings, decide_claim
+from scoring.templates import register_template
+from scoring.windows import last_complete_week, previous_week
+from storage.models import Outcome, Person
 
 DEMO_MEMBER = "liam.walsh@demo.example"
 DEMO_DOMAIN = "demo.example"
 DEMO_WEEKS = 8
+DEMO_MANAGER = "maya.patel@demo.example"  # the demo member's manager
+
+
+@dataclass(frozen=True)
+class DemoTemplate:
+    id: str
+    name: str
+    author: str
+
+
+# Registered templates, by use case; templated work takes fewer tokens and is accepted more.
+DEMO_TEMPLATES = {
+    "seo-brief": DemoTemplate("seo-brief-v1", "SEO brief v1", "sofia.rossi@demo.example"),
+    "support-reply": DemoTemplate(
+        "support-reply-v1", "Support reply v1", "diego.lopez@demo.example"
+    ),
+    "data-analysis": DemoTemplate(
+        "data-analysis-v1", "Data analysis v1", "ravi.menon@demo.example"
+    ),
+}
+TEMPLATE_TOKEN_SHARE = 0.6
+# Whose minutes saved in the last two complete weeks their manager verified.
+DEMO_SAVERS = (
+    DEMO_MEMBER,
+    "kenji.sato@demo.example",
+    "grace.lee@demo.example",
+    "ines.costa@demo.example",
+    "theo.clark@demo.example",
+)
+# A burst request from a colleague of the demo member, waiting for their manager.
+DEMO_REQUEST = ("sofia.rossi@demo.example", 300_000, "Q4 campaign: 40 landing-page briefs")
 
 TEAMS = {
     "Marketing": ("seo-brief", "ad-copy", "research"),
@@ -171,14 +217,22 @@ def directory_csv(people: list[dict[str, str]]) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
+def demo_habits(people: list[dict[str, str]], rng: random.Random) -> dict[str, float]:
+    """Each person's prompt habit, a token multiplier: efficient, typical, or bloated."""
+    habits = {p["email"]: rng.choice((0.6, 1.0, 1.0, 1.4)) for p in people}
+    habits[people[3]["email"]] = 3.0  # one heavy spender with bloated context
+    return habits
+
+
 def demo_usage(
     people: list[dict[str, str]], start: datetime, days: int, seed: int = 7
 ) -> dict[int, list[DemoUsage]]:
-    """Usage per day index. Each person has a habit: efficient, typical, or bloated prompts."""
+    """Usage per day index, by each person's habit, in conversations of up to three calls;
+    work with a registered template (for the use cases that have one) takes
+    TEMPLATE_TOKEN_SHARE of the tokens."""
     rng = random.Random(seed)
     by_day: dict[int, list[DemoUsage]] = {}
-    habits = {p["email"]: rng.choice((0.6, 1.0, 1.0, 1.4)) for p in people}
-    habits[people[3]["email"]] = 3.0  # one heavy spender with bloated context
+    habits = demo_habits(people, rng)
     for day in range(days):
         moment = start + timedelta(days=day)
         if moment.weekday() >= 5:
@@ -187,30 +241,105 @@ def demo_usage(
         for p in people:
             use_cases = TEAMS[p["team"]]
             for n in range(rng.randint(0, 6)):
-                use_case = rng.choice(use_cases)
-                model = rng.choice(MODELS[use_case])
+                if n % 3 == 0:  # a conversation: one task, so one use case, model and template
+                    use_case = rng.choice(use_cases)
+                    model = rng.choice(MODELS[use_case])
+                    template = DEMO_TEMPLATES.get(use_case) if rng.random() < 0.4 else None
+                    share = TEMPLATE_TOKEN_SHARE if template else 1.0
                 size = int(rng.lognormvariate(8.6, 0.7) * habits[p["email"]])
                 output = int(size * rng.uniform(0.2, 0.9))
                 at = moment.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(
                     minutes=rng.randint(0, 540)
                 )
+                cached = int(size * rng.choice((0, 0, 0.3)))
                 events.append(
                     DemoUsage(
                         id=f"demo:{p['email']}:{day}:{n}",
                         user=p["email"],
                         model=model,
-                        input_tokens=size,
-                        output_tokens=output,
-                        cached_input_tokens=int(size * rng.choice((0, 0, 0.3))),
+                        input_tokens=int(size * share),
+                        output_tokens=int(output * share),
+                        cached_input_tokens=int(cached * share),
                         use_case=use_case,
                         project=None,
-                        template_id=f"{use_case}-v1" if rng.random() < 0.3 else None,
+                        template_id=template.id if template else None,
                         conversation_id=f"demo-conv:{p['email']}:{day}:{n // 3}",
                         timestamp=at,
                     )
                 )
         by_day[day] = events
     return by_day
+
+
+# accepted, revised, rejected: how an artifact ends, by prompt habit.
+OUTCOME_ODDS = {
+    0.6: (0.65, 0.25, 0.10),
+    1.0: (0.45, 0.30, 0.25),
+    1.4: (0.35, 0.30, 0.35),
+    3.0: (0.25, 0.25, 0.50),
+}
+
+
+def demo_outcomes(
+    people: list[dict[str, str]],
+    events: list[DemoUsage],
+    now: datetime,
+    seed: int = 7,
+) -> list[OutcomeEvent]:
+    """One artifact for most conversations (some are abandoned): accepted as is, revised or
+    rejected by the person's habit (better with a template), with an edit distance, a time to
+    first draft and, for some accepted work, the minutes it saved. Nothing after `now`."""
+    habits = demo_habits(people, random.Random(seed))  # the habits demo_usage drew
+    rng = random.Random(seed + 1)
+    conversations: dict[str, list[DemoUsage]] = defaultdict(list)
+    for event in events:
+        if event.conversation_id is not None:
+            conversations[event.conversation_id].append(event)
+    outcomes = []
+    for conversation_id in sorted(conversations):
+        calls = sorted(conversations[conversation_id], key=lambda e: (e.timestamp, e.id))
+        first, last = calls[0], calls[-1]
+        if rng.random() < 0.15:  # abandoned: spend without a result
+            continue
+        accepted, revised, _rejected = OUTCOME_ODDS[habits[first.user]]
+        if first.template_id:
+            accepted += 0.1
+        draw = rng.random()
+        status: OutcomeStatus = (
+            "accepted"
+            if draw < accepted
+            else "revised"
+            if draw < accepted + revised
+            else "rejected"
+        )
+        edit = {"accepted": rng.uniform(0, 0.08), "revised": rng.uniform(0.15, 0.5)}.get(status)
+        saved = (
+            rng.choice((5, 10, 15, 20, 30, 45))
+            if status != "rejected" and rng.random() < 0.4
+            else None
+        )
+        at = last.timestamp + timedelta(minutes=rng.randint(10, 90))
+        if at > now:
+            continue
+        _, email, day, number = conversation_id.split(":")
+        outcomes.append(
+            OutcomeEvent(
+                id=f"demo-outcome:{email}:{day}:{number}",
+                user=email,
+                artifact_id=f"{email.split('.')[0]}-{day}-{number}",
+                use_case=first.use_case,
+                status=status,
+                usage_ids=tuple(e.id for e in calls),
+                conversation_id=conversation_id,
+                edit_distance=None if edit is None else round(edit, 3),
+                minutes_saved=saved,
+                first_draft_seconds=int(rng.uniform(120, 600) * habits[first.user]),
+                template_id=first.template_id,
+                timestamp=at,
+                content_fingerprint=None,
+            )
+        )
+    return outcomes
 
 
 def seed_demo(services: Services) -> str:
@@ -221,13 +350,45 @@ def seed_demo(services: Services) -> str:
             return "The demo org is already seeded in this database."
     people = demo_people()
     start = (now - timedelta(weeks=DEMO_WEEKS)).replace(hour=0, minute=0, second=0, microsecond=0)
-    total = 0
     with services.db.unit_of_work() as uow:
         result = import_directory(uow.session, directory_csv(people), policy, start)
         if not result.ok:  # a bug in the demo data, not user input
             raise RuntimeError("demo directory is invalid: " + "; ".join(map(str, result.errors)))
+        for use_case, template in DEMO_TEMPLATES.items():
+            register_template(
+                uow.session, policy, template.id, template.name, use_case, start, template.author
+            )
         uow.commit()
+    recorded = seed_usage(services, people, start)
+    with services.db.unit_of_work() as uow:
+        outcomes = record_outcomes(uow.session, demo_outcomes(people, recorded, now), now).recorded
+        uow.commit()
+    verify_demo_savings(services)
+    email, amount, reason = DEMO_REQUEST
+    with services.db.unit_of_work() as uow:
+        requester = find_person(uow.session, email)
+        assert requester is not None
+        created = create_request(uow.session, policy, requester, amount, reason, now=now)
+        approver = uow.session.get(Person, created.request.approver_id)
+        approver_name = approver.name if approver else "a manager"
+        uow.commit()
+    return (
+        f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
+        f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
+        f"{len(DEMO_TEMPLATES)} prompt templates, and a burst request awaiting "
+        f"{approver_name}."
+    )
+
+
+def seed_usage(
+    services: Services, people: list[dict[str, str]], start: datetime
+) -> list[DemoUsage]:
+    """Record the usage day by day, closing each budget period as the days pass it, as a
+    running installation would; returns the events recorded (none after now)."""
+    now = services.clock()
+    policy = services.policy
     period = period_for(policy.periods, start)
+    recorded: list[DemoUsage] = []
     for day, events in sorted(demo_usage(people, start, DEMO_WEEKS * 7).items()):
         events = [e for e in events if e.timestamp <= now]
         moment = start + timedelta(days=day)
@@ -235,11 +396,51 @@ def seed_demo(services: Services) -> str:
             while moment >= period.end:
                 expire(uow.session, policy, period, period.end)
                 period = period_for(policy.periods, period.end)
-            total += record_usage(uow.session, events, policy, now).recorded
+            record_usage(uow.session, events, policy, now)
             uow.commit()
+        recorded.extend(events)
     with services.db.unit_of_work() as uow:
         while now >= period.end:
             expire(uow.session, policy, period, period.end)
             period = period_for(policy.periods, period.end)
         uow.commit()
-    return f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, {total:,} usage events over {DEMO_WEEKS} weeks."
+    return recorded
+
+
+def verify_demo_savings(services: Services) -> int:
+    """The DEMO_SAVERS claim the minutes their accepted work of the last two complete weeks
+    saved, and their managers verify them (`claim`, then the manager's Verify button)."""
+    now = services.clock()
+    policy = services.policy
+    last = last_complete_week(policy.periods.zone, now)
+    since = previous_week(policy.periods.zone, last).start
+    verified = 0
+    with services.db.unit_of_work() as uow:
+        session = uow.session
+        for email in DEMO_SAVERS:
+            person = find_person(session, email)
+            manager = (
+                session.get(Person, person.manager_id) if person and person.manager_id else None
+            )
+            if person is None or manager is None:
+                continue
+            saved = session.scalars(
+                select(Outcome)
+                .where(
+                    Outcome.person_id == person.id,
+                    Outcome.status.in_(("accepted", "revised")),
+                    Outcome.minutes_saved.is_not(None),
+                    Outcome.minutes_verified.is_(False),
+                    Outcome.occurred_at >= since,
+                    Outcome.occurred_at < last.end,
+                )
+                .order_by(Outcome.occurred_at, Outcome.id)
+                .limit(3)
+            ).all()
+            for outcome in saved:
+                minutes = int(outcome.minutes_saved or 0)
+                claim = claim_savings(session, person, outcome.artifact_id, minutes, now)
+                decide_claim(session, policy, manager, claim.claim_id, True, now)
+                verified += 1
+        uow.commit()
+    return verified

@@ -32,7 +32,7 @@ def run_chat(args) -> int:  # noqa: ANN001
 
 
 def run_demo(args) -> int:  # noqa: ANN001
-    from bot.demo import DEMO_MEMBER, seed_demo
+    from bot.demo import DEMO_MANAGER, DEMO_MEMBER, seed_demo
     from storage.database import upgrade_schema
 
     services = bootstrap()
@@ -42,5 +42,8 @@ def run_demo(args) -> int:  # noqa: ANN001
     if args.no_chat:
         return 0
     email = args.email or DEMO_MEMBER
-    print(f"Opening the console chat as {email}. Try: balance, policy, help.\n")
+    print(
+        f"Opening the console chat as {email}. Try: balance, score, leaderboard, templates, "
+        f"help (or --as {DEMO_MANAGER}, a manager, and `team`).\n"
+    )
     return run_console(Dispatcher(services), email)

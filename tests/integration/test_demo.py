@@ -1,0 +1,59 @@
+"""The demo org gives every command something to show: scores, recognition, templates and a
+request waiting for the demo member's manager, seeded through the real services and read back
+through the console chat. (tests/integration/test_cli.py runs `tokenbot demo` itself.)"""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+
+from bot.console import run_console
+from bot.core.dispatch import Dispatcher
+from bot.demo import DEMO_MANAGER, DEMO_MEMBER, DEMO_TEMPLATES, seed_demo
+from budgets.ledger import verify
+from storage.models import BurstRequest, Outcome, Person, PromptTemplate
+from tests.conftest import row_counts
+
+
+def chat(services, email: str, lines: str) -> str:
+    out = io.StringIO()
+    assert run_console(Dispatcher(services), email, stdin=io.StringIO(lines), out=out) == 0
+    return out.getvalue()
+
+
+def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
+    summary = seed_demo(services)
+    assert summary.startswith("Seeded the demo org: 30 people in 4 teams,")
+    assert "3 prompt templates, and a burst request awaiting Maya Patel" in summary
+    with services.db.read() as session:
+        statuses = set(session.scalars(select(Outcome.status).distinct()))
+        assert statuses == {"accepted", "revised", "rejected"}
+        assert session.scalar(
+            select(Outcome.id).where(Outcome.status == "revised", Outcome.edit_distance > 0)
+        )
+        assert session.scalar(select(Outcome.id).where(Outcome.minutes_verified.is_(True)))
+        registered = set(session.scalars(select(PromptTemplate.id)))
+        assert registered == {t.id for t in DEMO_TEMPLATES.values()}
+        (request,) = session.scalars(select(BurstRequest)).all()
+        approver = session.get(Person, request.approver_id)
+        assert request.state == "pending" and approver.email == DEMO_MANAGER
+        assert verify(session) == []
+    seeded = row_counts(services)
+    assert seed_demo(services) == "The demo org is already seeded in this database."
+    assert row_counts(services) == seeded
+
+
+def test_score_leaderboard_templates_and_team_have_something_to_show(services):
+    seed_demo(services)
+    member = chat(services, DEMO_MEMBER, "score\nleaderboard\ntemplates\nrequest 50k launch\n")
+    assert "internal error" not in member.lower()
+    assert "efficiency score for 2026-W46" in member
+    assert "Gold: " in member.split("Reusable workflow builder:")[1]
+    assert "Gold: " in member.split("Highest verified savings:")[1]
+    for template in DEMO_TEMPLATES.values():
+        assert f"{template.name} [{template.id}], by " in member
+    assert "(tokenbot also sent a message to Maya Patel)" in member
+    manager = chat(services, DEMO_MANAGER, "team\n")
+    waiting = manager.split("Burst requests waiting on you:")[1]
+    assert "Sofia Rossi: 300,000 tokens" in waiting and "Liam Walsh: 50,000 tokens" in waiting
