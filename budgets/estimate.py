@@ -14,23 +14,15 @@ Invariants:
   with the size of the usage history. The share of the balance needs only the personal
   remaining: one aggregate over the person's active grants. Every statement is built once.
 * Each encoding is counted at most once per estimate. Another model's encoding is counted only
-  when that model would be the cheapest on the asked model's count (for a long text, alongside
-  the asked count, when it ranks cheapest on a stand-in count: the ranking barely depends on the
-  count); the cheapest model reported is always priced on its own exact (or calibrated) count.
-* For a long text the asked encoding is counted on a worker thread (tiktoken releases the GIL
-  while it encodes) while this thread scans for sensitive data and reads the database, so an
-  estimate takes little longer than the count alone when a second core is free. When no worker
-  is free the caller counts itself: never slower than one after the other.
+  when that model would be the cheapest on the asked model's count; the cheapest model reported
+  is always priced on its own exact (or calibrated) count.
 * A vocabulary is loaded once per process, even when the first estimates arrive together
   (`budgets.tokenizer.load_encoding`).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -171,30 +163,18 @@ def estimate(
             f"{settings.max_text_chars:,} characters. Estimate it in parts."
         )
 
-    # A long text's asked count runs on a worker thread while this one does everything else.
-    # The database reads come first: the driver lets go of the GIL while the database works,
-    # which lets the worker start encoding at once instead of after a GIL switch interval.
-    overlap = len(scanned) >= OVERLAP_CHARS
-    counts = _Counts(text_or_messages)
-    counts.start(price.encoding, background=overlap)
-    remaining = personal_remaining(session, person, now)
-    history = _recent_history(session, use, now) if use else _History()
-    template = _best_template(session, history, use) if use else None
-    ratio = _output_ratio(history, use, settings.default_output_ratio)
+    raw_counts = {price.encoding: _raw_count(text_or_messages, price.encoding)}
     sensitive = tuple(find_sensitive(scanned))
+    history = _recent_history(session, use, now) if use else _History()
+    ratio = _output_ratio(history, use, settings.default_output_ratio)
+    remaining = personal_remaining(session, person, now)
+
+    asked = _model_cost(price, raw_counts[price.encoding], ratio.ratio)
     candidates = [policy.models[name] for name in (use.allowed_models if use else ())] or list(
         policy.models.values()
     )
-    if overlap:
-        # The ranking hardly depends on the count (every candidate gets the same stand-in), so
-        # the likely cheapest model is known already: count its encoding here meanwhile.
-        likely, _ = _best(candidates, {price.encoding: len(scanned)}, price.encoding, ratio.ratio)
-        counts.start(likely.encoding, background=False)
-
-    raw_counts = {price.encoding: counts.get(price.encoding)}
-    asked = _model_cost(price, raw_counts[price.encoding], ratio.ratio)
-    cheapest = _cheapest(candidates, counts, raw_counts, price.encoding, ratio.ratio)
-    saving = _template_saving(template, asked, price) if template else None
+    cheapest = _cheapest(candidates, text_or_messages, raw_counts, price.encoding, ratio.ratio)
+    saving = _template_saving(session, history, use, asked, price) if use else None
     return Estimate(
         model=asked,
         encoding=price.encoding,
@@ -258,56 +238,11 @@ def _scanned_text(text_or_messages: str | ChatMessages) -> str:
 
 # --- counting ---------------------------------------------------------------------------------
 
-# Texts at least this long are counted on a worker thread while the rest of the estimate runs;
-# below it, handing the count over costs more than the overlap saves.
-OVERLAP_CHARS = 20_000
-
-_workers: ThreadPoolExecutor | None = None
-_workers_lock = threading.Lock()
-
-
-def _counting_workers() -> ThreadPoolExecutor:
-    """The process's counting threads, started on first use (never at import)."""
-    global _workers
-    with _workers_lock:
-        if _workers is None:
-            _workers = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="token-count")
-        return _workers
-
 
 def _raw_count(text_or_messages: str | ChatMessages, encoding: str) -> int:
     if isinstance(text_or_messages, str):
         return count_tokens(text_or_messages, encoding)
     return count_chat_tokens(text_or_messages, encoding)
-
-
-class _Counts:
-    """The text's token count per encoding, each counted once: on demand, or started early (on
-    a worker thread when `background`) and collected when needed."""
-
-    def __init__(self, text_or_messages: str | ChatMessages):
-        self._text_or_messages = text_or_messages
-        self._counts: dict[str, int | Future[int]] = {}
-
-    def start(self, encoding: str, *, background: bool) -> None:
-        if encoding in self._counts:
-            return
-        if background:
-            self._counts[encoding] = _counting_workers().submit(
-                _raw_count, self._text_or_messages, encoding
-            )
-        else:
-            self._counts[encoding] = _raw_count(self._text_or_messages, encoding)
-
-    def get(self, encoding: str) -> int:
-        count = self._counts.get(encoding)
-        if isinstance(count, Future):
-            # A count no worker has started yet (all busy) is taken back and done here.
-            count = count.result() if not count.cancel() else None
-        if count is None:
-            count = _raw_count(self._text_or_messages, encoding)
-        self._counts[encoding] = count
-        return count
 
 
 def _calibrated(raw_tokens: int, price: ModelPrice) -> int:
@@ -332,7 +267,7 @@ def _model_cost(price: ModelPrice, raw_tokens: int, ratio: Decimal) -> ModelCost
 
 def _cheapest(
     candidates: list[ModelPrice],
-    counts: _Counts,
+    text_or_messages: str | ChatMessages,
     raw_counts: dict[str, int],
     asked_encoding: str,
     ratio: Decimal,
@@ -344,31 +279,21 @@ def _cheapest(
     encoding), so the winner's price is never a stand-in.
     """
     while True:
-        best_price, best = _best(candidates, raw_counts, asked_encoding, ratio)
+        best_price, best = min(
+            (
+                (
+                    price,
+                    _model_cost(
+                        price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
+                    ),
+                )
+                for price in candidates
+            ),
+            key=lambda pair: (_exact_cost(*pair), pair[1].budget_tokens, pair[0].name),
+        )
         if best_price.encoding in raw_counts:
             return best
-        raw_counts[best_price.encoding] = counts.get(best_price.encoding)
-
-
-def _best(
-    candidates: list[ModelPrice],
-    raw_counts: Mapping[str, int],
-    asked_encoding: str,
-    ratio: Decimal,
-) -> tuple[ModelPrice, ModelCost]:
-    """The lowest-cost candidate on these counts (the asked encoding's for any not counted)."""
-    return min(
-        (
-            (
-                price,
-                _model_cost(
-                    price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
-                ),
-            )
-            for price in candidates
-        ),
-        key=lambda pair: (_exact_cost(*pair), pair[1].budget_tokens, pair[0].name),
-    )
+        raw_counts[best_price.encoding] = _raw_count(text_or_messages, best_price.encoding)
 
 
 def _exact_cost(price: ModelPrice, cost: ModelCost) -> Decimal:
@@ -467,15 +392,13 @@ def _output_ratio(
     return OutputRatio(default, "policy")
 
 
-@dataclass(frozen=True)
-class _BestTemplate:
-    template_id: str
-    name: str
-    share: Decimal
-    events: int
-
-
-def _best_template(session: Session, history: _History, use: UseCase) -> _BestTemplate | None:
+def _template_saving(
+    session: Session,
+    history: _History,
+    use: UseCase,
+    asked: ModelCost,
+    price: ModelPrice,
+) -> TemplateSaving | None:
     """The approved template whose calls average the fewest input tokens below untemplated ones."""
     without = history.groups.get(None)
     with_template = {t: g for t, g in history.groups.items() if t is not None}
@@ -484,27 +407,25 @@ def _best_template(session: Session, history: _History, use: UseCase) -> _BestTe
     params = {"use_case": use.name, "ids": list(with_template)}
     approved = dict(session.connection().execute(_APPROVED_TEMPLATES, params).all())
     baseline_average = Decimal(without.input_tokens) / without.events
-    best: _BestTemplate | None = None
+    best: tuple[Decimal, str, _Group] | None = None
     for template_id, group in with_template.items():
         if template_id not in approved or group.events < MIN_HISTORY_EVENTS:
             continue
         share = 1 - (Decimal(group.input_tokens) / group.events) / baseline_average
-        if share >= MIN_TEMPLATE_SAVING and (best is None or share > best.share):
-            best = _BestTemplate(template_id, approved[template_id], share, group.events)
-    return best
-
-
-def _template_saving(best: _BestTemplate, asked: ModelCost, price: ModelPrice) -> TemplateSaving:
-    """What the template's share would save on this estimate."""
+        if share >= MIN_TEMPLATE_SAVING and (best is None or share > best[0]):
+            best = (share, template_id, group)
+    if best is None:
+        return None
+    share, template_id, group = best
     saved = min(
-        int((asked.input_tokens * best.share).to_integral_value(rounding=ROUND_HALF_UP)),
+        int((asked.input_tokens * share).to_integral_value(rounding=ROUND_HALF_UP)),
         asked.input_tokens,
     )
     return TemplateSaving(
-        template_id=best.template_id,
-        name=best.name,
-        share=best.share,
-        events=best.events,
+        template_id=template_id,
+        name=approved[template_id],
+        share=share,
+        events=group.events,
         input_tokens_saved=saved,
         cost_micros_saved=price.cost_micros(saved, 0),
     )

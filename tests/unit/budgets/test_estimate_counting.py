@@ -9,9 +9,8 @@ from decimal import Decimal
 import pytest
 import tiktoken
 
-from budgets.estimate import OVERLAP_CHARS, estimate
+from budgets.estimate import estimate
 from budgets.tokenizer import estimate_tokens
-from tests.conftest import run_together
 from tests.unit.budgets.estimate_fixtures import TEXTS, reference_encoding
 
 
@@ -233,50 +232,3 @@ def test_the_cheapest_model_asked_for_is_said_to_be_the_cheapest(services, ann):
     assert reply.context["estimate"].is_cheapest
     text = services.renderer.text(reply)
     assert "gpt-4o-mini is already the cheapest model allowed for support-reply." in text
-
-
-# --- long texts: the asked count runs on a worker thread --------------------------------------
-
-LONG_TEXT = "\n".join(TEXTS.values()) * 3  # real text of every kind, well over OVERLAP_CHARS
-
-
-def test_a_long_text_is_counted_on_a_worker_and_equals_tiktokens_count(
-    session, policy, ann, clock, tiktoken_reference
-):
-    assert len(LONG_TEXT) >= OVERLAP_CHARS
-    result = estimate(session, policy, ann, LONG_TEXT, "gpt-4o", "coding", now=clock())
-
-    exact = len(tiktoken_reference["o200k_base"].encode(LONG_TEXT, disallowed_special=()))
-    assert result.model.input_tokens == exact
-    assert result.cheapest.name == "gpt-4o-mini"
-    assert result.cheapest.input_tokens == exact  # the same encoding: the same count
-
-
-def test_a_long_texts_cheapest_model_on_another_encoding_is_priced_on_its_own_count(
-    session, policy, ann, clock, tiktoken_reference
-):
-    result = estimate(session, policy, ann, LONG_TEXT, "claude-sonnet-4", "coding", now=clock())
-
-    cl100k = len(tiktoken_reference["cl100k_base"].encode(LONG_TEXT, disallowed_special=()))
-    o200k = len(tiktoken_reference["o200k_base"].encode(LONG_TEXT, disallowed_special=()))
-    assert result.model.input_tokens == math.ceil(cl100k * Decimal("1.15"))
-    assert (result.cheapest.name, result.cheapest.input_tokens) == ("gpt-4o-mini", o200k)
-
-
-def test_a_long_text_in_chat_messages_counts_the_same_on_a_worker(session, policy, ann, clock):
-    messages = [{"role": "user", "content": LONG_TEXT}]
-    result = estimate(session, policy, ann, messages, "gpt-4o", now=clock())
-    alone = estimate(session, policy, ann, LONG_TEXT, "gpt-4o", now=clock())
-    assert result.model.input_tokens == alone.model.input_tokens + 3 + 1 + 3
-
-
-def test_concurrent_long_estimates_all_get_exact_counts(services, policy, org, clock):
-    """More estimates at once than counting workers: the ones no worker takes count in place."""
-
-    def one_estimate() -> int:
-        with services.db.read() as session:
-            result = estimate(session, policy, org["ann@acme.test"], LONG_TEXT, now=clock())
-        return result.model.input_tokens
-
-    results = run_together(one_estimate, 8)
-    assert results == [estimate_tokens(LONG_TEXT, "o200k_base").tokens] * 8
