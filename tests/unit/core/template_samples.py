@@ -326,3 +326,8 @@ SAMPLES.update(SCORING_SAMPLES)
 from tests.unit.core.governance_samples import GOVERNANCE_SAMPLES  # noqa: E402
 
 SAMPLES.update(GOVERNANCE_SAMPLES)
+
+# The Teams adapter (issue 10): samples live in their own module.
+from tests.unit.core.teams_samples import TEAMS_SAMPLES  # noqa: E402
+
+SAMPLES.update(TEAMS_SAMPLES)
