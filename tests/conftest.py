@@ -21,6 +21,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from bot.bootstrap import Services, Settings, bootstrap
 from budgets.policy import Policy, load_policy
@@ -80,8 +81,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @functools.cache
 def _maintenance_engine(url: str) -> Engine:
-    # One per database for the whole run: connecting costs more than emptying a few rows.
-    return create_engine(normalise_url(url))
+    # One per database for the whole run: connecting to PostgreSQL costs more than emptying a
+    # few rows. SQLite connects for free, and an idle pooled connection would keep tests that
+    # need the file to themselves (e.g. to leave WAL mode) from getting it.
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        return create_engine(url, poolclass=NullPool)
+    return create_engine(url)
 
 
 def empty_all_tables(url: str) -> None:
