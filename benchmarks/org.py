@@ -259,6 +259,7 @@ def add_usage(
         if sql.is_sqlite:  # a bulk load: nothing else writes meanwhile
             for pragma in ("synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY"):
                 cursor.execute(f"PRAGMA {pragma}")
+            unjournaled = _without_journal(cursor)
         indexes = _drop_secondary_indexes(cursor, sql)
         # Period keys by boundary, as period_for would give them.
         boundaries = []
@@ -333,9 +334,26 @@ def add_usage(
         cursor.execute("COMMIT")
         for statement in indexes:
             cursor.execute(statement)
-        if not sql.is_sqlite:
+        if sql.is_sqlite:
+            if unjournaled:
+                cursor.execute("PRAGMA journal_mode=WAL")
+        else:
             cursor.execute("ANALYZE usage_events")
             cursor.execute("ANALYZE outcomes")
+
+
+def _without_journal(cursor: Any) -> bool:
+    """Millions of rows through the WAL are written twice; without a journal, once. Leaving
+    WAL needs the file to ourselves: when others are connected (a test's engine), it stays in
+    WAL, which is only slower. True when the journal is off."""
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        cursor.execute("PRAGMA journal_mode=OFF")
+        return cursor.fetchone()[0].lower() == "off"
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        cursor.execute("PRAGMA busy_timeout=30000")
 
 
 def _drop_secondary_indexes(cursor: Any, sql: _Sql) -> list[str]:

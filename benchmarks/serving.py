@@ -47,6 +47,12 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def slack_fakes() -> ModuleType:
     """tests/adapters/slack_fakes.py (the repository root is put on the path when the
     benchmarks run from elsewhere, e.g. `tokenbot bench` in another directory)."""
@@ -123,6 +129,9 @@ class ServerProcess:
 
     def rss_bytes(self) -> int:
         return rss_bytes(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

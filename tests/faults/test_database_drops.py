@@ -25,6 +25,8 @@ from budgets.ledger import verify
 from storage.database import is_sqlite
 from storage.models import UsageEvent
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture
 def postgres(services: Services) -> Services:

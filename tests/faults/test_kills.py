@@ -10,6 +10,8 @@ import pytest
 from benchmarks import org
 from benchmarks.faults import kill_mid_import, kill_mid_usage_batch, prepare
 
+pytestmark = pytest.mark.faults
+
 # ingest's CSV names person0000..person0199: the org needs 200 people.
 SIZE = org.OrgSize(people=200, teams=4, events=1_000, weeks=2)
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from benchmarks import org
 from benchmarks.faults import mixed_load, prepare
+
+pytestmark = pytest.mark.faults
 
 SIZE = org.OrgSize(people=200, teams=4, events=1_000, weeks=2)
 

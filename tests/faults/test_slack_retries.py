@@ -3,7 +3,11 @@ command, a click. The redelivery must have no second effect (benchmarks.faults.s
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.faults import slack_retries
+
+pytestmark = pytest.mark.faults
 
 
 def test_an_event_a_command_and_a_click_delivered_again_act_once(slack, services, org):
