@@ -17,16 +17,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
+from storage.database import DriverQuery
 from storage.models import ApiKey
 
 KEY_SCHEME = "tbk"
 PREFIX_CHARS = 10
 NAME_MAX = 100
 # Checked on every API request: plain SQL built once (no per-call statement building).
-_ACTIVE_KEYS = text(
+_ACTIVE_KEYS = DriverQuery(
     "SELECT name, key_hash FROM api_keys WHERE prefix = :prefix AND revoked_at IS NULL"
 )
 
@@ -92,7 +93,7 @@ def verify_api_key(session: Session | Connection, plaintext: str | None) -> str 
     presented = hash_key(plaintext)
     match = None
     connection = session.connection() if isinstance(session, Session) else session
-    for name, stored in connection.execute(_ACTIVE_KEYS, {"prefix": prefix}):
+    for name, stored in _ACTIVE_KEYS.rows(connection, {"prefix": prefix}):
         # Compare every candidate (no early exit) so timing says nothing about which matched.
         if hmac.compare_digest(stored, presented):
             match = name

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from budgets.ledger import DRAW_ORDER, identity_key
 from budgets.periods import period_for
 from budgets.policy import Policy, UseCase
+from storage.database import DriverQuery
 from storage.models import Person, UTCDateTime
 
 # Reason codes. Refusals first; the rest allow.
@@ -71,8 +72,8 @@ class _Who:
 # Plain SQL, built once: this runs on every gateway request, and composing ORM statements per
 # call costs more than the indexed reads themselves. Each part of the grants query is a range
 # on ix_grants_owner (owner_type, owner_id, expires_at), so it reads active grants only.
-_BY_EMAIL = text("SELECT id, team_id, tier FROM people WHERE email = :identity AND active")
-_BY_ALIAS = text(
+_BY_EMAIL = DriverQuery("SELECT id, team_id, tier FROM people WHERE email = :identity AND active")
+_BY_ALIAS = DriverQuery(
     "SELECT p.id, p.team_id, p.tier FROM people p "
     "JOIN identity_aliases a ON a.person_id = p.id WHERE a.alias = :identity AND p.active"
 )
@@ -81,7 +82,7 @@ _GRANT = (
     "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining FROM grants g "
     "JOIN grant_balances b ON b.grant_id = g.id WHERE "
 )
-_GRANTS_LEFT = text(
+_GRANTS_LEFT = DriverQuery(
     " UNION ALL ".join(
         _GRANT + condition + " AND " + _ACTIVE
         for condition in (
@@ -91,13 +92,14 @@ _GRANTS_LEFT = text(
             "(SELECT id FROM projects WHERE name = :project)",
             "g.owner_type = 'org' AND g.owner_id IS NULL AND g.use_case = :use_case",
         )
-    )
-).bindparams(bindparam("now", type_=UTCDateTime()))
-_USE_CASE_USED = text(
+    ),
+    now=UTCDateTime(),
+)
+_USE_CASE_USED = DriverQuery(
     "SELECT used FROM use_case_totals "
     "WHERE person_id = :person AND period = :period AND use_case = :use_case"
 )
-_OVERDRAWN = text(
+_OVERDRAWN = DriverQuery(
     "SELECT overdraft FROM account_totals WHERE person_id = :person AND period = :period"
 )
 
@@ -108,10 +110,10 @@ def _find_person(connection: Connection, person_or_identity: Person | str) -> _W
         return _Who(p.id, p.team_id, p.tier) if p.active else None
     identity = person_or_identity.strip()
     if "@" in identity:
-        row = connection.execute(_BY_EMAIL, {"identity": identity.lower()}).first()
+        row = _BY_EMAIL.first(connection, {"identity": identity.lower()})
         if row is not None:
             return _Who(*row)
-    row = connection.execute(_BY_ALIAS, {"identity": identity_key(identity)}).first()
+    row = _BY_ALIAS.first(connection, {"identity": identity_key(identity)})
     return _Who(*row) if row else None
 
 
@@ -169,9 +171,10 @@ def _decide(
     period = period_for(policy.periods, now)
     remaining, pool = _grants_left(connection, policy, who, use_case, project, now)
     if spec is not None and spec.status == "capped" and spec.cap is not None:
-        used = connection.execute(
-            _USE_CASE_USED, {"person": who.id, "period": period.key, "use_case": use_case}
-        ).scalar()
+        found = _USE_CASE_USED.first(
+            connection, {"person": who.id, "period": period.key, "use_case": use_case}
+        )
+        used = found[0] if found else 0
         cap_left = max(spec.cap - (used or 0), 0)
         if estimated > cap_left:
             return refuse(
@@ -184,7 +187,8 @@ def _decide(
     if policy.limits.mode == "hard":
         return refuse(HARD_LIMIT, remaining, pool)
     baseline = policy.tiers.get(who.tier, policy.tiers["default"]).baseline
-    overdrawn = connection.execute(_OVERDRAWN, {"person": who.id, "period": period.key}).scalar()
+    found = _OVERDRAWN.first(connection, {"person": who.id, "period": period.key})
+    overdrawn = found[0] if found else 0
     allowance = max(math.floor(baseline * policy.limits.soft_overdraft) - (overdrawn or 0), 0)
     if estimated > remaining + allowance:
         return refuse(SOFT_LIMIT, remaining, pool, overdraft_left=allowance)
@@ -214,8 +218,8 @@ def _grants_left(
 ) -> tuple[int, str | None]:
     """Budget tokens left in every grant the request could draw from, and the first of them
     in the ledger's draw order."""
-    rows = connection.execute(
-        _GRANTS_LEFT,
+    rows = _GRANTS_LEFT.rows(
+        connection,
         {
             "person": who.id,
             "team": who.team_id,
@@ -223,12 +227,11 @@ def _grants_left(
             "use_case": use_case,
             "now": now,
         },
-    ).all()
+    )
     if not rows:
         return 0, None
     cls = policy.token_class_for(use_case)
     # expires_at compares within one backend (SQLite returns its sortable text form here).
-    first = min(
-        rows, key=lambda g: (_KIND_RANK.get(g.kind, 99), g.token_class != cls, g.expires_at, g.id)
-    )
-    return sum(g.remaining for g in rows), first.kind
+    # Rows are (id, kind, token_class, expires_at, remaining), as the driver returns them.
+    first = min(rows, key=lambda g: (_KIND_RANK.get(g[1], 99), g[2] != cls, g[3], g[0]))
+    return sum(g[4] for g in rows), first[1]

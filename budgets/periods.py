@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 from budgets.policy import Periods
 
-
 _MONTH_KEY = re.compile(r"(?P<year>\d{4})-(?P<number>\d{2})")
 _QUARTER_KEY = re.compile(r"(?P<year>\d{4})-Q(?P<number>[1-4])")
 

@@ -144,6 +144,57 @@ def insert_new_rows(
     return {row[key] for row in new}
 
 
+class DriverQuery:
+    """A fixed read statement run on the driver's own cursor, for the hot paths (authorize, the
+    API key check): SQLAlchemy's per-execute work (result metadata, events, processors) costs
+    several times the indexed read itself. Written with `:name` parameters; compiled once per
+    dialect into the driver's paramstyle, with the bound types' processors (aware datetimes
+    become what the column stores). Rows come back as the driver returns them (no result
+    processing): callers read numbers and strings, or compare values of one backend."""
+
+    def __init__(self, sql: str, **types: Any):
+        from sqlalchemy import bindparam
+
+        statement = text(sql)
+        if types:
+            statement = statement.bindparams(*(bindparam(n, type_=t) for n, t in types.items()))
+        self._statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect)
+            processors = {}
+            for bind in compiled.binds.values():
+                process = bind.type._cached_bind_processor(dialect)
+                if process is not None:
+                    processors[bind.key] = process
+            order = tuple(compiled.positiontup) if compiled.positiontup else None
+            found = self._compiled[dialect.name] = (str(compiled), order, processors)
+        return found
+
+    def rows(self, connection: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        sql, order, processors = self._for(connection.dialect)
+        if processors:
+            params = {
+                k: processors[k](v) if k in processors and v is not None else v
+                for k, v in params.items()
+            }
+        if not connection.in_transaction():
+            connection.begin()  # one snapshot for every read of the call (the begin event)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, [params[name] for name in order] if order else params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def first(self, connection: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        found = self.rows(connection, params)
+        return found[0] if found else None
+
+
 _INSERT_CHUNK = 2000
 _LOOKUP_CHUNK = 900
 _MISSING = object()
