@@ -190,6 +190,74 @@ def raw_executemany(path: Path, parsed: list, now: datetime) -> float:
     return elapsed
 
 
+def raw_into_usage_table(url: str, parsed: list, now: datetime) -> float:
+    """The same rows with the driver alone into the database's own `usage_events` (its
+    primary key and secondary indexes, at the database's current size, with the page cache
+    tokenbot's engine configures), in one transaction that is then rolled back: what storing
+    these rows costs before any of tokenbot's work."""
+    from sqlalchemy.engine import make_url
+
+    from storage.database import SQLITE_CACHE_KIB, normalise_url
+
+    target = make_url(normalise_url(url))
+    sqlite = target.get_backend_name() == "sqlite"
+    columns = (
+        "id, person_id, identity, model, input_tokens, output_tokens, cached_input_tokens, "
+        "budget_tokens, cost_micros, use_case, project, template_id, conversation_id, "
+        "prompt_fingerprint, occurred_at, period, unknown_price, uncategorised, recorded_at"
+    )
+
+    def stamp(moment: datetime) -> object:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else moment
+
+    rows = [
+        (
+            f"raw-{e.id}",
+            int(e.user[6:10]) if e.user[6:10].isdigit() else None,
+            e.user,
+            e.model,
+            e.input_tokens,
+            e.output_tokens,
+            e.cached_input_tokens,
+            e.input_tokens + e.output_tokens,
+            e.input_tokens * 3,
+            e.use_case,
+            e.project,
+            e.template_id,
+            e.conversation_id,
+            e.prompt_fingerprint,
+            stamp(e.timestamp),
+            e.timestamp.strftime("%Y-%m"),
+            False,
+            False,
+            stamp(now),
+        )
+        for e in parsed
+    ]
+    if sqlite:
+        connection = sqlite3.connect(target.database, isolation_level=None)
+        connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        marks = ", ".join("?" * 19)
+        start = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(f"INSERT INTO usage_events ({columns}) VALUES ({marks})", rows)
+        elapsed = time.perf_counter() - start
+        connection.execute("ROLLBACK")
+        connection.close()
+        return elapsed
+    import psycopg
+
+    conninfo = target.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as connection:
+        marks = ", ".join(["%s"] * 19)
+        start = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO usage_events ({columns}) VALUES ({marks})", rows)
+        elapsed = time.perf_counter() - start
+        connection.rollback()
+    return elapsed
+
+
 # --- 2 and 3. the HTTP API over loopback ---------------------------------------------------
 
 

@@ -241,38 +241,43 @@ def bench_history(run: Run, url: str, now: datetime) -> None:
 
 
 def bench_import(run: Run, url: str, workdir: Path, now: datetime) -> None:
-    from benchmarks.ingest import raw_executemany, write_csv
+    from benchmarks.ingest import raw_executemany, raw_into_usage_table, write_csv
     from ingest.formats import read_file
     from ingest.importer import import_file
 
     events = run.scale.import_events
     step(f"importing {events:,} events")
     export = write_csv(workdir / "export.csv", events, now)
+    with export.open("rb") as stream:
+        parsed = [row.usage for row in read_file("csv", stream, now)]
+    # Baselines first: the same rows into the full database's own table (rolled back), and
+    # into a plain table of a new SQLite file.
+    same_table = raw_into_usage_table(url, parsed, now)
+    cpu = time.process_time()
+    raw = raw_executemany(workdir / "raw.db", parsed, now)
+    raw_cpu = time.process_time() - cpu
     services = bootstrap(Settings(database_url=url), clock=lambda: now)
     wall, cpu = time.perf_counter(), time.process_time()
     summary = import_file(services.db, services.policy, "csv", lambda: export.open("rb"), now)
     imported, imported_cpu = time.perf_counter() - wall, time.process_time() - cpu
     services.close()
     assert summary.recorded == events, summary
-    with export.open("rb") as stream:
-        parsed = [row.usage for row in read_file("csv", stream, now)]
-    cpu = time.process_time()
-    raw = raw_executemany(workdir / "raw.db", parsed, now)
-    raw_cpu = time.process_time() - cpu
-    rate, raw_rate = events / imported, events / raw
+    rate, raw_rate, same_rate = events / imported, events / raw, events / same_table
     # On SQLite the database works in this process, so CPU time counts all of it.
     cpu_rate, raw_cpu_rate = events / imported_cpu, events / raw_cpu
     run.add(
         Row(
             f"`tokenbot import` (CSV, {events:,} events, into the full database)",
             f"{rate:,.0f} events/s ({cpu_rate:,.0f} per CPU second)",
-            f"raw sqlite3 executemany, same rows: {raw_rate:,.0f} events/s "
-            f"({raw_cpu_rate:,.0f} per CPU second)",
-            f"{rate / raw_rate:.2f}x (CPU {cpu_rate / raw_cpu_rate:.2f}x)",
+            f"raw driver executemany of the same rows into this database's usage_events (its "
+            f"indexes, rolled back): {same_rate:,.0f} events/s; raw sqlite3 executemany into a "
+            f"plain table: {raw_rate:,.0f} events/s ({raw_cpu_rate:,.0f} per CPU second)",
+            f"{rate / same_rate:.2f}x same table; {rate / raw_rate:.2f}x plain table",
             ">= 0.5x and >= 50,000/s",
-            rate >= 0.5 * raw_rate and rate >= 50_000,
+            rate >= 0.5 * same_rate and rate >= 50_000,
         ),
         import_rate=rate,
+        import_same_table_rate=same_rate,
         import_raw_rate=raw_rate,
         import_cpu_rate=cpu_rate,
         import_raw_cpu_rate=raw_cpu_rate,

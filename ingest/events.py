@@ -184,7 +184,18 @@ def parse_usage_event(
     """
     if not isinstance(raw, Mapping):
         return [FieldError(index, "record", "must be a JSON object")]
-    fields = _FieldReader(raw, index, _now_or_current(now))
+    moment = _now_or_current(now)
+    return quick_usage_event(raw, moment + MAX_CLOCK_SKEW) or careful_usage_event(
+        raw, index, moment
+    )
+
+
+def careful_usage_event(
+    raw: Mapping[str, Any], index: int, now: datetime
+) -> UsageEvent | list[FieldError]:
+    """`parse_usage_event` without its fast path: every rule checked field by field, every
+    problem collected."""
+    fields = _FieldReader(raw, index, now)
     event_id = fields.required_text("id", max_length=MAX_ID_LENGTH)
     user = fields.required_text("user")
     model = fields.required_text("model")
@@ -220,6 +231,66 @@ def parse_usage_event(
         conversation_id=conversation_id,
         timestamp=timestamp,
         prompt_fingerprint=prompt_fingerprint,
+    )
+
+
+def quick_usage_event(raw: Mapping[str, Any], latest: datetime) -> UsageEvent | None:
+    """The event `parse_usage_event` would return for `raw`, when every field is in its common,
+    plainly valid form; None otherwise, and the caller takes `parse_usage_event` (which then
+    finds the event or every problem). The fast path of imports and the usage API: an order of
+    magnitude cheaper, because it checks each value once without building error state.
+    `latest` is `now + MAX_CLOCK_SKEW` (the newest timestamp accepted)."""
+    get = raw.get
+    event_id, user, model = get("id"), get("user"), get("model")
+    if (
+        type(event_id) is not str
+        or type(user) is not str
+        or type(model) is not str
+        or not 0 < len(event_id) <= MAX_ID_LENGTH
+        or not 0 < len(user) <= MAX_TEXT_LENGTH
+        or not 0 < len(model) <= MAX_TEXT_LENGTH
+        or event_id.isspace()
+        or user.isspace()
+        or model.isspace()
+    ):
+        return None
+    input_tokens, output_tokens = get("input_tokens"), get("output_tokens")
+    cached = get("cached_input_tokens")
+    if (
+        type(input_tokens) is not int
+        or type(output_tokens) is not int
+        or not 0 <= input_tokens <= MAX_TOKENS_PER_EVENT
+        or not 0 <= output_tokens <= MAX_TOKENS_PER_EVENT
+    ):
+        return None
+    if cached is None:
+        cached = 0
+    elif type(cached) is not int or not 0 <= cached <= input_tokens:
+        return None
+    texts = []
+    for name in ("use_case", "project", "template_id", "conversation_id"):
+        value = get(name)
+        if value is not None and (
+            type(value) is not str or not value or len(value) > MAX_TEXT_LENGTH or value.isspace()
+        ):
+            return None
+        texts.append(value)
+    if get("prompt_fingerprint") is not None:
+        return None
+    stamp = get("timestamp")
+    if type(stamp) is not str:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.strip())
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            return None
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    if not EARLIEST_TIMESTAMP <= moment <= latest:
+        return None
+    return UsageEvent(
+        event_id, user, model, input_tokens, output_tokens, cached, *texts, moment, None
     )
 
 

@@ -158,12 +158,11 @@ _OUTCOME_LIMITS = _text_limits(
 
 
 def _too_long(event: Any, index: int, limits: Iterable[tuple[str, int]]) -> list[FieldError]:
-    errors = []
-    for attribute, length in limits:
-        value = getattr(event, attribute)
-        if value is not None and len(value) > length:
-            errors.append(FieldError(index, attribute, f"must be at most {length} characters"))
-    return errors
+    return [
+        FieldError(index, attribute, f"must be at most {length} characters")
+        for attribute, length in limits
+        if (value := getattr(event, attribute)) is not None and len(value) > length
+    ]
 
 
 def usage_storage_errors(event: Any, index: int) -> list[FieldError]:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     TypeDecorator,
     Unicode,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -242,7 +243,13 @@ class UsageEvent(Base):
     __table_args__ = (
         Index("ix_usage_person_time", "person_id", "occurred_at"),
         Index("ix_usage_time", "occurred_at"),
-        Index("ix_usage_identity_unattributed", "identity", "person_id"),
+        # Only unattributed rows are looked up by identity (listing, `usage reassign`).
+        Index(
+            "ix_usage_unattributed",
+            "identity",
+            sqlite_where=text("person_id IS NULL"),
+            postgresql_where=text("person_id IS NULL"),
+        ),
         Index("ix_usage_conversation", "conversation_id"),
         # Estimates read a use case's latest calls (output ratio, template savings).
         Index("ix_usage_use_case_time", "use_case", "occurred_at"),

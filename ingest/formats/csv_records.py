@@ -64,7 +64,8 @@ def iter_csv_records(stream: BinaryIO) -> Iterator[CsvHeader | CsvRecord | CsvPr
             except csv.Error as error:
                 yield CsvProblem(reader.line_num, f"is not valid CSV: {error}")
                 return
-            if not any(cell.strip() for cell in row):
+            joined = "".join(row)  # one string to test instead of each cell
+            if not joined or joined.isspace():
                 continue
             if columns is None:
                 names = [name.strip() for name in row]
@@ -75,13 +76,17 @@ def iter_csv_records(stream: BinaryIO) -> Iterator[CsvHeader | CsvRecord | CsvPr
                 ]
                 yield CsvHeader(start_line, tuple(name for _, name in columns))
                 continue
-            if not all(cell.isascii() or not _UNDECODABLE.search(cell) for cell in row):
+            if not joined.isascii() and _UNDECODABLE.search(joined):
                 yield CsvProblem(start_line, "is not valid UTF-8 text")
                 continue
-            cells = {}
-            for position, name in columns:
-                if position < len(row) and (cell := row[position].strip()):
-                    cells[name] = cell
-            yield CsvRecord(start_line, cells)
+            width = len(row)
+            yield CsvRecord(
+                start_line,
+                {
+                    name: cell
+                    for position, name in columns
+                    if position < width and (cell := row[position].strip())
+                },
+            )
     finally:
         text.detach()

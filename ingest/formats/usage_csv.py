@@ -11,7 +11,6 @@ timestamp is ISO-8601 with an offset or digits for epoch seconds. Every other ru
 `ingest.events.parse_usage_event`.
 """
 
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
@@ -35,7 +34,7 @@ COLUMNS = (
 )
 REQUIRED_COLUMNS = ("id", "user", "model", "input_tokens", "output_tokens", "timestamp")
 _NUMERIC_COLUMNS = ("input_tokens", "output_tokens", "cached_input_tokens", "timestamp")
-_DIGITS = re.compile(r"[0-9]+")
+_KNOWN = frozenset(COLUMNS)
 
 
 def read(stream: BinaryIO, *, now: datetime) -> Iterator[ImportRow]:
@@ -52,10 +51,11 @@ def read(stream: BinaryIO, *, now: datetime) -> Iterator[ImportRow]:
                 return
         else:
             raw: dict[str, object] = {
-                name: cell for name, cell in record.cells.items() if name in COLUMNS
+                name: cell for name, cell in record.cells.items() if name in _KNOWN
             }
             for name in _NUMERIC_COLUMNS:
                 cell = raw.get(name)
-                if isinstance(cell, str) and _DIGITS.fullmatch(cell):
+                # str.isdigit alone would take other scripts' digits (and "²")
+                if isinstance(cell, str) and cell.isascii() and cell.isdigit():
                     raw[name] = int(cell)
             yield usage_row(record.line, raw, now=now)
