@@ -116,17 +116,28 @@ def insert_new_rows(
     before = connection.exec_driver_sql(f'SELECT max(rowid) FROM "{table.name}"').scalar()
     dialect = session.get_bind().dialect
     names = list(rows[0])
+    from storage.models import UTCDateTime
+
     converters = []
     for position, name in enumerate(names):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = table.c[name].type
+        if isinstance(column_type, UTCDateTime):
+            converters.append((position, UTCDateTime.sqlite_text, None))
+            continue
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             converters.append((position, process, {}))
     values = []
     for row in rows:
         value = [row[name] for name in names]
         for position, process, seen in converters:
-            # Batches repeat values (one `now`, bucket timestamps): convert each once.
             raw = value[position]
+            if raw is None:
+                continue
+            if seen is None:
+                value[position] = process(raw)
+                continue
+            # Batches repeat values (one `now`, bucket timestamps): convert each once.
             try:
                 converted = seen.get(raw, _MISSING)
                 if converted is _MISSING:

@@ -122,3 +122,26 @@ def test_what_needs_a_reason_goes_to_the_careful_parser():
         {"prompt_fingerprint": "AB" * 8},  # valid, but normalised by the careful parser
     ):
         assert quick_usage_event({**base, **change}, NOW + MAX_CLOCK_SKEW) is None, change
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_bulk_inserts_store_datetimes_as_the_column_type_would(moment, offset_minutes):
+    from datetime import timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from storage.models import UTCDateTime
+
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    try:
+        aware.astimezone(UTC)
+    except OverflowError:
+        return
+    dialect = sqlite.dialect()
+    column_type = UTCDateTime()
+    by_the_type = column_type.dialect_impl(dialect).bind_processor(dialect)(aware)
+    assert UTCDateTime.sqlite_text(aware) == by_the_type
