@@ -225,7 +225,7 @@ def bench_history(run: Run, url: str, now: datetime) -> None:
     ratio = large["authorize"] / small["authorize"]
     run.add(
         Row(
-            f"authorize in-process at {history} events (median, with its session)",
+            f"authorize in-process at {history} events (median, with its connection)",
             f"{large['authorize'] * MS:.3f} ms",
             f"at 10k events: {small['authorize'] * MS:.3f} ms",
             f"{ratio:.2f}x",

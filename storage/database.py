@@ -259,8 +259,17 @@ class Database:
             yield uow.session
 
     def read_connection(self) -> Connection:
-        """A read-only Core connection (no ORM session): for hot paths such as authorize."""
-        return self.engine.connect().execution_options(tokenbot_read_only=True)
+        """A read-only Core connection (no ORM session): for hot paths such as authorize.
+
+        On PostgreSQL it runs in autocommit: no BEGIN and ROLLBACK round trips around a few
+        reads (each read then sees its own snapshot, which a pre-flight check can live with).
+        SQLite keeps its deferred BEGIN (local, free): one snapshot for the whole call."""
+        connection = self.engine.connect()
+        if connection.dialect.name == "postgresql":
+            return connection.execution_options(
+                tokenbot_read_only=True, isolation_level="AUTOCOMMIT"
+            )
+        return connection.execution_options(tokenbot_read_only=True)
 
     def ping(self) -> bool:
         with self.read_connection() as conn:
