@@ -105,13 +105,7 @@ def insert_new_rows(
         return set()
     column = table.c[key]
     if not is_sqlite(session):
-        stmt = (
-            postgresql.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(column)
-        )
-        inserted: set[Any] = set()
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            inserted.update(session.execute(stmt, rows[start : start + _INSERT_CHUNK]).scalars())
-        return inserted
+        return _copy_new_rows(session, table, rows, key)
     connection = session.connection()
     before = connection.exec_driver_sql(f'SELECT max(rowid) FROM "{table.name}"').scalar()
     dialect = session.get_bind().dialect
@@ -162,6 +156,46 @@ def insert_new_rows(
             f'SELECT "{column.name}" FROM "{table.name}" WHERE rowid > ?', (before or 0,)
         ).scalars()
     )
+
+
+def _copy_new_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: str
+) -> set[Any]:
+    """PostgreSQL: COPY the rows into a temporary staging table, then INSERT ... SELECT ...
+    ORDER BY key ON CONFLICT DO NOTHING RETURNING key. One statement of fixed text instead of
+    multi-row VALUES statements tens of thousands of parameters long (which the driver must
+    parse and the server plan afresh for every batch); concurrent batches sharing keys lock
+    them in the same order and exactly one inserts each. The staging table lives in the
+    connection's session and empties at commit (rolled back with the transaction otherwise)."""
+    import json
+
+    from sqlalchemy.types import JSON
+
+    names = list(rows[0])
+    stage = f"stage_{table.name}"
+    columns = ", ".join(f'"{name}"' for name in names)
+    as_json = [isinstance(table.c[name].type, JSON) for name in names]
+    connection = session.connection()
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" '
+            f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+        )
+        cursor.execute(f'TRUNCATE "{stage}"')
+        with cursor.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                values = [row[name] for name in names]
+                for position, is_json in enumerate(as_json):
+                    if is_json and values[position] is not None:
+                        values[position] = json.dumps(values[position])
+                copy.write_row(values)
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{stage}" '
+            f'ORDER BY "{key}" ON CONFLICT ("{key}") DO NOTHING RETURNING "{key}"'
+        )
+        return {found[0] for found in cursor.fetchall()}
 
 
 class DriverQuery:
@@ -215,7 +249,6 @@ class DriverQuery:
         return found[0] if found else None
 
 
-_INSERT_CHUNK = 2000
 _MISSING = object()
 
 
