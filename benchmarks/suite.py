@@ -416,8 +416,10 @@ def bench_server(run: Run, url: str, workdir: Path, now: datetime) -> None:
                     f"{floor.percentile(99) * MS:.2f} ms, {floor.rate:,.0f} req/s "
                     f"({floor_cpu * MS:.2f} ms)",
                     f"{ours.percentile(50) / floor.percentile(50):.2f}x p50",
-                    "p99 < 5 ms, > 1,000 req/s",
-                    p99 < 0.005 and ours.rate > 1000,
+                    # "on one core": the server's own CPU per request, not the closed
+                    # loop's rate, which the one client process caps (see the bare app's).
+                    "p99 < 5 ms, > 1,000 req/s on one core",
+                    p99 < 0.005 and 1 / ours_cpu > 1000,
                 ),
                 **{
                     f"authorize_http_p50_{connections}": ours.percentile(50),
@@ -431,35 +433,51 @@ def bench_server(run: Run, url: str, workdir: Path, now: datetime) -> None:
                 },
             )
 
-        step(f"Slack: {scale.slack_commands} signed /tokens balance commands, 4 connections")
         make_slash = slash_request(fake, size)
-        acks = asyncio.run(
-            closed_loop(
-                server.url, make_slash, count=scale.slack_commands, connections=4, warm_up=10
+        expected = 0
+        for connections in (1, 4):
+            step(
+                f"Slack: {scale.slack_commands} signed /tokens balance commands, "
+                f"{connections} connection(s)"
             )
-        )
-        check(acks, "slash commands")
-        answered = wait_for_answers(fake, scale.slack_commands + 10)
-        floor = asyncio.run(
-            closed_loop(bare.url, make_slash, count=scale.slack_commands, connections=4)
-        )
-        p99 = acks.percentile(99)
-        run.add(
-            Row(
-                "Slack `/tokens balance` ack, signed, 4 connections: p50 / p99",
-                f"{acks.percentile(50) * MS:.1f} / {p99 * MS:.1f} ms "
-                f"({answered:,} answers reached response_url)",
-                f"bare aiohttp app, same bodies: {floor.percentile(50) * MS:.1f} / "
-                f"{floor.percentile(99) * MS:.1f} ms",
-                f"{acks.percentile(50) / floor.percentile(50):.2f}x p50",
-                "p99 < 3,000 ms (Slack's limit)",
-                p99 < 3.0,
-            ),
-            slack_ack_p50=acks.percentile(50),
-            slack_ack_p99=p99,
-            slack_bare_p50=floor.percentile(50),
-            slack_bare_p99=floor.percentile(99),
-        )
+            acks = asyncio.run(
+                closed_loop(
+                    server.url,
+                    make_slash,
+                    count=scale.slack_commands,
+                    connections=connections,
+                    warm_up=10,
+                )
+            )
+            check(acks, "slash commands")
+            expected += scale.slack_commands + 10
+            # Each command's answer reaches response_url before the next round starts.
+            answered = wait_for_answers(fake, expected)
+            floor = asyncio.run(
+                closed_loop(
+                    bare.url, make_slash, count=scale.slack_commands, connections=connections
+                )
+            )
+            p99 = acks.percentile(99)
+            run.add(
+                Row(
+                    f"Slack `/tokens balance` ack, signed, {connections} connection(s): "
+                    "p50 / p99",
+                    f"{acks.percentile(50) * MS:.1f} / {p99 * MS:.1f} ms "
+                    f"({answered:,} answers reached response_url so far)",
+                    f"bare aiohttp app, same bodies: {floor.percentile(50) * MS:.1f} / "
+                    f"{floor.percentile(99) * MS:.1f} ms",
+                    f"{acks.percentile(50) / floor.percentile(50):.2f}x p50",
+                    "p99 < 3,000 ms (Slack's limit)",
+                    p99 < 3.0,
+                ),
+                **{
+                    f"slack_ack_p50_{connections}": acks.percentile(50),
+                    f"slack_ack_p99_{connections}": p99,
+                    f"slack_bare_p50_{connections}": floor.percentile(50),
+                    f"slack_bare_p99_{connections}": floor.percentile(99),
+                },
+            )
 
         rss = server.rss_bytes()
         growth = rss / started_rss

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from budgets.ledger import DRAW_ORDER, identity_key
 from budgets.periods import period_for
-from budgets.policy import Policy, UseCase
+from budgets.policy import Policy
 from storage.database import DriverQuery
 from storage.models import Person, UTCDateTime
 
@@ -158,7 +158,7 @@ def _decide(
     who = _find_person(connection, person_or_identity)
     if who is None:
         return refuse(UNKNOWN_PERSON, identity=str(person_or_identity))
-    spec = _use_case(policy, use_case)
+    spec = policy.use_case_named(use_case)
     if spec is not None:
         # The policy's spelling: "Personal" is the prohibited "personal", and a capped use
         # case's total is kept under its policy name.
@@ -195,17 +195,6 @@ def _decide(
     return Decision(
         True, remaining, pool, OVERDRAFT, True, estimated, {**facts, "overdraft_left": allowance}
     )
-
-
-def _use_case(policy: Policy, name: str | None) -> UseCase | None:
-    """The policy's use case by name, ignoring case and surrounding spaces as a fallback."""
-    if not name:
-        return None
-    found = policy.use_cases.get(name)
-    if found is not None:
-        return found
-    wanted = name.strip().casefold()
-    return next((u for key, u in policy.use_cases.items() if key.casefold() == wanted), None)
 
 
 def _grants_left(

@@ -374,11 +374,17 @@ def record_usage(
     people = resolve_identities(session, users)
     periods = _PeriodCache(policy)
     prices: dict[str, _IntegerPrices] = {}
+    # The policy's spelling of each use case sent ("SEO-Brief" is seo-brief); others as sent.
+    use_cases: dict[str | None, str | None] = {}
     rows = []
     for e in unique.values():
         model = prices.get(e.model)
         if model is None:
             model = prices[e.model] = _IntegerPrices(policy.model(e.model))
+        if e.use_case not in use_cases:
+            known = policy.use_case_named(e.use_case)
+            use_cases[e.use_case] = known.name if known is not None else e.use_case
+        use_case = use_cases[e.use_case]
         person = people.get(users[e.user])
         rows.append(
             {
@@ -393,7 +399,7 @@ def record_usage(
                 "cost_micros": model.cost_micros(
                     e.input_tokens, e.output_tokens, e.cached_input_tokens or 0
                 ),
-                "use_case": e.use_case,
+                "use_case": use_case,
                 "project": e.project,
                 "template_id": e.template_id,
                 "conversation_id": e.conversation_id,
@@ -401,7 +407,7 @@ def record_usage(
                 "occurred_at": e.timestamp,
                 "period": periods(e.timestamp).key,
                 "unknown_price": e.model not in policy.models,
-                "uncategorised": e.use_case not in policy.use_cases,
+                "uncategorised": use_case not in policy.use_cases,
                 "recorded_at": now,
             }
         )

@@ -222,6 +222,18 @@ class Policy:
     def model(self, name: str) -> ModelPrice:
         return self.models.get(name, UNKNOWN_MODEL)
 
+    def use_case_named(self, name: str | None) -> UseCase | None:
+        """The policy's use case by name, ignoring case and surrounding spaces as a fallback:
+        gateways send "SEO-Brief" for "seo-brief", and usage, authorize and estimates must
+        agree on which use case that is."""
+        if not name:
+            return None
+        found = self.use_cases.get(name)
+        if found is not None:
+            return found
+        wanted = name.strip().casefold()
+        return next((u for key, u in self.use_cases.items() if key.casefold() == wanted), None)
+
     def token_class_for(self, use_case: str | None) -> str:
         uc = self.use_cases.get(use_case or "")
         return uc.token_class if uc else "operational"

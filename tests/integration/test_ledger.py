@@ -193,6 +193,19 @@ def test_usage_beyond_every_grant_is_recorded_as_overdraft_never_lost(services, 
     assert_verified(services)
 
 
+def test_a_use_case_spelled_differently_is_the_policys_use_case(services, org, grants):
+    # Gateways send what people typed: "Security-Review " is the policy's security-review,
+    # stored under the policy's name, drawn from its reserved pool, never "uncategorised".
+    event = usage("ann@acme.test", 250, NOV_10, use_case="Security-Review ")
+    result = record(services, event)
+    assert result.uncategorised_use_cases == set()
+    with services.db.read() as s:
+        stored = s.get(UsageEvent, event.id)
+    assert (stored.use_case, stored.uncategorised) == ("security-review", False)
+    assert debits(services) == {grants["reserved"]: 250}
+    assert_verified(services)
+
+
 def test_a_model_missing_from_the_catalog_draws_weight_one_and_is_flagged_unknown_price(
     services, org
 ):
