@@ -193,11 +193,11 @@ def raw_executemany(path: Path, parsed: list, now: datetime) -> float:
 def raw_into_usage_table(url: str, parsed: list, now: datetime) -> float:
     """The same rows with the driver alone into the database's own `usage_events` (its
     primary key and secondary indexes, at the database's current size, with the page cache
-    tokenbot's engine configures), in one transaction that is then rolled back: what storing
+    `tokenbot import` uses), in one transaction that is then rolled back: what storing
     these rows costs before any of tokenbot's work."""
     from sqlalchemy.engine import make_url
 
-    from storage.database import SQLITE_CACHE_KIB, normalise_url
+    from storage.database import SQLITE_BULK_CACHE_KIB, normalise_url
 
     target = make_url(normalise_url(url))
     sqlite = target.get_backend_name() == "sqlite"
@@ -236,7 +236,7 @@ def raw_into_usage_table(url: str, parsed: list, now: datetime) -> float:
     ]
     if sqlite:
         connection = sqlite3.connect(target.database, isolation_level=None)
-        connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        connection.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
         marks = ", ".join("?" * 19)
         start = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")

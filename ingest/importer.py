@@ -25,7 +25,7 @@ from budgets.policy import Policy
 from ingest.events import FieldError, OutcomeEvent, UsageEvent
 from ingest.formats import ImportRow, read_file
 from ingest.store import outcome_storage_errors, record_outcomes, usage_storage_errors
-from storage.database import Database
+from storage.database import Database, use_bulk_cache
 
 CHUNK_ROWS = 5_000
 MAX_REPORTED_PROBLEMS = 1_000
@@ -140,6 +140,7 @@ def _store(
     if not usage and not outcomes:
         return
     with db.unit_of_work() as uow:
+        use_bulk_cache(uow.session)
         used = record_usage(uow.session, usage, policy, now)
         done = record_outcomes(uow.session, outcomes, now)
         uow.commit()
