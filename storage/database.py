@@ -185,26 +185,54 @@ def _copy_new_rows(
     columns = ", ".join(f'"{name}"' for name in names)
     as_json = [isinstance(table.c[name].type, JSON) for name in names]
     connection = session.connection()
-    driver = connection.connection.dbapi_connection
-    assert driver is not None
-    with driver.cursor() as cursor:
-        cursor.execute(
-            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" '
-            f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-        )
-        cursor.execute(f'TRUNCATE "{stage}"')
-        with cursor.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
+    # The statements go through SQLAlchemy (its events, error translation, invalidation of a
+    # dead connection); only COPY needs the driver's cursor, under `driver_errors`.
+    connection.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" '
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+    )
+    connection.exec_driver_sql(f'TRUNCATE "{stage}"')
+    copy_statement = f'COPY "{stage}" ({columns}) FROM STDIN'
+    with driver_errors(connection, copy_statement):
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(copy_statement) as copy:
             for row in rows:
                 values = [row[name] for name in names]
                 for position, is_json in enumerate(as_json):
                     if is_json and values[position] is not None:
                         values[position] = json.dumps(values[position])
                 copy.write_row(values)
-        cursor.execute(
-            f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{stage}" '
-            f'ORDER BY "{key}" ON CONFLICT ("{key}") DO NOTHING RETURNING "{key}"'
-        )
-        return {found[0] for found in cursor.fetchall()}
+    inserted = connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
+        f'ORDER BY "{key}" ON CONFLICT ("{key}") DO NOTHING RETURNING "{key}"'
+    )
+    return set(inserted.scalars())
+
+
+@contextmanager
+def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """Work on the driver's own cursor fails the way SQLAlchemy's would: the driver's error
+    becomes SQLAlchemy's (OperationalError and the rest, which callers map to "retry later"),
+    and a connection the server dropped is invalidated so the pool replaces it."""
+    from sqlalchemy import exc
+
+    dialect = connection.dialect
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as problem:
+        driver = connection.connection.dbapi_connection
+        gone = dialect.is_disconnect(problem, driver, None)
+        if gone:
+            connection.invalidate(problem)
+        raise exc.DBAPIError.instance(
+            statement,
+            None,
+            problem,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=gone,
+            dialect=dialect,
+        ) from problem
 
 
 class DriverQuery:
@@ -246,12 +274,13 @@ class DriverQuery:
             }
         if not connection.in_transaction():
             connection.begin()  # one snapshot for every read of the call (the begin event)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, [params[name] for name in order] if order else params)
-            return cursor.fetchall()
-        finally:
-            cursor.close()
+        with driver_errors(connection, sql):
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, [params[name] for name in order] if order else params)
+                return cursor.fetchall()
+            finally:
+                cursor.close()
 
     def first(self, connection: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
         found = self.rows(connection, params)

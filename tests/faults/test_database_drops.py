@@ -153,3 +153,23 @@ async def test_idle_connections_the_database_dropped_are_replaced_without_an_err
     answer = await client.post("/api/v1/authorize", json=warm, headers=auth(api_key))
     assert answer.status == 200
     assert (await answer.json())["allow"] is True
+
+
+def test_a_driver_level_read_on_a_dropped_connection_fails_as_a_retryable_error(postgres, admin):
+    """The hot paths (authorize, the key check) read on the driver's cursor: a connection the
+    server dropped must still fail as SQLAlchemy's OperationalError (the API answers 503 to
+    it) and be invalidated, so the next call gets a fresh connection."""
+    from sqlalchemy import exc
+
+    from storage.database import DriverQuery
+
+    one = DriverQuery("SELECT 1")
+    with postgres.db.read_connection() as conn:
+        pid = conn.connection.dbapi_connection.info.backend_pid
+        with admin.connect() as own:
+            own.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(exc.OperationalError):
+            one.rows(conn, {})
+        assert conn.invalidated
+    with postgres.db.read_connection() as conn:
+        assert one.rows(conn, {}) == [(1,)]
