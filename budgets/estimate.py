@@ -10,9 +10,12 @@ Invariants:
 * The text is never stored, logged or put in an error message: only counts leave this module.
   A sensitive-data finding carries a kind and a count, never the matched text.
 * History is read with one bounded aggregate: the latest `HISTORY_SAMPLE` events of the use case
-  within `HISTORY_WINDOW`, found through the (use_case, occurred_at) index. Cost does not grow
-  with the size of the usage history. The share of the balance needs only the personal
-  remaining: one aggregate over the person's active grants. Every statement is built once.
+  within `HISTORY_WINDOW`, found through the (use_case, occurred_at) index, summed per template
+  with the name of each approved template of the use case. Cost does not grow with the size of
+  the usage history. The share of the balance needs only the personal remaining: one aggregate
+  over the person's active grants. Every statement is built once; the history is fixed SQL run
+  on the driver's cursor (`storage.database.DriverQuery`), since SQLAlchemy's per-statement
+  work would add a fifth to the read.
 * Each encoding is counted at most once per estimate. Another model's encoding is counted only
   when that model would be the cheapest on the asked model's count; the cheapest model reported
   is always priced on its own exact (or calibrated) count.
@@ -28,17 +31,18 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from budgets.balances import personal_remaining
 from budgets.policy import ModelPrice, Policy, UseCase
 from budgets.sensitive import SensitiveFinding, find_sensitive
 from budgets.tokenizer import count_chat_tokens, count_tokens
-from storage.models import Person, PromptTemplate, UsageEvent
+from storage.database import DriverQuery
+from storage.models import Person, PromptTemplate, UsageEvent, UTCDateTime
 
 __all__ = [
     "HISTORY_SAMPLE",
+    "HISTORY_SQL",
     "HISTORY_WINDOW",
     "MIN_HISTORY_EVENTS",
     "ChatMessages",
@@ -48,7 +52,6 @@ __all__ = [
     "OutputRatio",
     "TemplateSaving",
     "estimate",
-    "recent_calls",
 ]
 
 HISTORY_WINDOW = timedelta(weeks=8)
@@ -174,7 +177,7 @@ def estimate(
         policy.models.values()
     )
     cheapest = _cheapest(candidates, text_or_messages, raw_counts, price.encoding, ratio.ratio)
-    saving = _template_saving(session, history, use, asked, price) if use else None
+    saving = _template_saving(history, asked, price)
     return Estimate(
         model=asked,
         encoding=price.encoding,
@@ -279,26 +282,25 @@ def _cheapest(
     encoding), so the winner's price is never a stand-in.
     """
     while True:
-        best_price, best = min(
-            (
-                (
-                    price,
-                    _model_cost(
-                        price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
-                    ),
-                )
-                for price in candidates
+        best = min(
+            candidates,
+            key=lambda price: _rank(
+                price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
             ),
-            key=lambda pair: (_exact_cost(*pair), pair[1].budget_tokens, pair[0].name),
         )
-        if best_price.encoding in raw_counts:
-            return best
-        raw_counts[best_price.encoding] = _raw_count(text_or_messages, best_price.encoding)
+        if best.encoding in raw_counts:
+            return _model_cost(best, raw_counts[best.encoding], ratio)
+        raw_counts[best.encoding] = _raw_count(text_or_messages, best.encoding)
 
 
-def _exact_cost(price: ModelPrice, cost: ModelCost) -> Decimal:
-    """Unrounded, so that models costing under a micro-dollar still rank by price."""
-    return cost.input_tokens * price.input_per_1m + cost.output_tokens * price.output_per_1m
+def _rank(price: ModelPrice, raw_tokens: int, ratio: Decimal) -> tuple[Decimal, int, str]:
+    """What `_cheapest` orders by: the unrounded cost (so that models costing under a
+    micro-dollar still rank by price), then budget tokens, then the name; the figures of
+    `_model_cost`, without building one for every candidate."""
+    input_tokens = _calibrated(raw_tokens, price)
+    output_tokens = int((input_tokens * ratio).to_integral_value(rounding=ROUND_HALF_UP))
+    exact = input_tokens * price.input_per_1m + output_tokens * price.output_per_1m
+    return exact, price.budget_tokens(input_tokens, output_tokens), price.name
 
 
 # --- history ----------------------------------------------------------------------------------
@@ -316,6 +318,7 @@ class _History:
     """The use case's recent calls, grouped by template (None: no template)."""
 
     groups: Mapping[str | None, _Group] = field(default_factory=dict)
+    approved: Mapping[str, str] = field(default_factory=dict)  # template id -> name
 
     @property
     def events(self) -> int:
@@ -330,49 +333,37 @@ class _History:
         return sum(g.output_tokens for g in self.groups.values())
 
 
-_RECENT_CALLS = (
-    select(UsageEvent.template_id, UsageEvent.input_tokens, UsageEvent.output_tokens)
-    .where(
-        UsageEvent.use_case == bindparam("use_case"),
-        UsageEvent.occurred_at > bindparam("since"),
-        UsageEvent.occurred_at <= bindparam("now"),
-        UsageEvent.input_tokens > 0,
-    )
-    .order_by(UsageEvent.occurred_at.desc())
-    .limit(HISTORY_SAMPLE)
+_USAGE = UsageEvent.__tablename__
+_TEMPLATES = PromptTemplate.__tablename__
+# The latest HISTORY_SAMPLE calls of a use case within HISTORY_WINDOW before `now`, read
+# backwards on ix_usage_use_case_time; per template, with the template's name when it is an
+# approved template of the same use case (None otherwise, and for calls without a template).
+HISTORY_SQL = (
+    "SELECT g.template_id, t.name, g.events, g.input_tokens, g.output_tokens FROM ("
+    "SELECT recent.template_id, count(*) AS events, sum(recent.input_tokens) AS input_tokens, "
+    "sum(recent.output_tokens) AS output_tokens "
+    "FROM (SELECT u.template_id, u.input_tokens, u.output_tokens "
+    f"FROM {_USAGE} u "
+    "WHERE u.use_case = :use_case AND u.occurred_at > :since AND u.occurred_at <= :now "
+    "AND u.input_tokens > 0 "
+    f"ORDER BY u.occurred_at DESC LIMIT {HISTORY_SAMPLE:d}) recent "
+    "GROUP BY recent.template_id) g "
+    f"LEFT JOIN {_TEMPLATES} t ON t.id = g.template_id AND t.use_case = :use_case "
+    "AND t.approved"
 )
-_RECENT = _RECENT_CALLS.subquery()
-_HISTORY_BY_TEMPLATE = select(
-    _RECENT.c.template_id,
-    func.count(),
-    func.sum(_RECENT.c.input_tokens),
-    func.sum(_RECENT.c.output_tokens),
-).group_by(_RECENT.c.template_id)
-_APPROVED_TEMPLATES = select(PromptTemplate.id, PromptTemplate.name).where(
-    PromptTemplate.use_case == bindparam("use_case"),
-    PromptTemplate.approved.is_(True),
-    PromptTemplate.id.in_(bindparam("ids", expanding=True)),
-)
+_HISTORY = DriverQuery(HISTORY_SQL, since=UTCDateTime(), now=UTCDateTime())
 
 
-def _history_params(use_case: str, now: datetime) -> dict[str, object]:
+def history_params(use_case: str, now: datetime) -> dict[str, object]:
+    """HISTORY_SQL's parameters."""
     return {"use_case": use_case, "since": now - HISTORY_WINDOW, "now": now}
 
 
-def recent_calls(use_case: str, now: datetime) -> Select[str | None, int, int]:
-    """The latest HISTORY_SAMPLE calls of a use case within HISTORY_WINDOW before `now`:
-    (template id, input tokens, output tokens), read backwards on (use_case, occurred_at)."""
-    return _RECENT_CALLS.params(_history_params(use_case, now))
-
-
 def _recent_history(session: Session, use: UseCase, now: datetime) -> _History:
-    """One aggregate over the bounded sample, per template (None: calls without one).
-
-    Core statements on the session's connection: the ORM layer would only add overhead here.
-    """
-    rows = session.connection().execute(_HISTORY_BY_TEMPLATE, _history_params(use.name, now))
+    rows = _HISTORY.rows(session.connection(), history_params(use.name, now))
     return _History(
-        {template: _Group(int(n), int(inp), int(out)) for template, n, inp, out in rows}
+        groups={template: _Group(int(n), int(inp), int(out)) for template, _, n, inp, out in rows},
+        approved={template: name for template, name, *_ in rows if name is not None},
     )
 
 
@@ -393,23 +384,17 @@ def _output_ratio(
 
 
 def _template_saving(
-    session: Session,
-    history: _History,
-    use: UseCase,
-    asked: ModelCost,
-    price: ModelPrice,
+    history: _History, asked: ModelCost, price: ModelPrice
 ) -> TemplateSaving | None:
     """The approved template whose calls average the fewest input tokens below untemplated ones."""
     without = history.groups.get(None)
-    with_template = {t: g for t, g in history.groups.items() if t is not None}
-    if without is None or without.events < MIN_HISTORY_EVENTS or not with_template:
+    if without is None or without.events < MIN_HISTORY_EVENTS or not history.approved:
         return None
-    params = {"use_case": use.name, "ids": list(with_template)}
-    approved = dict(session.connection().execute(_APPROVED_TEMPLATES, params).all())
     baseline_average = Decimal(without.input_tokens) / without.events
     best: tuple[Decimal, str, _Group] | None = None
-    for template_id, group in with_template.items():
-        if template_id not in approved or group.events < MIN_HISTORY_EVENTS:
+    for template_id in history.approved:
+        group = history.groups[template_id]
+        if group.events < MIN_HISTORY_EVENTS:
             continue
         share = 1 - (Decimal(group.input_tokens) / group.events) / baseline_average
         if share >= MIN_TEMPLATE_SAVING and (best is None or share > best[0]):
@@ -423,7 +408,7 @@ def _template_saving(
     )
     return TemplateSaving(
         template_id=template_id,
-        name=approved[template_id],
+        name=history.approved[template_id],
         share=share,
         events=group.events,
         input_tokens_saved=saved,

@@ -14,10 +14,11 @@ Invariants:
   runs: a key inside a PEM block is not also an API key, and the digits of a card number or an
   API key are not also a phone number. So each span of text is counted at most once.
 * Speed without a second definition of what is sensitive: a detector tries its pattern only where
-  a match can start (at a literal prefix found with ``str.find``, before an "@", at the start of
-  a digit run) and skips the text when a word every match contains is absent. ``re`` would try a
-  lookbehind-led pattern at every character; these searches run at C speed, so 100 KB of
-  ordinary text takes a few milliseconds instead of tens. A shortcut only leaves out positions
+  a match can start (at a literal prefix found with ``str.find`` or a literal-led ``re`` search,
+  through one rare character of it, before an "@", at a "+", at a run of four or more digits or
+  a few characters before one). ``re`` would try a lookbehind-led pattern at every character;
+  these searches run at C speed, about a dozen passes over the text in all, so 100 KB of
+  ordinary text takes about a millisecond instead of tens. A shortcut only leaves out positions
   where the pattern cannot match, so the findings equal a plain scan of every pattern over the
   whole text (``_find_sensitive_everywhere``, which the tests compare with).
 * The text is copied only when something matched (to blank it out).
@@ -56,67 +57,94 @@ class SensitiveFinding:
 class _Text:
     """The text as the detectors have left it so far, and the indexes they share over it.
 
-    The indexes are built on first use and dropped whenever a detector blanks something out.
+    The indexes are built on first use. When a detector blanks something out, the folded copy
+    is blanked alike and the digit runs are found again.
     """
 
-    __slots__ = ("_ascii_folded", "_digit_runs", "value")
+    __slots__ = ("_ascii_folded", "_long_digit_runs", "_only_ascii_digits", "value")
 
     def __init__(self, value: str):
         self.value = value
         self._ascii_folded: bytes | None = None
-        self._digit_runs: list[tuple[int, int]] | None = None
+        self._long_digit_runs: list[tuple[int, int]] | None = None
+        self._only_ascii_digits: bool | None = None
 
     @property
     def ascii_folded(self) -> bytes:
-        """One byte per character, at the same positions: ASCII lower-cased, the rest "?".
+        """One byte per character, at the same positions: ASCII letters lower-cased, ASCII
+        digits "0", other ASCII as is, the rest "?".
 
-        For finding ASCII words in any case at C speed (``str.lower`` is slower and may change
-        the length).
+        For finding ASCII words in any case, and runs of digits, at C speed (``str.lower`` is
+        slower and may change the length).
         """
         if self._ascii_folded is None:
-            self._ascii_folded = self.value.encode("ascii", "replace").lower()
+            self._ascii_folded = self.value.encode("ascii", "replace").translate(_FOLD)
         return self._ascii_folded
 
     @property
-    def digit_runs(self) -> list[tuple[int, int]]:
-        """(start, end) of every maximal run of ``\\d`` characters, in order."""
-        if self._digit_runs is None:
+    def long_digit_runs(self) -> list[tuple[int, int]]:
+        """(start, end) of every maximal run of four or more ``\\d`` characters, in order.
+
+        Every card number and every North American phone number holds one, so they are looked
+        for only around these; ordinary text has few, against hundreds of shorter runs.
+        """
+        if self._long_digit_runs is None:
             if self._has_only_ascii_digits():
-                # Mark the digits bytewise and let re jump from one to the next at C speed.
-                marked = self.ascii_folded.translate(_DIGITS_AS_ZERO)
-                self._digit_runs = [match.span() for match in _ZERO_RUN.finditer(marked)]
+                # The first "0000" at or after the end of the last run starts the next run.
+                folded = self.ascii_folded
+                runs = []
+                start = folded.find(b"0000")
+                while start >= 0:
+                    end = _ZERO_RUN.match(folded, start).end()  # type: ignore[union-attr]
+                    runs.append((start, end))
+                    start = folded.find(b"0000", end)
+                self._long_digit_runs = runs
             else:
                 # `\d\d*`, unlike `\d+`, lets re skip from digit to digit without a full try.
-                self._digit_runs = [match.span() for match in _DIGIT_RUN.finditer(self.value)]
-        return self._digit_runs
+                self._long_digit_runs = [
+                    match.span()
+                    for match in _DIGIT_RUN.finditer(self.value)
+                    if match.end() - match.start() >= 4
+                ]
+        return self._long_digit_runs
 
     def _has_only_ascii_digits(self) -> bool:
         """No ``\\d`` outside ASCII (Arabic-Indic, Devanagari, full-width... digits): looked
-        for only within the runs of non-ASCII characters ("?" in ``ascii_folded``)."""
-        value = self.value
-        return value.isascii() or not any(
-            _DIGIT.search(value, *run.span()) for run in _NON_ASCII_RUN.finditer(self.ascii_folded)
-        )
+        for only within the runs of non-ASCII characters ("?" in ``ascii_folded``). Blanking
+        cannot add such a digit, so a yes stays true."""
+        if self._only_ascii_digits is None:
+            value = self.value
+            self._only_ascii_digits = value.isascii() or not any(
+                _DIGIT.search(value, *run.span())
+                for run in _NON_ASCII_RUN.finditer(self.ascii_folded)
+            )
+        return self._only_ascii_digits
 
     def blank(self, spans: list[tuple[int, int]]) -> None:
         """Replace each (start, end) span, in order and not overlapping, with one space."""
-        value = self.value
-        pieces = []
-        end = 0
-        for start, span_end in spans:
-            pieces.append(value[end:start])
-            end = span_end
-        pieces.append(value[end:])
-        self.value = " ".join(pieces)
-        self._ascii_folded = None
-        self._digit_runs = None
+        self.value = _blanked(self.value, spans, " ")
+        if self._ascii_folded is not None:
+            self._ascii_folded = _blanked(self._ascii_folded, spans, b" ")
+        self._long_digit_runs = None
+
+
+def _blanked(value: AnyStr, spans: list[tuple[int, int]], space: AnyStr) -> AnyStr:
+    pieces = []
+    end = 0
+    for start, span_end in spans:
+        pieces.append(value[end:start])
+        end = span_end
+    pieces.append(value[end:])
+    return space.join(pieces)
 
 
 _DIGIT = re.compile(r"\d")
 _DIGIT_RUN = re.compile(r"\d\d*")
 _NON_ASCII_RUN = re.compile(rb"\?\?*")  # in ascii_folded, with the question marks of the text
-_DIGITS_AS_ZERO = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
-_ZERO_RUN = re.compile(rb"00*")
+_FOLD = bytes.maketrans(
+    (string.ascii_uppercase + string.digits).encode(), (string.ascii_lowercase + "0" * 10).encode()
+)
+_ZERO_RUN = re.compile(rb"0+")
 
 # Positions where a detector's pattern may start, in increasing order, or None for anywhere.
 # Every position where the pattern can match must be among them.
@@ -140,32 +168,44 @@ def _occurrences(haystack: AnyStr, needle: AnyStr) -> Iterator[int]:
         position = haystack.find(needle, position + 1)
 
 
-def _at_literal(literal: str) -> _StartFinder:
-    """Where ``literal`` begins."""
-    return lambda text: _occurrences(text.value, literal)
+def _at_literal(literal: str, anchor: str | None = None) -> _StartFinder:
+    """Where ``literal`` begins; found through ``anchor``, one rare character of it, when given.
 
-
-def _at_literals(literals: Iterable[str], anchors: Iterable[str]) -> _StartFinder:
-    """Where any of ``literals`` begins, found by searching only for the ``anchors``.
-
-    Each literal is found through the first anchor it contains (so every literal must contain
-    one): a few searches for short shared pieces cost less than one search per literal.
+    A search for one character runs at memchr speed, several times faster than one for a short
+    string, so a literal with a character rare in text (the J of eyJ) is found through that.
     """
-    anchors = tuple(anchors)
-    by_anchor: dict[str, list[tuple[str, int]]] = {anchor: [] for anchor in anchors}
-    for literal in literals:
-        anchor = next(a for a in anchors if a in literal)
-        by_anchor[anchor].append((literal, literal.index(anchor)))
+    if anchor is None:
+        return lambda text: _occurrences(text.value, literal)
+    offset = literal.index(anchor)
+
+    def starts(text: _Text) -> Iterator[int]:
+        value = text.value
+        for position in _occurrences(value, anchor):
+            start = position - offset
+            if start >= 0 and value.startswith(literal, start):
+                yield start
+
+    return starts
+
+
+def _at_patterns(*patterns: tuple[re.Pattern[str], int]) -> _StartFinder:
+    """Where any of several literals begins, each ``(pattern, offset)`` finding some of them
+    ``offset`` characters after their start.
+
+    Every pattern opens with a literal character or string, which re searches for at C speed:
+    one search per group of literals that share a first character costs less than one search
+    per literal, or per short piece they share. Overlapping occurrences are found too.
+    """
 
     def starts(text: _Text) -> list[int]:
         value = text.value
         found = set()
-        for anchor, placed in by_anchor.items():
-            for position in _occurrences(value, anchor):
-                for literal, offset in placed:
-                    start = position - offset
-                    if start >= 0 and value.startswith(literal, start):
-                        found.add(start)
+        for pattern, offset in patterns:
+            match = pattern.search(value)
+            while match is not None:
+                if (start := match.start() - offset) >= 0:
+                    found.add(start)
+                match = pattern.search(value, match.start() + 1)
         return sorted(found)
 
     return starts
@@ -181,22 +221,23 @@ def _case_safe(*words: bytes) -> tuple[bytes, ...]:
     return words
 
 
-def _if_words(*words: bytes, then: _StartFinder | None = None) -> _StartFinder:
-    """Nowhere unless every word occurs in any mix of ASCII cases; then ``then`` (None: anywhere)."""
-    words = _case_safe(*words)
+def _at_word(word: bytes, *, before: tuple[int, ...] = (0,)) -> _StartFinder:
+    """Where ``word`` begins in any mix of ASCII cases (like ``(?i:word)``), or each of
+    ``before`` characters earlier (for a pattern that opens with a few characters of its own)."""
+    (word,) = _case_safe(word)
+    if before == (0,):
+        return lambda text: _occurrences(text.ascii_folded, word)
 
-    def starts(text: _Text) -> Iterable[int] | None:
-        if not all(word in text.ascii_folded for word in words):
-            return ()
-        return then(text) if then else None
+    def starts(text: _Text) -> list[int]:
+        found = {
+            position - back
+            for position in _occurrences(text.ascii_folded, word)
+            for back in before
+            if position >= back
+        }
+        return sorted(found)
 
     return starts
-
-
-def _at_word(word: bytes) -> _StartFinder:
-    """Where ``word`` begins in any mix of ASCII cases (like ``(?i:word)``)."""
-    (word,) = _case_safe(word)
-    return lambda text: _occurrences(text.ascii_folded, word)
 
 
 # --- private keys -----------------------------------------------------------------------------
@@ -226,17 +267,15 @@ _PREFIXED_KEYS = re.compile(
     r"|(?:sk|rk)_live_[A-Za-z0-9]{16,}+"  # Stripe secret / restricted keys
     r")(?![A-Za-z0-9])"
 )
-# Every _PREFIXED_KEYS match begins with one of these; they are searched for, not the pattern.
+# Every _PREFIXED_KEYS match begins with one of these prefixes; they are searched for (in
+# groups that share a first character), not the pattern. The offset: how far into the prefix
+# the search finds it (k_live_ is searched for, the key begins one character earlier).
 _API_KEY_PREFIXES = (
-    *("AKIA", "ASIA", "ABIA", "ACCA"),
-    *(f"gh{kind}_" for kind in "pousr"),
-    "github_pat_",
-    *(f"xox{kind}-" for kind in "abposer"),
-    "xapp-",
-    "AIza",
-    *("sk_live_", "rk_live_"),
+    (re.compile(r"A(?:KIA|SIA|BIA|CCA|Iza)"), 0),
+    (re.compile(r"g(?:h[pousr]|ithub_pat)_"), 0),
+    (re.compile(r"x(?:ox[abposer]|app)-"), 0),
+    (re.compile(r"k_live_"), 1),  # sk_live_, rk_live_
 )
-_API_KEY_ANCHORS = ("IA", "CCA", "gh", "github_pat_", "xox", "xapp-", "AIza", "_live_")
 
 _AWS_SECRET = re.compile(
     r"(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"
@@ -332,7 +371,7 @@ def _luhn_valid(digits: str) -> bool:
 
 def _card_starts(text: _Text) -> list[int]:
     """Every layout opens with four digits at the start of a digit run (the lookbehind)."""
-    return [start for start, end in text.digit_runs if end - start >= 4]
+    return [start for start, _ in text.long_digit_runs]
 
 
 def _is_card_number(candidate: str) -> bool:
@@ -355,14 +394,29 @@ _PHONE = re.compile(
 )
 
 
-def _phone_starts(text: _Text) -> Iterator[int]:
-    """A digit run's start, or the "+" or "(" right before it (the lookbehind rules out any
-    position inside a run)."""
+def _phone_starts(text: _Text) -> list[int]:
+    """Every "+", and the few places a North American number can start before its last four
+    digits.
+
+    A North American match ends in "[2-9]dd", one of " .-", and a run of exactly four digits
+    (the lookahead), and that exchange follows " ", ".", "-" or ")". From the end of the
+    exchange back, the area code part ("[2-9]dd" and a separator, or "(...)" and maybe a space)
+    and the optional "1" and separator take 4 to 8 characters, so the match starts 8 to 12
+    characters before the four digits.
+    """
     value = text.value
-    for start, _ in text.digit_runs:
-        if start and value[start - 1] in "+(":
-            yield start - 1
-        yield start
+    found = set(_occurrences(value, "+"))
+    for start, end in text.long_digit_runs:
+        if (
+            end - start == 4
+            and start >= 8
+            and value[start - 1] in " .-"
+            and value[start - 4] in "23456789"
+            and value[start - 3 : start - 1].isdecimal()  # what \d matches, as re has it
+            and value[start - 5] in " .-)"
+        ):
+            found.update(range(max(start - 12, 0), start - 7))
+    return sorted(found)
 
 
 def _is_phone(candidate: str) -> bool:
@@ -375,13 +429,10 @@ def _is_phone(candidate: str) -> bool:
 _DETECTORS: tuple[_Detector, ...] = (
     _Detector("private_key", _PRIVATE_KEY),
     _Detector("api_key", _SK_KEY, _looks_random, _at_literal("sk-")),
-    _Detector(
-        "api_key",
-        _PREFIXED_KEYS,
-        starts=_at_literals(_API_KEY_PREFIXES, _API_KEY_ANCHORS),
-    ),
-    _Detector("api_key", _AWS_SECRET, starts=_if_words(b"ecret", b"acce", then=_at_word(b"aw"))),
-    _Detector("token", _JWT, starts=_at_literal("eyJ")),
+    _Detector("api_key", _PREFIXED_KEYS, starts=_at_patterns(*_API_KEY_PREFIXES)),
+    # "aws_secret" or "awssecret": the pattern begins 5 or 4 characters before "ecret".
+    _Detector("api_key", _AWS_SECRET, starts=_at_word(b"ecret", before=(5, 4))),
+    _Detector("token", _JWT, starts=_at_literal("eyJ", anchor="J")),
     _Detector("token", _SLACK_WEBHOOK),
     _Detector(
         "token",

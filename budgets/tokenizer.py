@@ -339,9 +339,33 @@ class _EncodingCache:
 load_encoding = _EncodingCache()
 
 
+def _token_count(encoding: tiktoken.Encoding, text: str) -> int:
+    """``len(encoding.encode_ordinary(text))`` without building the list of token ids.
+
+    tiktoken's core hands the same tokens back as a buffer of 4-byte ids (what
+    ``encode_to_numpy`` wraps, here without numpy); with no special token allowed it encodes
+    exactly as ``encode_ordinary`` does, and skips making a Python int of each token (about a
+    tenth of the time of a long text). A tiktoken without that buffer falls back to the list.
+    Lone surrogates are replaced first, as ``encode_ordinary`` does.
+    """
+    encode_to_buffer = getattr(encoding._core_bpe, "encode_to_tiktoken_buffer", None)
+    if encode_to_buffer is None:
+        return len(encoding.encode_ordinary(text))
+    try:
+        buffer = encode_to_buffer(text, _NO_SPECIAL_TOKENS)
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        buffer = encode_to_buffer(text, _NO_SPECIAL_TOKENS)
+    return memoryview(buffer).nbytes // _TOKEN_ID_BYTES
+
+
+_NO_SPECIAL_TOKENS: frozenset[str] = frozenset()
+_TOKEN_ID_BYTES = 4  # tiktoken's Rank is a u32
+
+
 def count_tokens(text: str, encoding_name: str) -> int:
     """Number of tokens in ``text``; special-token strings count as ordinary text."""
-    return len(load_encoding(encoding_name).encode_ordinary(text))
+    return _token_count(load_encoding(encoding_name), text)
 
 
 def count_chat_tokens(messages: Iterable[Mapping[str, str | None]], encoding_name: str) -> int:
@@ -362,7 +386,7 @@ def count_chat_tokens(messages: Iterable[Mapping[str, str | None]], encoding_nam
                 raise TypeError(
                     f"chat message field {key!r} must be a str or None, got {type(value).__name__}"
                 )
-            total += len(enc.encode_ordinary(value))
+            total += _token_count(enc, value)
             if key == "name":
                 total += _TOKENS_PER_NAME
     return total

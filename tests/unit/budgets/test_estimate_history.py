@@ -8,13 +8,20 @@ from decimal import Decimal
 from functools import partial
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from bot.core.messages import Reply
 from bot.core.rendering import Renderer
-from budgets.estimate import HISTORY_WINDOW, MIN_HISTORY_EVENTS, estimate, recent_calls
+from budgets.estimate import (
+    HISTORY_SAMPLE,
+    HISTORY_SQL,
+    HISTORY_WINDOW,
+    MIN_HISTORY_EVENTS,
+    estimate,
+    history_params,
+)
 from storage.database import is_sqlite
-from storage.models import PromptTemplate
+from storage.models import PromptTemplate, UTCDateTime
 from tests.unit.budgets.estimate_fixtures import record_calls
 
 
@@ -113,16 +120,19 @@ def test_too_little_history_falls_back_to_the_use_cases_ratio_then_the_policy_de
 
 def test_the_history_query_reads_the_use_case_time_index(session, clock):
     """Bounded and indexed: the latest calls of one use case, never a scan of all usage."""
-    statement = recent_calls("seo-brief", clock())
-    assert statement._limit_clause is not None  # the sample is bounded
-    compiled = statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    assert f"LIMIT {HISTORY_SAMPLE}" in HISTORY_SQL  # the sample is bounded
+
+    def plan_of(explain: str) -> list:
+        statement = text(f"{explain} {HISTORY_SQL}").bindparams(
+            bindparam("since", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime())
+        )
+        return session.execute(statement, history_params("seo-brief", clock())).all()
+
     if is_sqlite(session):
-        plan = session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
-        details = " ".join(str(row[-1]) for row in plan)
+        details = " ".join(str(row[-1]) for row in plan_of("EXPLAIN QUERY PLAN"))
     else:
         session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = session.execute(text(f"EXPLAIN {compiled}")).all()
-        details = " ".join(str(row[0]) for row in plan)
+        details = " ".join(str(row[0]) for row in plan_of("EXPLAIN"))
         # On an empty table PostgreSQL's planner may pick either time index for this query
         # (costs tie); what matters is that usage is read through an index, never scanned.
         assert "Seq Scan" not in details and "Index" in details and "usage" in details, details

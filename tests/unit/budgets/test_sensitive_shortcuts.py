@@ -3,8 +3,10 @@ findings always equal a plain scan of every pattern at every position.
 
 Texts are glued from pieces chosen to sit on the shortcuts' edges: keys and their prefixes,
 "@" and local parts, digit runs in ASCII and other scripts, "+" and "(" before digits, the
-characters re matches case-insensitively for ASCII letters (U+017F, U+212A, U+0130, U+0131),
-and text that blanking a match changes.
+pieces of a North American number (tried only 8 to 12 characters before its last four
+digits), "aws" and "secret" with and without "_" (tried 4 or 5 characters before "ecret"),
+the characters re matches case-insensitively for ASCII letters (U+017F, U+212A, U+0130,
+U+0131), and text that blanking a match changes.
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ PIECES = [
     "8f3a9c2d7e1b4f6a0c5d9e2f7a1b3c4d",
     "aws_secret_access_key=",
     "AWS_SECRET_ACCESS_KEY: ",
+    "awssecretaccesskey=",
+    "aws",
+    "aws_",
+    "secret",
+    "SECRET",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "a\u212aIA",  # Kelvin sign
     "\u0130\u0131",
     # emails
@@ -87,6 +95,22 @@ PIECES = [
     "12",
     "555",
     "2024-01-15",
+    # a North American number in pieces, and look-alikes of its last four digits
+    "1 ",
+    "1-",
+    "1(",
+    "1415",
+    "(415)",
+    ") ",
+    ")",
+    "415-",
+    "415.",
+    "555-",
+    "555 ",
+    "2671",
+    "12671",
+    "\u0662\u0666\u0667\u0661",  # Arabic-Indic four digits
+    "5\u0665\u0665",  # an exchange with Arabic-Indic digits
     "\u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661",  # Arabic-Indic digits are \d too
     "\u0968\u0966\u0968\u0966",  # Devanagari
     "\u00b2",  # a digit to str.isdigit, not to \d
@@ -119,6 +143,12 @@ PIECES = [
 @example(["x" * 63, "a@", "example.com"])
 @example(["BEARER ", "8f3a9c2d7e1b4f6a0c5d9e2f7a1b3c4d", "bEaReR\t", JWT])
 @example(["東京", "+", "\u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661"])
+@example(["1 ", "(415)", ") ", "555-", "2671"])
+@example(["1415", " ", "555 ", "\u0662\u0666\u0667\u0661"])
+@example(["415.", "5\u0665\u0665", "-", "2671"])
+@example(["jane.doe@example.com", "415-", "555-", "2671", "4111111111111111"])
+@example(["awssecretaccesskey=", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"])
+@example(["AWS_SECRET_ACCESS_KEY: ", "aws_", "secret"])
 def test_the_shortcuts_find_what_a_plain_scan_finds(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert find_sensitive(text) == _find_sensitive_everywhere(text)

@@ -316,6 +316,30 @@ def test_special_token_text_counts_as_ordinary_text(name: str) -> None:
         assert count_tokens(special, name) == expected > 1
 
 
+@pytest.mark.parametrize("name", sorted(SUPPORTED_ENCODINGS))
+def test_counts_equal_the_length_of_tiktokens_ordinary_encoding(name: str) -> None:
+    """count_tokens reads tiktoken's token buffer instead of building the list of ids."""
+    enc = load_encoding(name)
+    texts = [*SAMPLES.values(), "", "bad \ud800 surrogate", "".join(SAMPLES.values()) * 50]
+    for text in texts:
+        assert count_tokens(text, name) == len(enc.encode_ordinary(text))
+
+
+def test_counts_without_tiktokens_token_buffer_fall_back_to_the_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enc = load_encoding("o200k_base")
+    expected = {text: count_tokens(text, "o200k_base") for text in SAMPLES.values()}
+
+    class OldCore:
+        """A tiktoken core from before encode_to_tiktoken_buffer."""
+
+        encode_ordinary = enc._core_bpe.encode_ordinary
+
+    monkeypatch.setattr(enc, "_core_bpe", OldCore())
+    assert {text: count_tokens(text, "o200k_base") for text in SAMPLES.values()} == expected
+
+
 def test_empty_text_has_no_tokens() -> None:
     assert count_tokens("", "o200k_base") == 0
 
