@@ -91,9 +91,14 @@ class TrackedLazyRunner(AsyncioLazyListenerRunner):
         self.tasks: set[asyncio.Future] = set()
 
     def start(self, function, request) -> None:  # noqa: ANN001
-        task = asyncio.ensure_future(
-            to_runnable_function(internal_func=function, logger=self.logger, request=request)
+        self.track(
+            asyncio.ensure_future(
+                to_runnable_function(internal_func=function, logger=self.logger, request=request)
+            )
         )
+
+    def track(self, task: asyncio.Future) -> None:
+        """Keep `task` (lazy work, or work it started) until it finishes; `drain` waits for it."""
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -140,6 +145,8 @@ class SlackSurface:
         self.lazy = TrackedLazyRunner(self.app.logger)
         self.app.listener_runner.lazy_listener_runner = self.lazy
         self.recent_events = RecentIds()
+        self.home_refreshes: dict[int, asyncio.Future] = {}  # person id -> the running refresh
+        self.stale_homes: set[int] = set()  # changed again while their refresh ran
         self.app.middleware(self.skip_redelivered_events)
         self.app.command(ANY)(ack=self.acknowledge, lazy=[self.answer_command])
         self.app.block_action(ANY)(ack=self.acknowledge, lazy=[self.answer_click])
@@ -377,5 +384,30 @@ class SlackSurface:
         return True
 
     async def refresh_homes(self, person_ids: list[int | None]) -> None:
+        """Publish these people's App Homes again, in the background. At most one refresh per
+        person runs at a time; changes made meanwhile are shown by one more refresh after it,
+        not one each (a manager whose team files ten requests in a burst gets two publishes,
+        not ten: each builds the whole dashboard). A failed refresh is logged; the action
+        that asked for it has succeeded and is answered as such."""
         for person_id in dict.fromkeys(p for p in person_ids if p is not None):
-            await asyncio.to_thread(self.deliverer.refresh_home, person_id)
+            if person_id in self.home_refreshes:
+                self.stale_homes.add(person_id)
+                continue
+            task = asyncio.ensure_future(self._refresh_home(person_id))
+            self.home_refreshes[person_id] = task
+            self.lazy.track(task)
+
+    async def _refresh_home(self, person_id: int) -> None:
+        try:
+            while True:
+                # What changes before this line, the refresh below shows; later ones mark the
+                # home stale again and get one more round.
+                self.stale_homes.discard(person_id)
+                try:
+                    await asyncio.to_thread(self.deliverer.refresh_home, person_id)
+                except Exception:
+                    log.exception("App Home refresh failed for person %s", person_id)
+                if person_id not in self.stale_homes:
+                    return
+        finally:
+            self.home_refreshes.pop(person_id, None)

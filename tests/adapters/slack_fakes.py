@@ -165,6 +165,7 @@ class FakeSlack:
         self._calls: list[SlackCall] = []
         self._changed = threading.Condition()
         self._failures: dict[str, list[str]] = {}
+        self._held: dict[str, asyncio.Event] = {}
         self._sequence = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
         self.port = 0
@@ -232,6 +233,22 @@ class FakeSlack:
         user = FakeUser(user_id, email, name, is_bot, deleted)
         self.users[user_id] = user
         return user
+
+    def hold(self, method: str) -> None:
+        """Calls of `method` wait (unanswered) until `release(method)`; they are recorded when
+        answered. Lets a test keep tokenbot's work in flight while more requests arrive."""
+        self.background.run(self._hold(method))
+
+    async def _hold(self, method: str) -> None:
+        self._held[method] = asyncio.Event()
+
+    def release(self, method: str) -> None:
+        async def release() -> None:
+            held = self._held.pop(method, None)
+            if held is not None:
+                held.set()
+
+        self.background.run(release())
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer {"ok": false, "error": error}."""
@@ -307,6 +324,9 @@ class FakeSlack:
                 params.update(json.loads(raw or "{}"))
             else:
                 params.update(parse_qsl(raw, keep_blank_values=True))
+        held = self._held.get(method)
+        if held is not None:
+            await held.wait()
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ") or params.get("token")
         answer = self._answer(method, params, token)

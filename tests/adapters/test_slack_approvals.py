@@ -5,6 +5,7 @@ what each click leaves in the database. Nothing is mocked (see slack_fakes.py)."
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import func, select
 
@@ -280,3 +281,34 @@ def test_a_reminder_is_a_new_dm_and_deciding_on_it_closes_the_first_message_too(
     updated = slack.fake.wait_for("chat.update", where=lambda c: c["ts"] == first.response["ts"])
     assert buttons(updated) == [] and "Approved" in updated.text
     assert burst_grants(services) == [(org["ann@acme.test"].id, 50_000, 50_000)]
+
+
+def test_home_refreshes_coalesce_while_one_is_in_flight_and_the_last_shows_everything(slack, org):
+    """Each request refreshes the requester's and the manager's App Home. While a refresh is
+    in flight, further changes mark the home stale instead of queueing a refresh each: one
+    more publish follows, built after the last change (a manager whose team files a burst of
+    requests is not sent a whole dashboard per request)."""
+
+    def publishes(user):
+        return [c for c in slack.fake.calls_to("views.publish") if c.get("user_id") == user]
+
+    slack.fake.hold("views.publish")
+    for n, user in enumerate(["UANN", "UBOB", "UANN", "UBOB"]):
+        sent = slack.command(f"request 10k burst item {n}", user=user)
+        assert sent.status == 200
+        slack.reply_to(sent)  # answered while the first refreshes are still held
+    # Every command's work is done but the held refreshes (each asked for its refreshes).
+    surface = slack.surface
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(surface.lazy.tasks) > len(surface.home_refreshes):
+        assert time.monotonic() < deadline, "the commands' work did not finish"
+        time.sleep(0.01)
+    slack.fake.release("views.publish")
+    slack.drain()
+
+    manager = publishes("UMIA")
+    # The first refresh (held) and one more for the three requests that came meanwhile.
+    assert len(manager) == 2
+    waiting = manager[-1].blocks_text.split("Awaiting your decision")[1]
+    assert all(f"burst item {n}" in waiting for n in range(4))
+    assert len(publishes("UANN")) <= 2 and len(publishes("UBOB")) <= 2
