@@ -369,6 +369,20 @@ def dm_channel(slack_user: str) -> str:
     return "D" + slack_user.lstrip("UW")
 
 
+def settle(fake: Any, quiet: float = 2.0, limit: float = LIMIT_SECONDS) -> None:
+    """Until the fake Slack has had no call for `quiet` seconds: the server in its own process
+    has finished (or given up) the work it acknowledged, as far as Slack can see."""
+    deadline = time.monotonic() + limit
+    seen, since = len(fake.calls), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = len(fake.calls)
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
 def slack_retries(
     events_url: str, fake: Any, url: str, member: str, manager: str, drain: Callable[[], None]
 ) -> Report:
@@ -389,6 +403,9 @@ def slack_retries(
     before = counts()
     event_id = f"Ev{time.time_ns()}"
     statuses = [slack.send_event(fakes.app_home_opened(member), event_id)]
+    fake.wait_for(
+        "views.publish", where=lambda c: c.get("user_id") == member, timeout=LIMIT_SECONDS
+    )
     drain()
     statuses += [slack.send_event(fakes.app_home_opened(member), event_id, retry=n) for n in (1, 2)]
     drain()
@@ -410,6 +427,7 @@ def slack_retries(
     approval = fake.wait_for(
         "chat.postMessage",
         where=lambda c: c.get("channel") == dm_channel(manager) and "retried launch" in c.text,
+        timeout=LIMIT_SECONDS,
     )
     payload, name = slack.click(approval, "Approve", manager)
     statuses.append(slack.send_click(payload))
@@ -420,11 +438,15 @@ def slack_retries(
     report.expect(len(slack.answers(name)) == 1, f"{len(slack.answers(name))} answers to one click")
     _requests, grants = counts()
     report.expect(grants - before[1] == 1, f"{grants - before[1]} burst grants from one approval")
-    told = [
-        c
-        for c in fake.calls_to("chat.postMessage")
-        if c.get("channel") == dm_channel(member) and "burst tokens are in your balance" in c.text
-    ]
+
+    def tells(c: Any) -> bool:
+        return (
+            c.get("channel") == dm_channel(member) and "burst tokens are in your balance" in c.text
+        )
+
+    fake.wait_for("chat.postMessage", where=tells, timeout=LIMIT_SECONDS)
+    drain()
+    told = [c for c in fake.calls_to("chat.postMessage") if tells(c)]
     report.expect(len(told) == 1, f"the requester was told {len(told)} times")
     report.expect(all(s == 200 for s in statuses), f"Slack got {statuses}")
     report.problems.extend(ledger_problems(url))
@@ -768,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
                 url,
                 org.slack_id(size.teams + 1),
                 org.slack_id(1),
-                drain=lambda: time.sleep(1.0),
+                drain=lambda: settle(fake),
             )
         )
     fake.stop()
