@@ -13,9 +13,10 @@ Invariants:
   within `HISTORY_WINDOW`, found through the (use_case, occurred_at) index, summed per template
   with the name of each approved template of the use case. Cost does not grow with the size of
   the usage history. The share of the balance needs only the personal remaining: one aggregate
-  over the person's active grants. Every statement is built once; the history is fixed SQL run
-  on the driver's cursor (`storage.database.DriverQuery`), since SQLAlchemy's per-statement
-  work would add a fifth to the read.
+  over the person's active grants (`budgets.balances.personal_remaining`'s, which a test holds
+  equal). Both are read in one fixed statement run on the driver's cursor
+  (`storage.database.DriverQuery`): SQLAlchemy's per-statement work would add a fifth to the
+  history read, and more than the aggregate itself to the balance.
 * Each encoding is counted at most once per estimate. Another model's encoding is counted only
   when that model would be the cheapest on the asked model's count; the cheapest model reported
   is always priced on its own exact (or calibrated) count.
@@ -33,18 +34,19 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from budgets.balances import personal_remaining
 from budgets.policy import ModelPrice, Policy, UseCase
 from budgets.sensitive import SensitiveFinding, find_sensitive
 from budgets.tokenizer import count_chat_tokens, count_tokens
 from storage.database import DriverQuery
-from storage.models import Person, PromptTemplate, UsageEvent, UTCDateTime
+from storage.models import Grant, GrantBalance, Person, PromptTemplate, UsageEvent, UTCDateTime
 
 __all__ = [
     "HISTORY_SAMPLE",
     "HISTORY_SQL",
     "HISTORY_WINDOW",
     "MIN_HISTORY_EVENTS",
+    "PERSONAL_REMAINING_SQL",
+    "REMAINING_AND_HISTORY_SQL",
     "ChatMessages",
     "Estimate",
     "InvalidEstimateInput",
@@ -168,9 +170,8 @@ def estimate(
 
     raw_counts = {price.encoding: _raw_count(text_or_messages, price.encoding)}
     sensitive = tuple(find_sensitive(scanned))
-    history = _recent_history(session, use, now) if use else _History()
+    remaining, history = _database_reads(session, person, use, now)
     ratio = _output_ratio(history, use, settings.default_output_ratio)
-    remaining = personal_remaining(session, person, now)
 
     asked = _model_cost(price, raw_counts[price.encoding], ratio.ratio)
     candidates = [policy.models[name] for name in (use.allowed_models if use else ())] or list(
@@ -339,7 +340,7 @@ _TEMPLATES = PromptTemplate.__tablename__
 # backwards on ix_usage_use_case_time; per template, with the template's name when it is an
 # approved template of the same use case (None otherwise, and for calls without a template).
 HISTORY_SQL = (
-    "SELECT g.template_id, t.name, g.events, g.input_tokens, g.output_tokens FROM ("
+    "SELECT p.template_id, t.name, p.events, p.input_tokens, p.output_tokens FROM ("
     "SELECT recent.template_id, count(*) AS events, sum(recent.input_tokens) AS input_tokens, "
     "sum(recent.output_tokens) AS output_tokens "
     "FROM (SELECT u.template_id, u.input_tokens, u.output_tokens "
@@ -347,11 +348,10 @@ HISTORY_SQL = (
     "WHERE u.use_case = :use_case AND u.occurred_at > :since AND u.occurred_at <= :now "
     "AND u.input_tokens > 0 "
     f"ORDER BY u.occurred_at DESC LIMIT {HISTORY_SAMPLE:d}) recent "
-    "GROUP BY recent.template_id) g "
-    f"LEFT JOIN {_TEMPLATES} t ON t.id = g.template_id AND t.use_case = :use_case "
+    "GROUP BY recent.template_id) p "
+    f"LEFT JOIN {_TEMPLATES} t ON t.id = p.template_id AND t.use_case = :use_case "
     "AND t.approved"
 )
-_HISTORY = DriverQuery(HISTORY_SQL, since=UTCDateTime(), now=UTCDateTime())
 
 
 def history_params(use_case: str, now: datetime) -> dict[str, object]:
@@ -359,11 +359,41 @@ def history_params(use_case: str, now: datetime) -> dict[str, object]:
     return {"use_case": use_case, "since": now - HISTORY_WINDOW, "now": now}
 
 
-def _recent_history(session: Session, use: UseCase, now: datetime) -> _History:
-    rows = _HISTORY.rows(session.connection(), history_params(use.name, now))
-    return _History(
-        groups={template: _Group(int(n), int(inp), int(out)) for template, _, n, inp, out in rows},
-        approved={template: name for template, name, *_ in rows if name is not None},
+# What the person has left of their own grants (not team or project pools) at `now`: what
+# budgets.balances.personal_remaining says (a test holds them equal).
+PERSONAL_REMAINING_SQL = (
+    "SELECT coalesce(sum(b.remaining), 0) AS remaining "
+    f"FROM {GrantBalance.__tablename__} b JOIN {Grant.__tablename__} g ON g.id = b.grant_id "
+    "WHERE g.owner_type = 'person' AND g.owner_id = :person_id "
+    "AND g.effective_at <= :now AND g.expires_at > :now"
+)
+# Both reads of an estimate for a use case in one statement: the remaining on every row, and
+# the history's rows (none, as one row of NULLs, when the use case has no recent calls).
+REMAINING_AND_HISTORY_SQL = (
+    "SELECT r.remaining, h.template_id, h.name, h.events, h.input_tokens, h.output_tokens "
+    f"FROM ({PERSONAL_REMAINING_SQL}) r LEFT JOIN ({HISTORY_SQL}) h ON 1 = 1"
+)
+_PERSONAL_REMAINING = DriverQuery(PERSONAL_REMAINING_SQL, now=UTCDateTime())
+_REMAINING_AND_HISTORY = DriverQuery(
+    REMAINING_AND_HISTORY_SQL, since=UTCDateTime(), now=UTCDateTime()
+)
+
+
+def _database_reads(
+    session: Session, person: Person, use: UseCase | None, now: datetime
+) -> tuple[int, _History]:
+    """The person's personal remaining and, for a use case, its recent history."""
+    connection = session.connection()
+    if use is None:
+        row = _PERSONAL_REMAINING.first(connection, {"person_id": person.id, "now": now})
+        return (int(row[0]) if row is not None else 0), _History()
+    params = {"person_id": person.id, **history_params(use.name, now)}
+    rows = _REMAINING_AND_HISTORY.rows(connection, params)
+    remaining = int(rows[0][0]) if rows else 0
+    calls = [row[1:] for row in rows if row[3] is not None]
+    return remaining, _History(
+        groups={template: _Group(int(n), int(inp), int(out)) for template, _, n, inp, out in calls},
+        approved={template: name for template, name, *_ in calls if name is not None},
     )
 
 

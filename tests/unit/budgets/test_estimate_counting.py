@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import tiktoken
 
+from budgets.balances import personal_remaining
 from budgets.estimate import estimate
+from budgets.ledger import GrantSpec, issue_grants
+from budgets.periods import period_for
 from budgets.tokenizer import estimate_tokens
 from tests.unit.budgets.estimate_fixtures import TEXTS, reference_encoding
 
@@ -181,6 +185,52 @@ def test_no_share_when_nothing_is_left(session, policy, clock, org):
     result = estimate(session, policy, org["ann@acme.test"], "hello", now=clock())
     assert result.personal_remaining == 0
     assert result.balance_share is None
+
+
+def test_the_remaining_balance_is_balances_personal_remaining_whatever_grants_are_around(
+    session, policy, clock, org
+):
+    """The estimate reads the personal remaining with its own driver-level statement; it must
+    say what budgets.balances.personal_remaining says."""
+    now = clock()
+    ann, mia = org["ann@acme.test"], org["mia@acme.test"]
+    period = period_for(policy.periods, now)
+    day = timedelta(days=1)
+
+    def spec(key, owner_type, owner_id, amount, effective_at, expires_at, kind="manual"):
+        return GrantSpec(
+            key=f"test:{key}",
+            kind=kind,
+            token_class="operational",
+            owner_type=owner_type,
+            owner_id=owner_id,
+            amount=amount,
+            period=period.key,
+            effective_at=effective_at,
+            expires_at=expires_at,
+            source="admin",
+        )
+
+    issue_grants(
+        session,
+        [
+            spec("active", "person", ann.id, 700, now - day, now + day),
+            spec("burst", "person", ann.id, 300, now - day, now + day, kind="burst"),
+            spec("not-yet", "person", ann.id, 5_000, now + day, now + 2 * day),
+            spec("expired", "person", ann.id, 9_000, now - 2 * day, now - day),
+            spec("ends-now", "person", ann.id, 4_000, now - day, now),
+            spec("someone-else", "person", mia.id, 11_000, now - day, now + day),
+            spec("team", "team", ann.team_id, 13_000, now - day, now + day, kind="team_pool"),
+        ],
+        now,
+    )
+    session.commit()
+
+    for moment in (now, now + day + timedelta(hours=1), now - timedelta(hours=1)):
+        for person in org.values():
+            result = estimate(session, policy, person, "hello", now=moment)
+            assert result.personal_remaining == personal_remaining(session, person, moment)
+    assert estimate(session, policy, ann, "hello", now=now).personal_remaining == 2_001_000
 
 
 # --- the cheapest allowed model ---------------------------------------------------------------

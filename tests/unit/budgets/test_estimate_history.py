@@ -17,6 +17,7 @@ from budgets.estimate import (
     HISTORY_SQL,
     HISTORY_WINDOW,
     MIN_HISTORY_EVENTS,
+    REMAINING_AND_HISTORY_SQL,
     estimate,
     history_params,
 )
@@ -121,12 +122,14 @@ def test_too_little_history_falls_back_to_the_use_cases_ratio_then_the_policy_de
 def test_the_history_query_reads_the_use_case_time_index(session, clock):
     """Bounded and indexed: the latest calls of one use case, never a scan of all usage."""
     assert f"LIMIT {HISTORY_SAMPLE}" in HISTORY_SQL  # the sample is bounded
+    assert HISTORY_SQL in REMAINING_AND_HISTORY_SQL  # the statement an estimate runs
 
     def plan_of(explain: str) -> list:
-        statement = text(f"{explain} {HISTORY_SQL}").bindparams(
+        statement = text(f"{explain} {REMAINING_AND_HISTORY_SQL}").bindparams(
             bindparam("since", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime())
         )
-        return session.execute(statement, history_params("seo-brief", clock())).all()
+        params = {"person_id": 1, **history_params("seo-brief", clock())}
+        return session.execute(statement, params).all()
 
     if is_sqlite(session):
         details = " ".join(str(row[-1]) for row in plan_of("EXPLAIN QUERY PLAN"))
