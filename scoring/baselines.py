@@ -19,31 +19,26 @@ Nothing here sorts people, and nothing ranks by tokens or money spent.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import Float, Select, and_, case, cast, null, or_, select
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
-from scoring.metrics import Totals, grouped_rows, window_sums
-from scoring.windows import Window, trailing_weeks
-
-# Per person-week medians kept per use case, in this order.
-MEDIANS = (
-    "tokens_per_task",
-    "acceptance_rate",
-    "revision_burden",
-    "first_draft_seconds",
-    "cost_per_accepted",
-    "accepted_per_1k_tokens",
-    "accepted_per_week",
-    "verified_minutes_per_week",
-    "template_reuse_rate",
+from scoring.metrics import (
+    MEDIANS,
+    CurrentWeeks,
+    Totals,
+    UseCaseValues,
+    current_weeks,
+    grouped_totals,
+    merge_values,
+    stored_week_values,
+    values_by_use_case,
+    window_sums,
 )
+from scoring.windows import Window, trailing_weeks
 
 
 @dataclass(frozen=True)
@@ -63,46 +58,17 @@ class Baseline:
     template_reuse_rate: float | None = None
 
 
-def person_week_ratios(rows: Select[Any]) -> Select[Any]:
-    """(use_case, one column per MEDIANS) for every person-week with usage or outcomes in a
-    use case, from `window_sums` rows; NULL where the metric is undefined for that week."""
-    g = grouped_rows(rows, ("window", "person_id", "use_case")).subquery("person_weeks")
-
-    def ratio(numerator: Any, denominator: Any, *conditions: Any) -> Any:
-        return case(
-            (and_(denominator > 0, *conditions), cast(numerator, Float) / denominator),
-            else_=null(),
-        )
-
-    return select(
-        g.c.use_case,
-        ratio(g.c.tokens, g.c.artifacts, g.c.tokens > 0),
-        ratio(g.c.accepted, g.c.artifacts),
-        ratio(g.c.edit_distance_sum, g.c.edited),
-        ratio(g.c.first_draft_seconds_sum, g.c.drafts),
-        ratio(g.c.cost_micros, g.c.accepted),
-        ratio(g.c.accepted * 1000, g.c.tokens),
-        cast(g.c.accepted, Float),
-        cast(g.c.verified_minutes, Float),
-        ratio(g.c.template_artifacts, g.c.artifacts),
-    ).where(g.c.use_case != "", or_(g.c.tokens > 0, g.c.artifacts > 0))
-
-
-def medians_from_ratios(rows: Iterable[Sequence[Any]]) -> dict[str, Baseline]:
-    """Baselines from `person_week_ratios` rows: per use case, the median of each column
-    over the person-weeks where it is defined (not NULL)."""
-    by_use_case: dict[str, list[Sequence[Any]]] = defaultdict(list)
-    for row in rows:
-        by_use_case[row[0]].append(row)
+def medians(found: dict[str, UseCaseValues]) -> dict[str, Baseline]:
+    """Baselines from person-week values: per use case, the median of each metric over the
+    person-weeks where it is defined."""
     baselines = {}
-    for use_case, weeks in by_use_case.items():
-        columns = list(zip(*weeks, strict=True))[1:]
-        medians = {}
-        for name, column in zip(MEDIANS, columns, strict=True):
-            values = [v for v in column if v is not None]  # floats: the SQL casts them
-            if values:
-                medians[name] = statistics.median(values)
-        baselines[use_case] = Baseline(use_case, len(weeks), **medians)
+    for use_case, (person_weeks, columns) in found.items():
+        values = {
+            name: statistics.median(column)
+            for name, column in zip(MEDIANS, columns, strict=True)
+            if column
+        }
+        baselines[use_case] = Baseline(use_case, person_weeks, **values)
     return baselines
 
 
@@ -114,13 +80,24 @@ def use_case_baselines(
     trailing: int,
     *,
     store: bool = False,
-    current: set[str] | None = None,
+    current: CurrentWeeks | None = None,
 ) -> dict[str, Baseline]:
     """Every use case's baseline for scoring `window`: medians over the `trailing` complete
-    weeks before it (`current`: see `window_sums`)."""
+    weeks before it (`current`: a `current_weeks` answer already at hand, covering them).
+
+    Weeks with current summaries give their stored values; any other week (the running one,
+    or one whose rollup or templates changed since) is summed from its rollup or its events."""
     weeks = trailing_weeks(policy.periods.zone, window.start, trailing)
-    rows = window_sums(session, weeks, now, store=store, current=current)
-    return medians_from_ratios(session.execute(person_week_ratios(rows)))
+    if current is None:
+        current = current_weeks(session, weeks, now, store=store)
+    stored = [w.key for w in weeks if w.key in current.summaries]
+    others = [w for w in weeks if w.key not in current.summaries]
+    parts = [stored_week_values(session, stored)]
+    if others:
+        rows = window_sums(session, others, now, current=current.rollups)
+        grouped = grouped_totals(session, rows, ("window", "person_id", "use_case"))
+        parts.append(values_by_use_case((key[2], totals) for key, totals in grouped.items()))
+    return medians(merge_values(parts))
 
 
 # --- shrinkage and comparison (pure) -------------------------------------------------------
@@ -152,7 +129,8 @@ def index_against(
     worse += smoothing
     if worse <= 0:
         return cap if better > 0 else 1.0
-    return max(0.0, min(cap, better / worse))
+    multiple = better / worse  # clamped to [0, cap] (without min/max: scored 200,000 times)
+    return cap if multiple >= cap else multiple if multiple > 0.0 else 0.0
 
 
 class Comparison(NamedTuple):
@@ -174,9 +152,9 @@ def _ratio(
     cap: float,
 ) -> Comparison:
     raw = numerator / denominator if denominator else None
-    value = raw
-    if baseline is not None and prior is not None:
-        value = shrink(numerator, denominator, baseline, prior)
+    if baseline is None:  # nothing to compare with: at the baseline
+        return Comparison(raw, raw, None, 1.0)
+    value = raw if prior is None else shrink(numerator, denominator, baseline, prior)
     return Comparison(
         value, raw, baseline, index_against(value, baseline, higher_is_better, smoothing, cap)
     )

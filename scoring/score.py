@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -32,8 +33,8 @@ from sqlalchemy.orm import Session
 from budgets.policy import Policy
 from scoring.baselines import Baseline, Comparison, compare, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
-from scoring.metrics import Totals, current_rollups, grouped_totals, open_flags, window_sums
-from scoring.templates import TemplateReport, best_template, template_reports
+from scoring.metrics import Totals, current_weeks, grouped_totals, open_flags, window_sums
+from scoring.templates import TemplateReport, best_template, weekly_template_reports
 from scoring.windows import Window, trailing_weeks
 from storage.models import Person, Team
 
@@ -96,14 +97,47 @@ def _task_equivalents(t: Totals, b: Baseline) -> float:
     return max(float(t.artifacts), spend)
 
 
-def _mean(pairs: list[tuple[float, float | None]]) -> float | None:
-    """Weighted mean of the values that are not None."""
-    total = weighted = 0.0
-    for weight, value in pairs:
-        if value is not None:
-            total += weight
-            weighted += weight * value
-    return weighted / total if total else None
+# Indices are capped and kept to 0.01, so a few hundred distinct ones (and contributions) recur
+# across thousands of people: made once each.
+@lru_cache(maxsize=8192)
+def _hundredths(text: str) -> Decimal:
+    return Decimal(text)
+
+
+@lru_cache(maxsize=8192)
+def _points(weight: Decimal, index: Decimal) -> Decimal:
+    """weight x index, to 0.1 point."""
+    return (weight * index).quantize(POINT)
+
+
+def _sum_totals(by_use_case: dict[str, Totals]) -> Totals:
+    """Every use case's totals added up."""
+    if len(by_use_case) == 1:
+        return next(iter(by_use_case.values()))
+    return sum(by_use_case.values(), Totals())
+
+
+def _means(
+    found: list[tuple[float, Comparison]],
+) -> tuple[float | None, float | None, float | None]:
+    """The share-weighted means of the values, the raw values and the baselines, each over
+    those that are not None (None when all are)."""
+    value_weight = value_sum = raw_weight = raw_sum = base_weight = base_sum = 0.0
+    for share, c in found:
+        if c.value is not None:
+            value_weight += share
+            value_sum += share * c.value
+        if c.raw is not None:
+            raw_weight += share
+            raw_sum += share * c.raw
+        if c.baseline is not None:
+            base_weight += share
+            base_sum += share * c.baseline
+    return (
+        value_sum / value_weight if value_weight else None,
+        raw_sum / raw_weight if raw_weight else None,
+        base_sum / base_weight if base_weight else None,
+    )
 
 
 def score_person(
@@ -118,6 +152,7 @@ def score_person(
     use cases has a baseline."""
     cap = float(settings.index_cap)
     prior = float(settings.prior_weight)
+    weeks = window.weeks
     scored = []
     for use_case, totals in by_use_case.items():
         baseline = baselines.get(use_case) if use_case else None
@@ -135,7 +170,7 @@ def score_person(
                 totals,
                 baseline,
                 weight / total_weight,
-                compare(totals, baseline, prior, window.weeks, cap),
+                compare(totals, baseline, prior, weeks, cap),
             )
             for use_case, totals, baseline, weight in scored
         ),
@@ -158,20 +193,18 @@ def score_person(
                 references = [c.baseline for _share, c in found if c.baseline is not None]
                 reference = sum(references) if references else None
             else:
-                value = _mean([(share, c.value) for share, c in found])
-                raw = _mean([(share, c.raw) for share, c in found])
-                reference = _mean([(share, c.baseline) for share, c in found])
-        index = Decimal(f"{index_value:.2f}")  # to 0.01, straight from the float
+                value, raw, reference = _means(found)
+        index = _hundredths(f"{index_value:.2f}")  # to 0.01, straight from the float
         points = weights.get(name, ZERO)
         components.append(
-            Component(name, value, raw, reference, index, points, (points * index).quantize(POINT))
+            Component(name, value, raw, reference, index, points, _points(points, index))
         )
     return PersonScore(
         person_id=person_id,
         window=window.key,
         score=sum((c.contribution for c in components), ZERO),
         components=tuple(components),
-        totals=sum(by_use_case.values(), Totals()),
+        totals=_sum_totals(by_use_case),
         use_cases=tuple(results),
     )
 
@@ -247,11 +280,11 @@ def build_scoreboard(
     settings = scoring_settings(policy)
     weights = settings.weights_for(policy.phase)
     history = trailing_weeks(policy.periods.zone, window.start, settings.trailing_weeks)
-    current = current_rollups(session, [*history, window], now, store=store)
+    current = current_weeks(session, [*history, window], now, store=store)
     baselines = use_case_baselines(
         session, policy, window, now, settings.trailing_weeks, current=current
     )
-    rows = window_sums(session, [window], now, current=current)
+    rows = window_sums(session, [window], now, current=current.rollups)
     ids = list(person_ids) if person_ids is not None else None
     by_person: dict[int, dict[str, Totals]] = defaultdict(dict)
     for (pid, use_case), totals in grouped_totals(
@@ -259,10 +292,14 @@ def build_scoreboard(
     ).items():
         by_person[pid][use_case] = totals
     scores = {}
+    person_totals = {}
     for pid, by_use_case in by_person.items():
         score = score_person(pid, by_use_case, baselines, settings, weights, window)
         if score is not None:
             scores[pid] = score
+            person_totals[pid] = score.totals
+        else:
+            person_totals[pid] = _sum_totals(by_use_case)
     people = load_people(session)
     return Scoreboard(
         window=window,
@@ -271,15 +308,13 @@ def build_scoreboard(
         weights=weights,
         baselines=baselines,
         scores=scores,
-        person_totals={pid: sum(t.values(), Totals()) for pid, t in by_person.items()},
+        person_totals=person_totals,
         people=people,
         flagged=frozenset(open_flags(session, policy, window)),
-        templates=template_reports(
-            session,
-            window_sums(session, [*history, window], now, current=current),
-            count_people=False,
+        templates=weekly_template_reports(
+            session, [*history, window], now, current, count_people=False
         ),
-        templates_in_window=template_reports(session, rows),
+        templates_in_window=weekly_template_reports(session, [window], now, current),
         teams={p.team_id: p.team for p in people.values() if p.team_id is not None and p.team},
     )
 

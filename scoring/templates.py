@@ -13,16 +13,24 @@ difference in tokens per task, never below zero.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, distinct, func, literal, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from budgets.directory import find_person
 from budgets.policy import Policy
-from scoring.metrics import SUMS, Totals
+from scoring.metrics import (
+    CurrentWeeks,
+    Totals,
+    stored_template_sums,
+    template_sums,
+    window_sums,
+)
+from scoring.windows import Window
 from storage.models import Person, PromptTemplate
 
 # A template needs this many artifacts in the window before its savings are quoted as a tip.
@@ -66,12 +74,54 @@ def template_reports(
     One aggregate: sums per (use case, template, by the author or not); without
     `count_people`, `users` and `reusers` are left at 0 (counting distinct people is the
     costly part over many weeks)."""
-    meta = {
+    meta = approved_templates(session)
+    if not meta:
+        return {}
+    sums = session.execute(template_sums(rows, count_people=count_people))
+    return _reports(session, meta, sums, count_people)
+
+
+def weekly_template_reports(
+    session: Session,
+    windows: Sequence[Window],
+    now: datetime,
+    current: CurrentWeeks,
+    *,
+    count_people: bool = True,
+) -> dict[str, TemplateReport]:
+    """The same as `template_reports` over `window_sums` of `windows`, reading the stored
+    template sums of the weeks whose summaries are current (`current`) and summing the others.
+    Distinct people add up across groups but not across weeks, so counting them over several
+    windows takes the one aggregate."""
+    if count_people and len(windows) > 1:
+        rows = window_sums(session, windows, now, current=current.rollups)
+        return template_reports(session, rows, count_people=True)
+    meta = approved_templates(session)
+    if not meta:
+        return {}
+    stored = [w.key for w in windows if w.key in current.summaries]
+    others = [w for w in windows if w.key not in current.summaries]
+    sums = stored_template_sums(session, stored)
+    if others:
+        rows = window_sums(session, others, now, current=current.rollups)
+        sums += session.execute(template_sums(rows, count_people=count_people)).all()
+    return _reports(session, meta, sums, count_people)
+
+
+def approved_templates(session: Session) -> dict[str, PromptTemplate]:
+    return {
         t.id: t
         for t in session.scalars(select(PromptTemplate).where(PromptTemplate.approved.is_(True)))
     }
-    if not meta:
-        return {}
+
+
+def _reports(
+    session: Session,
+    meta: dict[str, PromptTemplate],
+    sums: Iterable[Sequence[Any]],
+    count_people: bool,
+) -> dict[str, TemplateReport]:
+    """Reports from `template_sums` rows: (use case, template, by the author, SUMS..., people)."""
     names = dict(
         session.execute(
             select(Person.id, Person.name).where(
@@ -79,27 +129,14 @@ def template_reports(
             )
         ).all()
     )
-    sums = rows.subquery("sums")
-    templates = PromptTemplate.__table__
-    by_author = case((sums.c.person_id == templates.c.author_id, 1), else_=0)
-    query = (
-        select(
-            sums.c.use_case,
-            sums.c.template_id,
-            by_author,
-            *(func.sum(sums.c[name]) for name in SUMS),
-            func.count(distinct(sums.c.person_id)) if count_people else literal(0),
-        )
-        .select_from(sums.outerjoin(templates, templates.c.id == sums.c.template_id))
-        .group_by(sums.c.use_case, sums.c.template_id, by_author)
-    )
     totals: dict[str, Totals] = defaultdict(Totals)
     reuse: dict[str, Totals] = defaultdict(Totals)
     users: dict[str, int] = defaultdict(int)
     reusers: dict[str, int] = defaultdict(int)
     untemplated: dict[str, Totals] = defaultdict(Totals)
-    for row in session.execute(query):
-        use_case, template_id, authored, people = row[0], row[1], row[2], int(row[-1])
+    for row in sums:
+        use_case, template_id, authored = row[0], row[1], row[2]
+        people = int(row[-1]) if count_people else 0
         group = Totals.from_values((*row[3:-1], 0))
         if not template_id:
             untemplated[use_case] += group

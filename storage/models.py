@@ -555,3 +555,52 @@ class ScoringWeek(Base):
     usage_events: Mapped[int] = mapped_column(BigInteger)
     outcomes: Mapped[int] = mapped_column(BigInteger)
     built_at: Mapped[datetime] = mapped_column()
+    # The prompt templates (ids, approval, authors) the week's summaries were built with, as
+    # `scoring.metrics.templates_fingerprint`; NULL: no summaries yet. Summaries whose templates
+    # changed are rebuilt from the rollup, which does not depend on them.
+    templates: Mapped[str | None] = mapped_column(String(64))
+
+
+class ScoringWeekValues(Base):
+    """Projection of one week's rollup, for baselines: per use case, the number of person-weeks
+    with usage or outcomes, and for each metric baselines take a median of (`scoring.metrics.
+    MEDIANS`) the person-weeks' values where defined, sorted, as packed little-endian doubles. A
+    baseline over 8 weeks merges 8 short arrays per metric instead of re-reading 8 weeks of
+    rollups. Built and dropped with the week's rollup."""
+
+    __tablename__ = "scoring_week_values"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(100), primary_key=True)
+    person_weeks: Mapped[int] = mapped_column(BigInteger)
+    tokens_per_task: Mapped[bytes] = mapped_column(LargeBinary)
+    acceptance_rate: Mapped[bytes] = mapped_column(LargeBinary)
+    revision_burden: Mapped[bytes] = mapped_column(LargeBinary)
+    first_draft_seconds: Mapped[bytes] = mapped_column(LargeBinary)
+    cost_per_accepted: Mapped[bytes] = mapped_column(LargeBinary)
+    accepted_per_1k_tokens: Mapped[bytes] = mapped_column(LargeBinary)
+    accepted_per_week: Mapped[bytes] = mapped_column(LargeBinary)
+    verified_minutes_per_week: Mapped[bytes] = mapped_column(LargeBinary)
+    template_reuse_rate: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ScoringTemplateWeek(Base):
+    """Projection of one week's rollup, for template reports: sums per use case, template ("":
+    none) and whether the person was the template's author, with the distinct people in each
+    group. Built and dropped with the week's rollup."""
+
+    __tablename__ = "scoring_template_weeks"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(100), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    by_author: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    artifacts: Mapped[int] = mapped_column(BigInteger, default=0)
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    edited: Mapped[int] = mapped_column(BigInteger, default=0)
+    edit_distance_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    drafts: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_draft_seconds_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    verified_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    people: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,14 +7,34 @@ from dataclasses import replace
 
 import pytest
 
-from scoring.baselines import MEDIANS, compare, index_against, medians_from_ratios, shrink
-from scoring.metrics import Totals
+from scoring.baselines import compare, index_against, medians, shrink
+from scoring.metrics import (
+    MEDIANS,
+    Totals,
+    UseCaseValues,
+    merge_values,
+    pack_values,
+    person_week_values,
+    unpack_values,
+    values_by_use_case,
+)
 from tests.unit.scoring.test_score import SEO as SEO_WITH_TEMPLATES
 
 
 def ratios(use_case: str, **values: float | None) -> tuple:
-    """A person-week row as `person_week_ratios` returns it (None: undefined that week)."""
+    """A person-week: its use case and each metric's value (None: undefined that week)."""
     return (use_case, *(values.get(name) for name in MEDIANS))
+
+
+def medians_from_ratios(rows: list[tuple]) -> dict:
+    found: dict[str, UseCaseValues] = {}
+    for use_case, *values in rows:
+        person_weeks, columns = found.get(use_case, (0, tuple([] for _ in MEDIANS)))
+        for column, value in zip(columns, values, strict=True):
+            if value is not None:
+                column.append(value)
+        found[use_case] = UseCaseValues(person_weeks + 1, columns)
+    return medians(found)
 
 
 def test_a_baseline_is_the_median_person_week_of_its_use_case():
@@ -39,6 +59,50 @@ def test_a_metric_no_person_week_defines_has_no_baseline():
     ).values()
     assert seo.tokens_per_task is None and seo.acceptance_rate is None
     assert seo.accepted_per_1k_tokens == 0
+
+
+def test_a_person_week_defines_only_the_metrics_it_has_a_denominator_for():
+    week = person_week_values(Totals(tokens=0, artifacts=2, accepted=1))
+    values = dict(zip(MEDIANS, week, strict=True))
+    assert values["tokens_per_task"] is None  # no tokens: not a task cost of zero
+    assert values["acceptance_rate"] == 0.5
+    assert values["revision_burden"] is None and values["first_draft_seconds"] is None
+    assert values["accepted_per_1k_tokens"] is None
+    assert values["accepted_per_week"] == 1.0 and values["verified_minutes_per_week"] == 0.0
+
+
+def test_uncategorised_work_and_empty_person_weeks_give_no_baseline_values():
+    found = values_by_use_case(
+        [
+            ("", Totals(tokens=500, artifacts=1, accepted=1)),
+            ("seo-brief", Totals()),
+            ("seo-brief", Totals(tokens=900, artifacts=3, accepted=2)),
+        ]
+    )
+    assert list(found) == ["seo-brief"]
+    assert found["seo-brief"].person_weeks == 1
+
+
+def test_weeks_merged_from_stored_values_give_the_medians_of_all_their_person_weeks():
+    weeks = [
+        [("seo-brief", Totals(tokens=t, artifacts=a, accepted=a // 2)) for t, a in week]
+        for week in ([(3_000, 1), (4_000, 2), (9_000, 3)], [(1_000, 1)], [(2_500, 5), (7, 1)])
+    ]
+    together = medians(values_by_use_case(pair for week in weeks for pair in week))
+    stored = []
+    for week in weeks:  # each week packed as the summaries keep it, then read back
+        (found,) = values_by_use_case(week).values()
+        columns = tuple(list(unpack_values(pack_values(c))) for c in found.values)
+        stored.append({"seo-brief": UseCaseValues(found.person_weeks, columns)})
+    assert medians(merge_values(stored)) == together
+    assert together["seo-brief"].person_weeks == 6
+    assert together["seo-brief"].tokens_per_task == (1_000 + 2_000) / 2  # 6 weeks: the mean of two
+
+
+def test_packed_values_come_back_sorted_and_exact():
+    values = [0.1 + 0.2, 1 / 3, 2.5e-300, 7.0, -0.0]
+    assert list(unpack_values(pack_values(values))) == sorted(values)
+    assert unpack_values(pack_values([])).tolist() == []
 
 
 def test_shrinkage_adds_k_tasks_at_the_baseline():
