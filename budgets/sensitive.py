@@ -58,18 +58,34 @@ class SensitiveFinding:
 class _Text:
     """The text as the detectors have left it so far, and the indexes they share over it.
 
-    The indexes are built on first use. When a detector blanks something out, the folded copy
-    is blanked alike and the digit runs are found again.
+    The indexes are built on first use. When a detector blanks something out, the ASCII copies
+    are blanked alike, and the digit runs and pattern hits are found again.
     """
 
-    __slots__ = ("_ascii", "_ascii_folded", "_long_digit_runs", "_only_ascii_digits", "value")
+    __slots__ = (
+        "_ascii",
+        "_ascii_folded",
+        "_hits",
+        "_long_digit_runs",
+        "_only_ascii_digits",
+        "value",
+    )
 
     def __init__(self, value: str):
         self.value = value
         self._ascii: bytes | None = None
         self._ascii_folded: bytes | None = None
+        self._hits: dict[re.Pattern[bytes], list[int]] = {}
         self._long_digit_runs: list[tuple[int, int]] | None = None
         self._only_ascii_digits: bool | None = None
+
+    def hits(self, pattern: re.Pattern[bytes]) -> list[int]:
+        """Where ``pattern`` matches in ``ascii``, overlapping matches included; searched once
+        for the detectors that share it."""
+        found = self._hits.get(pattern)
+        if found is None:
+            found = self._hits[pattern] = list(_matches_at(pattern, self.ascii))
+        return found
 
     @property
     def ascii_folded(self) -> bytes:
@@ -103,11 +119,11 @@ class _Text:
                 # The first "0000" at or after the end of the last run starts the next run.
                 folded = self.ascii_folded
                 runs = []
-                start = folded.find(b"0000")
-                while start >= 0:
-                    end = _ZERO_RUN.match(folded, start).end()  # type: ignore[union-attr]
-                    runs.append((start, end))
-                    start = folded.find(b"0000", end)
+                four = _FOUR_ZEROS.search(folded)
+                while four is not None:
+                    end = _ZERO_RUN.match(folded, four.start()).end()  # type: ignore[union-attr]
+                    runs.append((four.start(), end))
+                    four = _FOUR_ZEROS.search(folded, end)
                 self._long_digit_runs = runs
             else:
                 # `\d\d*`, unlike `\d+`, lets re skip from digit to digit without a full try.
@@ -138,6 +154,7 @@ class _Text:
         if self._ascii_folded is not None:
             self._ascii_folded = _blanked(self._ascii_folded, spans, b" ")
         self._long_digit_runs = None
+        self._hits.clear()
 
 
 def _blanked(value: AnyStr, spans: list[tuple[int, int]], space: AnyStr) -> AnyStr:
@@ -157,6 +174,7 @@ _FOLD = bytes.maketrans(
     (string.ascii_uppercase + string.digits).encode(), (string.ascii_lowercase + "0" * 10).encode()
 )
 _ZERO_RUN = re.compile(rb"0+")
+_FOUR_ZEROS = re.compile(rb"0000")  # re's search for it beats bytes.find's here
 
 # Positions where a detector's pattern may start, in increasing order, or None for anywhere.
 # Every position where the pattern can match must be among them.
@@ -170,6 +188,14 @@ class _Detector:
     is_valid: Callable[[str], bool] | None = None
     # None: try everywhere (a pattern that opens with a literal is searched at C speed anyway).
     starts: _StartFinder | None = None
+
+
+def _matches_at(pattern: re.Pattern[AnyStr], haystack: AnyStr) -> Iterator[int]:
+    """Every position where ``pattern`` matches, overlapping matches included."""
+    match = pattern.search(haystack)
+    while match is not None:
+        yield match.start()
+        match = pattern.search(haystack, match.start() + 1)
 
 
 def _occurrences(haystack: AnyStr, needle: AnyStr) -> Iterator[int]:
@@ -212,14 +238,9 @@ def _at_patterns(*patterns: tuple[re.Pattern[bytes], int]) -> _StartFinder:
     """
 
     def starts(text: _Text) -> list[int]:
-        haystack = text.ascii
-        found = set()
+        found: set[int] = set()
         for pattern, offset in patterns:
-            match = pattern.search(haystack)
-            while match is not None:
-                if (start := match.start() - offset) >= 0:
-                    found.add(start)
-                match = pattern.search(haystack, match.start() + 1)
+            found.update(hit - offset for hit in text.hits(pattern) if hit >= offset)
         return sorted(found)
 
     return starts
@@ -237,15 +258,19 @@ def _case_safe(*words: bytes) -> tuple[bytes, ...]:
 
 def _at_word(word: bytes, *, before: tuple[int, ...] = (0,)) -> _StartFinder:
     """Where ``word`` begins in any mix of ASCII cases (like ``(?i:word)``), or each of
-    ``before`` characters earlier (for a pattern that opens with a few characters of its own)."""
+    ``before`` characters earlier (for a pattern that opens with a few characters of its own).
+
+    re searches for a literal faster than ``bytes.find`` when its first letter is rarer than
+    its last (bearer, cret), so words are searched for with re."""
     (word,) = _case_safe(word)
+    pattern = re.compile(re.escape(word))
     if before == (0,):
-        return lambda text: _occurrences(text.ascii_folded, word)
+        return lambda text: _matches_at(pattern, text.ascii_folded)
 
     def starts(text: _Text) -> list[int]:
         found = {
             position - back
-            for position in _occurrences(text.ascii_folded, word)
+            for position in _matches_at(pattern, text.ascii_folded)
             for back in before
             if position >= back
         }
@@ -270,6 +295,8 @@ _KEY_CHARS = r"A-Za-z0-9_\-"
 
 # OpenAI (sk-..., sk-proj-...) and Anthropic (sk-ant-api03-...) keys; validated below.
 _SK_KEY = re.compile(rf"(?<![{_KEY_CHARS}])sk-[{_KEY_CHARS}]{{20,}}+")
+# The "k" of "sk-", "sk_live_" and "rk_live_": one search for two detectors.
+_K_DASH_OR_LIVE = re.compile(rb"k(?:-|_live_)")
 _PREFIXED_KEYS = re.compile(
     r"(?<![A-Za-z0-9])(?:"
     r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"  # AWS access key id
@@ -288,7 +315,7 @@ _API_KEY_PREFIXES = (
     (re.compile(rb"A(?:KIA|SIA|BIA|CCA|Iza)"), 0),
     (re.compile(rb"g(?:h[pousr]|ithub_pat)_"), 0),
     (re.compile(rb"x(?:ox[abposer]|app)-"), 0),
-    (re.compile(rb"k_live_"), 1),  # sk_live_, rk_live_
+    (_K_DASH_OR_LIVE, 1),  # sk_live_, rk_live_ (and sk-, which the pattern turns down)
 )
 
 _AWS_SECRET = re.compile(
@@ -441,11 +468,11 @@ def _is_phone(candidate: str) -> bool:
 
 
 _DETECTORS: tuple[_Detector, ...] = (
-    _Detector("private_key", _PRIVATE_KEY, starts=_at_literal("-----BEGIN ")),
-    _Detector("api_key", _SK_KEY, _looks_random, _at_literal("sk-")),
+    _Detector("private_key", _PRIVATE_KEY, starts=_at_literal("-----BEGIN")),
+    _Detector("api_key", _SK_KEY, _looks_random, _at_patterns((_K_DASH_OR_LIVE, 1))),
     _Detector("api_key", _PREFIXED_KEYS, starts=_at_patterns(*_API_KEY_PREFIXES)),
-    # "aws_secret" or "awssecret": the pattern begins 5 or 4 characters before "ecret".
-    _Detector("api_key", _AWS_SECRET, starts=_at_word(b"ecret", before=(5, 4))),
+    # "aws_secret" or "awssecret": the pattern begins 6 or 5 characters before "cret".
+    _Detector("api_key", _AWS_SECRET, starts=_at_word(b"cret", before=(6, 5))),
     _Detector("token", _JWT, starts=_at_literal("eyJ", anchor="J")),
     _Detector("token", _SLACK_WEBHOOK, starts=_at_literal("hooks.slack.com/")),
     _Detector(

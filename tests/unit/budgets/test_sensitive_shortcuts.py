@@ -4,7 +4,7 @@ findings always equal a plain scan of every pattern at every position.
 Texts are glued from pieces chosen to sit on the shortcuts' edges: keys and their prefixes,
 "@" and local parts, digit runs in ASCII and other scripts, "+" and "(" before digits, the
 pieces of a North American number (tried only 8 to 12 characters before its last four
-digits), "aws" and "secret" with and without "_" (tried 4 or 5 characters before "ecret"),
+digits), "aws" and "secret" with and without "_" (tried 6 or 5 characters before "cret"),
 the characters re matches case-insensitively for ASCII letters (U+017F, U+212A, U+0130,
 U+0131), and text that blanking a match changes.
 """
