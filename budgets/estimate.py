@@ -282,26 +282,27 @@ def _cheapest(
     one of them wins, its encoding is counted and the ranking is redone (at most once per
     encoding), so the winner's price is never a stand-in.
     """
+    # Candidates on one count and calibration share their token figures.
+    tokens: dict[tuple[int, Decimal], tuple[int, int]] = {}
+
+    def rank(price: ModelPrice) -> tuple[Decimal, int, str]:
+        """The unrounded cost (so that models costing under a micro-dollar still rank by
+        price), then budget tokens, then the name: `_model_cost`'s figures."""
+        raw = raw_counts.get(price.encoding, raw_counts[asked_encoding])
+        figures = tokens.get((raw, price.calibration))
+        if figures is None:
+            input_tokens = _calibrated(raw, price)
+            output_tokens = int((input_tokens * ratio).to_integral_value(ROUND_HALF_UP))
+            figures = tokens[raw, price.calibration] = (input_tokens, output_tokens)
+        input_tokens, output_tokens = figures
+        exact = input_tokens * price.input_per_1m + output_tokens * price.output_per_1m
+        return exact, price.budget_tokens(input_tokens, output_tokens), price.name
+
     while True:
-        best = min(
-            candidates,
-            key=lambda price: _rank(
-                price, raw_counts.get(price.encoding, raw_counts[asked_encoding]), ratio
-            ),
-        )
+        best = min(candidates, key=rank)
         if best.encoding in raw_counts:
             return _model_cost(best, raw_counts[best.encoding], ratio)
         raw_counts[best.encoding] = _raw_count(text_or_messages, best.encoding)
-
-
-def _rank(price: ModelPrice, raw_tokens: int, ratio: Decimal) -> tuple[Decimal, int, str]:
-    """What `_cheapest` orders by: the unrounded cost (so that models costing under a
-    micro-dollar still rank by price), then budget tokens, then the name; the figures of
-    `_model_cost`, without building one for every candidate."""
-    input_tokens = _calibrated(raw_tokens, price)
-    output_tokens = int((input_tokens * ratio).to_integral_value(rounding=ROUND_HALF_UP))
-    exact = input_tokens * price.input_per_1m + output_tokens * price.output_per_1m
-    return exact, price.budget_tokens(input_tokens, output_tokens), price.name
 
 
 # --- history ----------------------------------------------------------------------------------
