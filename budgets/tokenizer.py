@@ -17,6 +17,8 @@ Invariants:
   ranks and special tokens (tests build both and compare them).
 * User text is counted as ordinary text: a literal ``"<|endoftext|>"`` never raises and is
   counted as the tokens of its characters.
+* A count is ``len(encoding.encode_ordinary(text))`` exactly, read from tiktoken's token buffer
+  rather than a list of ids (tests compare the two on every encoding).
 
 Provenance of the shipped files (all verified byte-for-byte against tiktoken's pinned sha256):
 
@@ -356,11 +358,11 @@ def _token_count(encoding: tiktoken.Encoding, text: str) -> int:
     except UnicodeEncodeError:
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         buffer = encode_to_buffer(text, _NO_SPECIAL_TOKENS)
-    return memoryview(buffer).nbytes // _TOKEN_ID_BYTES
+    view = memoryview(buffer)
+    return view.nbytes // view.itemsize  # one item per token (a u32); len() counts bytes here
 
 
 _NO_SPECIAL_TOKENS: frozenset[str] = frozenset()
-_TOKEN_ID_BYTES = 4  # tiktoken's Rank is a u32
 
 
 def count_tokens(text: str, encoding_name: str) -> int:
