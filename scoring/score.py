@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session
 from budgets.policy import Policy
 from scoring.baselines import Baseline, Comparison, compare, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
-from scoring.metrics import Totals, current_weeks, grouped_totals, open_flags, window_sums
+from scoring.metrics import (
+    Totals,
+    collector_paused,
+    current_weeks,
+    grouped_totals,
+    open_flags,
+    window_sums,
+)
 from scoring.templates import TemplateReport, best_template, weekly_template_reports
 from scoring.windows import Window, trailing_weeks
 from storage.models import Person, Team
@@ -287,19 +294,20 @@ def build_scoreboard(
     rows = window_sums(session, [window], now, current=current.rollups)
     ids = list(person_ids) if person_ids is not None else None
     by_person: dict[int, dict[str, Totals]] = defaultdict(dict)
-    for (pid, use_case), totals in grouped_totals(
-        session, rows, ("person_id", "use_case"), ids
-    ).items():
-        by_person[pid][use_case] = totals
     scores = {}
     person_totals = {}
-    for pid, by_use_case in by_person.items():
-        score = score_person(pid, by_use_case, baselines, settings, weights, window)
-        if score is not None:
-            scores[pid] = score
-            person_totals[pid] = score.totals
-        else:
-            person_totals[pid] = _sum_totals(by_use_case)
+    with collector_paused():
+        for (pid, use_case), totals in grouped_totals(
+            session, rows, ("person_id", "use_case"), ids
+        ).items():
+            by_person[pid][use_case] = totals
+        for pid, by_use_case in by_person.items():
+            score = score_person(pid, by_use_case, baselines, settings, weights, window)
+            if score is not None:
+                scores[pid] = score
+                person_totals[pid] = score.totals
+            else:
+                person_totals[pid] = _sum_totals(by_use_case)
     people = load_people(session)
     return Scoreboard(
         window=window,
