@@ -54,7 +54,9 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
+    true,
     union_all,
     update,
 )
@@ -240,11 +242,14 @@ def collector_paused() -> Iterator[None]:
 def _usage_sums(start: datetime, end: datetime) -> Select[Any]:
     u = UsageEvent.__table__
     zero, zero_f = literal(0, BigInteger), literal(0.0, Float)
+    # Grouped by the keys as stored ("" for none), so each key comes out once.
+    use_case = func.coalesce(u.c.use_case, literal_column("''"))
+    template_id = func.coalesce(u.c.template_id, literal_column("''"))
     return (
         select(
             u.c.person_id,
-            func.coalesce(u.c.use_case, "").label("use_case"),
-            func.coalesce(u.c.template_id, "").label("template_id"),
+            use_case.label("use_case"),
+            template_id.label("template_id"),
             func.sum(u.c.budget_tokens).label("tokens"),
             func.sum(u.c.cost_micros).label("cost_micros"),
             func.count().label("events"),
@@ -255,7 +260,7 @@ def _usage_sums(start: datetime, end: datetime) -> Select[Any]:
             zero_f.label("verified_minutes"),
         )
         .where(u.c.occurred_at >= start, u.c.occurred_at < end, u.c.person_id.is_not(None))
-        .group_by(u.c.person_id, u.c.use_case, u.c.template_id)
+        .group_by(u.c.person_id, use_case, template_id)
     )
 
 
@@ -353,12 +358,27 @@ def build_week_rollup(
     taken first, so an event committed meanwhile makes the rollup look stale (rebuilt next
     time), never current."""
     counts = counts or _event_counts(session, week)
-    session.execute(delete(ScoringRollup).where(ScoringRollup.week == week.key))
-    live = live_totals(week.start, week.end).subquery("week_sums")
+    rollup = ScoringRollup.__table__
+    session.execute(delete(rollup).where(rollup.c.week == week.key))
+    # The usage sums, then the outcome sums added onto the same keys: what `live_totals` gives,
+    # without sorting the union of both once more.
+    usage = _usage_sums(week.start, week.end).subquery("usage_sums")
     session.execute(
-        insert(ScoringRollup).from_select(
+        insert(rollup).from_select(
             ["week", *KEYS, *SUMS],
-            select(literal(week.key, String), *(live.c[c] for c in (*KEYS, *SUMS))),
+            select(literal(week.key, String), *(usage.c[c] for c in (*KEYS, *SUMS))),
+        )
+    )
+    outcomes = _outcome_sums(week.start, week.end).subquery("outcome_sums")
+    added = upsert_insert(session, rollup).from_select(
+        ["week", *KEYS, *SUMS],
+        # SQLite reads ON CONFLICT after a SELECT only when the SELECT has a WHERE
+        select(literal(week.key, String), *(outcomes.c[c] for c in (*KEYS, *SUMS))).where(true()),
+    )
+    session.execute(
+        added.on_conflict_do_update(
+            index_elements=["week", *KEYS],
+            set_={name: rollup.c[name] + added.excluded[name] for name in SUMS},
         )
     )
     stmt = upsert_insert(session, ScoringWeek.__table__)

@@ -165,3 +165,28 @@ def test_minutes_verified_after_the_summaries_are_counted_once_rebuilt(services,
     stored = board(services, store=True)
     same_board(read, stored)
     same_board(board(services), from_the_events(services))
+
+
+def test_usage_without_a_use_case_and_with_an_empty_one_is_one_uncategorised_group(services, ids):
+    week = scored_week(services)
+    at = week.start + timedelta(days=3)
+    add_usage(
+        services,
+        [
+            usage("kim@acme.test", 100, at, use_case=None, id="u-none"),
+            usage("kim@acme.test", 200, at, use_case="", id="u-empty"),
+        ],
+    )
+    with services.db.read() as session:
+        live = build_scoreboard(session, services.policy, week, services.clock())
+    stored = board(services, store=True)
+    with services.db.read() as session:
+        tokens = session.scalar(
+            select(ScoringRollup.tokens).where(
+                ScoringRollup.week == week.key,
+                ScoringRollup.person_id == ids["kim"],
+                ScoringRollup.use_case == "",
+            )
+        )
+    assert tokens == 300
+    same_board(stored, live)
