@@ -293,7 +293,10 @@ def _run_content(
     With a `prepare` function (same arguments), that one stores what the content reads in a
     short transaction of its own, and the content is then computed in a read-only one: on
     SQLite a writing transaction holds the database's write lock until it ends, which would
-    block ingestion (and the scheduler's own lease) while a large org is scored."""
+    block ingestion (and the scheduler's own lease) while a large org is scored. What
+    `prepare` returns, when not None, is handed to the content as `prepared=` (what it found
+    stored, so the content need not check again: its snapshot is taken after `prepare`
+    committed, and events arriving in between are as late as those arriving while it runs)."""
     make = optional_function(module, function)
     if make is None:
         return not_available(name, f"{module}.{function}")
@@ -302,10 +305,11 @@ def _run_content(
     scope = scope_of(services.policy, now)
     if get_ready is not None:
         with services.db.unit_of_work() as uow:
-            get_ready(uow.session, services.policy, scope, now)
+            prepared = get_ready(uow.session, services.policy, scope, now)
             uow.commit()
+        handed = {} if prepared is None else {"prepared": prepared}
         with services.db.read() as session:
-            notices = _keyed_notices(make(session, services.policy, scope, now), function)
+            notices = _keyed_notices(make(session, services.policy, scope, now, **handed), function)
         with services.db.unit_of_work() as uow:
             added = enqueue_all(uow.session, notices, now)
             uow.commit()

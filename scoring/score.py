@@ -34,6 +34,7 @@ from budgets.policy import Policy
 from scoring.baselines import Baseline, Comparison, compare, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
 from scoring.metrics import (
+    CurrentWeeks,
     Totals,
     collector_paused,
     current_weeks,
@@ -281,13 +282,17 @@ def build_scoreboard(
     *,
     store: bool = False,
     person_ids: Iterable[int] | None = None,
+    current: CurrentWeeks | None = None,
 ) -> Scoreboard:
     """Baselines, scores and template reports for `window`. `store` keeps the closed weeks'
-    rollups (the caller commits); `person_ids` limits the scores (baselines stay org-wide)."""
+    rollups (the caller commits); `person_ids` limits the scores (baselines stay org-wide);
+    `current`: a `current_weeks` answer over the window and its baseline weeks already at
+    hand (not checked again)."""
     settings = scoring_settings(policy)
     weights = settings.weights_for(policy.phase)
     history = trailing_weeks(policy.periods.zone, window.start, settings.trailing_weeks)
-    current = current_weeks(session, [*history, window], now, store=store)
+    if current is None:
+        current = current_weeks(session, [*history, window], now, store=store)
     baselines = use_case_baselines(
         session, policy, window, now, settings.trailing_weeks, current=current
     )

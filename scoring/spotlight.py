@@ -28,7 +28,7 @@ from scoring.categories import (
     team_standings,
 )
 from scoring.config import scoring_settings
-from scoring.metrics import current_rollups
+from scoring.metrics import CurrentWeeks, current_weeks
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import TemplateReport, best_template
 from scoring.windows import Window, trailing_weeks, week_starting
@@ -130,25 +130,34 @@ def _post(
     return Reply("spotlight", context, private=False)
 
 
-def prepare_spotlight(session: Session, policy: Policy, week_start: date, now: datetime) -> None:
-    """Store the rollups the week's spotlight reads (the week and its baseline weeks); the
-    caller commits. Optional: `weekly_spotlight` stores what is
-    missing itself, but on SQLite a unit of work holds the write lock until it ends, so a
-    scheduler can call this in a short unit of work of its own first and keep the one that
-    computes and enqueues the posts from blocking ingestion for long."""
+def prepare_spotlight(
+    session: Session, policy: Policy, week_start: date, now: datetime
+) -> CurrentWeeks:
+    """Store the rollups the week's spotlight reads (the week and its baseline weeks), and
+    return what is stored, for `weekly_spotlight(..., prepared=)`; the caller commits.
+    Optional: `weekly_spotlight` stores what is missing itself, but on SQLite a unit of work
+    holds the write lock until it ends, so a scheduler can call this in a short unit of work
+    of its own first and keep the one that computes and enqueues the posts from blocking
+    ingestion for long."""
     week = week_starting(policy.periods.zone, week_start)
     weeks = [
         *trailing_weeks(policy.periods.zone, week.start, scoring_settings(policy).trailing_weeks),
         week,
     ]
-    current_rollups(session, weeks, now, store=True)
+    return current_weeks(session, weeks, now, store=True)
 
 
 def weekly_spotlight(
-    session: Session, policy: Policy, week_start: date, now: datetime
+    session: Session,
+    policy: Policy,
+    week_start: date,
+    now: datetime,
+    prepared: CurrentWeeks | None = None,
 ) -> list[tuple[str, Notice]]:
     """The spotlight posts for the week holding `week_start`, keyed
-    `spotlight:2026-W47:org` and `spotlight:2026-W47:team:<team id>`."""
+    `spotlight:2026-W47:org` and `spotlight:2026-W47:team:<team id>`. `prepared`: what
+    `prepare_spotlight` returned in a transaction committed just before (read, not checked
+    again); without it, the rollups are checked and what is missing is stored."""
     if not policy.recognition_enabled:
         return []
     zone = policy.periods.zone
@@ -156,7 +165,7 @@ def weekly_spotlight(
     if now < week.end:
         last_day = (week.end - timedelta(days=1)).astimezone(zone).date()
         raise ValueError(f"week {week.key} has not ended yet (it ends after {last_day})")
-    board = build_scoreboard(session, policy, week, now, store=True)
+    board = build_scoreboard(session, policy, week, now, store=True, current=prepared)
     org, teams = recognise_every_team(board)
     tips = team_tips(board)
     notices: list[tuple[str, Notice]] = []

@@ -330,18 +330,25 @@ def test_the_spotlight_posts_once_per_week_however_often_it_runs(
 ):
     weeks = []
 
-    def weekly_spotlight(session, policy, week_start, now):
+    def weekly_spotlight(session, policy, week_start, now, prepared=None):
+        # what the prepare step returned is handed over
+        assert prepared == f"stored for {week_start}"
         weeks.append(week_start)
         return [(f"spotlight:{week_start.isoformat()}:#ai-wins", channel_post(str(week_start)))]
 
     prepared = []
+
+    def prepare_spotlight(session, policy, week_start, now):
+        prepared.append(week_start)
+        return f"stored for {week_start}"
+
     monkeypatch.setitem(
         sys.modules,
         "scoring.spotlight",
         SimpleNamespace(
             weekly_spotlight=weekly_spotlight,
             # Stores what the spotlight reads, in a transaction of its own, before it runs.
-            prepare_spotlight=lambda session, policy, week_start, now: prepared.append(week_start),
+            prepare_spotlight=prepare_spotlight,
         ),
     )
     for moment in (

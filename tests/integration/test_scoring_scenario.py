@@ -145,13 +145,20 @@ def test_rollups_prepared_in_their_own_transaction_leave_the_spotlight_nothing_t
 ):
     week = scored_week(services)
     with services.db.unit_of_work() as uow:
-        prepare_spotlight(uow.session, services.policy, week.start.date(), services.clock())
+        prepared = prepare_spotlight(
+            uow.session, services.policy, week.start.date(), services.clock()
+        )
         uow.commit()
     with services.db.read() as session:
         assert session.scalar(select(func.count()).select_from(ScoringWeek)) == 9
         # a read-only session is enough now: every week it needs is stored and current
         notices = weekly_spotlight(session, services.policy, week.start.date(), services.clock())
+        # and handed what was prepared, it reads the same without checking the weeks again
+        handed = weekly_spotlight(
+            session, services.policy, week.start.date(), services.clock(), prepared=prepared
+        )
     assert len(notices) == 3
+    assert [(k, n.reply.context) for k, n in handed] == [(k, n.reply.context) for k, n in notices]
 
 
 def test_the_spotlight_posts_nothing_in_the_baseline_phase(services, ids):
