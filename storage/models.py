@@ -260,7 +260,15 @@ class UsageEvent(Base):
         ),
         Index("ix_usage_conversation", "conversation_id"),
         # Estimates read a use case's latest calls (output ratio, template savings).
-        Index("ix_usage_use_case_time", "use_case", "occurred_at"),
+        # ... from the index alone: it carries what the history sums (migration 0011).
+        Index(
+            "ix_usage_use_case_time",
+            "use_case",
+            "occurred_at",
+            "input_tokens",
+            "output_tokens",
+            "template_id",
+        ),
     )
 
 
