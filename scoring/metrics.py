@@ -49,6 +49,7 @@ from sqlalchemy import (
     Select,
     String,
     case,
+    cast,
     delete,
     distinct,
     func,
@@ -726,13 +727,12 @@ def grouped_rows(
         else:
             keys.append(sub.c[name])
     approved = select(PromptTemplate.id).where(PromptTemplate.approved.is_(True))
+    template_artifacts = case((sub.c.template_id.in_(approved), sub.c.artifacts), else_=0)
     query: Any = (
         select(
             *keys,
-            *(func.sum(sub.c[s]).label(s) for s in SUMS),
-            func.sum(case((sub.c.template_id.in_(approved), sub.c.artifacts), else_=0)).label(
-                "template_artifacts"
-            ),
+            *(_typed_sum(sub.c[s], s).label(s) for s in SUMS),
+            _typed_sum(template_artifacts, "template_artifacts").label("template_artifacts"),
         )
         .select_from(source)
         .group_by(*keys)
@@ -742,6 +742,14 @@ def grouped_rows(
     return query
 
 
+def _typed_sum(column: Any, name: str) -> Any:
+    """SUM as the Totals field `name` holds it, on every backend (PostgreSQL sums bigints as
+    numeric): the rows then make Totals as they come, which counts at 50,000 groups."""
+    if name in ("edit_distance_sum", "verified_minutes"):
+        return cast(func.coalesce(func.sum(column), 0.0), Float)
+    return cast(func.coalesce(func.sum(column), 0), BigInteger)
+
+
 def grouped_totals(
     session: Session,
     rows: Select[Any],
@@ -749,9 +757,11 @@ def grouped_totals(
     person_ids: Iterable[int] | None = None,
 ) -> dict[tuple[Any, ...], Totals]:
     n = len(by)
+    make = Totals._make
+    # Rows as plain tuples first: slicing a tuple is several times cheaper than slicing a Row.
     return {
-        tuple(row[:n]): Totals.from_values(row[n:])
-        for row in session.execute(grouped_rows(rows, by, person_ids))
+        row[:n]: make(row[n:])
+        for row in map(tuple, session.execute(grouped_rows(rows, by, person_ids)))
     }
 
 
