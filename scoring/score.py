@@ -19,6 +19,8 @@ measured but not scored. Spend is never a component and nothing sorts by it.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
@@ -44,7 +47,10 @@ from scoring.metrics import (
 )
 from scoring.templates import TemplateReport, best_template, weekly_template_reports
 from scoring.windows import Window, trailing_weeks
+from storage.database import Database
 from storage.models import Person, Team
+
+log = logging.getLogger(__name__)
 
 # The unit each component's value and baseline are in (message templates format by it).
 COMPONENT_UNITS = {
@@ -272,6 +278,35 @@ def load_people(session: Session) -> dict[int, PersonInfo]:
             )
         )
     }
+
+
+_STORING = threading.Lock()
+
+
+def store_scored_weeks(db: Database, policy: Policy, window: Window, now: datetime) -> bool:
+    """Store the rollups and summaries of the closed weeks a score of `window` reads (the week
+    and its baseline weeks), when some are missing or stale; True when it stored something.
+
+    The Monday job stores them; until it has run (a new install, a week it missed) every
+    `score`, `leaderboard` and App Home refresh would otherwise recompute the whole org's
+    weeks from the events, seconds each at 10,000 people. Checking costs a few counts. One
+    build at a time per process; a build that collides with another process's is given up
+    (the read then computes from the events, as before)."""
+    settings = scoring_settings(policy)
+    weeks = [*trailing_weeks(policy.periods.zone, window.start, settings.trailing_weeks), window]
+    closed = {w.key for w in weeks if w.kind == "week" and w.end <= now}
+    with db.read() as session:
+        if closed <= current_weeks(session, weeks, now, store=False).summaries:
+            return False
+    with _STORING:
+        try:
+            with db.unit_of_work() as uow:
+                current_weeks(uow.session, weeks, now, store=True)
+                uow.commit()
+        except DBAPIError as problem:
+            log.warning("scored weeks not stored (computed from the events instead): %s", problem)
+            return False
+    return True
 
 
 def build_scoreboard(

@@ -15,6 +15,7 @@ from bot.core.commands.score import person_score
 from bot.core.messages import Reply
 from budgets import requests as burst_requests
 from budgets.balances import balance_for
+from scoring.score import store_scored_weeks
 from scoring.spotlight import window_context
 from scoring.windows import last_complete_week
 from storage.models import Person
@@ -32,6 +33,7 @@ def dashboard_reply(services: Services, person: Person) -> Reply:
     now = services.clock()
     policy = services.policy
     week = last_complete_week(policy.periods.zone, now)
+    store_scored_weeks(services.db, policy, week, now)
     with services.db.read() as session:
         view = balance_for(session, person, policy, now)
         my_requests = [

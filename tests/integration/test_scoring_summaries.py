@@ -190,3 +190,19 @@ def test_usage_without_a_use_case_and_with_an_empty_one_is_one_uncategorised_gro
         )
     assert tokens == 300
     same_board(stored, live)
+
+
+def test_a_score_read_before_the_monday_job_stores_the_weeks_once(services, ids):
+    """`score`, `leaderboard` and the App Home store the closed weeks they read when the job
+    has not (yet): the second read finds them current and stores nothing; the board is the
+    one the events give."""
+    from scoring.score import store_scored_weeks
+
+    week, now = scored_week(services), services.clock()
+    expected = from_the_events(services)
+    assert store_scored_weeks(services.db, services.policy, week, now) is True
+    with services.db.read() as session:
+        stored = session.scalar(select(func.count()).select_from(ScoringWeek))
+    assert stored >= 1
+    assert store_scored_weeks(services.db, services.policy, week, now) is False
+    same_board(board(services), expected)

@@ -13,7 +13,7 @@ from bot.core.messages import Reply
 from bot.core.registry import registry
 from scoring.categories import recognise, team_standings
 from scoring.config import scoring_settings
-from scoring.score import build_scoreboard
+from scoring.score import build_scoreboard, store_scored_weeks
 from scoring.spotlight import recognition_context, standings_context, window_context
 from scoring.windows import last_complete_week, period_so_far
 
@@ -58,6 +58,7 @@ def leaderboard(ctx: CommandContext) -> Reply:
         "standings": [],
     }
     if ctx.policy.recognition_enabled:
+        store_scored_weeks(ctx.services.db, ctx.policy, window, ctx.now)
         with ctx.services.db.read() as session:
             board = build_scoreboard(session, ctx.policy, window, ctx.now)
         context["categories"] = recognition_context(recognise(board, category=category))

@@ -27,6 +27,7 @@ from scoring.score import (
     Scoreboard,
     best_improvement,
     build_scoreboard,
+    store_scored_weeks,
 )
 from scoring.spotlight import tip_context, window_context
 from scoring.windows import Window, last_complete_week, week_by_key, week_of
@@ -118,6 +119,7 @@ def score(ctx: CommandContext) -> Reply:
     if len(words) > 1:
         raise UsageError("score takes at most one email", USAGE)
     window = _window(ctx, options.get("week"))
+    store_scored_weeks(ctx.services.db, ctx.policy, window, ctx.now)
     with ctx.services.db.read() as session:
         person = ctx.person
         if words:
