@@ -283,30 +283,41 @@ def load_people(session: Session) -> dict[int, PersonInfo]:
 _STORING = threading.Lock()
 
 
-def store_scored_weeks(db: Database, policy: Policy, window: Window, now: datetime) -> bool:
+class ScoredWeeks(NamedTuple):
+    """What `store_scored_weeks` found or built: `current` is what a read of the scored week
+    can take as stored (pass it to `build_scoreboard`), None when the build was given up."""
+
+    current: CurrentWeeks | None
+    stored: bool  # something was built and committed
+
+
+def store_scored_weeks(db: Database, policy: Policy, window: Window, now: datetime) -> ScoredWeeks:
     """Store the rollups and summaries of the closed weeks a score of `window` reads (the week
-    and its baseline weeks), when some are missing or stale; True when it stored something.
+    and its baseline weeks), when some are missing or stale.
 
     The Monday job stores them; until it has run (a new install, a week it missed) every
     `score`, `leaderboard` and App Home refresh would otherwise recompute the whole org's
-    weeks from the events, seconds each at 10,000 people. Checking costs a few counts. One
-    build at a time per process; a build that collides with another process's is given up
-    (the read then computes from the events, as before)."""
+    weeks from the events, seconds each at 10,000 people. Checking costs a few counts, and
+    the answer spares the read that follows from counting again (events arriving in between
+    are as late as those arriving during the read). One build at a time per process; a build
+    that collides with another process's is given up (the read then computes from the events,
+    as before)."""
     settings = scoring_settings(policy)
     weeks = [*trailing_weeks(policy.periods.zone, window.start, settings.trailing_weeks), window]
     closed = {w.key for w in weeks if w.kind == "week" and w.end <= now}
     with db.read() as session:
-        if closed <= current_weeks(session, weeks, now, store=False).summaries:
-            return False
+        current = current_weeks(session, weeks, now, store=False)
+    if closed <= current.summaries:
+        return ScoredWeeks(current, stored=False)
     with _STORING:
         try:
             with db.unit_of_work() as uow:
-                current_weeks(uow.session, weeks, now, store=True)
+                current = current_weeks(uow.session, weeks, now, store=True)
                 uow.commit()
         except DBAPIError as problem:
             log.warning("scored weeks not stored (computed from the events instead): %s", problem)
-            return False
-    return True
+            return ScoredWeeks(None, stored=False)
+    return ScoredWeeks(current, stored=True)
 
 
 def build_scoreboard(

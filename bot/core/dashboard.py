@@ -33,14 +33,14 @@ def dashboard_reply(services: Services, person: Person) -> Reply:
     now = services.clock()
     policy = services.policy
     week = last_complete_week(policy.periods.zone, now)
-    store_scored_weeks(services.db, policy, week, now)
+    scored = store_scored_weeks(services.db, policy, week, now)
     with services.db.read() as session:
         view = balance_for(session, person, policy, now)
         my_requests = [
             r for r in burst_requests.requests_of(session, policy, person) if r.is_pending
         ]
         awaiting_me = burst_requests.awaiting(session, policy, person)
-        score = person_score(session, policy, person.id, week, now)
+        score = person_score(session, policy, person.id, week, now, scored.current)
     score["window"] = window_context(week, policy.periods.zone)
     return Reply(
         "home",

@@ -200,9 +200,9 @@ def test_a_score_read_before_the_monday_job_stores_the_weeks_once(services, ids)
 
     week, now = scored_week(services), services.clock()
     expected = from_the_events(services)
-    assert store_scored_weeks(services.db, services.policy, week, now) is True
+    assert store_scored_weeks(services.db, services.policy, week, now).stored is True
     with services.db.read() as session:
         stored = session.scalar(select(func.count()).select_from(ScoringWeek))
     assert stored >= 1
-    assert store_scored_weeks(services.db, services.policy, week, now) is False
+    assert store_scored_weeks(services.db, services.policy, week, now).stored is False
     same_board(board(services), expected)

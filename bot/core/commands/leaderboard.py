@@ -58,9 +58,9 @@ def leaderboard(ctx: CommandContext) -> Reply:
         "standings": [],
     }
     if ctx.policy.recognition_enabled:
-        store_scored_weeks(ctx.services.db, ctx.policy, window, ctx.now)
+        scored = store_scored_weeks(ctx.services.db, ctx.policy, window, ctx.now)
         with ctx.services.db.read() as session:
-            board = build_scoreboard(session, ctx.policy, window, ctx.now)
+            board = build_scoreboard(session, ctx.policy, window, ctx.now, current=scored.current)
         context["categories"] = recognition_context(recognise(board, category=category))
         if category is None:
             context["standings"] = standings_context(team_standings(board))

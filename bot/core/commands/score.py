@@ -20,6 +20,7 @@ from bot.core.parsing import parse_options
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
 from budgets.policy import Policy
+from scoring.metrics import CurrentWeeks
 from scoring.score import (
     COMPONENT_UNITS,
     Improvement,
@@ -94,10 +95,16 @@ def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) 
 
 
 def person_score(
-    session: Session, policy: Policy, person_id: int, window: Window, now: datetime
+    session: Session,
+    policy: Policy,
+    person_id: int,
+    window: Window,
+    now: datetime,
+    current: CurrentWeeks | None = None,
 ) -> dict[str, Any]:
-    """What `score` shows for one person and week; the App Home shows the same figures."""
-    board = build_scoreboard(session, policy, window, now, person_ids=[person_id])
+    """What `score` shows for one person and week; the App Home shows the same figures.
+    `current`: what `store_scored_weeks` found stored, when the caller asked it."""
+    board = build_scoreboard(session, policy, window, now, person_ids=[person_id], current=current)
     return score_context(board.scores.get(person_id), board, person_id)
 
 
@@ -119,7 +126,7 @@ def score(ctx: CommandContext) -> Reply:
     if len(words) > 1:
         raise UsageError("score takes at most one email", USAGE)
     window = _window(ctx, options.get("week"))
-    store_scored_weeks(ctx.services.db, ctx.policy, window, ctx.now)
+    scored = store_scored_weeks(ctx.services.db, ctx.policy, window, ctx.now)
     with ctx.services.db.read() as session:
         person = ctx.person
         if words:
@@ -132,7 +139,7 @@ def score(ctx: CommandContext) -> Reply:
                 raise NotAllowed(
                     "Scores are private: you can see your own, and those of people you manage."
                 )
-        context = person_score(session, ctx.policy, person.id, window, ctx.now)
+        context = person_score(session, ctx.policy, person.id, window, ctx.now, scored.current)
     context.update(
         name=person.name,
         own=person.id == ctx.person.id,
