@@ -175,7 +175,7 @@ def _decide(
             connection, {"person": who.id, "period": period.key, "use_case": use_case}
         )
         used = found[0] if found else 0
-        cap_left = max(spec.cap - (used or 0), 0)
+        cap_left = max(spec.cap - used, 0)
         if estimated > cap_left:
             return refuse(
                 CAPPED, min(remaining, cap_left), pool, cap=spec.cap, policy_reason=spec.reason
@@ -189,7 +189,7 @@ def _decide(
     baseline = policy.tiers.get(who.tier, policy.tiers["default"]).baseline
     found = _OVERDRAWN.first(connection, {"person": who.id, "period": period.key})
     overdrawn = found[0] if found else 0
-    allowance = max(math.floor(baseline * policy.limits.soft_overdraft) - (overdrawn or 0), 0)
+    allowance = max(math.floor(baseline * policy.limits.soft_overdraft) - overdrawn, 0)
     if estimated > remaining + allowance:
         return refuse(SOFT_LIMIT, remaining, pool, overdraft_left=allowance)
     return Decision(

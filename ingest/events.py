@@ -236,7 +236,7 @@ def careful_usage_event(
 
 def quick_usage_event(raw: Mapping[str, Any], latest: datetime) -> UsageEvent | None:
     """The event `parse_usage_event` would return for `raw`, when every field is in its common,
-    plainly valid form; None otherwise, and the caller takes `parse_usage_event` (which then
+    plainly valid form; None otherwise, and the caller takes `careful_usage_event` (which then
     finds the event or every problem). The fast path of imports and the usage API: an order of
     magnitude cheaper, because it checks each value once without building error state.
     `latest` is `now + MAX_CLOCK_SKEW` (the newest timestamp accepted)."""

@@ -11,15 +11,19 @@ A unit of work rolls back unless the service commits explicitly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import JSON
+
+from storage.models import UTCDateTime
 
 DEFAULT_DATABASE_URL = "sqlite:///tokenbot.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -101,9 +105,9 @@ def insert_new_rows(
 ) -> set[Any]:
     """Insert the rows whose `key` is not stored yet; returns the keys actually inserted.
 
-    Rows must have distinct keys and the same columns. PostgreSQL runs INSERT ... ON CONFLICT
-    DO NOTHING RETURNING, so concurrent inserts of one key queue on its lock and exactly one
-    wins. SQLite serialises write transactions (BEGIN IMMEDIATE), so the driver's executemany
+    Rows must have distinct keys and the same columns. PostgreSQL copies them into a staging
+    table and inserts from it with ON CONFLICT DO NOTHING RETURNING (`_copy_new_rows`), so
+    concurrent inserts of one key queue on its lock and exactly one wins. SQLite serialises write transactions (BEGIN IMMEDIATE), so the driver's executemany
     of INSERT ... ON CONFLICT DO NOTHING is as safe and several times faster (no RETURNING
     round trips, no per-row statement compilation); when it inserted fewer rows than given,
     the inserted keys are the rows past the table's largest rowid before the insert (rowids of
@@ -119,8 +123,6 @@ def insert_new_rows(
     before = connection.exec_driver_sql(f'SELECT max(rowid) FROM "{table.name}"').scalar()
     dialect = session.get_bind().dialect
     names = list(rows[0])
-    from storage.models import UTCDateTime
-
     converters = []
     for position, name in enumerate(names):
         column_type = table.c[name].type
@@ -176,10 +178,6 @@ def _copy_new_rows(
     parse and the server plan afresh for every batch); concurrent batches sharing keys lock
     them in the same order and exactly one inserts each. The staging table lives in the
     connection's session and empties at commit (rolled back with the transaction otherwise)."""
-    import json
-
-    from sqlalchemy.types import JSON
-
     names = list(rows[0])
     stage = f"stage_{table.name}"
     columns = ", ".join(f'"{name}"' for name in names)
@@ -215,8 +213,6 @@ def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
     """Work on the driver's own cursor fails the way SQLAlchemy's would: the driver's error
     becomes SQLAlchemy's (OperationalError and the rest, which callers map to "retry later"),
     and a connection the server dropped is invalidated so the pool replaces it."""
-    from sqlalchemy import exc
-
     dialect = connection.dialect
     try:
         yield
@@ -244,8 +240,6 @@ class DriverQuery:
     processing): callers read numbers and strings, or compare values of one backend."""
 
     def __init__(self, sql: str, **types: Any):
-        from sqlalchemy import bindparam
-
         statement = text(sql)
         if types:
             statement = statement.bindparams(*(bindparam(n, type_=t) for n, t in types.items()))
@@ -258,7 +252,7 @@ class DriverQuery:
             compiled = self._statement.compile(dialect=dialect)
             processors = {}
             for bind in compiled.binds.values():
-                process = bind.type._cached_bind_processor(dialect)
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if process is not None:
                     processors[bind.key] = process
             order = tuple(compiled.positiontup) if compiled.positiontup else None
