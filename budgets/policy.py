@@ -224,7 +224,7 @@ class Policy:
 
     def use_case_named(self, name: str | None) -> UseCase | None:
         """The policy's use case by name, ignoring case and surrounding spaces as a fallback:
-        gateways send "SEO-Brief" for "seo-brief", and usage, authorize and estimates must
+        gateways send "SEO-Brief" for "seo-brief", and recorded usage and authorize must
         agree on which use case that is."""
         if not name:
             return None
