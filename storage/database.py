@@ -181,7 +181,7 @@ def _copy_new_rows(
     names = list(rows[0])
     stage = f"stage_{table.name}"
     columns = ", ".join(f'"{name}"' for name in names)
-    as_json = [isinstance(table.c[name].type, JSON) for name in names]
+    as_json = [n for n, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
     connection = session.connection()
     # The statements go through SQLAlchemy (its events, error translation, invalidation of a
     # dead connection); only COPY needs the driver's cursor, under `driver_errors`.
@@ -197,8 +197,8 @@ def _copy_new_rows(
         with driver.cursor() as cursor, cursor.copy(copy_statement) as copy:
             for row in rows:
                 values = [row[name] for name in names]
-                for position, is_json in enumerate(as_json):
-                    if is_json and values[position] is not None:
+                for position in as_json:
+                    if values[position] is not None:
                         values[position] = json.dumps(values[position])
                 copy.write_row(values)
     inserted = connection.exec_driver_sql(
