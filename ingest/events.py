@@ -6,8 +6,12 @@ returns every problem of the record as `FieldError`s, whose reasons complete the
 "<field> ..." ("input_tokens must be a non-negative integer").
 
 Invariants of every returned event:
-- `id`, `user` (and `model`, `artifact_id`, `status`) are non-empty strings; ids have at most
-  MAX_ID_LENGTH characters, other texts at most MAX_TEXT_LENGTH;
+- `id`, `user` (and `model`, `artifact_id`, `status`) are non-empty strings; other texts have
+  at most MAX_TEXT_LENGTH characters;
+- event ids (a usage or outcome `id`, and each of an outcome's `usage_ids`) are never refused
+  for their length: an id longer than MAX_ID_LENGTH is replaced by `stored_id(id)`, a digest
+  that keeps its source prefix. The HTTP API and every importer parse through here, so one
+  long id always maps to one stored id, and an outcome still links to its usage;
 - optional texts are None when absent, null or blank, never "";
 - token counts are ints, 0 <= n <= MAX_TOKENS_PER_EVENT, and cached_input_tokens <= input_tokens;
 - `timestamp` is a timezone-aware UTC datetime, not before EARLIEST_TIMESTAMP and at most
@@ -19,6 +23,7 @@ Unknown extra fields are ignored. Duplicate ids are not this module's business: 
 deduplicates them.
 """
 
+import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +35,8 @@ from ingest.edit_distance import edit_distance as measure_edit_distance
 from ingest.fingerprint import simhash64
 
 MAX_ID_LENGTH = 200
+"""Longest event id stored as sent (the id columns' length); longer ids go through `stored_id`."""
+MAX_ID_PREFIX_LENGTH = MAX_ID_LENGTH - len(":sha256:") - 64
 MAX_TEXT_LENGTH = 500
 MAX_TOKENS_PER_EVENT = 100_000_000
 """Any single token count above this is treated as corrupt data, not as usage."""
@@ -125,6 +132,22 @@ class InvalidValue(ValueError):
         self.reason = reason
 
 
+def stored_id(event_id: str) -> str:
+    """The id an event is stored under: `event_id` itself when it has at most MAX_ID_LENGTH
+    characters; otherwise "<source>:sha256:<hex>", where <source> is the text before the first
+    ':' and <hex> the SHA-256 of the UTF-8 text after it (e.g. "litellm:resp_bGl0...", a
+    LiteLLM Responses API call id of ~470 characters, is stored as "litellm:sha256:9f2c...").
+    An id without a ':', or whose prefix is empty or longer than MAX_ID_PREFIX_LENGTH, becomes
+    "sha256:<hex of the whole id>". Deterministic on every machine; at most MAX_ID_LENGTH long.
+    """
+    if len(event_id) <= MAX_ID_LENGTH:
+        return event_id
+    source, separator, rest = event_id.partition(":")
+    if separator and 0 < len(source) <= MAX_ID_PREFIX_LENGTH:
+        return f"{source}:sha256:{hashlib.sha256(rest.encode()).hexdigest()}"
+    return f"sha256:{hashlib.sha256(event_id.encode()).hexdigest()}"
+
+
 def parse_token_count(value: object) -> int:
     """A token count from a JSON value: a non-negative integral number up to MAX_TOKENS_PER_EVENT.
 
@@ -177,7 +200,8 @@ def parse_usage_event(
 ) -> UsageEvent | list[FieldError]:
     """A UsageEvent from one raw record, or every problem the record has.
 
-    Fields: id, user, model (required); input_tokens, output_tokens (required counts);
+    Fields: id (required; stored as `stored_id(id)`), user, model (required); input_tokens,
+    output_tokens (required counts);
     cached_input_tokens (count, default 0); timestamp (required); use_case, project, template_id,
     conversation_id (optional texts); prompt_fingerprint (optional hex). `now` defaults to the
     current time and bounds how far in the future timestamps may lie.
@@ -196,7 +220,7 @@ def careful_usage_event(
     """`parse_usage_event` without its fast path: every rule checked field by field, every
     problem collected."""
     fields = _FieldReader(raw, index, now)
-    event_id = fields.required_text("id", max_length=MAX_ID_LENGTH)
+    event_id = fields.required_id("id")
     user = fields.required_text("user")
     model = fields.required_text("model")
     input_tokens = fields.required("input_tokens", parse_token_count)
@@ -246,7 +270,7 @@ def quick_usage_event(raw: Mapping[str, Any], latest: datetime) -> UsageEvent | 
         type(event_id) is not str
         or type(user) is not str
         or type(model) is not str
-        or not 0 < len(event_id) <= MAX_ID_LENGTH
+        or not event_id
         or not 0 < len(user) <= MAX_TEXT_LENGTH
         or not 0 < len(model) <= MAX_TEXT_LENGTH
         or event_id.isspace()
@@ -289,6 +313,8 @@ def quick_usage_event(raw: Mapping[str, Any], latest: datetime) -> UsageEvent | 
         return None
     if not EARLIEST_TIMESTAMP <= moment <= latest:
         return None
+    if len(event_id) > MAX_ID_LENGTH:
+        event_id = stored_id(event_id)
     return UsageEvent(
         event_id, user, model, input_tokens, output_tokens, cached, *texts, moment, None
     )
@@ -300,7 +326,8 @@ def parse_outcome_event(
     """An OutcomeEvent from one raw record, or every problem the record has.
 
     Fields: id, user, artifact_id, status (required; status one of accepted, rejected, revised);
-    timestamp (required); usage_ids (list of usage event ids, default empty); use_case,
+    timestamp (required); usage_ids (list of usage event ids, default empty; each id, like the
+    outcome's own, is kept as `stored_id(id)`, so it matches the usage as stored); use_case,
     conversation_id, template_id (optional texts); edit_distance (0..1); minutes_saved and
     first_draft_seconds (whole numbers); content_fingerprint (hex). Instead of edit_distance and
     content_fingerprint a record may carry draft_text and final_text: the distance and the
@@ -309,7 +336,7 @@ def parse_outcome_event(
     if not isinstance(raw, Mapping):
         return [FieldError(index, "record", "must be a JSON object")]
     fields = _FieldReader(raw, index, _now_or_current(now))
-    event_id = fields.required_text("id", max_length=MAX_ID_LENGTH)
+    event_id = fields.required_id("id")
     user = fields.required_text("user")
     artifact_id = fields.required_text("artifact_id", max_length=MAX_ID_LENGTH)
     use_case = fields.optional_text("use_case")
@@ -437,6 +464,12 @@ class _FieldReader:
             return None
         return self.required(field, lambda value: _parse_text(value, max_length))
 
+    def required_id(self, field: str) -> str | None:
+        if field in self.raw and self.raw[field] is not None and not self.present(field):
+            self.fail(field, NON_EMPTY_TEXT)
+            return None
+        return self.required(field, _parse_id)
+
     def optional_text(self, field: str) -> str | None:
         return self.optional(field, lambda value: _parse_text(value, MAX_TEXT_LENGTH))
 
@@ -457,6 +490,12 @@ def _parse_text(value: object, max_length: int) -> str:
     if len(value) > max_length:
         raise InvalidValue(f"must be at most {max_length} characters")
     return value
+
+
+def _parse_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidValue(NON_EMPTY_TEXT)
+    return stored_id(value)
 
 
 def _whole_number(value: object, reason: str) -> int:
@@ -492,12 +531,9 @@ def _parse_usage_ids(value: object) -> tuple[str, ...]:
     if len(value) > MAX_USAGE_IDS_PER_OUTCOME:
         raise InvalidValue(f"must hold at most {MAX_USAGE_IDS_PER_OUTCOME:,} ids")
     for position, usage_id in enumerate(value):
-        if not isinstance(usage_id, str) or not usage_id.strip() or len(usage_id) > MAX_ID_LENGTH:
-            raise InvalidValue(
-                f"must hold non-empty strings of at most {MAX_ID_LENGTH} characters "
-                f"(entry {position} is not)"
-            )
-    return tuple(value)
+        if not isinstance(usage_id, str) or not usage_id.strip():
+            raise InvalidValue(f"must hold non-empty strings (entry {position} is not)")
+    return tuple(stored_id(usage_id) for usage_id in value)
 
 
 def _parse_edit_distance(value: object) -> float:

@@ -9,6 +9,7 @@ from ingest.events import (
     OutcomeEvent,
     parse_outcome_batch,
     parse_outcome_event,
+    stored_id,
 )
 from ingest.fingerprint import hamming, simhash64
 
@@ -130,8 +131,8 @@ def test_first_draft_seconds_must_be_a_whole_number_of_seconds_up_to_a_week(valu
     ("value", "reason"),
     [
         ("gw-1", "must be a list of usage event ids"),
-        (["gw-1", ""], "must hold non-empty strings of at most 200 characters (entry 1 is not)"),
-        ([3], "must hold non-empty strings of at most 200 characters (entry 0 is not)"),
+        (["gw-1", ""], "must hold non-empty strings (entry 1 is not)"),
+        ([3], "must hold non-empty strings (entry 0 is not)"),
         (["x"] * 1001, "must hold at most 1,000 ids"),
     ],
 )
@@ -202,3 +203,14 @@ def test_a_batch_of_outcomes_returns_events_and_problems_by_position() -> None:
 
     assert [event.id for event in events] == ["out-1"]
     assert errors == [FieldError(1, "status", "must be one of accepted, rejected, revised")]
+
+
+def test_long_outcome_and_usage_ids_are_mapped_like_usage_ids_so_links_still_match() -> None:
+    long_usage_id = "litellm:" + "r" * 470
+    long_outcome_id = "claude-code:" + "o" * 300
+
+    parsed = parsed_outcome(id=long_outcome_id, usage_ids=["gw-1", long_usage_id])
+
+    assert parsed.id == stored_id(long_outcome_id)
+    assert parsed.usage_ids == ("gw-1", stored_id(long_usage_id))
+    assert len(parsed.usage_ids[1]) <= 200 and parsed.usage_ids[1].startswith("litellm:sha256:")

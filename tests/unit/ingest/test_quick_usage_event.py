@@ -19,6 +19,7 @@ from ingest.events import (
     careful_usage_event,
     parse_usage_event,
     quick_usage_event,
+    stored_id,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -27,7 +28,12 @@ texts = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["", " ", "\t", " a ", "x" * MAX_TEXT_LENGTH, "x" * (MAX_TEXT_LENGTH + 1)]),
 )
-ids = st.one_of(texts, st.sampled_from(["i" * MAX_ID_LENGTH, "i" * (MAX_ID_LENGTH + 1)]))
+ids = st.one_of(
+    texts,
+    st.sampled_from(
+        ["i" * MAX_ID_LENGTH, "i" * (MAX_ID_LENGTH + 1), "litellm:" + "r" * 470, " " * 300]
+    ),
+)
 counts = st.one_of(
     st.integers(min_value=-5, max_value=5),
     st.integers(min_value=0, max_value=4000),
@@ -102,6 +108,20 @@ def test_the_common_record_takes_the_fast_path():
     quick = quick_usage_event(raw, NOW + MAX_CLOCK_SKEW)
     assert quick == careful_usage_event(raw, 0, NOW)
     assert quick is not None and quick.timestamp == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def test_a_long_id_takes_the_fast_path_and_is_stored_as_the_careful_parser_stores_it():
+    raw = {
+        "id": "litellm:" + "r" * 470,
+        "user": "alice@example.com",
+        "model": "gpt-4o",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "timestamp": "2026-11-27T10:00:00Z",
+    }
+    quick = quick_usage_event(raw, NOW + MAX_CLOCK_SKEW)
+    assert quick is not None and quick == careful_usage_event(raw, 0, NOW)
+    assert quick.id == stored_id(raw["id"])
 
 
 def test_what_needs_a_reason_goes_to_the_careful_parser():

@@ -1,13 +1,16 @@
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from ingest.events import (
+    MAX_ID_LENGTH,
     MAX_TOKENS_PER_EVENT,
     FieldError,
     UsageEvent,
     parse_usage_batch,
     parse_usage_event,
+    stored_id,
 )
 
 NOW = datetime(2025, 10, 1, tzinfo=UTC)
@@ -92,9 +95,31 @@ def test_id_user_and_model_must_be_non_empty_strings(field: str, value: object) 
     assert errors_of(usage(**{field: value})) == [(field, "must be a non-empty string")]
 
 
-def test_an_id_longer_than_200_characters_is_rejected() -> None:
+def test_an_id_up_to_200_characters_is_kept_as_sent() -> None:
     assert parse_usage_event(usage(id="x" * 200), 0, now=NOW).id == "x" * 200  # type: ignore[union-attr]
-    assert errors_of(usage(id="x" * 201)) == [("id", "must be at most 200 characters")]
+
+
+def test_a_longer_id_is_kept_as_its_source_prefix_and_the_sha256_of_the_rest() -> None:
+    request_id = "resp_" + "bGl0ZWxsbTpjdXN0b21fbGxtX3Byb3ZpZGVyOm9wZW5haQ" * 10
+    long_id = f"litellm:{request_id}"
+
+    parsed = parse_usage_event(usage(id=long_id), 0, now=NOW)
+
+    digest = hashlib.sha256(request_id.encode()).hexdigest()
+    assert isinstance(parsed, UsageEvent)
+    assert parsed.id == stored_id(long_id) == f"litellm:sha256:{digest}"
+    assert len(parsed.id) <= MAX_ID_LENGTH
+
+
+def test_a_long_id_without_a_short_source_prefix_is_hashed_whole() -> None:
+    for long_id in ("x" * 201, "y" * 150 + ":" + "z" * 100):
+        digest = hashlib.sha256(long_id.encode()).hexdigest()
+        assert stored_id(long_id) == f"sha256:{digest}"
+
+
+def test_ids_that_fit_are_stored_as_sent_whatever_they_look_like() -> None:
+    for short in ("gw-1", "litellm:sha256:abc", "x" * MAX_ID_LENGTH):
+        assert stored_id(short) == short
 
 
 @pytest.mark.parametrize("field", ["input_tokens", "output_tokens", "cached_input_tokens"])
