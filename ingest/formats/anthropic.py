@@ -4,17 +4,25 @@ A page is {"data": [bucket, ...], "has_more": ..., "next_page": ...}; a bucket i
 {"starting_at": RFC 3339, "ending_at": RFC 3339, "results": [result, ...]} and each result carries
 uncached_input_tokens, cache_creation {ephemeral_1h_input_tokens, ephemeral_5m_input_tokens},
 cache_read_input_tokens, output_tokens, server_tool_use {web_search_requests} and the group-by
-dimensions api_key_id, workspace_id, model, service_tier, context_window (null when not grouped
-by). Files hold one page per line (JSON Lines) or one JSON document (a page, or a list of pages).
+dimensions account_id, service_account_id, api_key_id, workspace_id, model, service_tier,
+context_window, inference_geo and speed (null when not grouped by). Files hold one page per line
+(JSON Lines) or one JSON document (a page, or a list of pages).
 
-Mapping, one UsageEvent per result (the report has no per-person dimension):
-- user: "anthropic-key:<api_key_id>", else "anthropic-workspace:<workspace_id>", else
-  "anthropic-org" (the directory maps these aliases to people);
+Mapping, one UsageEvent per result:
+- user: the report's `account_id` is a user account (the query parameter `account_ids` is
+  documented as "user account ID(s)"), so it is the person: "anthropic-account:<account_id>";
+  else "anthropic-service-account:<service_account_id>", else "anthropic-key:<api_key_id>",
+  else "anthropic-workspace:<workspace_id>", else "anthropic-org". The directory maps these
+  aliases to people like any other identity;
 - input_tokens = uncached_input_tokens + both cache_creation counts + cache_read_input_tokens;
-  cached_input_tokens = cache_read_input_tokens; output_tokens = output_tokens;
+  cached_input_tokens = cache_read_input_tokens; output_tokens = output_tokens. So the sums of
+  an import equal the report's;
 - project = workspace_id, timestamp = the bucket's starting_at, model = model or "unknown";
 - id = "anthropic:" + sha256 of (starting_at, ending_at, api_key_id, workspace_id, model,
-  service_tier, context_window): re-importing the same export yields the same ids.
+  service_tier, context_window), followed by {account_id, service_account_id, inference_geo,
+  speed} for those of them that are not null: every group-by dimension is part of the id, so
+  results that differ in any one are distinct events, and reports without the later dimensions
+  keep the ids they always had. Re-importing the same export yields the same ids.
 """
 
 from collections.abc import Iterator, Mapping
@@ -33,8 +41,10 @@ from ingest.formats.rows import (
 )
 
 SOURCE = "anthropic"
+# Group-by dimensions documented after the first ones: part of the id only when present.
+LATER_DIMENSIONS = ("account_id", "service_account_id", "inference_geo", "speed")
 _ERROR_FIELDS = {
-    "user": "api_key_id",
+    "user": "account_id",
     "model": "model",
     "input_tokens": "uncached_input_tokens",
     "output_tokens": "output_tokens",
@@ -85,10 +95,16 @@ def _row_from_result(
         else cached_input_tokens + uncached_input_tokens
     )
     output_tokens = token_sum(result, line, errors, required=["output_tokens"])
+    account_id = result.get("account_id")
+    service_account_id = result.get("service_account_id")
     api_key_id = result.get("api_key_id")
     workspace_id = result.get("workspace_id")
     model = result.get("model")
-    if api_key_id:
+    if account_id:
+        user = f"anthropic-account:{account_id}"
+    elif service_account_id:
+        user = f"anthropic-service-account:{service_account_id}"
+    elif api_key_id:
         user = f"anthropic-key:{api_key_id}"
     elif workspace_id:
         user = f"anthropic-workspace:{workspace_id}"
@@ -103,6 +119,11 @@ def _row_from_result(
         result.get("service_tier"),
         result.get("context_window"),
     ]
+    later_dimensions = {
+        name: result[name] for name in LATER_DIMENSIONS if result.get(name) is not None
+    }
+    if later_dimensions:
+        identity.append(later_dimensions)
     raw = {
         "id": content_id(SOURCE, identity),
         "user": user,

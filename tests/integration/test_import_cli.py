@@ -3,6 +3,7 @@ test database (the CLI builds its own services from TOKENBOT_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,98 @@ def test_each_format_imports_end_to_end_and_a_reimport_counts_nothing_twice(
     assert f"0 usage events recorded, {usage} duplicates" in out
     assert f"0 outcomes recorded, {outcomes} duplicates" in out
     assert counts(services) == (usage, outcomes)
+
+
+def stored_totals(services) -> tuple[int, int, int, int]:
+    with services.db.read() as session:
+        return tuple(
+            session.execute(
+                select(
+                    func.count(),
+                    func.sum(UsageEvent.input_tokens),
+                    func.sum(UsageEvent.cached_input_tokens),
+                    func.sum(UsageEvent.output_tokens),
+                )
+            ).one()
+        )
+
+
+def test_openai_results_differing_only_by_tier_source_batch_project_or_key_are_all_recorded(
+    capsys, services
+):
+    page = json.loads((SAMPLES / "openai_completions_usage_grouped.json").read_text())
+    results = [r for bucket in page["data"] for r in bucket["results"]]
+    code, out, _ = tokenbot(
+        capsys,
+        "import",
+        "--format",
+        "openai",
+        str(SAMPLES / "openai_completions_usage_grouped.json"),
+    )
+    assert code == 0 and f"{len(results)} usage events recorded, 0 duplicates" in out
+    assert stored_totals(services) == (
+        len(results),
+        sum(r["input_tokens"] for r in results),
+        sum(r["input_cached_tokens"] for r in results),
+        sum(r["output_tokens"] for r in results),
+    )
+
+
+def test_an_anthropic_report_grouped_by_every_dimension_is_stored_with_the_reports_totals(
+    capsys, services
+):
+    page = json.loads((SAMPLES / "anthropic_messages_usage_grouped.json").read_text())
+    results = [r for bucket in page["data"] for r in bucket["results"]]
+    code, out, _ = tokenbot(
+        capsys,
+        "import",
+        "--format",
+        "anthropic",
+        str(SAMPLES / "anthropic_messages_usage_grouped.json"),
+    )
+    assert code == 0 and f"{len(results)} usage events recorded, 0 duplicates" in out
+    assert stored_totals(services) == (
+        len(results),
+        sum(
+            r["uncached_input_tokens"]
+            + r["cache_creation"]["ephemeral_1h_input_tokens"]
+            + r["cache_creation"]["ephemeral_5m_input_tokens"]
+            + r["cache_read_input_tokens"]
+            for r in results
+        ),
+        sum(r["cache_read_input_tokens"] for r in results),
+        sum(r["output_tokens"] for r in results),
+    )
+
+
+def test_an_anthropic_account_is_attributed_through_a_directory_alias(capsys, services, org):
+    code, _, _ = tokenbot(
+        capsys,
+        "directory",
+        "alias",
+        "add",
+        "anthropic-account:user_01WCz1FkmYMm4gnmykNKUu3Q",
+        "ann@acme.test",
+    )
+    assert code == 0
+    tokenbot(
+        capsys,
+        "import",
+        "--format",
+        "anthropic",
+        str(SAMPLES / "anthropic_messages_usage_grouped.json"),
+    )
+    with services.db.read() as session:
+        attributed = session.execute(
+            select(UsageEvent.identity, UsageEvent.person_id).where(
+                UsageEvent.person_id.is_not(None)
+            )
+        ).all()
+    assert {identity for identity, _ in attributed} == {
+        "anthropic-account:user_01WCz1FkmYMm4gnmykNKUu3Q"
+    }
+    assert {person for _, person in attributed} == {org["ann@acme.test"].id}
+    assert len(attributed) == 8  # every result of that account
 
 
 def test_the_same_export_in_another_layout_counts_nothing_twice(capsys, services):

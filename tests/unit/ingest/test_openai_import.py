@@ -1,6 +1,8 @@
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ingest.events import FieldError, UsageEvent
 from ingest.formats import ImportRow
@@ -51,8 +53,8 @@ def test_each_usage_result_becomes_one_event_with_openai_fields_mapped(
         (
             "openai-project:proj_support",
             "unknown",
-            800 + 500,
-            200 + 300,
+            800,  # input_tokens already counts the 500 audio tokens
+            200,  # output_tokens already counts the 300 audio tokens
             100,
             "proj_support",
             datetime(2025, 8, 1, tzinfo=UTC),
@@ -116,3 +118,74 @@ def test_invalid_openai_results_are_reported_with_openai_field_names_and_lines(
         "openai-project:proj_x",
         "unknown",
     )
+
+
+GROUPED = "openai_completions_usage_grouped.json"
+GROUP_BY_DIMENSIONS = (
+    "project_id",
+    "user_id",
+    "api_key_id",
+    "model",
+    "batch",
+    "service_tier",
+    "api_source",
+)
+
+
+def documented_results(path: Path) -> list[dict]:
+    page = json.loads(path.read_text())
+    return [result for bucket in page["data"] for result in bucket["results"]]
+
+
+def test_results_that_differ_only_by_one_group_by_dimension_are_distinct_events(
+    read_sample: ReadSample, imports_dir: Path
+) -> None:
+    results = documented_results(imports_dir / GROUPED)
+    events = usage_events(read_sample("openai", GROUPED))
+
+    # The fixture's first result is the base; every other differs from it in one dimension
+    # (service_tier twice, api_source, batch, project_id, api_key_id, model).
+    base = results[0]
+    differing = [
+        [name for name in GROUP_BY_DIMENSIONS if result[name] != base[name]]
+        for result in results[1:]
+    ]
+    assert differing == [
+        ["service_tier"],
+        ["service_tier"],
+        ["api_source"],
+        ["batch"],
+        ["project_id"],
+        ["api_key_id"],
+        ["model"],
+    ]
+    assert len(events) == len(results) == len({event.id for event in events})
+
+
+def test_input_and_output_tokens_are_taken_as_documented_totals_audio_and_cache_included(
+    read_sample: ReadSample, imports_dir: Path
+) -> None:
+    results = documented_results(imports_dir / GROUPED)
+    events = usage_events(read_sample("openai", GROUPED))
+
+    assert [(e.input_tokens, e.cached_input_tokens, e.output_tokens) for e in events] == [
+        (r["input_tokens"], r["input_cached_tokens"], r["output_tokens"]) for r in results
+    ]
+    audio = events[-1]
+    assert (audio.model, audio.input_tokens, audio.output_tokens) == (
+        "gpt-4o-audio-preview-2025-06-03",
+        700 + 500 + 100 + 150 + 50,  # text, audio and image; uncached and cached
+        300 + 300,  # text and audio
+    )
+    # The report's totals, summed independently of the reader.
+    assert sum(e.input_tokens for e in events) == sum(r["input_tokens"] for r in results)
+    assert sum(e.output_tokens for e in events) == sum(r["output_tokens"] for r in results)
+
+
+def test_results_grouped_by_key_without_a_user_are_the_keys_identity(
+    read_sample: ReadSample,
+) -> None:
+    events = usage_events(read_sample("openai", GROUPED))
+
+    assert {event.user for event in events} == {"openai-key:key_shared", "openai-key:key_other"}
+    assert {event.project for event in events} == {"proj_app", "proj_other"}
