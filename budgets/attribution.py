@@ -151,9 +151,24 @@ def _same_identity(column, identity: str):  # noqa: ANN001, ANN202
 
 
 def unknown_models(session: Session, policy: Policy) -> list[UnknownName]:
-    """Models used but missing from the catalog (recorded with weight 1, price unknown)."""
+    """Models recorded at an unknown price that nothing resolves yet (budgets.models: not the
+    catalog, its aliases, nor the public price database)."""
     usage = UsageEvent.__table__
-    return _unknown(session, usage.c.model, usage.c.unknown_price, set(policy.models))
+    return [
+        name
+        for name in _unknown(session, usage.c.model, usage.c.unknown_price, set())
+        if not policy.resolve_model(name.name).is_known
+    ]
+
+
+def repriceable_models(session: Session, policy: Policy) -> list[UnknownName]:
+    """Models recorded at an unknown price that resolve now: `usage reprice` books them."""
+    usage = UsageEvent.__table__
+    return [
+        name
+        for name in _unknown(session, usage.c.model, usage.c.unknown_price, set())
+        if policy.resolve_model(name.name).is_known
+    ]
 
 
 def uncategorised_use_cases(session: Session, policy: Policy) -> list[UnknownName]:

@@ -148,8 +148,11 @@ def _decide(
     project: str | None,
     now: datetime,
 ) -> Decision:
-    estimated = policy.model(model).budget_tokens(estimated_tokens, 0)
-    facts: dict[str, Any] = {"model": model, "use_case": use_case, "estimated": estimated}
+    # The gateway sends the model as its clients name it (a dated id, a model group): the
+    # allowed-models rule and the weight apply to the model that name resolves to.
+    resolved = policy.resolve_model(model)
+    estimated = resolved.price.budget_tokens(estimated_tokens, 0)
+    facts: dict[str, Any] = {"model": resolved.name, "use_case": use_case, "estimated": estimated}
 
     def refuse(reason: str, remaining: int = 0, pool: str | None = None, **more: Any) -> Decision:
         return Decision(False, remaining, pool, reason, True, estimated, {**facts, **more})
@@ -165,7 +168,7 @@ def _decide(
         use_case = facts["use_case"] = spec.name
     if spec is not None and spec.status == "prohibited":
         return refuse(PROHIBITED, policy_reason=spec.reason)
-    if spec is not None and spec.allowed_models and model not in spec.allowed_models:
+    if spec is not None and spec.allowed_models and resolved.name not in spec.allowed_models:
         return refuse(MODEL_NOT_ALLOWED, allowed_models=list(spec.allowed_models))
 
     period = period_for(policy.periods, now)

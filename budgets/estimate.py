@@ -206,11 +206,15 @@ def estimate(
 
 
 def _model_price(policy: Policy, name: str) -> ModelPrice:
+    """The catalog model `name` resolves to (a dated id or alias is its catalog model)."""
     price = policy.models.get(name)
     if price is None:
-        raise InvalidEstimateInput(
-            f"unknown model {name!r}; known models: {', '.join(sorted(policy.models))}"
-        )
+        resolved = policy.resolve_model(name)
+        if resolved.source != "catalog":
+            raise InvalidEstimateInput(
+                f"unknown model {name!r}; known models: {', '.join(sorted(policy.models))}"
+            )
+        price = resolved.price
     return price
 
 

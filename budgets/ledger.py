@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from budgets.models import ResolvedModel
 from budgets.periods import Period, next_period, period_by_key, period_for
 from budgets.policy import ModelPrice, Policy
 from storage.database import insert_new_rows, is_sqlite, upsert_insert
@@ -373,14 +374,21 @@ def record_usage(
     users = {e.user: identity_key(e.user) for e in unique.values()}
     people = resolve_identities(session, users)
     periods = _PeriodCache(policy)
-    prices: dict[str, _IntegerPrices] = {}
+    # Names as sent resolve to catalog models, public prices or unknown (budgets.models);
+    # integer prices are made once per price (public prices can differ by the call's date).
+    models: dict[str, ResolvedModel] = {}
+    prices: dict[int, _IntegerPrices] = {}
     # The policy's spelling of each use case sent ("SEO-Brief" is seo-brief); others as sent.
     use_cases: dict[str | None, str | None] = {}
     rows = []
     for e in unique.values():
-        model = prices.get(e.model)
+        resolved = models.get(e.model)
+        if resolved is None:
+            resolved = models[e.model] = policy.resolve_model(e.model)
+        price = resolved.price if resolved.source != "public" else resolved.price_at(e.timestamp)
+        model = prices.get(id(price))
         if model is None:
-            model = prices[e.model] = _IntegerPrices(policy.model(e.model))
+            model = prices[id(price)] = _IntegerPrices(price)
         if e.use_case not in use_cases:
             known = policy.use_case_named(e.use_case)
             use_cases[e.use_case] = known.name if known is not None else e.use_case
@@ -391,7 +399,9 @@ def record_usage(
                 "id": e.id,
                 "person_id": person[0] if person else None,
                 "identity": e.user.strip(),
-                "model": e.model,
+                "model": resolved.name,
+                "model_sent": e.model if e.model != resolved.name else None,
+                "price_source": resolved.source,
                 "input_tokens": e.input_tokens,
                 "output_tokens": e.output_tokens,
                 "cached_input_tokens": e.cached_input_tokens or 0,
@@ -406,7 +416,7 @@ def record_usage(
                 "prompt_fingerprint": e.prompt_fingerprint,
                 "occurred_at": e.timestamp,
                 "period": periods(e.timestamp).key,
-                "unknown_price": e.model not in policy.models,
+                "unknown_price": resolved.source == "unknown",
                 "uncategorised": use_case not in policy.use_cases,
                 "recorded_at": now,
             }
@@ -442,8 +452,17 @@ def debit_recorded_usage(
     return _debit(session, rows, policy, now)
 
 
-def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: datetime) -> int:
-    """Draw recorded usage from grants; returns the overdraft (tokens no grant covered)."""
+def _debit(
+    session: Session,
+    rows: list[dict[str, Any]],
+    policy: Policy,
+    now: datetime,
+    *,
+    counts_events: bool = True,
+) -> int:
+    """Draw recorded usage from grants; returns the overdraft (tokens no grant covered).
+    `counts_events=False` draws a correction of usage already counted (a reprice)."""
+    counted = 1 if counts_events else 0
     if not rows:
         return 0
     # Aggregate per person, period, use case and project: one draw-down per group per batch.
@@ -458,10 +477,10 @@ def _debit(session: Session, rows: list[dict[str, Any]], policy: Policy, now: da
         total = totals[(r["person_id"], r["period"])]
         total[0] += r["budget_tokens"]
         total[1] += r["cost_micros"]
-        total[2] += 1
+        total[2] += counted
         use_case_total = by_use_case[(r["person_id"], r["period"], r["use_case"] or "")]
         use_case_total[0] += r["budget_tokens"]
-        use_case_total[1] += 1
+        use_case_total[1] += counted
 
     person_ids = sorted({k[0] for k in groups})
     team_ids = sorted({k[1] for k in groups if k[1] is not None})

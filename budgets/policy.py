@@ -13,9 +13,12 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from budgets.models import ModelResolver, ResolvedModel
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
@@ -84,6 +87,8 @@ class ModelPrice:
     # Models without a public tokenizer are counted with a proxy encoding times this factor.
     approximate: bool = False
     calibration: Decimal = Decimal(1)
+    # Other names of this model (dated ids, gateway model groups); `*` and `?` are patterns.
+    aliases: tuple[str, ...] = ()
 
     def cost_micros(
         self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
@@ -220,7 +225,18 @@ class Policy:
         return self.phase in ("incentives", "optimize")
 
     def model(self, name: str) -> ModelPrice:
-        return self.models.get(name, UNKNOWN_MODEL)
+        """The current price of a model name as sent (see `resolve_model`)."""
+        return self.resolve_model(name).price
+
+    def resolve_model(self, name: str) -> ResolvedModel:
+        """Which catalog model, public price or unknown model `name` is (budgets.models)."""
+        return self._model_resolver.resolve(name)
+
+    @cached_property
+    def _model_resolver(self) -> ModelResolver:
+        return ModelResolver(
+            self.models, self.models.get(self.estimate.default_model), UNKNOWN_MODEL
+        )
 
     def use_case_named(self, name: str | None) -> UseCase | None:
         """The policy's use case by name, ignoring case and surrounding spaces as a fallback:
@@ -369,6 +385,7 @@ def _parse_models(r: _Reader) -> dict[str, ModelPrice]:
             "weight",
             "approximate",
             "calibration",
+            "aliases",
         )
         input_price = m.decimal("input_per_1m")
         approximate = m.get("approximate", False)
@@ -386,10 +403,31 @@ def _parse_models(r: _Reader) -> dict[str, ModelPrice]:
             weight=weight,
             approximate=bool(approximate),
             calibration=m.decimal("calibration", 1, "0.1", "10"),
+            aliases=m.strings("aliases"),
         )
     if not models:
         r.fail("", "must list at least one model")
+    _check_aliases(r, models)
     return models
+
+
+def _check_aliases(r: _Reader, models: dict[str, ModelPrice]) -> None:
+    """Every alias names one model: not another catalog name, not an alias of another model."""
+    folded_names = {name.casefold(): name for name in models}
+    owners: dict[str, str] = {}
+    for name, model in models.items():
+        for alias in model.aliases:
+            key = f"{name}.aliases"
+            folded = alias.strip().casefold()
+            if not folded:
+                r.fail(key, "must not hold an empty name")
+            elif folded in folded_names:
+                r.fail(key, f"names {alias!r}, which is a model of its own in [models]")
+            elif folded in owners and owners[folded] != name:
+                r.fail(key, f"names {alias!r}, which is already an alias of {owners[folded]!r}")
+            elif not folded.strip("*?/"):
+                r.fail(key, f"names {alias!r}, which would price every unknown model as this one")
+            owners.setdefault(folded, name)
 
 
 def _parse_use_cases(r: _Reader, models: dict[str, ModelPrice]) -> dict[str, UseCase]:

@@ -231,7 +231,12 @@ class UsageEvent(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the idempotency key
     person_id: Mapped[int | None] = mapped_column(Integer)
     identity: Mapped[str] = mapped_column(String(320))  # as sent, for unattributed usage
+    # The resolved model (catalog name, public model id, or as sent when unknown); model_sent
+    # keeps the name as the provider or gateway sent it when that differs (migration 0012).
     model: Mapped[str] = mapped_column(String(200))
+    model_sent: Mapped[str | None] = mapped_column(String(200))
+    # catalog | public | unknown: where the price came from (NULL on rows before 0012).
+    price_source: Mapped[str | None] = mapped_column(String(10))
     input_tokens: Mapped[int] = mapped_column(BigInteger)
     output_tokens: Mapped[int] = mapped_column(BigInteger)
     cached_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -259,6 +264,13 @@ class UsageEvent(Base):
             postgresql_where=text("person_id IS NULL"),
         ),
         Index("ix_usage_conversation", "conversation_id"),
+        # Only usage at an unknown price is listed by model and repriced (migration 0012).
+        Index(
+            "ix_usage_unknown_price",
+            "model",
+            sqlite_where=text("unknown_price"),
+            postgresql_where=text("unknown_price"),
+        ),
         # Estimates read a use case's latest calls (output ratio, template savings).
         # ... from the index alone: it carries what the history sums (migration 0011).
         Index(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from bot.bootstrap import bootstrap
 from budgets.attribution import (
     reassign_identity,
+    repriceable_models,
     unattributed_identities,
     uncategorised_use_cases,
     unknown_models,
 )
+from budgets.repricing import reprice_unknown
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -31,6 +33,12 @@ def register(sub) -> None:  # noqa: ANN001
         "unknown", help="models missing from the catalog and use cases missing from the policy"
     )
     unknown.set_defaults(run=list_unknown)
+    reprice = usage.add_parser(
+        "reprice",
+        help="book usage recorded at an unknown price at the price its model now resolves to "
+        "(append-only ledger entries; idempotent)",
+    )
+    reprice.set_defaults(run=run_reprice)
 
 
 def list_unattributed(args) -> int:  # noqa: ANN001
@@ -81,11 +89,12 @@ def list_unknown(args) -> int:  # noqa: ANN001
     with services.db.read() as session:
         models = unknown_models(session, services.policy)
         use_cases = uncategorised_use_cases(session, services.policy)
+        repriceable = repriceable_models(session, services.policy)
     for title, names, hint in (
         (
-            "models missing from the catalog (counted at weight 1, price unknown)",
+            "unknown models (nothing resolves them; counted at weight 1, price unknown)",
             models,
-            "[models]",
+            "[models] (a model, or an alias of one)",
         ),
         ("use cases missing from the policy (recorded as uncategorised)", use_cases, "[use_cases]"),
     ):
@@ -97,4 +106,35 @@ def list_unknown(args) -> int:  # noqa: ANN001
             print(
                 f"  {n.name:40} {n.events:>10,} events {n.tokens:>15,} tokens  last {n.last_seen:%Y-%m-%d}"
             )
+    if repriceable:
+        print(
+            f"\n{sum(n.events for n in repriceable):,} events of {len(repriceable)} model(s) were "
+            "recorded at an unknown price but resolve now; `tokenbot usage reprice` books them:"
+        )
+        for n in repriceable:
+            resolved = services.policy.resolve_model(n.name)
+            print(f"  {n.name:40} -> {resolved.name} ({resolved.source} price, {resolved.via})")
+    return 0
+
+
+def run_reprice(args) -> int:  # noqa: ANN001
+    services = bootstrap()
+    with services.db.unit_of_work() as uow:
+        result = reprice_unknown(uow.session, services.policy, services.clock())
+        uow.commit()
+    if not result.repriced:
+        print("nothing to reprice: no usage at an unknown price resolves to a model yet")
+    for m in result.repriced:
+        print(
+            f"{m.sent} -> {m.resolved} ({m.source} price, {m.via}): {m.events:,} events, "
+            f"{m.budget_tokens_before:,} -> {m.budget_tokens_after:,} budget tokens, "
+            f"cost ${m.cost_micros_after / 1_000_000:,.2f}"
+        )
+    if result.repriced:
+        print(
+            f"ledger: {result.drawn:,} budget tokens drawn ({result.overdraft:,} overdraft), "
+            f"{result.given_back:,} given back"
+        )
+    if result.still_unknown:
+        print("still unknown (see `tokenbot usage unknown`): " + ", ".join(result.still_unknown))
     return 0
