@@ -1,14 +1,14 @@
 """Import Claude Code analytics: pages of the Admin API `GET /v1/organizations/usage_report/claude_code`.
 
 A page is {"data": [record, ...], "has_more": ..., "next_page": ...}; a record is one actor's day:
-{"date": RFC 3339, "actor": {"type": "user_actor", "email_address": ...} or {"type": "api_actor",
+{"date": "YYYY-MM-DD" (the UTC day, as documented; an RFC 3339 time is accepted too), "actor": {"type": "user_actor", "email_address": ...} or {"type": "api_actor",
 "api_key_name": ...}, "organization_id", "customer_type", "terminal_type", "core_metrics": {...},
 "tool_actions": {"edit_tool": {"accepted": n, "rejected": n}, "multi_edit_tool": ..., "write_tool":
 ..., "notebook_edit_tool": ...}, "model_breakdown": [{"model", "tokens": {"input", "output",
 "cache_read", "cache_creation"}, "estimated_cost": {...}}]}. Files hold one page per line (JSON
 Lines) or one JSON document (a page, or a list of pages).
 
-Mapping, all with use_case "coding" and the record's date as timestamp:
+Mapping, all with use_case "coding" and the start of the record's UTC day as timestamp:
 - user: the actor's email_address, or "anthropic-key-name:<api_key_name>";
 - one UsageEvent per model_breakdown entry: input_tokens = input + cache_read + cache_creation,
   cached_input_tokens = cache_read, output_tokens = output;
@@ -25,11 +25,18 @@ MAX_TOOL_ACTIONS_PER_RECORD tool actions, which is taken as corrupt data) yields
 of the record's errors and no events.
 """
 
+import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import BinaryIO
 
-from ingest.events import FieldError, InvalidValue, parse_timestamp
+from ingest.events import (
+    TIMESTAMP_FORMAT,
+    TIMESTAMP_WITHOUT_OFFSET,
+    FieldError,
+    InvalidValue,
+    parse_timestamp,
+)
 from ingest.formats.json_records import JsonProblem, iter_json_records
 from ingest.formats.rows import (
     ImportRow,
@@ -45,6 +52,8 @@ SOURCE = "claude-code"
 USE_CASE = "coding"
 MAX_TOOL_ACTIONS_PER_RECORD = 10_000
 TOOL_ACTION_STATUSES = ("accepted", "rejected")
+DATE_FORMAT = "must be a UTC day as YYYY-MM-DD (e.g. 2025-09-01) or an RFC 3339 time"
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def read(stream: BinaryIO, *, now: datetime) -> Iterator[ImportRow]:
@@ -61,7 +70,8 @@ def _rows_from_record(record: object, line: int, now: datetime) -> Iterator[Impo
         yield error_row(line, "data", "must hold Claude Code analytics records (JSON objects)")
         return
     errors: list[FieldError] = []
-    day = _day(record, line, now, errors)
+    moment = _date(record, line, now, errors)
+    day = None if moment is None else f"{moment:%Y-%m-%d}"
     user = _actor(record, line, errors)
     terminal_type = record.get("terminal_type")
     if terminal_type is not None and not isinstance(terminal_type, str):
@@ -78,7 +88,7 @@ def _rows_from_record(record: object, line: int, now: datetime) -> Iterator[Impo
     user = user or "unknown-actor"
     record_key = [day or "unknown-day", user, *([terminal_type] if terminal_type else [])]
     rows = [
-        _usage_row(entry, position, record, record_key, user, line, now)
+        _usage_row(entry, position, moment, record_key, user, line, now)
         for position, entry in enumerate(model_breakdown)
     ]
     errors.extend(error for row in rows for error in row.errors)
@@ -97,7 +107,7 @@ def _rows_from_record(record: object, line: int, now: datetime) -> Iterator[Impo
                 "use_case": USE_CASE,
                 "status": status,
                 "usage_ids": usage_ids,
-                "timestamp": record.get("date"),
+                "timestamp": moment,
             }
             rows.append(outcome_row(line, raw, now=now))
 
@@ -111,7 +121,7 @@ def _rows_from_record(record: object, line: int, now: datetime) -> Iterator[Impo
 def _usage_row(
     entry: object,
     position: int,
-    record: Mapping[str, object],
+    moment: datetime | None,
     record_key: list[str],
     user: str,
     line: int,
@@ -150,7 +160,7 @@ def _usage_row(
         "output_tokens": output_tokens,
         "cached_input_tokens": cached_input_tokens,
         "use_case": USE_CASE,
-        "timestamp": record.get("date"),
+        "timestamp": moment,
     }
     return usage_row(
         line,
@@ -168,20 +178,34 @@ def _usage_row(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens,
+            timestamp=moment,  # a bad date is reported once, by _date
         ),
     )
 
 
-def _day(
+def _date(
     record: Mapping[str, object], line: int, now: datetime, errors: list[FieldError]
-) -> str | None:
-    if record.get("date") is None:
+) -> datetime | None:
+    """The start of the record's UTC day: `date` is documented as "YYYY-MM-DD"; an RFC 3339
+    time with an offset (what earlier exports held) is read too."""
+    value = record.get("date")
+    if value is None:
         errors.append(FieldError(line, "date", "is required"))
         return None
     try:
-        return f"{parse_timestamp(record['date'], now=now):%Y-%m-%d}"
+        if isinstance(value, str) and _DAY.fullmatch(value.strip()):
+            try:
+                day = date.fromisoformat(value.strip())
+            except ValueError:
+                raise InvalidValue(DATE_FORMAT) from None
+            return parse_timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC), now=now)
+        return parse_timestamp(value, now=now)
     except InvalidValue as invalid:
-        errors.append(FieldError(line, "date", invalid.reason))
+        reason = {
+            TIMESTAMP_FORMAT: DATE_FORMAT,
+            TIMESTAMP_WITHOUT_OFFSET: f"{TIMESTAMP_WITHOUT_OFFSET}, or give the day as YYYY-MM-DD",
+        }.get(invalid.reason, invalid.reason)
+        errors.append(FieldError(line, "date", reason))
         return None
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from ingest.events import FieldError
 from ingest.formats import ImportRow, read_file
 
@@ -167,13 +169,49 @@ def _sample_record(imports_dir: Path) -> dict[str, object]:
     return page["data"][1]
 
 
-def test_a_missing_or_malformed_date_is_reported_once(imports_dir: Path) -> None:
+def test_a_date_only_date_as_documented_is_that_utc_day(imports_dir: Path) -> None:
     record = _sample_record(imports_dir)
+    as_timestamp = _read_records([record])
     record["date"] = "2025-09-01"
+
+    rows = _read_records([record])
+
+    assert all(not row.errors for row in rows)
+    events = [row.usage or row.outcome for row in rows]
+    assert {event.timestamp for event in events} == {datetime(2025, 9, 1, tzinfo=UTC)}  # type: ignore[union-attr]
+    assert rows == as_timestamp  # the same ids and events as the RFC 3339 form of the day
+
+
+@pytest.mark.parametrize(
+    ("date", "reason"),
+    [
+        (
+            "2025-09-01T00:00:00",
+            "has no UTC offset; add one, e.g. 'Z' or '+00:00', or give the day as YYYY-MM-DD",
+        ),
+        ("2025-13-01", "must be a UTC day as YYYY-MM-DD (e.g. 2025-09-01) or an RFC 3339 time"),
+        ("yesterday", "must be a UTC day as YYYY-MM-DD (e.g. 2025-09-01) or an RFC 3339 time"),
+        ("2025-10-03", "must not be more than 1 day in the future"),
+    ],
+)
+def test_a_malformed_date_is_reported_once_with_what_is_allowed(
+    imports_dir: Path, date: str, reason: str
+) -> None:
+    record = _sample_record(imports_dir)
+    record["date"] = date
 
     [row] = _read_records([record])
 
-    assert row.errors == [FieldError(1, "date", "has no UTC offset; add one, e.g. 'Z' or '+00:00'")]
+    assert row.errors == [FieldError(1, "date", reason)]
+
+
+def test_a_missing_date_is_required(imports_dir: Path) -> None:
+    record = _sample_record(imports_dir)
+    del record["date"]
+
+    [row] = _read_records([record])
+
+    assert row.errors == [FieldError(1, "date", "is required")]
 
 
 def test_ids_too_long_to_read_are_replaced_by_hashes(imports_dir: Path) -> None:
