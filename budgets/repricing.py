@@ -64,6 +64,9 @@ class RepriceResult:
     given_back: int = 0  # budget tokens returned to grants and overdraft
     drawn: int = 0  # budget tokens drawn in addition
     overdraft: int = 0  # of those drawn, not covered by any grant
+    # When the repriced calls happened (earliest, latest): summaries built over that time
+    # (scoring's weekly rollups) are stale and are for the caller to forget.
+    between: tuple[datetime, datetime] | None = None
 
     @property
     def events(self) -> int:
@@ -94,6 +97,12 @@ def reprice_unknown(
             continue
         prices: dict[int, _IntegerPrices] = {}
         changes = []
+        earliest = min(r["occurred_at"] for r in rows)
+        latest = max(r["occurred_at"] for r in rows)
+        if result.between is not None:
+            earliest = min(earliest, result.between[0])
+            latest = max(latest, result.between[1])
+        result.between = (earliest, latest)
         for r in rows:
             price = resolved.price_at(r["occurred_at"])
             integer = prices.get(id(price))

@@ -117,6 +117,8 @@ def _print_summary(name: str, s: ImportSummary) -> None:
     if s.unattributed or s.outcomes_unattributed:
         print("  unattributed usage is kept: see `tokenbot usage unattributed`")
     if s.unknown_models:
-        print(f"  models not in the catalog (weight 1): {', '.join(sorted(s.unknown_models))}")
+        print(
+            f"  models nothing resolves (weight 1, price unknown; see `tokenbot usage unknown`): {', '.join(sorted(s.unknown_models))}"
+        )
     if s.uncategorised_use_cases:
         print(f"  use cases not in the policy: {', '.join(sorted(s.uncategorised_use_cases))}")

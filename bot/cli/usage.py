@@ -3,6 +3,8 @@ the policy does not know yet, and attributing it once the person is in the direc
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.bootstrap import bootstrap
 from budgets.attribution import (
     reassign_identity,
@@ -12,6 +14,8 @@ from budgets.attribution import (
     unknown_models,
 )
 from budgets.repricing import reprice_unknown
+from scoring.metrics import forget_week
+from scoring.windows import week_keys_between
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -121,6 +125,12 @@ def run_reprice(args) -> int:  # noqa: ANN001
     services = bootstrap()
     with services.db.unit_of_work() as uow:
         result = reprice_unknown(uow.session, services.policy, services.clock())
+        if result.between is not None:
+            # Weekly scoring rollups summed the old budget tokens and costs: build them again.
+            earliest, latest = result.between
+            zone = services.policy.periods.zone
+            for week in week_keys_between(zone, earliest, latest + timedelta(seconds=1)):
+                forget_week(uow.session, week)
         uow.commit()
     if not result.repriced:
         print("nothing to reprice: no usage at an unknown price resolves to a model yet")
