@@ -7,17 +7,28 @@ end_user, team_id, metadata, request_tags, cache_hit, session_id, ... The format
 the file's first non-blank character ('{' or '[' means JSON). In CSV, metadata and request_tags
 are JSON texts.
 
+What LiteLLM writes into a row (litellm/proxy/spend_tracking/spend_tracking_utils.py,
+get_logging_payload): `end_user` is the end user of the request (the `user` field a client sends);
+`user` is the virtual key's owner (metadata user_api_key_user_id); `model_group` is the model name
+the client asked the proxy for, `model` the provider's model it was routed to; `metadata` keeps
+only the keys of SpendLogsMetadata (user_api_key, user_api_key_alias, user_api_key_team_id,
+user_api_key_org_id, user_api_key_user_id, user_api_key_team_alias, spend_logs_metadata,
+usage_object, additional_usage_values, status, ...): a request's own metadata survives only
+under `spend_logs_metadata`, its tags as the `request_tags` column.
+
 Mapping, one UsageEvent per log record:
-- id = "litellm:<request_id>";
-- user: user, else end_user, else metadata.user_api_key_user_id, else "litellm-key:<api_key>"
-  (the hashed virtual key; the directory maps aliases to people);
-- model: model, else model_group, else "unknown";
+- id = "litellm:<request_id>" (LiteLLM's call id; ids longer than the column, such as Responses
+  API ids of ~470 characters, are stored as `ingest.events.stored_id` says);
+- user: end_user, else user (the key's owner), else metadata.user_api_key_user_id, else
+  "litellm-key:<api_key>" (the hashed virtual key; the directory maps aliases to people);
+- model: model_group, else model, else "unknown";
 - input_tokens = prompt_tokens, output_tokens = completion_tokens, cached_input_tokens =
-  metadata.usage_object.prompt_tokens_details.cached_tokens (0 when absent);
-- use_case, project, template_id, prompt_fingerprint: our own keys, looked up in metadata, then
-  metadata.spend_logs_metadata, then metadata.requester_metadata, then in "key:value" tags of
-  request_tags and metadata.tags (e.g. "use_case:seo-brief");
-- conversation_id: the same own key, else session_id;
+  metadata.usage_object.prompt_tokens_details.cached_tokens, else the same under
+  metadata.additional_usage_values (0 when absent);
+- use_case, project, template_id, conversation_id, prompt_fingerprint: our own keys in
+  metadata.spend_logs_metadata (sent as the request's metadata {"spend_logs_metadata": {...}}),
+  else "key:value" tags in request_tags (e.g. "use_case:seo-brief");
+- conversation_id falls back to session_id (LiteLLM's session / trace id);
 - timestamp = startTime. LiteLLM writes naive UTC times ("2024-05-01 12:00:00.123"), so for this
   format only a timestamp without offset is taken as UTC.
 """
@@ -36,12 +47,14 @@ from ingest.formats.rows import ImportRow, error_row, nested_value, usage_row
 SOURCE = "litellm"
 REQUIRED_CSV_COLUMNS = ("request_id", "prompt_tokens", "completion_tokens", "startTime")
 OWN_METADATA_KEYS = ("use_case", "project", "template_id", "conversation_id", "prompt_fingerprint")
-_METADATA_SCOPES = ("", "spend_logs_metadata", "requester_metadata")
+_CACHED_TOKENS_PATHS = (
+    "usage_object.prompt_tokens_details.cached_tokens",
+    "additional_usage_values.prompt_tokens_details.cached_tokens",
+)
 _ERROR_FIELDS = {
     "id": "request_id",
     "input_tokens": "prompt_tokens",
     "output_tokens": "completion_tokens",
-    "cached_input_tokens": "metadata.usage_object.prompt_tokens_details.cached_tokens",
     "timestamp": "startTime",
 }
 _DIGITS = re.compile(r"[0-9]+")
@@ -92,17 +105,25 @@ def _row_from_log(log: Mapping[str, object], line: int, now: datetime) -> Import
         metadata = {}
     if not isinstance(metadata, Mapping):
         return error_row(line, "metadata", "must be a JSON object")
-    tags = _tags(log.get("request_tags")) + _tags(metadata.get("tags"))
-    own = _own_values(metadata, tags)
+    own = _own_values(
+        _json_value(metadata.get("spend_logs_metadata")), _tags(log.get("request_tags"))
+    )
 
     request_id = log.get("request_id")
-    cached_tokens = nested_value(metadata, "usage_object.prompt_tokens_details.cached_tokens")
+    cached_path, cached_tokens = next(
+        (
+            (path, value)
+            for path in _CACHED_TOKENS_PATHS
+            if (value := nested_value(metadata, path)) is not None
+        ),
+        (_CACHED_TOKENS_PATHS[0], None),
+    )
     raw = {
         "id": f"{SOURCE}:{request_id}"
         if isinstance(request_id, str) and request_id
         else request_id,
         "user": _user(log, metadata),
-        "model": _first_text(log.get("model"), log.get("model_group")) or "unknown",
+        "model": _first_text(log.get("model_group"), log.get("model")) or "unknown",
         "input_tokens": log.get("prompt_tokens"),
         "output_tokens": log.get("completion_tokens"),
         "cached_input_tokens": 0 if cached_tokens is None else cached_tokens,
@@ -113,27 +134,26 @@ def _row_from_log(log: Mapping[str, object], line: int, now: datetime) -> Import
         "timestamp": _utc_if_naive(log.get("startTime")),
         "prompt_fingerprint": own.get("prompt_fingerprint"),
     }
-    return usage_row(line, raw, now=now, source_fields=_ERROR_FIELDS)
+    source_fields = {**_ERROR_FIELDS, "cached_input_tokens": f"metadata.{cached_path}"}
+    return usage_row(line, raw, now=now, source_fields=source_fields)
 
 
 def _user(log: Mapping[str, object], metadata: Mapping[str, object]) -> str | None:
-    user = _first_text(log.get("user"), log.get("end_user"), metadata.get("user_api_key_user_id"))
+    user = _first_text(log.get("end_user"), log.get("user"), metadata.get("user_api_key_user_id"))
     if user:
         return user
     api_key = _first_text(log.get("api_key"))
     return f"litellm-key:{api_key}" if api_key else None
 
 
-def _own_values(metadata: Mapping[str, object], tags: list[str]) -> dict[str, object]:
-    """Our own keys from the metadata scopes (first scope wins), then from key:value tags."""
+def _own_values(spend_logs_metadata: object, tags: list[str]) -> dict[str, object]:
+    """Our own keys from spend_logs_metadata, then from key:value tags."""
     own: dict[str, object] = {}
-    for scope in _METADATA_SCOPES:
-        values = metadata if not scope else metadata.get(scope)
-        if isinstance(values, dict):
-            for key in OWN_METADATA_KEYS:
-                value = values.get(key)
-                if key not in own and value is not None and value != "":
-                    own[key] = value
+    if isinstance(spend_logs_metadata, Mapping):
+        for key in OWN_METADATA_KEYS:
+            value = spend_logs_metadata.get(key)
+            if value is not None and value != "":
+                own[key] = value
     for tag in tags:
         key, separator, value = tag.partition(":")
         if separator and key in OWN_METADATA_KEYS and key not in own and value.strip():

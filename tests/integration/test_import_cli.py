@@ -44,7 +44,7 @@ def counts(services) -> tuple[int, int]:
         ("openai", "openai_completions_usage.json", 4, 0),
         ("anthropic", "anthropic_messages_usage.json", 3, 0),
         ("claude-code", "claude_code_analytics.json", 3, 9),
-        ("litellm", "litellm_spend_logs.csv", 4, 0),
+        ("litellm", "litellm_spend_logs.csv", 5, 0),
         ("csv", "usage.csv", 3, 0),
     ],
 )

@@ -3,12 +3,13 @@ resuming an interrupted import without counting anything twice."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from ingest.importer import MAX_REPORTED_PROBLEMS, import_file
-from storage.models import UsageEvent
+from storage.models import Outcome, UsageEvent
 
 HEADER = "id,user,model,input_tokens,output_tokens,cached_input_tokens,use_case,timestamp\n"
 
@@ -58,3 +59,68 @@ def test_an_import_resumed_after_a_partial_run_counts_nothing_twice(services, or
     assert (first.recorded, second.recorded, second.duplicates) == (1_000, 1_500, 1_000)
     with services.db.read() as session:
         assert session.scalar(select(func.count()).select_from(UsageEvent)) == 2_500
+
+
+# --- long event ids: the API and the importers store them the same way ---------------------
+
+SPEND_LOGS = Path(__file__).parent.parent / "fixtures" / "imports" / "litellm_spend_logs.json"
+
+
+async def test_a_long_responses_api_id_sent_by_the_api_and_imported_is_stored_once(services, org):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.server import build_app
+    from budgets.apikeys import create_api_key
+    from ingest.events import stored_id
+
+    [responses_log] = [
+        log for log in json.loads(SPEND_LOGS.read_text()) if log["call_type"] == "aresponses"
+    ]
+    long_id = "litellm:" + responses_log["request_id"]
+    assert len(long_id) > 400
+    with services.db.unit_of_work() as uow:
+        key = create_api_key(uow.session, "litellm-proxy", services.clock()).plaintext
+        uow.commit()
+    client = TestClient(TestServer(build_app(services), host="127.0.0.1", port=0))
+    await client.start_server()
+    try:
+        event = {
+            "id": long_id,
+            "user": "ann@acme.test",
+            "model": "gpt-4.1",
+            "input_tokens": 3000,
+            "output_tokens": 1350,
+            "cached_input_tokens": 2048,
+            "timestamp": "2026-11-17T10:45:12Z",
+        }
+        headers = {"Authorization": f"Bearer {key}"}
+        sent = await client.post("/api/v1/usage", json={"events": [event]}, headers=headers)
+        assert sent.status == 200 and (await sent.json())["recorded"] == 1
+        again = await client.post("/api/v1/usage", json={"events": [event]}, headers=headers)
+        repeated = await again.json()
+        assert (repeated["recorded"], repeated["duplicates"]) == (0, 1)
+        outcome = {
+            "id": "out-1",
+            "user": "ann@acme.test",
+            "artifact_id": "brief-1",
+            "status": "accepted",
+            "usage_ids": [long_id],
+            "timestamp": "2026-11-17T11:00:00Z",
+        }
+        linked = await client.post(
+            "/api/v1/outcomes", json={"outcomes": [outcome]}, headers=headers
+        )
+        assert linked.status == 200
+    finally:
+        await client.close()
+
+    summary = import_file(
+        services.db, services.policy, "litellm", lambda: SPEND_LOGS.open("rb"), services.clock()
+    )
+
+    assert summary.stored and summary.rejected == 0
+    assert (summary.recorded, summary.duplicates) == (4, 1)  # the Responses API row is known
+    with services.db.read() as session:
+        ids = session.scalars(select(UsageEvent.id).where(UsageEvent.id.like("litellm:sha256:%")))
+        assert list(ids) == [stored_id(long_id)]
+        assert session.scalar(select(Outcome.usage_ids)) == [stored_id(long_id)]

@@ -1,8 +1,11 @@
+import hashlib
 import io
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
-from ingest.events import FieldError, UsageEvent
+from ingest.events import FieldError, UsageEvent, stored_id
 from ingest.formats import ImportRow, read_file
 
 ReadSample = Callable[[str, str], list[ImportRow]]
@@ -17,7 +20,10 @@ def usage_events(rows: list[ImportRow]) -> list[UsageEvent]:
 def test_spend_logs_map_to_usage_events(read_sample: ReadSample) -> None:
     events = usage_events(read_sample("litellm", "litellm_spend_logs.json"))
 
-    assert events == [
+    assert events[:4] == [
+        # The person is end_user (the request's `user`), not `user` (the key's owner); the model
+        # is the model group the client asked for; use case, template and project come from
+        # metadata.spend_logs_metadata and request_tags, the conversation from session_id.
         UsageEvent(
             id="litellm:chatcmpl-4c5e8a1e-3f2b-4d7a-9a51-0f3c2b1d9e01",
             user="alice@example.com",
@@ -32,10 +38,11 @@ def test_spend_logs_map_to_usage_events(read_sample: ReadSample) -> None:
             timestamp=datetime(2025, 8, 1, 12, 0, 0, 123000, tzinfo=UTC),
             prompt_fingerprint=None,
         ),
+        # /v1/messages: the conversation named in spend_logs_metadata wins over session_id.
         UsageEvent(
-            id="litellm:chatcmpl-7d0b6f2a-1e9c-4b3d-8f6e-2a4c6e8b0d13",
+            id="litellm:msg_01XFDUDYJgAACzvnptvVoYEL",
             user="bob@example.com",
-            model="claude-sonnet-4-20250514",
+            model="claude-sonnet",
             input_tokens=400,
             output_tokens=60,
             cached_input_tokens=0,
@@ -46,20 +53,22 @@ def test_spend_logs_map_to_usage_events(read_sample: ReadSample) -> None:
             timestamp=datetime(2025, 8, 1, 13, 30, tzinfo=UTC),
             prompt_fingerprint="a1b2c3d4e5f60718",
         ),
+        # No end user: the key's owner is the fallback.
         UsageEvent(
-            id="litellm:chatcmpl-0a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d",
+            id="litellm:9b3f4c2e-77aa-4d10-8a2e-51c0d9e7f6a3",
             user="carol",
             model="text-embedding-3-small",
             input_tokens=64,
             output_tokens=0,
             cached_input_tokens=0,
-            use_case=None,
+            use_case="search",
             project=None,
             template_id=None,
-            conversation_id=None,
+            conversation_id="0b7e2a44-5c1d-4f3e-9a8b-7c6d5e4f3a2b",
             timestamp=datetime(2025, 8, 2, 8, 15, 30, tzinfo=UTC),
             prompt_fingerprint=None,
         ),
+        # Neither: the hashed virtual key.
         UsageEvent(
             id="litellm:chatcmpl-5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c",
             user="litellm-key:9a8b7c6d5e4f30211a2b3c4d5e6f70819a8b7c6d5e4f30211a2b3c4d5e6f7081",
@@ -70,19 +79,70 @@ def test_spend_logs_map_to_usage_events(read_sample: ReadSample) -> None:
             use_case=None,
             project=None,
             template_id=None,
-            conversation_id=None,
+            conversation_id="5f2d7e1a-0c3b-4a9e-8d6f-1b2c3d4e5f60",
             timestamp=datetime(2025, 8, 2, 9, tzinfo=UTC),
             prompt_fingerprint=None,
         ),
     ]
 
 
+def test_a_responses_api_row_with_a_470_character_call_id_is_kept_under_its_stored_id(
+    read_sample: ReadSample, imports_dir: Path
+) -> None:
+    logs = json.loads((imports_dir / "litellm_spend_logs.json").read_text())
+    request_id = logs[4]["request_id"]
+    assert logs[4]["call_type"] == "aresponses" and len(request_id) > 400
+
+    event = usage_events(read_sample("litellm", "litellm_spend_logs.json"))[4]
+
+    assert event.id == stored_id(f"litellm:{request_id}")
+    assert event.id == "litellm:sha256:" + hashlib.sha256(request_id.encode()).hexdigest()
+    assert (event.user, event.model, event.input_tokens, event.cached_input_tokens) == (
+        "dana@example.com",
+        "gpt-4.1",
+        3000,
+        2048,
+    )
+    assert (event.use_case, event.project) == ("research", "website-relaunch")
+
+
+def test_only_metadata_that_litellm_keeps_in_spend_logs_is_read(read_sample: ReadSample) -> None:
+    # LiteLLM writes only its SpendLogsMetadata keys into the row's metadata (user_api_key_*,
+    # spend_logs_metadata, usage_object, ...); our keys placed anywhere else never reach it.
+    content = json.dumps(
+        {
+            "request_id": "r1",
+            "end_user": "alice@example.com",
+            "model_group": "gpt-4o",
+            "prompt_tokens": 1,
+            "completion_tokens": 2,
+            "startTime": "2025-08-01T12:00:00",
+            "metadata": {
+                "use_case": "top-level",
+                "requester_metadata": {"project": "requester"},
+                "spend_logs_metadata": {"template_id": "tpl-1"},
+            },
+            "request_tags": ["project:from-tag"],
+        }
+    ).encode()
+
+    [row] = list(read_file("litellm", io.BytesIO(content), NOW))
+
+    assert row.usage is not None
+    assert (row.usage.use_case, row.usage.project, row.usage.template_id) == (
+        None,
+        "from-tag",
+        "tpl-1",
+    )
+
+
 def test_json_records_carry_the_line_they_start_on(read_sample: ReadSample) -> None:
     assert [row.line for row in read_sample("litellm", "litellm_spend_logs.json")] == [
         2,
-        54,
-        97,
-        129,
+        88,
+        157,
+        215,
+        271,
     ]
 
 
@@ -90,7 +150,7 @@ def test_the_csv_export_gives_the_same_events_as_the_json_export(read_sample: Re
     from_csv = read_sample("litellm", "litellm_spend_logs.csv")
 
     assert usage_events(from_csv) == usage_events(read_sample("litellm", "litellm_spend_logs.json"))
-    assert [row.line for row in from_csv] == [2, 3, 4, 5]
+    assert [row.line for row in from_csv] == [2, 3, 4, 5, 6]
 
 
 def test_litellm_ids_are_stable_across_reads(read_sample: ReadSample) -> None:
