@@ -55,8 +55,9 @@ class ImportSummary:
     uncategorised_use_cases: set[str] = field(default_factory=set)
 
 
-def _checked(rows: Iterator[ImportRow]) -> Iterator[tuple[ImportRow, list[FieldError]]]:
-    """Each row with all of its problems: the reader's and the storage limits'."""
+def checked_rows(rows: Iterator[ImportRow]) -> Iterator[tuple[ImportRow, list[FieldError]]]:
+    """Each row with all of its problems: the reader's and the storage limits' (what the import
+    refuses; `tokenbot usage reconcile` leaves out the same rows)."""
     for row in rows:
         if row.errors:
             yield row, row.errors
@@ -93,7 +94,7 @@ def import_file(
     """
     summary = ImportSummary(format=fmt)
     with open_stream() as stream:
-        for count, (_row, problems) in enumerate(_checked(read_file(fmt, stream, now)), 1):
+        for count, (_row, problems) in enumerate(checked_rows(read_file(fmt, stream, now)), 1):
             summary.rows += 1
             if problems:
                 summary.rejected += 1
@@ -111,7 +112,7 @@ def import_file(
     usage: list[UsageEvent] = []
     outcomes: list[OutcomeEvent] = []
     with open_stream() as stream:
-        for count, (row, problems) in enumerate(_checked(read_file(fmt, stream, now)), 1):
+        for count, (row, problems) in enumerate(checked_rows(read_file(fmt, stream, now)), 1):
             if problems:
                 continue
             if row.usage is not None:

@@ -1,11 +1,13 @@
-"""`tokenbot usage unattributed | reassign IDENTITY EMAIL | unknown`: usage the directory or
-the policy does not know yet, and attributing it once the person is in the directory."""
+"""`tokenbot usage unattributed | reassign IDENTITY EMAIL | unknown | reprice | reconcile`: usage
+the directory or the policy does not know yet, attributing it once the person is in the
+directory, and an export set against the ledger (`bot.cli.reconcile`)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from bot.bootstrap import bootstrap
+from bot.cli import reconcile
 from budgets.attribution import (
     reassign_identity,
     repriceable_models,
@@ -43,6 +45,7 @@ def register(sub) -> None:  # noqa: ANN001
         "(append-only ledger entries; idempotent)",
     )
     reprice.set_defaults(run=run_reprice)
+    reconcile.register(usage)
 
 
 def list_unattributed(args) -> int:  # noqa: ANN001

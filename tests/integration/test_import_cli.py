@@ -155,6 +155,76 @@ def test_an_anthropic_account_is_attributed_through_a_directory_alias(capsys, se
     assert len(attributed) == 8  # every result of that account
 
 
+@pytest.mark.parametrize(
+    "fmt,sample,usage",
+    [
+        ("openai", "openai_completions_usage_grouped.json", 8),
+        ("anthropic", "anthropic_messages_usage_grouped.json", 11),
+        ("claude-code", "claude_code_analytics.json", 3),
+        ("litellm", "litellm_spend_logs.csv", 5),
+        ("csv", "usage.csv", 3),
+    ],
+)
+def test_reconcile_shows_the_gap_writes_nothing_and_import_fills_exactly_it(
+    capsys, services, fmt, sample, usage
+):
+    from tests.conftest import row_counts
+
+    before = row_counts(services)
+    code, out, _ = tokenbot(capsys, "usage", "reconcile", "--format", fmt, str(SAMPLES / sample))
+    assert code == 0 and row_counts(services) == before
+    assert "nothing was written" in out
+    assert "missing from ledger" in out and f"records exactly the {usage} rows missing" in out
+
+    code, out, _ = tokenbot(capsys, "import", "--format", fmt, str(SAMPLES / sample))
+    assert code == 0 and f"{usage} usage events recorded, 0 duplicates" in out
+
+    code, out, _ = tokenbot(capsys, "usage", "reconcile", "--format", fmt, str(SAMPLES / sample))
+    assert code == 0
+    assert "Reconciled: the ledger has every row of the export, and no other." in out
+    assert f"{usage} of them already in the ledger" in out
+
+
+def test_reconcile_prints_a_line_per_day_person_and_model_with_tokens_and_money(
+    capsys, services, org, tmp_path
+):
+    tokenbot(capsys, "directory", "alias", "add", "openai-key:key_other", "bob@acme.test")
+    page = json.loads((SAMPLES / "openai_completions_usage_grouped.json").read_text())
+    results = page["data"][0]["results"]
+    page["data"][0]["results"] = results[:1]
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(page))
+    tokenbot(capsys, "import", "--format", "openai", str(first))
+
+    code, out, _ = tokenbot(
+        capsys,
+        "usage",
+        "reconcile",
+        "--format",
+        "openai",
+        str(SAMPLES / "openai_completions_usage_grouped.json"),
+    )
+
+    assert code == 0
+    assert "8 usage rows from 2025-09-04 00:00 to 2025-09-04 00:00 UTC" in out
+    assert "1 of them already in the ledger" in out
+    assert 'ids starting "openai:"' in out
+    rows = [line for line in out.splitlines() if "2025-09-04" in line and "│" in line]
+    assert len(rows) == 3
+    [bob] = [row for row in rows if "bob@acme.test" in row]
+    assert "gpt-4o" in bob and "(unattributed)" not in bob
+    assert f"{results[6]['input_tokens'] + results[6]['output_tokens']:,}" in bob and "$" in bob
+    assert any("openai-key:key_shared (unattributed)" in row for row in rows)
+    assert "records exactly the 7 rows missing from the ledger" in out
+
+
+def test_reconcile_of_an_unreadable_file_is_a_clear_error(capsys, tmp_path):
+    code, _, err = tokenbot(
+        capsys, "usage", "reconcile", "--format", "openai", str(tmp_path / "nope.json")
+    )
+    assert code == 2 and "cannot read" in err
+
+
 def test_the_same_export_in_another_layout_counts_nothing_twice(capsys, services):
     tokenbot(capsys, "import", "--format", "openai", str(SAMPLES / "openai_completions_usage.json"))
     code, out, _ = tokenbot(

@@ -124,3 +124,137 @@ async def test_a_long_responses_api_id_sent_by_the_api_and_imported_is_stored_on
         ids = session.scalars(select(UsageEvent.id).where(UsageEvent.id.like("litellm:sha256:%")))
         assert list(ids) == [stored_id(long_id)]
         assert session.scalar(select(Outcome.usage_ids)) == [stored_id(long_id)]
+
+
+# --- reconcile: an export against the ledger ------------------------------------------------
+
+SAMPLES = Path(__file__).parent.parent / "fixtures" / "imports"
+OPENAI = SAMPLES / "openai_completions_usage_grouped.json"
+
+
+def reconcile(services, path: Path, fmt: str = "openai"):
+    from ingest.reconcile import reconcile_file
+
+    return reconcile_file(
+        services.db, services.policy, fmt, lambda: path.open("rb"), now=services.clock()
+    )
+
+
+def openai_page(results: list[dict]) -> dict:
+    page = json.loads(OPENAI.read_text())
+    page["data"][0]["results"] = results
+    return page
+
+
+def test_reconcile_finds_what_the_ledger_lacks_priced_as_the_import_then_stores_it(
+    services, org, tmp_path
+):
+    from tests.conftest import row_counts
+
+    results = json.loads(OPENAI.read_text())["data"][0]["results"]
+    first_half = tmp_path / "first.json"
+    first_half.write_text(json.dumps(openai_page(results[:3])))
+    import_file(
+        services.db, services.policy, "openai", lambda: first_half.open("rb"), services.clock()
+    )
+    before = row_counts(services)
+
+    found = reconcile(services, OPENAI)
+
+    assert row_counts(services) == before  # nothing written
+    assert (found.rows, found.rejected, found.export.events) == (8, 0, 8)
+    assert (found.in_ledger.events, found.missing_from_ledger.events) == (3, 5)
+    assert found.not_in_export.events == 0 and found.sources == ("openai",)
+    assert found.missing_from_ledger.input_tokens == sum(r["input_tokens"] for r in results[3:])
+    assert found.missing_from_ledger.output_tokens == sum(r["output_tokens"] for r in results[3:])
+    # The lines: one per (day, person, model), the key's identity shown as sent (unmapped).
+    assert {(str(line.day), line.person, line.attributed, line.model) for line in found.lines} == {
+        ("2025-09-04", "openai-key:key_shared", False, "gpt-4o"),
+        ("2025-09-04", "openai-key:key_other", False, "gpt-4o"),
+        ("2025-09-04", "openai-key:key_shared", False, "gpt-4o-audio-preview"),
+    }
+
+    import_file(services.db, services.policy, "openai", lambda: OPENAI.open("rb"), services.clock())
+    with services.db.read() as session:
+        newly_stored = session.execute(
+            select(func.sum(UsageEvent.cost_micros), func.count()).where(
+                UsageEvent.recorded_at == services.clock()
+            )
+        ).one()
+    # Both sides are priced by one rule: what reconcile said is missing is what import stored.
+    assert tuple(newly_stored) == (
+        found.missing_from_ledger.cost_micros + found.in_ledger.cost_micros,
+        8,
+    )
+    assert found.missing_from_ledger.cost_micros > 0
+    again = reconcile(services, OPENAI)
+    assert again.reconciled and again.missing_from_ledger.events == 0
+    assert again.in_ledger == again.export
+
+
+def test_reconcile_lists_stored_usage_of_the_same_source_and_span_the_export_lacks(
+    services, org, tmp_path
+):
+    from budgets.ledger import record_usage
+    from ingest.events import parse_usage_event
+
+    import_file(services.db, services.policy, "openai", lambda: OPENAI.open("rb"), services.clock())
+
+    def stored(event_id: str, moment: str, user: str = "ann@acme.test") -> None:
+        event = parse_usage_event(
+            {
+                "id": event_id,
+                "user": user,
+                "model": "gpt-4o-mini",
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "timestamp": moment,
+            },
+            0,
+            now=services.clock(),
+        )
+        with services.db.unit_of_work() as uow:
+            record_usage(uow.session, [event], services.policy, services.clock())
+            uow.commit()
+
+    stored("openai:from-another-export", "2025-09-04T00:00:00Z")  # same source, in the span
+    stored("openai:earlier", "2025-09-03T23:59:59Z")  # same source, before the span
+    stored("anthropic:same-time", "2025-09-04T00:00:00Z")  # another source
+    stored("gw-1", "2025-09-04T00:00:00Z")  # the API's own ids
+
+    found = reconcile(services, OPENAI)
+
+    assert found.missing_from_ledger.events == 0
+    [line] = found.lines
+    assert (str(line.day), line.person, line.attributed, line.model) == (
+        "2025-09-04",
+        "ann@acme.test",
+        True,
+        "gpt-4o-mini",
+    )
+    assert (line.not_in_export.events, line.not_in_export.tokens) == (1, 1100)
+    with services.db.read() as session:
+        cost = session.scalar(
+            select(UsageEvent.cost_micros).where(UsageEvent.id == "openai:from-another-export")
+        )
+    assert line.not_in_export.cost_micros == cost == found.not_in_export.cost_micros > 0
+
+
+def test_reconcile_reports_rows_the_import_would_reject_and_ids_without_a_source(
+    services, tmp_path
+):
+    export = tmp_path / "usage.csv"
+    export.write_text(
+        "id,user,model,input_tokens,output_tokens,timestamp\n"
+        "r1,ann@acme.test,gpt-4o,1000,500,2026-11-10T09:00:00Z\n"
+        "r2,ann@acme.test,gpt-4o,-3,500,2026-11-10T09:00:00Z\n"
+        "r1,ann@acme.test,gpt-4o,1000,500,2026-11-10T09:00:00Z\n"
+    )
+
+    found = reconcile(services, export, fmt="csv")
+
+    assert (found.rows, found.rejected, found.problems_total) == (3, 1, 1)
+    assert found.problems[0].index == 3 and found.problems[0].field == "input_tokens"
+    assert found.export.events == 1  # a repeated id counts once, as it is imported once
+    assert (found.unsourced_ids, found.sources) == (1, ())
+    assert found.missing_from_ledger.events == 1 and found.not_in_export.events == 0
