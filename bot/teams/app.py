@@ -28,7 +28,6 @@ import logging
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import jwt
 from aiohttp import web
@@ -40,6 +39,7 @@ from sqlalchemy import or_, select
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Notice, Reply
 from bot.delivery import deliver_first, platform_deliverers
+from bot.request_bodies import MalformedBody, decode_json
 from bot.teams.cards import CARD_CONTENT_TYPE, RESERVED_INPUTS, action_data
 from bot.teams.delivery import (
     PLATFORM,
@@ -47,6 +47,7 @@ from bot.teams.delivery import (
     build_adapter,
     card_activity,
     has_credentials,
+    is_canonical_loopback_url,
     person_key,
     reference_of,
 )
@@ -64,6 +65,8 @@ MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
 SHARED_CONVERSATIONS = {"channel", "groupChat"}
 AT_TAG = re.compile(r"</?at[^>]*>", re.IGNORECASE)
 FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+BOT_FRAMEWORK_ALGORITHMS = {"RS256", "RS384", "RS512"}  # what the SDK's validation allows
+MAX_TOKEN_CHARS = 16_384
 # Raised by the SDK's validation for a missing, malformed or untrusted token.
 AUTH_REFUSALS = (PermissionError, jwt.PyJWTError, ValueError, KeyError, TypeError, IndexError)
 
@@ -81,13 +84,25 @@ def is_loopback(host: str | None) -> bool:
 
 def is_local_request(request: web.Request, activity: Activity) -> bool:
     """Local/emulator mode takes only what comes from this machine, unproxied, and answers
-    only at a loopback service URL."""
+    only at a canonical loopback service URL (as the SDK's HTTP client reads it)."""
     direct = not any(h in request.headers for h in FORWARDING_HEADERS)
     return (
-        direct
-        and is_loopback(request.remote)
-        and is_loopback(urlparse(activity.service_url or "").hostname)
+        direct and is_loopback(request.remote) and is_canonical_loopback_url(activity.service_url)
     )
+
+
+def is_plausible_bot_framework_token(header: str) -> bool:
+    """A bearer JWT that the SDK could accept: Microsoft signs with RSA keys it names by `kid`.
+    `alg: none`, HS256 (algorithm confusion) and the like are refused here, unverified header
+    only, without fetching any keys; the SDK verifies everything else."""
+    scheme, _, token = header.partition(" ")
+    if scheme != "Bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        return False
+    try:
+        unverified = jwt.get_unverified_header(token.strip())
+    except jwt.PyJWTError:
+        return False
+    return unverified.get("alg") in BOT_FRAMEWORK_ALGORITHMS and bool(unverified.get("kid"))
 
 
 def message_text(activity: Activity) -> str:
@@ -145,11 +160,22 @@ class TeamsSurface:
     # --- HTTP ---------------------------------------------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        if "application/json" not in (request.headers.get("Content-Type") or ""):
+        # The media type itself, parameters (charset) aside: `text/plain;application/json` is
+        # text/plain, which a web page may send cross-origin without a preflight.
+        if request.content_type != "application/json":
             return web.Response(status=415)
+        header = request.headers.get("Authorization", "")
+        if not self.local_mode and not is_plausible_bot_framework_token(header):
+            # Before the body is read or parsed: nothing deep is done for strangers.
+            log.info("refused a Teams request from %s: no RS256 bearer token", request.remote)
+            return web.Response(status=401)
         try:
-            activity = Activity().deserialize(await request.json())
-        except ValueError:
+            activity = Activity().deserialize(decode_json(await request.read()))
+        except MalformedBody as malformed:
+            return web.json_response(
+                {"error": "malformed", "message": malformed.reason}, status=400
+            )
+        except (ValueError, TypeError, AttributeError):  # JSON, but not an activity
             return web.Response(status=400)
         if not activity.type:
             return web.Response(status=400)
@@ -161,7 +187,7 @@ class TeamsSurface:
                 activity.service_url,
             )
             return web.Response(status=401)
-        authenticated = await self.authenticate(activity, request.headers.get("Authorization", ""))
+        authenticated = await self.authenticate(activity, header)
         if isinstance(authenticated, web.Response):
             return authenticated
         invoke = await self.adapter.process_activity(authenticated, activity, self.on_turn)
@@ -178,8 +204,8 @@ class TeamsSurface:
         except AUTH_REFUSALS as exc:
             log.warning("refused a Bot Framework request: %s: %s", type(exc).__name__, exc)
             return web.Response(status=401)
-        except Exception:
-            log.exception("could not validate a Bot Framework token")
+        except Exception as exc:  # e.g. Microsoft's signing keys could not be fetched
+            log.error("could not validate a Bot Framework token: %s: %s", type(exc).__name__, exc)
             return web.Response(status=503, headers={"Retry-After": "5"})
 
     # --- one turn -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -46,6 +47,8 @@ from botbuilder.schema import (
 )
 from botframework.connector.models import ErrorResponseException
 from sqlalchemy import delete, select
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from bot.core.messages import Notice, Reply
 from bot.delivery import recall_reference, refuses_private_post, remember_reference
@@ -143,6 +146,34 @@ def reference_of(activity: Activity) -> dict[str, Any]:
     return reference.serialize()
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# Unreserved characters only: nothing a parser could read as userinfo, a host or an escape.
+CANONICAL_PATH = re.compile(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?")
+
+
+def is_canonical_loopback_url(url: str | None) -> bool:
+    """A service URL that local/emulator mode may answer at: http(s) to localhost, 127.0.0.1
+    or [::1], as the SDK's HTTP client (requests, which parses with urllib3) will read it.
+
+    Decided by that same parser (`urllib.parse` reads `http://evil:80\\@127.0.0.1:1/` as
+    loopback; urllib3 connects to evil), and only when the URL is already in the canonical
+    form rebuilt from what it parsed: no userinfo, backslash, percent-escape, dot segment,
+    query, fragment, whitespace or upper case, so no other parser can read it differently."""
+    if not url:
+        return False
+    try:
+        parsed = parse_url(url)
+    except (LocationParseError, ValueError):
+        return False
+    if parsed.scheme not in ("http", "https") or parsed.host not in LOOPBACK_HOSTS:
+        return False
+    path = parsed.path or ""
+    if not CANONICAL_PATH.fullmatch(path):
+        return False
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return url == f"{parsed.scheme}://{parsed.host}{port}{path}"
+
+
 def status_of(exc: ErrorResponseException) -> int | None:
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None)
@@ -194,6 +225,8 @@ class TeamsDeliverer:
             return False
         assert notice.to_channel is not None
         reference = self.channel_reference(notice.to_channel, notice.to_team)
+        if reference is not None and not self.may_answer_at(reference):
+            reference = None
         if reference is None:
             log.warning("%s not sent to Teams channel %s", notice.reply.template, notice.to_channel)
             return False
@@ -214,6 +247,9 @@ class TeamsDeliverer:
             return Outcome(False)
         key = person_key(person_id)
         reference = recall_reference(self.services, PLATFORM, key)
+        if reference is not None and not self.may_answer_at(reference):
+            self.forget(key)
+            reference = None
         if reference is None:
             opened = await self.open_personal_chat(person)
             if isinstance(opened, str):
@@ -228,6 +264,19 @@ class TeamsDeliverer:
             self.forget(key)  # the chat is gone (app removed, user blocked): ask anew next time
             return Outcome(False, f"Teams answered {status} to a message in their 1:1 chat")
         return Outcome(True)
+
+    def may_answer_at(self, reference: dict[str, Any]) -> bool:
+        """With credentials, Teams gave the service URL in an authenticated activity. In
+        local/emulator mode only a canonical loopback URL is used, also for references
+        remembered before that rule (one elsewhere would carry personal answers off the
+        machine)."""
+        if has_credentials(self.services.settings):
+            return True
+        url = reference.get("serviceUrl")
+        if is_canonical_loopback_url(url):
+            return True
+        log.warning("local/emulator mode: not sending to the non-loopback service URL %r", url)
+        return False
 
     async def post(self, reference: dict[str, Any], activity: Activity, ref: str | None) -> None:
         """Send `activity` into the referenced conversation, or update the card sent earlier
@@ -269,6 +318,8 @@ class TeamsDeliverer:
         if not person.teams_user_id:
             return "they never talked to tokenbot and the directory has no Teams id for them"
         model = self.latest_reference()
+        if model is not None and not self.may_answer_at(model):
+            model = None
         if model is None:
             return "nobody has talked to tokenbot on Teams yet, so it knows no Teams service URL"
         tenant = self.services.settings.microsoft_app_tenant_id or (
