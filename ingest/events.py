@@ -315,8 +315,20 @@ def quick_usage_event(raw: Mapping[str, Any], latest: datetime) -> UsageEvent | 
         return None
     if len(event_id) > MAX_ID_LENGTH:
         event_id = stored_id(event_id)
+    use_case, project, template_id, conversation_id = texts
     return UsageEvent(
-        event_id, user, model, input_tokens, output_tokens, cached, *texts, moment, None
+        event_id,
+        user,
+        model,
+        input_tokens,
+        output_tokens,
+        cached,
+        use_case,
+        project,
+        template_id,
+        conversation_id,
+        moment,
+        None,
     )
 
 

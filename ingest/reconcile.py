@@ -40,6 +40,7 @@ from typing import BinaryIO
 
 from sqlalchemy import Column, MetaData, String, Table, case, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from budgets.ledger import identity_key, resolve_identities
 from budgets.policy import Policy
@@ -323,7 +324,7 @@ def _stored_not_in_export(
         )
 
 
-def _utc_day(session: Session, moment: Column) -> object:
+def _utc_day(session: Session, moment: ColumnElement[datetime]) -> ColumnElement[str]:
     """The UTC day of a stored time as 'YYYY-MM-DD' text, on SQLite and PostgreSQL."""
     if is_sqlite(session):
         return func.substr(moment, 1, 10, type_=String)  # stored as UTC text
