@@ -132,11 +132,11 @@ SAMPLES = Path(__file__).parent.parent / "fixtures" / "imports"
 OPENAI = SAMPLES / "openai_completions_usage_grouped.json"
 
 
-def reconcile(services, path: Path, fmt: str = "openai"):
+def reconcile(services, path: Path, fmt: str = "openai", **kw):
     from ingest.reconcile import reconcile_file
 
     return reconcile_file(
-        services.db, services.policy, fmt, lambda: path.open("rb"), now=services.clock()
+        services.db, services.policy, fmt, lambda: path.open("rb"), now=services.clock(), **kw
     )
 
 
@@ -251,7 +251,7 @@ def test_reconcile_reports_rows_the_import_would_reject_and_ids_without_a_source
         "r1,ann@acme.test,gpt-4o,1000,500,2026-11-10T09:00:00Z\n"
     )
 
-    found = reconcile(services, export, fmt="csv")
+    found = reconcile(services, export, fmt="csv", chunk_rows=1)  # the repeat in another chunk
 
     assert (found.rows, found.rejected, found.problems_total) == (3, 1, 1)
     assert found.problems[0].index == 3 and found.problems[0].field == "input_tokens"
