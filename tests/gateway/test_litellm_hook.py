@@ -1,0 +1,505 @@
+"""The example LiteLLM hook in the real LiteLLM proxy, driven with the official `openai` client
+(and plain HTTP for Anthropic's /v1/messages), in front of a real `tokenbot serve`.
+
+What a call is recorded as is checked in tokenbot's database; which id LiteLLM gives the call
+in LiteLLM_SpendLogs comes from LiteLLM's own get_logging_payload (spend_log_recorder.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import openai
+import pytest
+from sqlalchemy import select
+
+from budgets.directory import add_alias
+from budgets.ledger import verify
+from ingest.events import stored_id
+from storage.models import Person, UsageEvent
+from tests.gateway.conftest import (
+    CHAT_GROUP,
+    EMBEDDING_GROUP,
+    MASTER_KEY,
+    ROOT,
+    LiteLLMProxy,
+    Tokenbot,
+    wait_for,
+)
+
+pytestmark = pytest.mark.gateway
+
+HELLO = [{"role": "user", "content": "Say hello."}]
+PROHIBITED = 'The use case "personal" is prohibited.'
+
+
+def api(proxy: LiteLLMProxy) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{proxy.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=30)
+
+
+def anthropic_messages(
+    proxy: LiteLLMProxy, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """POST /v1/messages as an Anthropic client does: (status, headers, JSON body)."""
+    request = urllib.request.Request(
+        f"{proxy.url}/v1/messages",
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {MASTER_KEY}",
+            "Content-Type": "application/json",
+            "anthropic-version": "2023-06-01",
+            **(headers or {}),
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def person_id(tokenbot: Tokenbot, email: str) -> int:
+    with tokenbot.services.db.read() as session:
+        return session.scalar(select(Person.id).where(Person.email == email))
+
+
+def hook_id(proxy: LiteLLMProxy, call_id: str) -> str:
+    """The id the hook must post for a call: "litellm:" + its spend-log request_id, as stored."""
+    return stored_id("litellm:" + proxy.spend_log_of(call_id)["request_id"])
+
+
+def sentinel(proxy: LiteLLMProxy, tokenbot: Tokenbot) -> None:
+    """One more call, waited for: usage posted before it has been delivered by then (the spool
+    is sent oldest first)."""
+    raw = api(proxy).chat.completions.with_raw_response.create(
+        model=CHAT_GROUP, messages=HELLO, user="ann@acme.test"
+    )
+    tokenbot.wait_for_usage(hook_id(proxy, raw.headers["x-litellm-call-id"]))
+
+
+# --- what each call type is recorded as -------------------------------------------------------
+
+
+def test_every_call_type_is_authorized_and_recorded_under_its_spend_log_request_id(proxy, tokenbot):
+    claude_code_user = f"user_{'ab' * 32}_account_{uuid.uuid4()}"
+    claude_code_session = str(uuid.uuid4())
+    with tokenbot.services.db.unit_of_work() as uow:
+        add_alias(uow.session, claude_code_user, "bob@acme.test")
+        uow.commit()
+    client = api(proxy)
+
+    chat = client.chat.completions.with_raw_response.create(
+        model=CHAT_GROUP,
+        messages=HELLO,
+        user="ann@acme.test",
+        max_completion_tokens=200,
+        metadata={"use_case": "coding"},
+        extra_body={"tags": ["project:relaunch"], "litellm_session_id": "conv-chat"},
+    )
+    text = client.completions.with_raw_response.create(
+        model=CHAT_GROUP,
+        prompt="Write a tagline for a bakery.",
+        user="bob@acme.test",
+        max_tokens=30,
+        extra_body={"metadata": {"use_case": "ad-copy"}},
+    )
+    responses = client.responses.with_raw_response.create(
+        model=CHAT_GROUP,
+        input="Draft a brief about sourdough.",
+        user="ann@acme.test",
+        max_output_tokens=300,
+        metadata={"use_case": "seo-brief", "project": "relaunch"},
+        extra_headers={"x-litellm-session-id": "conv-brief"},
+    )
+    status, messages_headers, _ = anthropic_messages(
+        proxy,
+        {
+            "model": CHAT_GROUP,
+            "max_tokens": 256,
+            "messages": HELLO,
+            "metadata": {"user_id": f"{claude_code_user}_session_{claude_code_session}"},
+        },
+        {"x-litellm-tags": "use_case:coding,project:claude-rollout"},
+    )
+    assert status == 200
+    embeddings = client.embeddings.with_raw_response.create(
+        model=EMBEDDING_GROUP,
+        input="Quarterly revenue by region",
+        user="ann@acme.test",
+        extra_body={"metadata": {"use_case": "data-analysis"}},
+    )
+    streamed = client.chat.completions.with_raw_response.create(
+        model=CHAT_GROUP,
+        messages=HELLO,
+        user="bob@acme.test",
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={
+            "metadata": {"use_case": "security-review", "conversation_id": "ticket-7"},
+            "litellm_session_id": "a-session-our-own-conversation-id-overrides",
+        },
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
+
+    # (call id, model group, person, use case, project, conversation)
+    expected = {
+        "chat": (chat, CHAT_GROUP, "ann@acme.test", "coding", "relaunch", "conv-chat"),
+        "text": (text, CHAT_GROUP, "bob@acme.test", "ad-copy", None, None),
+        "responses": (
+            responses,
+            CHAT_GROUP,
+            "ann@acme.test",
+            "seo-brief",
+            "relaunch",
+            "conv-brief",
+        ),
+        "messages": (
+            messages_headers,
+            CHAT_GROUP,
+            claude_code_user,
+            "coding",
+            "claude-rollout",
+            claude_code_session,
+        ),
+        "embeddings": (embeddings, EMBEDDING_GROUP, "ann@acme.test", "data-analysis", None, None),
+        "streamed": (streamed, CHAT_GROUP, "bob@acme.test", "security-review", None, "ticket-7"),
+    }
+    call_ids = {
+        name: (raw if isinstance(raw, dict) else raw.headers)["x-litellm-call-id"]
+        for name, (raw, *_) in expected.items()
+    }
+    spend_logs = {name: proxy.spend_log_of(call_id) for name, call_id in call_ids.items()}
+    ids = {name: stored_id("litellm:" + log["request_id"]) for name, log in spend_logs.items()}
+    rows = tokenbot.wait_for_usage(*ids.values())
+
+    # The id rule on the two shapes that matter: a chat id, and a Responses API id of about
+    # 470 characters that tokenbot keeps hashed.
+    chat_response, responses_response = chat.parse(), responses.parse()
+    assert spend_logs["chat"]["request_id"] == chat_response.id
+    assert rows[ids["chat"]].id == f"litellm:{chat_response.id}"
+    assert spend_logs["responses"]["request_id"] == responses_response.id
+    assert len(responses_response.id) > 200
+    assert rows[ids["responses"]].id == stored_id(f"litellm:{responses_response.id}")
+    assert spend_logs["embeddings"]["request_id"] == call_ids["embeddings"]  # no response id
+
+    for name, (_, group, person, use_case, project, conversation) in expected.items():
+        row, log = rows[ids[name]], spend_logs[name]
+        assert row.model == group, name
+        assert row.identity == person, name
+        email = "bob@acme.test" if person == claude_code_user else person
+        assert row.person_id == person_id(tokenbot, email), name
+        assert (row.use_case, row.project, row.conversation_id) == (
+            use_case,
+            project,
+            conversation,
+        ), name
+        assert (row.input_tokens, row.output_tokens) == (
+            log["prompt_tokens"],
+            log["completion_tokens"],
+        ), name
+        assert row.input_tokens > 0, name
+
+    # Importing LiteLLM's spend logs of the same calls (after an outage, say) adds nothing.
+    export = proxy.workdir / "spend-logs-export.jsonl"
+    export.write_text("".join(json.dumps(log) + "\n" for log in spend_logs.values()))
+    imported = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "import", "--format", "litellm", str(export)],
+        env={**tokenbot.server.env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert re.search(r"\b0 usage events recorded, 6 duplicates", imported.stdout), imported.stdout
+
+
+def test_a_proxy_cache_hit_is_not_debited(proxy, tokenbot):
+    client = api(proxy)
+    question = [{"role": "user", "content": f"What is {uuid.uuid4()}?"}]
+    calls = [
+        client.chat.completions.with_raw_response.create(
+            model=CHAT_GROUP,
+            messages=question,
+            user="ann@acme.test",
+            extra_body={"cache": {"use-cache": True}, "litellm_session_id": "conv-cached"},
+        )
+        for _ in range(2)
+    ]
+    first, second = (proxy.spend_log_of(raw.headers["x-litellm-call-id"]) for raw in calls)
+    assert first["cache_hit"] != "True"
+    assert second["cache_hit"] == "True"  # LiteLLM's spend log marks the hit
+    sentinel(proxy, tokenbot)
+
+    with tokenbot.services.db.read() as session:
+        cached = session.scalars(
+            select(UsageEvent.id).where(UsageEvent.conversation_id == "conv-cached")
+        ).all()
+    assert cached == [f"litellm:{first['request_id']}"]
+    assert proxy.spooled() == []
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def test_a_prohibited_use_case_is_refused_with_tokenbot_s_reason_on_every_endpoint(proxy, tokenbot):
+    client = api(proxy)
+    before = tokenbot.usage_count()
+
+    with pytest.raises(openai.PermissionDeniedError) as chat:
+        client.chat.completions.create(
+            model=CHAT_GROUP,
+            messages=HELLO,
+            user="ann@acme.test",
+            metadata={"use_case": "personal"},
+        )
+    with pytest.raises(openai.PermissionDeniedError) as responses:
+        client.responses.create(
+            model=CHAT_GROUP,
+            input="Plan my holiday",
+            user="ann@acme.test",
+            metadata={"use_case": "personal"},
+        )
+    with pytest.raises(openai.PermissionDeniedError) as embeddings:
+        client.embeddings.create(
+            model=EMBEDDING_GROUP,
+            input="my recipes",
+            user="ann@acme.test",
+            extra_body={"tags": ["use_case:personal"]},
+        )
+    status, _, messages = anthropic_messages(
+        proxy,
+        {
+            "model": CHAT_GROUP,
+            "max_tokens": 64,
+            "messages": HELLO,
+            "metadata": {"user_id": "ann@acme.test"},
+        },
+        {"x-litellm-tags": "use_case:personal"},
+    )
+    for refused in (chat, responses, embeddings):
+        assert refused.value.status_code == 403
+        assert PROHIBITED in str(refused.value)
+    assert status == 403
+    assert messages["error"]["type"] == "permission_error"  # in Anthropic's own error shape
+    assert PROHIBITED in messages["error"]["message"]
+
+    sentinel(proxy, tokenbot)
+    assert tokenbot.usage_count() == before + 1  # the sentinel alone
+
+
+def test_the_output_a_request_allows_counts_in_its_estimate(proxy, tokenbot):
+    """More output than the person's budget allows (max_completion_tokens, max_output_tokens,
+    max_tokens) is refused before the model is called, with the estimate in the reason."""
+    limit = 90_000_000
+    client = api(proxy)
+    with pytest.raises(openai.PermissionDeniedError) as chat:
+        client.chat.completions.create(
+            model=CHAT_GROUP, messages=HELLO, user="ann@acme.test", max_completion_tokens=limit
+        )
+    with pytest.raises(openai.PermissionDeniedError) as responses:
+        client.responses.create(
+            model=CHAT_GROUP, input="Hello", user="ann@acme.test", max_output_tokens=limit
+        )
+    status, _, messages = anthropic_messages(
+        proxy,
+        {
+            "model": CHAT_GROUP,
+            "max_tokens": limit,
+            "messages": HELLO,
+            "metadata": {"user_id": "ann@acme.test"},
+        },
+    )
+    assert status == 403
+    for reason in (str(chat.value), str(responses.value), messages["error"]["message"]):
+        estimate = re.search(r"[Aa]bout ([\d,]+) budget tokens are needed", reason)
+        assert estimate, reason
+        assert int(estimate[1].replace(",", "")) >= limit
+
+
+# --- tokenbot down, the proxy crashing --------------------------------------------------------
+
+
+def test_usage_made_while_tokenbot_is_down_arrives_once_after_it_is_back_even_across_a_proxy_crash(
+    proxy, tokenbot
+):
+    tokenbot.server.stop()
+    client = api(proxy)
+    during = [
+        client.chat.completions.with_raw_response.create(
+            model=CHAT_GROUP,
+            messages=HELLO,
+            user="ann@acme.test",
+            metadata={"use_case": "coding"},
+            extra_body={"litellm_session_id": "conv-outage"},
+        ),
+        client.responses.with_raw_response.create(
+            model=CHAT_GROUP, input="Hello", user="bob@acme.test", metadata={"use_case": "research"}
+        ),
+    ]  # allowed: TOKENBOT_FAIL_OPEN is on by default
+    ids = [hook_id(proxy, raw.headers["x-litellm-call-id"]) for raw in during]
+    wait_for(
+        lambda: {stored_id(e["id"]) for e in proxy.spooled()} >= set(ids),
+        "the usage to be spooled",
+    )
+    assert "the call goes through (fail open)" in proxy.output()
+
+    proxy.kill()  # whatever the proxy held only in memory is gone
+    tokenbot.server.start()
+    proxy.start()  # no new call: the spool is sent as soon as the hook is loaded
+
+    rows = tokenbot.wait_for_usage(*ids)
+    assert rows[ids[0]].conversation_id == "conv-outage"
+    assert (rows[ids[1]].identity, rows[ids[1]].use_case) == ("bob@acme.test", "research")
+    wait_for(lambda: proxy.spooled() == [], "the spool to empty")
+    sentinel(proxy, tokenbot)
+    assert tokenbot.usage(*ids).keys() == set(ids)
+    with tokenbot.services.db.read() as session:
+        assert verify(session) == []
+
+
+# --- tokenbot's answers: Retry-After, invalid events, fail closed, a wrong key ------------------
+
+
+class FakeTokenbot:
+    """tokenbot's API as a stand-in that answers what a test needs: authorize allows everyone
+    but closed@acme.test (503); the first usage post gets 503 with Retry-After, an event of
+    invalid@acme.test a 400 naming it; every usage post is kept with its arrival time."""
+
+    RETRY_AFTER = 2
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[float, list[dict[str, Any]]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/api/v1/authorize":
+                    if body["user"] == "closed@acme.test":
+                        self.answer(503, {"error": "unavailable"}, {"Retry-After": "5"})
+                    else:
+                        self.answer(200, {"allow": True, "reason": "Within budget."})
+                    return
+                fake.posts.append((time.monotonic(), body["events"]))
+                if len(fake.posts) == 1:
+                    self.answer(
+                        503, {"error": "unavailable"}, {"Retry-After": str(fake.RETRY_AFTER)}
+                    )
+                    return
+                invalid = [
+                    {"index": i, "field": "user", "reason": "not allowed here"}
+                    for i, event in enumerate(body["events"])
+                    if event["user"] == "invalid@acme.test"
+                ]
+                if invalid:
+                    self.answer(400, {"error": "invalid", "errors": invalid})
+                else:
+                    self.answer(200, {"recorded": len(body["events"])})
+
+            def answer(self, status: int, body: object, headers: dict[str, str] | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def delivered(self, user: str) -> list[float]:
+        """Arrival times of the usage posts that carried `user`'s event."""
+        return [at for at, events in self.posts if any(e["user"] == user for e in events)]
+
+
+@pytest.fixture
+def fake_tokenbot() -> Iterator[FakeTokenbot]:
+    fake = FakeTokenbot()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def test_delivery_honours_retry_after_keeps_invalid_events_aside_and_can_fail_closed(
+    litellm_bin, fake_tokenbot, tmp_path
+):
+    proxy = LiteLLMProxy(
+        litellm_bin,
+        tmp_path / "litellm",
+        {
+            "TOKENBOT_URL": fake_tokenbot.url,
+            "TOKENBOT_API_KEY": "tbk_fake",
+            "TOKENBOT_FAIL_OPEN": "false",
+            "TOKENBOT_RETRY_MAX_SECONDS": "0.2",  # backoff alone would retry within 0.2 s
+        },
+    ).start()
+    try:
+        client = api(proxy)
+        client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="ann@acme.test")
+
+        def sent_twice() -> list[float] | None:
+            times = fake_tokenbot.delivered("ann@acme.test")
+            return times[:2] if len(times) >= 2 else None
+
+        first, second = wait_for(sent_twice, "the usage to be sent twice")
+        assert second - first >= FakeTokenbot.RETRY_AFTER - 0.1
+        wait_for(lambda: proxy.spooled() == [], "the spool to empty")
+
+        with pytest.raises(openai.APIStatusError) as closed:
+            client.chat.completions.create(
+                model=CHAT_GROUP, messages=HELLO, user="closed@acme.test"
+            )
+        assert closed.value.status_code == 503
+        assert "unavailable" in str(closed.value)
+
+        client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="invalid@acme.test")
+        rejected = wait_for(
+            lambda: [event["user"] for event in proxy.spooled("rejected")],
+            "the invalid event to be set aside",
+        )
+        assert rejected == ["invalid@acme.test"]
+        assert proxy.spooled() == []
+        assert "rejected usage event" in proxy.output()
+    finally:
+        proxy.stop()
+
+
+def test_a_wrong_tokenbot_key_refuses_every_call_even_when_failing_open(
+    litellm_bin, tokenbot, tmp_path
+):
+    proxy = LiteLLMProxy(
+        litellm_bin,
+        tmp_path / "litellm",
+        {"TOKENBOT_URL": tokenbot.url, "TOKENBOT_API_KEY": "tbk_0123456789_not-the-key"},
+    ).start()
+    try:
+        with pytest.raises(openai.APIStatusError) as refused:
+            api(proxy).chat.completions.create(
+                model=CHAT_GROUP, messages=HELLO, user="ann@acme.test"
+            )
+        assert refused.value.status_code == 503
+        assert "misconfigured" in str(refused.value)
+        assert "refused the gateway's API key" in proxy.output()
+        assert "ERROR" in proxy.output()
+        assert proxy.spend_logs() == []  # the model was never called
+    finally:
+        proxy.stop()
