@@ -1,15 +1,17 @@
 """The usage API on the one aiohttp app: POST /api/v1/usage, /api/v1/outcomes, /api/v1/authorize.
 
-Every call carries `Authorization: Bearer KEY` (keys from `tokenbot apikey create`). The aiohttp
-handlers only translate: they read the body (over `max_body_bytes`: a JSON 413, decided on size
-alone), then run one synchronous function in a worker thread (the API's own pool) that checks
-the key, decodes and validates the body, and does the database work in one unit of work per
-batch. That function returns an `Answer` (status and JSON body) which the handler sends.
+Every call carries `Authorization: Bearer KEY` (keys from `tokenbot apikey create`). The
+aiohttp handlers only translate: they check the key (401 without reading the body), read the
+body within `body_read_seconds` (408 when slower; over `max_body_bytes`: a JSON 413), then run
+one synchronous function in a worker thread (the API's own pool) that checks the key again,
+decodes and validates the body, and does the database work in one unit of work per batch. That function returns an `Answer` (status and JSON body) which the handler sends.
 
 Contract:
 - missing, malformed, wrong or revoked key: 401 and nothing is read or stored;
-- malformed JSON: 400; a batch with any invalid event: 400 with every problem as
-  `{index, field, reason}` and nothing of it stored (all-or-nothing);
+- malformed JSON: 400 naming the problem (bot/request_bodies.py: huge integers, deep
+  nesting, NUL characters, lone surrogates, bytes that are not UTF-8); a batch with any
+  invalid event: 400 with every problem as `{index, field, reason}` and nothing of it stored
+  (all-or-nothing);
 - a repeated event id is acknowledged and counted once (also across concurrent requests);
 - the database unreachable: 503 with Retry-After and a JSON error, never a trace; anything
   unexpected: a JSON 500 (the trace goes to the log only).
@@ -18,7 +20,6 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,8 @@ from sqlalchemy import exc as db_errors
 
 from bot.bootstrap import Services
 from bot.core.messages import Reply
+from bot.http_limits import FloodLog, read_body
+from bot.request_bodies import MalformedBody, decode_json
 from budgets.apikeys import verify_api_key
 from budgets.authorize import authorize
 from budgets.ledger import record_usage
@@ -45,6 +48,8 @@ from ingest.store import outcome_storage_errors, record_outcomes, usage_storage_
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+# An unreachable database fails every request alike: one line, then a summary a minute.
+UNAVAILABLE_LOG = FloodLog("the usage API answers 503: the database is unavailable")
 # Errors that mean "the database cannot be reached or is overloaded right now": retry later.
 DATABASE_UNAVAILABLE = (
     db_errors.OperationalError,
@@ -90,9 +95,9 @@ def _invalid(errors: list[FieldError]) -> Answer:
 
 def _decode(body: bytes) -> Any | Answer:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
-        return _error(400, "malformed_json", f"the body is not valid JSON: {problem}")
+        return decode_json(body)
+    except MalformedBody as malformed:
+        return _error(400, "malformed_json", malformed.reason)
 
 
 def _batch(payload: Any, key: str) -> list[Any] | Answer:
@@ -205,11 +210,11 @@ def _authorize_request(payload: Any) -> dict[str, Any] | Answer:
 
 def authorize_call(services: Services, key: str | None, body: bytes) -> Answer:
     # The key check and the decision share one read-only connection (no ORM session: this is
-    # the gateway's hot path): one thread hop per call.
-    payload = _decode(body)
+    # the gateway's hot path). Nothing is decoded before the key is known good.
     with services.db.read_connection() as session:
         if verify_api_key(session, key) is None:
             return UNAUTHORIZED
+        payload = _decode(body)
         if isinstance(payload, Answer):
             return payload
         request = _authorize_request(payload)
@@ -268,22 +273,37 @@ def _too_large(limit: int) -> web.Response:
 def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         limit = services.settings.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return _too_large(limit)
+        key = _bearer(request)
+        workers = request.app[API_WORKERS]
+        loop = asyncio.get_running_loop()
         try:
-            body = await request.read()  # aiohttp stops at client_max_size (= limit)
-        except web.HTTPRequestEntityTooLarge:
-            return _too_large(limit)
-        try:
-            answer = await asyncio.get_running_loop().run_in_executor(
-                request.app[API_WORKERS], work, services, _bearer(request), body
-            )
+            # The key before the body: strangers cannot make the server wait for (or parse)
+            # anything. The work checks it again in its own transaction (a revoked key stops
+            # at once), which costs one indexed read.
+            if not await loop.run_in_executor(workers, _authenticated, services, key):
+                return _refused_unread(UNAUTHORIZED)
+            if request.content_length is not None and request.content_length > limit:
+                return _too_large(limit)
+            try:
+                body = await read_body(request, authenticated=True)
+            except web.HTTPRequestEntityTooLarge:  # aiohttp stops at client_max_size (= limit)
+                return _too_large(limit)
+            if isinstance(body, web.Response):
+                return body
+            answer = await loop.run_in_executor(workers, work, services, key, body)
         except DATABASE_UNAVAILABLE as problem:
-            log.warning("%s: database unavailable: %s", request.path, problem)
+            UNAVAILABLE_LOG.note(f"{request.path}: {type(problem).__name__}")
             answer = UNAVAILABLE
         return _respond(answer)
 
     return handle
+
+
+def _refused_unread(answer: Answer) -> web.Response:
+    """Answer without reading the body: the connection closes (no draining what is left)."""
+    response = _respond(answer)
+    response.force_close()
+    return response
 
 
 @web.middleware

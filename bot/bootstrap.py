@@ -25,6 +25,11 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     policy_path: str | None = None
     max_body_bytes: int = 2 * 1024 * 1024
+    # Slow clients: a request's headers, then its body, must arrive within these; at most
+    # this many bodies are read at once before their sender is authenticated (Slack, Teams).
+    header_read_seconds: float = 10.0
+    body_read_seconds: float = 10.0
+    max_unauthenticated_bodies: int = 64
     slack_signing_secret: str | None = None
     slack_bot_token: str | None = None
     slack_app_token: str | None = None

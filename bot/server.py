@@ -1,5 +1,5 @@
 """The one aiohttp application: `/healthz`, the usage API (`/api/v1/*`), Slack
-(`/slack/events`) and Teams (`/api/messages`).
+(`/slack/events`), Teams (`/api/messages`) and the web dashboard (`/dashboard`).
 
 Each surface lives in its own module and mounts itself with a `mount(app, services)` function
 listed in `MOUNTS`; this module only assembles them, so adding a surface is one line here.
@@ -13,17 +13,22 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot import http_limits
 from bot.api import mount_api
 from bot.bootstrap import Services
+from bot.http_limits import server_options
 from bot.slack import mount_slack
 from bot.teams import mount_teams
+from bot.web import mount_dashboard
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 
 Mount = Callable[[web.Application, Services], None]
-MOUNTS: list[Mount] = [mount_api, mount_slack, mount_teams]
+MOUNTS: list[Mount] = [mount_api, mount_slack, mount_teams, mount_dashboard]
+
+__all__ = ["SERVICES", "build_app", "healthz", "server_options"]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -43,6 +48,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_app(services: Services, mounts: list[Mount] | None = None) -> web.Application:
     app = web.Application(client_max_size=services.settings.max_body_bytes)
     app[SERVICES] = services
+    http_limits.install(app, services.settings)
     app.router.add_get("/healthz", healthz)
     for mount in MOUNTS if mounts is None else mounts:
         mount(app, services)

@@ -26,7 +26,7 @@ def run_server(args) -> int:  # noqa: ANN001
     (bootstrap raises PolicyInvalid, which `main` reports with every problem, exit 2)."""
     from aiohttp import web
 
-    from bot.server import build_app
+    from bot.server import build_app, server_options
 
     services = bootstrap()
     app = build_app(services)
@@ -45,6 +45,7 @@ def run_server(args) -> int:  # noqa: ANN001
         port=args.port,
         print=lambda _: print(f"tokenbot serving on http://{args.host}:{args.port}", flush=True),
         access_log=None,
+        **server_options(services.settings),
     )
     return 0
 

@@ -43,6 +43,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Reply
 from bot.delivery import deliver_first, platform_deliverers
+from bot.http_limits import read_body
 from bot.slack.blocks import to_message, to_modal
 from bot.slack.delivery import PLATFORM, SlackDeliverer, api_url
 from budgets.directory import link_chat_id
@@ -159,6 +160,10 @@ class SlackSurface:
     # --- HTTP and Socket Mode -----------------------------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.Response:
+        # The signature covers the body, so it is read first: within the server's bounds.
+        body = await read_body(request, authenticated=False)
+        if isinstance(body, web.Response):
+            return body
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 

@@ -39,6 +39,7 @@ from sqlalchemy import or_, select
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Notice, Reply
 from bot.delivery import deliver_first, platform_deliverers
+from bot.http_limits import read_body
 from bot.request_bodies import MalformedBody, decode_json
 from bot.teams.cards import CARD_CONTENT_TYPE, RESERVED_INPUTS, action_data
 from bot.teams.delivery import (
@@ -169,8 +170,11 @@ class TeamsSurface:
             # Before the body is read or parsed: nothing deep is done for strangers.
             log.info("refused a Teams request from %s: no RS256 bearer token", request.remote)
             return web.Response(status=401)
+        body = await read_body(request, authenticated=False)
+        if isinstance(body, web.Response):
+            return body
         try:
-            activity = Activity().deserialize(decode_json(await request.read()))
+            activity = Activity().deserialize(decode_json(body))
         except MalformedBody as malformed:
             return web.json_response(
                 {"error": "malformed", "message": malformed.reason}, status=400
