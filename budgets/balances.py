@@ -127,6 +127,12 @@ def personal_remaining(session: Session, person: Person, now: datetime) -> int:
     return int(session.connection().execute(_PERSONAL_REMAINING, params).scalar_one())
 
 
+def burn_per_day(used: int, period: Period, now: datetime) -> int:
+    """Budget tokens a day so far this period (at least one day counted): the burn rate
+    `balance` shows and the dashboard's forecast extends to the period's end."""
+    return int(used / max(period.days_elapsed(now), 1.0))
+
+
 def balance_for(session: Session, person: Person, policy: Policy, now: datetime) -> BalanceView:
     period = period_for(policy.periods, now)
     pools = active_pools(session, person, now)
@@ -134,8 +140,7 @@ def balance_for(session: Session, person: Person, policy: Policy, now: datetime)
     used = totals.used if totals else 0
     personal = [p for p in pools if not p.shared]
     personal_remaining = sum(p.remaining for p in personal)
-    days = max(period.days_elapsed(now), 1.0)
-    burn = int(used / days)
+    burn = burn_per_day(used, period, now)
     # A trickle against a large balance would put the date past year 9999 (OverflowError):
     # a century out already says "not at this rate".
     run_out = (

@@ -28,7 +28,7 @@ TOKEN_CLASSES = ("operational", "exploration")
 USE_CASE_STATUSES = ("approved", "capped", "prohibited")
 LIMIT_MODES = ("soft", "hard")
 PROJECT_STATUSES = ("open", "closed")
-ROLES = ("member", "manager", "finance", "admin")
+ROLES = ("member", "manager", "finance", "admin", "executive")
 
 
 def is_time_zone(name: str) -> bool:

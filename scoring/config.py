@@ -12,6 +12,7 @@ trailing_weeks = 8     # baselines: the org's median per use case over this many
 prior_weight = 5       # shrinkage: k pseudo-tasks at the baseline are added to everyone's record
 min_tasks = 5          # artifacts in the window before someone can be recognised
 index_cap = 2.0        # a component counts at most this many times its weight
+hour_value_usd = 75    # an hour of verified time saved, in money (the dashboard's savings)
 
 [scoring.weights.optimize]      # points per component; one table per rollout phase
 efficiency = 30
@@ -124,6 +125,8 @@ class ScoringSettings:
     index_cap: Decimal
     weights: dict[str, dict[str, Decimal]]  # phase -> component -> points
     categories: tuple[CategorySpec, ...]
+    # What an hour of verified time saved is worth, for showing savings in money (dashboard).
+    hour_value_usd: Decimal = Decimal(75)
 
     def weights_for(self, phase: str) -> dict[str, Decimal]:
         return self.weights[phase]
@@ -189,7 +192,13 @@ def _categories(r: _Reader) -> tuple[CategorySpec, ...]:
 def read_scoring(r: _Reader) -> ScoringSettings:
     """Parse `[scoring]` with the policy reader `r`; problems land in `r.errors`."""
     r.allow_only(
-        "trailing_weeks", "prior_weight", "min_tasks", "index_cap", "weights", "categories"
+        "trailing_weeks",
+        "prior_weight",
+        "min_tasks",
+        "index_cap",
+        "weights",
+        "categories",
+        "hour_value_usd",
     )
     trailing = r.integer("trailing_weeks", 8, minimum=1)
     if trailing > 52:
@@ -201,6 +210,7 @@ def read_scoring(r: _Reader) -> ScoringSettings:
         index_cap=r.decimal("index_cap", 2, "1", "10"),
         weights=_weights(r.table("weights", {})),
         categories=_categories(r.table("categories", {})),
+        hour_value_usd=r.decimal("hour_value_usd", 75, "0", "100000"),
     )
 
 

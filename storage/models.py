@@ -624,3 +624,32 @@ class ScoringTemplateWeek(Base):
     first_draft_seconds_sum: Mapped[int] = mapped_column(BigInteger, default=0)
     verified_minutes: Mapped[float] = mapped_column(Float, default=0.0)
     people: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- dashboard sign-in ---------------------------------------------------------------------
+
+
+class DashboardSignIn(Base):
+    """A one-time sign-in link to the web dashboard. Only the SHA-256 of its token is kept;
+    `used_at` is set once, by a conditional update, so a link opens one session at most."""
+
+    __tablename__ = "dashboard_sign_ins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class DashboardSession(Base):
+    """A signed-in browser. The cookie carries the session token (signed); only its SHA-256 is
+    stored. A session ends at `expires_at` or when signed out (`ended_at`)."""
+
+    __tablename__ = "dashboard_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    method: Mapped[str] = mapped_column(String(20))  # link | slack | entra
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()

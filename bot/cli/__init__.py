@@ -18,6 +18,7 @@ from bot.cli import (
     audit,
     bench,
     chat,
+    dashboard,
     database,
     directory,
     imports,
@@ -50,6 +51,7 @@ MODULES = [
     simulate,
     teams,
     bench,
+    dashboard,
 ]
 
 

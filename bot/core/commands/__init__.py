@@ -2,6 +2,7 @@
 
 from bot.core.commands import (  # noqa: F401
     balance,
+    dashboard,
     estimate,
     flags,
     help,

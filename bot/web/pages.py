@@ -1,0 +1,281 @@
+"""The dashboard's pages as presenters: domain facts in, template context out.
+
+Every figure comes from the domain function chat and reports use (`scoring.overview` over
+`scoring.metrics`, `budgets.balances.balance_for`, `person_score` of the `score` command,
+`scoring.flags`, `budgets.spend`); this module only picks, orders and labels them, and draws
+the charts. Nothing here sums or divides a figure of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.core.commands.score import person_score
+from bot.web.charts import bars_svg, chart_values, trend_svg
+from bot.web.scope import Scope
+from budgets.balances import balance_for
+from budgets.periods import period_for, previous_period
+from budgets.policy import Policy
+from budgets.spend import forecast, lapsed, spend_by, spend_rows
+from scoring.config import scoring_settings
+from scoring.flags import flags_of, may_view, view_context
+from scoring.metrics import CurrentWeeks, Totals
+from scoring.overview import (
+    Overview,
+    build_overview,
+    month_key,
+    previous_window,
+    quarter_key,
+    team_names,
+    teams_by_use_case,
+    totals_by,
+    week_key_of,
+    window_by_key,
+    workflows,
+)
+from scoring.spotlight import window_context
+from scoring.windows import Window, last_complete_week
+from storage.models import Person
+
+# label, how to show it, what it means (shown under the figure)
+MEASURES: dict[str, tuple[str, str, str]] = {
+    "adoption": ("Adoption", "pct", "people who used AI / people with a budget"),
+    "tokens_per_task": ("Tokens per completed task", "tokens", "budget tokens / results"),
+    "acceptance_rate": ("Acceptance", "pct", "results accepted or revised / all results"),
+    "revision_burden": ("Revision burden", "pct", "share of text changed in accepted work"),
+    "first_draft_seconds": ("Time to first draft", "seconds", "mean, where reported"),
+    "verified_minutes": ("Verified time saved", "hours", "minutes saved that a manager verified"),
+    "cost_micros": ("Spend", "money", "in money, at the catalog's prices"),
+    "variance": ("Budget variance", "signed_pct", "spend against plan (baselines + team pools)"),
+    "flags_total": ("Policy exceptions", "count", "gaming flags raised in the period"),
+}
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    key: str
+    label: str
+
+
+def period_choices(policy: Policy, now: datetime) -> list[PeriodChoice]:
+    this_week = window_by_key(policy, week_key_of(policy, now))
+    this_month = window_by_key(policy, month_key(policy, now))
+    this_quarter = window_by_key(policy, quarter_key(policy, now))
+    return [
+        PeriodChoice(this_week.key, f"This week ({this_week.key})"),
+        PeriodChoice(previous_window(policy, this_week).key, "Last week"),
+        PeriodChoice(this_month.key, f"This month ({this_month.key})"),
+        PeriodChoice(previous_window(policy, this_month).key, "Last month"),
+        PeriodChoice(this_quarter.key, f"This quarter ({this_quarter.key})"),
+        PeriodChoice(previous_window(policy, this_quarter).key, "Last quarter"),
+    ]
+
+
+def default_window(policy: Policy, now: datetime) -> Window:
+    """The calendar month holding `now` (the budget period under a monthly policy)."""
+    return window_by_key(policy, month_key(policy, now))
+
+
+def chosen_window(policy: Policy, key: str | None, now: datetime) -> Window:
+    """The window a `?period=` names (ValueError for a malformed one), else the default."""
+    return window_by_key(policy, key) if key else default_window(policy, now)
+
+
+def window_label(window: Window, policy: Policy) -> str:
+    zone = policy.periods.zone
+    first = window.start.astimezone(zone)
+    last = (window.end.astimezone(zone)).date().toordinal() - 1
+    from datetime import date
+
+    end = date.fromordinal(last)
+    return f"{window.key} ({first:%d %b} to {end:%d %b %Y})"
+
+
+def _figure(value: float | None, kind: str, hour_value: Decimal) -> dict[str, Any]:
+    return {"value": value, "kind": kind, "hour_value": float(hour_value)}
+
+
+def overview_context(
+    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+) -> dict[str, Any]:
+    overview: Overview = build_overview(session, policy, window, now, scope.person_ids)
+    hour_value = scoring_settings(policy).hour_value_usd
+    labels = tuple(w.window.key for w in overview.weeks)
+    cards = []
+    for name, (label, kind, meaning) in MEASURES.items():
+        values = [w.measure(name) for w in overview.weeks]
+        cards.append(
+            {
+                "name": name,
+                "label": label,
+                "meaning": meaning,
+                "kind": kind,
+                "value": overview.current.measure(name),
+                "previous": overview.previous.measure(name),
+                "change": overview.change(name),
+                "chart": trend_svg(labels, chart_values(values), ""),
+                "chart_label": f"{label} by week, {labels[0]} to {labels[-1]}: "
+                + ", ".join(_plain_value(v, kind) for v in values),
+            }
+        )
+    current = overview.current
+    return {
+        "overview": overview,
+        "cards": cards,
+        "hour_value": float(hour_value),
+        "saved_money": current.totals.verified_minutes / 60 * float(hour_value),
+        "planned": current.planned,
+        "tokens": current.totals.tokens,
+        "people_active": current.people_active,
+        "people_with_budgets": current.people_with_budgets,
+        "flags": current.flags,
+        "previous_key": overview.previous.window.key,
+    }
+
+
+def _plain_value(value: float | None, kind: str) -> str:
+    if value is None:
+        return "none"
+    if kind in ("pct", "signed_pct"):
+        return f"{value * 100:.0f}%"
+    return f"{value:,.0f}"
+
+
+def teams_context(
+    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+) -> dict[str, Any]:
+    groups = teams_by_use_case(session, window, now, scope.person_ids)
+    out = []
+    for use_case, teams in groups.items():
+        shown = [t for t in teams if t.tokens_per_accepted is not None]
+        out.append(
+            {
+                "use_case": use_case,
+                "teams": teams,
+                "chart": bars_svg(
+                    tuple(t.team for t in shown),
+                    tuple(float(t.tokens_per_accepted or 0) for t in shown),
+                    "budget tokens per accepted result",
+                    tuple(bool(t.outlier) for t in shown),
+                )
+                if shown
+                else None,
+            }
+        )
+    return {"groups": out}
+
+
+def workflows_context(
+    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+) -> dict[str, Any]:
+    found, rework = workflows(session, window, now, scope.person_ids)
+    top = [w for w in found if w.totals.accepted_per_1k_tokens][:12]
+    return {
+        "workflows": found,
+        "rework": rework,
+        "chart": bars_svg(
+            tuple(f"{w.use_case} / {w.template or w.template_id or 'no template'}" for w in top),
+            tuple(float(w.totals.accepted_per_1k_tokens or 0) for w in top),
+            "accepted results per 1,000 budget tokens",
+        )
+        if top
+        else None,
+    }
+
+
+def finance_context(
+    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+) -> dict[str, Any]:
+    names = team_names(session)
+    teams = totals_by(session, window, now, "team_id", scope.person_ids)
+    use_cases = totals_by(session, window, now, "use_case", scope.person_ids)
+    rows = spend_rows(session, window.start, window.end, scope.person_ids)
+    by_team = _by_cost(
+        (names.get(t, "No team") if t is not None else "No team", x.tokens, x.cost_micros)
+        for t, x in teams.items()
+    )
+    by_use_case = _by_cost(
+        (uc or "uncategorised", x.tokens, x.cost_micros) for uc, x in use_cases.items()
+    )
+    by_project = _by_cost((p, t, c) for p, (t, c) in spend_by(rows, "project").items())
+    by_model = _by_cost((m, t, c) for m, (t, c) in spend_by(rows, "model").items())
+    period = period_for(policy.periods, now)
+    team_ids = None
+    if scope.person_ids is not None:
+        team_ids = {
+            t
+            for (t,) in session.execute(
+                select(Person.team_id).where(Person.id.in_(scope.person_ids))
+            )
+            if t
+        }
+    earlier = [previous_period(policy.periods, period)]
+    earlier.append(previous_period(policy.periods, earlier[0]))
+    earlier.append(previous_period(policy.periods, earlier[1]))
+    return {
+        "by_team": by_team,
+        "by_use_case": by_use_case,
+        "by_project": by_project,
+        "by_model": by_model,
+        "total": sum(teams.values(), Totals()),
+        "team_chart": bars_svg(
+            tuple(r["name"] for r in by_team[:15]),
+            tuple(r["cost_micros"] / 1_000_000 for r in by_team[:15]),
+            "spend (USD)",
+        )
+        if by_team
+        else None,
+        "forecast": forecast(session, period, now, scope.person_ids),
+        "lapsed": lapsed(
+            session,
+            [p.key for p in reversed(earlier)],
+            scope.person_ids,
+            team_ids,
+        ),
+    }
+
+
+def _by_cost(rows: Any) -> list[dict[str, Any]]:
+    return sorted(
+        ({"name": n, "tokens": t, "cost_micros": c} for n, t, c in rows),
+        key=lambda r: (-r["cost_micros"], r["name"]),
+    )
+
+
+def people_context(session: Session, policy: Policy, scope: Scope, now: datetime) -> dict[str, Any]:
+    query = select(Person).where(Person.active).order_by(Person.name)
+    if scope.person_ids is not None:
+        query = query.where(Person.id.in_(scope.person_ids))
+    return {"people": list(session.scalars(query.limit(500))), "limited": scope.person_ids is None}
+
+
+def person_context(
+    session: Session,
+    policy: Policy,
+    viewer: Person,
+    person: Person,
+    now: datetime,
+    current: CurrentWeeks | None,
+) -> dict[str, Any]:
+    """What `balance`, `score` and `flags` say about the person, on one page."""
+    week = last_complete_week(policy.periods.zone, now)
+    score = person_score(session, policy, person.id, week, now, current)
+    score["window"] = window_context(week, policy.periods.zone)
+    shows_flags = may_view(session, viewer, person)
+    return {
+        "person": person,
+        "own": viewer.id == person.id,
+        "view": balance_for(session, person, policy, now),
+        "score": score,
+        "shows_flags": shows_flags,
+        "flags": [view_context(session, f) for f in flags_of(session, person)]
+        if shows_flags
+        else [],
+        "timezone": policy.periods.timezone,
+    }

@@ -1,0 +1,376 @@
+"""The figures the web dashboard shows, as facts, for a window and a scope (everyone, or a set
+of people): the overview with its weekly trend and the change against the previous window,
+teams side by side per use case with outliers, and workflows.
+
+Nothing here computes a figure a second way. Every sum comes from `scoring.metrics`
+(`window_sums` -> `grouped_totals`, the rows `score`, the leaderboard and the monthly review
+read), every ratio is a `Totals` property, plans and flag counts are the monthly review's own
+(`scoring.review`), so for a calendar month and the same people the overview says what the
+review job says in chat (a test holds them together). Windows are a week (`2026-W49`), a
+calendar month (`2026-12`, the budget period under a monthly policy) or a quarter (`2026-Q4`).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from budgets.policy import Policy
+from scoring.metrics import (
+    Totals,
+    current_rollups,
+    grouped_totals,
+    planned_tokens,
+    window_sums,
+)
+from scoring.review import (
+    MIN_ARTIFACTS,
+    FlagCount,
+    _flag_counts,  # the review's own counting: the same figures in chat and on the page
+    _people_in_scope,
+    _team_plans,
+    month_before,
+    month_window,
+    quarter_before,
+    quarter_window,
+)
+from scoring.windows import (
+    Window,
+    previous_week,
+    week_by_key,
+    week_keys_between,
+    week_of,
+)
+from storage.models import PromptTemplate, Team
+
+_WEEK = re.compile(r"^\d{4}-W\d{2}$")
+_MONTH = re.compile(r"^\d{4}-\d{2}$")
+_QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
+OUTLIER_FACTOR = 1.5  # a team at 1.5x the use case's median (of teams) stands out
+
+
+# --- windows -------------------------------------------------------------------------------
+
+
+def window_by_key(policy: Policy, key: str) -> Window:
+    """`2026-W49`, `2026-12` or `2026-Q4`; ValueError names the forms."""
+    key = key.strip().upper()
+    zone = policy.periods.zone
+    if _WEEK.match(key):
+        return week_by_key(zone, key)
+    if _MONTH.match(key):
+        return month_window(policy, key)
+    if _QUARTER.match(key):
+        return quarter_window(policy, key)
+    raise ValueError(
+        f"period {key!r} is not a week (2026-W49), a month (2026-12) or a quarter (2026-Q4)"
+    )
+
+
+def previous_window(policy: Policy, window: Window) -> Window:
+    if window.kind == "week":
+        return previous_week(policy.periods.zone, window)
+    if window.kind == "month":
+        return month_window(policy, month_before(window.key))
+    return quarter_window(policy, quarter_before(window.key))
+
+
+def month_key(policy: Policy, now: datetime) -> str:
+    local = now.astimezone(policy.periods.zone)
+    return f"{local.year}-{local.month:02d}"
+
+
+def quarter_key(policy: Policy, now: datetime) -> str:
+    local = now.astimezone(policy.periods.zone)
+    return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+
+
+def week_key_of(policy: Policy, now: datetime) -> str:
+    return week_of(policy.periods.zone, now).key
+
+
+def weeks_in(policy: Policy, window: Window) -> list[Window]:
+    """The ISO weeks `window` overlaps, oldest first (a month's trend by week)."""
+    zone = policy.periods.zone
+    return [week_by_key(zone, k) for k in week_keys_between(zone, window.start, window.end)]
+
+
+# --- the overview --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """One window's figures for a scope."""
+
+    window: Window
+    totals: Totals
+    people_with_budgets: int  # active people in scope with a baseline allotment
+    people_active: int  # ... who spent tokens in the window
+    planned: int  # baselines pro rata plus team pools (the monthly review's plan)
+    flags: tuple[FlagCount, ...]
+
+    @property
+    def adoption(self) -> float | None:
+        return self.people_active / self.people_with_budgets if self.people_with_budgets else None
+
+    @property
+    def variance(self) -> float | None:
+        return self.totals.tokens / self.planned - 1 if self.planned else None
+
+    @property
+    def flags_total(self) -> int:
+        return sum(f.total for f in self.flags)
+
+    def measure(self, name: str) -> float | None:
+        """A figure by name: a Totals metric, adoption or variance."""
+        if name in ("adoption", "variance", "flags_total"):
+            return getattr(self, name)
+        value = getattr(self.totals, name)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Overview:
+    current: WindowFigures
+    previous: WindowFigures
+    weeks: tuple[WindowFigures, ...]
+
+    def change(self, name: str) -> float | None:
+        """Relative change against the previous window (None when it had nothing)."""
+        now, before = self.current.measure(name), self.previous.measure(name)
+        if now is None or not before:
+            return None
+        return now / before - 1
+
+
+MEASURES = (
+    "adoption",
+    "tokens_per_task",
+    "acceptance_rate",
+    "revision_burden",
+    "first_draft_seconds",
+    "verified_minutes",
+    "cost_micros",
+    "variance",
+    "flags_total",
+)
+
+
+def _figures(
+    session: Session,
+    policy: Policy,
+    window: Window,
+    people: dict[int, Any],
+    per_person: dict[tuple[Any, ...], Totals],
+) -> WindowFigures:
+    ids = set(people)
+    plans = planned_tokens(session, policy, window)
+    with_budgets = {pid for pid, row in people.items() if row.active and plans.get(pid)}
+    active = {key[0] for key, t in per_person.items() if key[0] in with_budgets and t.tokens > 0}
+    team_plans = _team_plans(session, policy, window, plans, people)
+    return WindowFigures(
+        window=window,
+        totals=sum(per_person.values(), Totals()),
+        people_with_budgets=len(with_budgets),
+        people_active=len(active),
+        planned=sum(team_plans.values()),
+        flags=_flag_counts(session, policy, window, ids),
+    )
+
+
+def build_overview(
+    session: Session,
+    policy: Policy,
+    window: Window,
+    now: datetime,
+    person_ids: Iterable[int] | None = None,
+) -> Overview:
+    """The window, the one before it and the weeks it overlaps, for `person_ids` (None: all).
+    Closed weeks are read from their rollups when current (see `store_rollups`)."""
+    people = _people_in_scope(session, person_ids)
+    ids = list(people)
+    previous = previous_window(policy, window)
+    weeks = weeks_in(policy, window)
+    current = current_rollups(session, [window, previous, *weeks], now, store=False)
+
+    def per_person(
+        windows: Sequence[Window],
+    ) -> dict[tuple[Any, ...], dict[tuple[Any, ...], Totals]]:
+        rows = window_sums(session, windows, now, current=current)
+        found: dict[tuple[Any, ...], dict[tuple[Any, ...], Totals]] = {}
+        for (key, pid), totals in grouped_totals(
+            session, rows, ("window", "person_id"), ids
+        ).items():
+            found.setdefault(key, {})[(pid,)] = totals
+        return found
+
+    by_week = per_person(weeks) if weeks else {}
+    return Overview(
+        current=_figures(session, policy, window, people, per_person([window]).get(window.key, {})),
+        previous=_figures(
+            session, policy, previous, people, per_person([previous]).get(previous.key, {})
+        ),
+        weeks=tuple(_figures(session, policy, w, people, by_week.get(w.key, {})) for w in weeks),
+    )
+
+
+def store_rollups(session: Session, policy: Policy, window: Window, now: datetime) -> None:
+    """Build the rollups of the closed weeks an overview of `window` reads, as the Monday job
+    and `score` do (the caller commits), so pages read sums instead of events."""
+    previous = previous_window(policy, window)
+    weeks = weeks_in(policy, window) + weeks_in(policy, previous)
+    current_rollups(session, weeks, now, store=True)
+
+
+# --- teams side by side --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamUseCase:
+    team_id: int | None
+    team: str
+    use_case: str
+    totals: Totals
+    outlier: tuple[str, ...]  # which figures stand out: tokens_per_accepted, revision_burden
+
+    @property
+    def tokens_per_accepted(self) -> float | None:
+        return self.totals.tokens / self.totals.accepted if self.totals.accepted else None
+
+
+def outliers(values: dict[Any, float | None], factor: float = OUTLIER_FACTOR) -> set[Any]:
+    """Keys whose value is at least `factor` times the median of the defined values (needs
+    three values or more: with two, neither is "the usual")."""
+    defined = [v for v in values.values() if v is not None]
+    if len(defined) < 3:
+        return set()
+    median = statistics.median(defined)
+    if median <= 0:
+        return set()
+    return {k for k, v in values.items() if v is not None and v >= factor * median}
+
+
+def team_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Team.id, Team.name)).all())
+
+
+def teams_by_use_case(
+    session: Session,
+    window: Window,
+    now: datetime,
+    person_ids: Iterable[int] | None = None,
+) -> dict[str, list[TeamUseCase]]:
+    """Per use case (uncategorised work left out), each team's totals, outliers marked."""
+    ids = list(_people_in_scope(session, person_ids))
+    rows = window_sums(session, [window], now)
+    grouped = grouped_totals(session, rows, ("use_case", "team_id"), ids)
+    names = team_names(session)
+    by_use_case: dict[str, dict[int | None, Totals]] = {}
+    for (use_case, team_id), totals in grouped.items():
+        if use_case:
+            by_use_case.setdefault(use_case, {})[team_id] = totals
+    out: dict[str, list[TeamUseCase]] = {}
+    for use_case, teams in sorted(by_use_case.items()):
+        per_accepted = {
+            t: (x.tokens / x.accepted if x.accepted else None) for t, x in teams.items()
+        }
+        burden = {t: x.revision_burden for t, x in teams.items()}
+        high_cost, heavy_edits = outliers(per_accepted), outliers(burden)
+        out[use_case] = sorted(
+            (
+                TeamUseCase(
+                    team_id,
+                    names.get(team_id, "No team") if team_id is not None else "No team",
+                    use_case,
+                    totals,
+                    tuple(
+                        name
+                        for name, found in (
+                            ("tokens_per_accepted", high_cost),
+                            ("revision_burden", heavy_edits),
+                        )
+                        if team_id in found
+                    ),
+                )
+                for team_id, totals in teams.items()
+            ),
+            key=lambda t: t.team,
+        )
+    return out
+
+
+# --- workflows -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workflow:
+    use_case: str
+    template_id: str | None
+    template: str | None
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class Rework:
+    team: str
+    use_case: str
+    totals: Totals
+
+
+def workflows(
+    session: Session,
+    window: Window,
+    now: datetime,
+    person_ids: Iterable[int] | None = None,
+) -> tuple[list[Workflow], list[Rework]]:
+    """Use cases and templates by accepted output per 1,000 tokens (best first), and where
+    rework concentrates: team and use case by revision burden, from `MIN_ARTIFACTS` edited
+    results (the review's hot spots, not cut to its top five)."""
+    ids = list(_people_in_scope(session, person_ids))
+    rows = window_sums(session, [window], now)
+    names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).all())
+    found = [
+        Workflow(uc, template or None, names.get(template) if template else None, t)
+        for (uc, template), t in grouped_totals(
+            session, rows, ("use_case", "template_id"), ids
+        ).items()
+        if uc and (t.tokens or t.artifacts)
+    ]
+    found.sort(
+        key=lambda w: (
+            -(w.totals.accepted_per_1k_tokens or 0.0),
+            -w.totals.artifacts,
+            w.use_case,
+            w.template_id or "",
+        )
+    )
+    teams = team_names(session)
+    rework = [
+        Rework(teams.get(team_id, "No team") if team_id is not None else "No team", uc, t)
+        for (team_id, uc), t in grouped_totals(session, rows, ("team_id", "use_case"), ids).items()
+        if uc and t.edited >= MIN_ARTIFACTS
+    ]
+    rework.sort(
+        key=lambda r: (-(r.totals.revision_burden or 0.0), -r.totals.edited, r.team, r.use_case)
+    )
+    return found, rework
+
+
+def totals_by(
+    session: Session,
+    window: Window,
+    now: datetime,
+    by: str,
+    person_ids: Iterable[int] | None = None,
+) -> dict[Any, Totals]:
+    """Totals per team_id or use_case (spend by team and by use case on the finance page)."""
+    ids = list(_people_in_scope(session, person_ids))
+    rows = window_sums(session, [window], now)
+    return {key[0]: t for key, t in grouped_totals(session, rows, (by,), ids).items()}
