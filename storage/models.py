@@ -447,7 +447,10 @@ class ConversationRef(Base):
 
 
 class PromptTemplate(Base):
-    """An approved prompt template (metadata only; the template text lives elsewhere)."""
+    """A prompt template of the library. `state` is proposed (no version approved yet),
+    approved (`current_version` is the approved text) or retired; `approved` is
+    `state == 'approved'`, kept beside it because scoring's aggregates filter on it. Its
+    texts are its `PromptTemplateVersion`s (scoring.template_library keeps both in step)."""
 
     __tablename__ = "prompt_templates"
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -456,6 +459,35 @@ class PromptTemplate(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     approved: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column()
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    state: Mapped[str] = mapped_column(String(20), default="approved", server_default="approved")
+    current_version: Mapped[int | None] = mapped_column(Integer)
+    first_approved_at: Mapped[datetime | None] = mapped_column()
+
+
+class PromptTemplateVersion(Base):
+    """One text of a template, as its author deliberately proposed it (the only prompt text
+    tokenbot keeps). Versions are never deleted: a new one supersedes the approved one, and a
+    version's stats are its template's usage from its approval to the next one's. `state`:
+    proposed -> approved | sent_back (once, by a conditional update); approved ->
+    superseded. `variables` are the names the text reads, in order of first appearance."""
+
+    __tablename__ = "prompt_template_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[str] = mapped_column(ForeignKey("prompt_templates.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column()
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
 
 
 class Flag(Base):
