@@ -48,6 +48,10 @@ from ingest.store import outcome_storage_errors, record_outcomes, usage_storage_
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+# The key check (the first database call of every request) is given this long; past it the
+# caller hears 503 and Retry-After even when the database neither answers nor fails (the
+# engine's connect and pool timeouts end the waiting thread itself soon after).
+ANSWER_WITHIN_SECONDS = 4.0
 # An unreachable database fails every request alike: one line, then a summary a minute.
 UNAVAILABLE_LOG = FloodLog("the usage API answers 503: the database is unavailable")
 # Errors that mean "the database cannot be reached or is overloaded right now": retry later.
@@ -280,7 +284,9 @@ def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitab
             # The key before the body: strangers cannot make the server wait for (or parse)
             # anything. The work checks it again in its own transaction (a revoked key stops
             # at once), which costs one indexed read.
-            if not await loop.run_in_executor(workers, _authenticated, services, key):
+            async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
+                known = await loop.run_in_executor(workers, _authenticated, services, key)
+            if not known:
                 return _refused_unread(UNAUTHORIZED)
             if request.content_length is not None and request.content_length > limit:
                 return _too_large(limit)
@@ -291,6 +297,9 @@ def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitab
             if isinstance(body, web.Response):
                 return body
             answer = await loop.run_in_executor(workers, work, services, key, body)
+        except TimeoutError:  # the key check waited on a database that does not answer
+            UNAVAILABLE_LOG.note(f"{request.path}: no answer within {ANSWER_WITHIN_SECONDS} s")
+            answer = UNAVAILABLE
         except DATABASE_UNAVAILABLE as problem:
             UNAVAILABLE_LOG.note(f"{request.path}: {type(problem).__name__}")
             answer = UNAVAILABLE

@@ -26,6 +26,12 @@ from sqlalchemy.types import JSON
 from storage.models import UTCDateTime
 
 DEFAULT_DATABASE_URL = "sqlite:///tokenbot.db"
+# A database that accepts connections but never answers must fail fast, so that callers hear
+# "retry later" (the API's 503) within seconds instead of hanging: libpq's connect timeout
+# covers the whole start-up exchange; the pool gives up waiting for a free connection.
+PG_CONNECT_TIMEOUT_SECONDS = 3
+POOL_TIMEOUT_SECONDS = 5
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_BULK_CACHE_KIB = 64 * 1024
@@ -40,18 +46,31 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_database_engine(url: str, **kwargs: Any) -> Engine:
+def create_database_engine(
+    url: str, *, statement_timeout_seconds: float | None = None, **kwargs: Any
+) -> Engine:
+    """The engine for `url`. On PostgreSQL: connect timeout, pool timeout and, when given, a
+    server-side statement timeout (for the web process; long imports and jobs run without).
+    On SQLite: a busy timeout, the wait for another writer's lock."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            **kwargs,
         )
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+    if statement_timeout_seconds:
+        milliseconds = int(statement_timeout_seconds * 1000)
+        connect_args.setdefault("options", f"-c statement_timeout={milliseconds}")
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -66,7 +85,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # writers raise theirs with `use_bulk_cache`.
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from bot.bootstrap import bootstrap
 
 
@@ -28,7 +30,10 @@ def run_server(args) -> int:  # noqa: ANN001
 
     from bot.server import build_app, server_options
 
-    services = bootstrap()
+    # Statements of the web process end after TOKENBOT_DATABASE_STATEMENT_TIMEOUT seconds
+    # (default 30; 0 turns it off): a request never waits on the database for longer.
+    timeout = float(os.environ.get("TOKENBOT_DATABASE_STATEMENT_TIMEOUT") or 30)
+    services = bootstrap(statement_timeout_seconds=timeout or None)
     app = build_app(services)
     if args.with_scheduler or services.settings.run_scheduler_in_web:
         from bot.scheduler import attach_to_app
