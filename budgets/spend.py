@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from budgets.balances import burn_per_day
@@ -41,11 +41,15 @@ def spend_rows(
     """Attributed usage in [start, end) summed per (team, project, use case, model); "" where
     usage named no project or use case, "No team" for people without one."""
     u = UsageEvent.__table__
+    # One expression each for SELECT and GROUP BY, with a literal '' (PostgreSQL sees two bound
+    # parameters as two different expressions).
+    project = func.coalesce(u.c.project, literal_column("''"))
+    use_case = func.coalesce(u.c.use_case, literal_column("''"))
     query = (
         select(
             Team.name,
-            func.coalesce(u.c.project, ""),
-            func.coalesce(u.c.use_case, ""),
+            project,
+            use_case,
             u.c.model,
             func.sum(u.c.budget_tokens),
             func.sum(u.c.cost_micros),
@@ -55,9 +59,7 @@ def spend_rows(
             u.join(Person, Person.id == u.c.person_id).outerjoin(Team, Team.id == Person.team_id)
         )
         .where(u.c.occurred_at >= start, u.c.occurred_at < end, u.c.person_id.is_not(None))
-        .group_by(
-            Team.name, func.coalesce(u.c.project, ""), func.coalesce(u.c.use_case, ""), u.c.model
-        )
+        .group_by(Team.name, project, use_case, u.c.model)
     )
     if person_ids is not None:
         query = query.where(u.c.person_id.in_(list(person_ids)))

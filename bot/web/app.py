@@ -51,6 +51,10 @@ from storage.models import Person
 log = logging.getLogger(__name__)
 
 WEB = web.AppKey("dashboard", Any)
+VIEWER = web.RequestKey("viewer", Person)
+SCOPE = web.RequestKey("scope", Scope)
+TOKEN = web.RequestKey("session_token", str)
+CSRF = web.RequestKey("csrf", str)
 
 NAV = (
     ("overview", "/dashboard", "Overview"),
@@ -79,8 +83,8 @@ class Dashboard:
     def page(
         self, request: web.Request, template: str, current: str, **context: Any
     ) -> web.Response:
-        viewer: Person = request["viewer"]
-        scope: Scope = request["scope"]
+        viewer: Person = request[VIEWER]
+        scope: Scope = request[SCOPE]
         nav = [
             (name, href, label)
             for name, href, label in NAV
@@ -92,19 +96,19 @@ class Dashboard:
             current=current,
             viewer=viewer,
             scope=scope,
-            csrf=request["csrf"],
+            csrf=request[CSRF],
             **context,
         )
 
     def refusal(self, request: web.Request, status: int, title: str, message: str) -> web.Response:
-        signed_in = "viewer" in request
+        signed_in = VIEWER in request
         return self.html(
             "error",
             status=status,
             title=title,
             message=message,
-            viewer=request.get("viewer"),
-            csrf=request.get("csrf", ""),
+            viewer=request.get(VIEWER),
+            csrf=request.get(CSRF, ""),
             nav=[] if not signed_in else [(n, h, label) for n, h, label in NAV],
             current="",
             providers=self.settings.providers if not signed_in else (),
@@ -135,10 +139,10 @@ class Dashboard:
 
         person, scope = await asyncio.to_thread(find)
         if person is not None:
-            request["viewer"] = person
-            request["scope"] = scope
-            request["token"] = token
-            request["csrf"] = csrf_token(self.settings, token)
+            request[VIEWER] = person
+            request[SCOPE] = scope
+            request[TOKEN] = token
+            request[CSRF] = csrf_token(self.settings, token)
         return person
 
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
@@ -193,7 +197,7 @@ class Dashboard:
 
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
-        token = request.get("token")
+        token = request.get(TOKEN)
         if token is None or not csrf_ok(self.settings, token, str(form.get("csrf") or "")):
             return self.refusal(
                 request,
@@ -257,14 +261,14 @@ class Dashboard:
     async def overview(self, request: web.Request) -> web.Response:
         window = self._window(request)
         await self._prepare(window)
-        policy, now, scope = self.services.policy, self.services.clock(), request["scope"]
+        policy, now, scope = self.services.policy, self.services.clock(), request[SCOPE]
         context = await self._read(lambda s: overview_context(s, policy, scope, window, now))
         return self.page(request, "overview", "overview", **self._period_context(window), **context)
 
     async def grouped_page(
         self, request: web.Request, name: str, build: Callable[..., dict[str, Any]]
     ) -> web.Response:
-        scope: Scope = request["scope"]
+        scope: Scope = request[SCOPE]
         if not scope.sees_groups:
             return self.forbidden(request)
         window = self._window(request)
@@ -283,7 +287,7 @@ class Dashboard:
         return await self.grouped_page(request, "finance", finance_context)
 
     async def chargeback(self, request: web.Request) -> web.StreamResponse:
-        scope: Scope = request["scope"]
+        scope: Scope = request[SCOPE]
         if not scope.sees_groups:
             return self.forbidden(request)
         window = self._window(request)
@@ -296,13 +300,13 @@ class Dashboard:
         )
 
     async def people(self, request: web.Request) -> web.Response:
-        policy, now, scope = self.services.policy, self.services.clock(), request["scope"]
+        policy, now, scope = self.services.policy, self.services.clock(), request[SCOPE]
         context = await self._read(lambda s: people_context(s, policy, scope, now))
         return self.page(request, "people", "people", **context)
 
     async def person(self, request: web.Request) -> web.Response:
-        viewer: Person = request["viewer"]
-        scope: Scope = request["scope"]
+        viewer: Person = request[VIEWER]
+        scope: Scope = request[SCOPE]
         raw = request.match_info["person_id"]
         if not raw.isdigit() or not may_see_person(scope, viewer, int(raw)):
             return self.forbidden(request)

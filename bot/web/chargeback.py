@@ -8,11 +8,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from decimal import Decimal
 
 from budgets.spend import SpendRow
-from message_templates import format_money
 
 HEADER = ("period", "team", "project", "use_case", "model", "budget_tokens", "cost_usd", "calls")
+MICROS = Decimal(1_000_000)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -34,7 +35,7 @@ def chargeback_csv(period: str, rows: Iterable[SpendRow]) -> str:
                 neutralise(row.use_case),
                 neutralise(row.model),
                 row.tokens,
-                format_money(row.cost_micros).lstrip("$").replace(",", ""),
+                f"{Decimal(row.cost_micros) / MICROS:.6f}",  # exact: micro-dollars
                 row.events,
             ]
         )
