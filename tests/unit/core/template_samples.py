@@ -331,3 +331,8 @@ SAMPLES.update(GOVERNANCE_SAMPLES)
 from tests.unit.core.teams_samples import TEAMS_SAMPLES  # noqa: E402
 
 SAMPLES.update(TEAMS_SAMPLES)
+
+# The web dashboard's sign-in link (issue 21): samples live in their own module.
+from tests.unit.core.dashboard_samples import DASHBOARD_SAMPLES  # noqa: E402
+
+SAMPLES.update(DASHBOARD_SAMPLES)
