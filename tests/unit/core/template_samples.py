@@ -336,3 +336,8 @@ SAMPLES.update(TEAMS_SAMPLES)
 from tests.unit.core.dashboard_samples import DASHBOARD_SAMPLES  # noqa: E402
 
 SAMPLES.update(DASHBOARD_SAMPLES)
+
+# The prompt library's messages (issue 22).
+from tests.unit.core.library_samples import LIBRARY_SAMPLES  # noqa: E402
+
+SAMPLES.update(LIBRARY_SAMPLES)
