@@ -182,29 +182,43 @@ def test_claims_on_the_wrong_artifacts_or_amounts_are_refused(chat, text, expect
     assert expected in rendered
 
 
-def test_tokenbot_templates_add_registers_and_updates_a_template(
-    services, ids, monkeypatch, capsys
+def test_tokenbot_templates_add_stores_an_approved_text_and_then_a_new_version(
+    services, ids, monkeypatch, capsys, tmp_path
 ):
     monkeypatch.setenv("TOKENBOT_DATABASE_URL", services.settings.database_url)
     monkeypatch.delenv("TOKENBOT_POLICY", raising=False)
-    args = [
-        "templates",
-        "add",
-        "--id",
-        "ad-copy-v1",
-        "--name",
-        "Ad copy v1",
-        "--use-case",
-        "ad-copy",
-    ]
-    assert main([*args, "--author", "kim@acme.test"]) == 0
-    assert "registered template ad-copy-v1 (Ad copy v1) for ad-copy" in capsys.readouterr().out
-    assert main([*args[:-2], "--use-case", "seo-brief"]) == 0
-    assert "updated template ad-copy-v1" in capsys.readouterr().out
+    first, second, leaky = (tmp_path / n for n in ("v1.txt", "v2.txt", "leaky.txt"))
+    first.write_text("Three headlines for {{ product }}, tone {{ tone }}.\n", encoding="utf-8")
+    second.write_text("Three headlines for {{ product }}.\n", encoding="utf-8")
+    leaky.write_text(
+        "Use key sk-proj-Q7vX2mN9pL4kR8sT1wY6zA3bC5dE0fG for {{ x }}", encoding="utf-8"
+    )
+    args = ["templates", "add", "--id", "ad-copy-v1", "--name", "Ad copy v1"]
+    add = [*args, "--use-case", "ad-copy", "--text-file"]
+    assert main([*add, str(first), "--author", "kim@acme.test"]) == 0
+    assert (
+        "added template ad-copy-v1 (Ad copy v1) for ad-copy, approved; variables: product, tone"
+        in capsys.readouterr().out
+    )
+    assert main([*add, str(second)]) == 0
+    assert "added version 2 of template ad-copy-v1" in capsys.readouterr().out
     with services.db.read() as session:
         template = session.get(PromptTemplate, "ad-copy-v1")
-        assert (template.use_case, template.author_id) == ("seo-brief", ids["kim"])
-    assert main([*args[:-2], "--use-case", "personal"]) == 2
+        assert (template.use_case, template.author_id) == ("ad-copy", ids["kim"])
+        assert (template.state, template.current_version, template.approved) == (
+            "approved",
+            2,
+            True,
+        )
+    assert main([*args, "--use-case", "seo-brief", "--text-file", str(second)]) == 2
+    assert "a new version keeps its use case" in capsys.readouterr().err
+    assert main([*args, "--use-case", "personal", "--text-file", str(second)]) == 2
     assert "prohibited" in capsys.readouterr().err
-    assert main([*args, "--author", "nobody@acme.test"]) == 2
+    assert main([*add, str(second), "--author", "nobody@acme.test"]) == 2
     assert "no one with the email nobody@acme.test" in capsys.readouterr().err
+    assert main([*add, str(leaky)]) == 2
+    assert "looks like it holds an API key" in capsys.readouterr().err
+    assert main(["templates", "list"]) == 0
+    assert "ad-copy\tad-copy-v1\tAd copy v1\tkim@acme.test\tapproved v2" in capsys.readouterr().out
+    assert main(["templates", "retire", "ad-copy-v1"]) == 0
+    assert "retired template ad-copy-v1" in capsys.readouterr().out
