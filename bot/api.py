@@ -249,6 +249,19 @@ def authorize_call(services: Services, key: str | None, body: bytes) -> Answer:
     )
 
 
+def render_template(services: Services, key: str | None, body: bytes) -> Answer:
+    """POST /api/v1/templates/render (issue 22): bot/api_templates.py does the work."""
+    from bot.api_templates import render_request
+
+    if not _authenticated(services, key):
+        return UNAUTHORIZED
+    payload = _decode(body)
+    if isinstance(payload, Answer):
+        return payload
+    status, answer = render_request(services, payload)
+    return Answer(status, answer)
+
+
 # --- the aiohttp side ----------------------------------------------------------------------
 
 Work = Callable[[Services, str | None, bytes], Answer]
@@ -337,6 +350,7 @@ ROUTES: Mapping[str, Work] = {
     "/api/v1/usage": ingest_usage,
     "/api/v1/outcomes": ingest_outcomes,
     "/api/v1/authorize": authorize_call,
+    "/api/v1/templates/render": render_template,
 }
 
 
