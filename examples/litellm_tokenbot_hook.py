@@ -29,10 +29,10 @@ success callback; sync and async names alike):
 - anything else (files, batches, assistants, realtime, pass-through routes) is left alone.
 
 Before the call (`async_pre_call_hook`), POST /api/v1/authorize with:
-- user: the request's person: `user` (chat, text completion, Responses API, embeddings) or
-  Anthropic `metadata.user_id` (/v1/messages; a Claude Code id's `_session_<id>` suffix is
-  dropped, as it names the session, not the person), else LiteLLM's end user, else the
-  virtual key's user email, user id or alias, else `litellm-key:<key hash>`;
+- user: the request's person: `user` or `safety_identifier` (chat, text completion, Responses
+  API, embeddings) or Anthropic `metadata.user_id` (/v1/messages; a Claude Code id's
+  `_session_<id>` suffix is dropped, as it names the session, not the person), else LiteLLM's
+  end user, else the virtual key's user email, user id or alias, else `litellm-key:<key hash>`;
 - model: the model group, i.e. the name the client asked the proxy for;
 - estimated_tokens: the prompt (LiteLLM's token counter) plus the most output the request
   allows: `max_completion_tokens` or `max_tokens` (chat, times `n`), `max_tokens` (text
@@ -95,7 +95,8 @@ from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 from pydantic import BaseModel
 
-log = logging.getLogger("tokenbot-hook")
+# A child of LiteLLM's proxy logger: the proxy's log format, level and JSON setting apply.
+log = logging.getLogger("LiteLLM Proxy").getChild("tokenbot")
 
 # call_type -> which request fields hold the prompt and the output limit
 METERED_CALL_TYPES = {
@@ -148,6 +149,10 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def litellm_metadata(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """LiteLLM's own metadata of a request: `litellm_metadata` on the routes where `metadata`
     is the provider's parameter (/v1/messages, /v1/responses, batches, files), else `metadata`."""
@@ -181,7 +186,7 @@ def _request_labels(data: Mapping[str, Any]) -> dict[str, str]:
         _mapping(meta.get("spend_logs_metadata")),
         _mapping(data.get("metadata")),
     ]
-    tags = [*(meta.get("tags") or []), *(data.get("tags") or [])]
+    tags = [*_list(meta.get("tags")), *_list(data.get("tags"))]
     return own_labels(scopes, tags)
 
 
@@ -199,8 +204,8 @@ def request_person(data: Mapping[str, Any], kind: str, key: Any) -> str:
     virtual key's owner."""
     if kind == "messages":
         person = anthropic_person(_mapping(data.get("metadata")).get("user_id"))
-    else:
-        person = _text(data.get("user"))
+    else:  # OpenAI's end-user field, or `safety_identifier`, which newer clients send instead
+        person = _text(data.get("user")) or _text(data.get("safety_identifier"))
     meta = litellm_metadata(data)
     candidates = (
         person,
@@ -727,7 +732,7 @@ class TokenbotHook(CustomLogger):
                 _mapping(meta.get("requester_metadata")),
                 _mapping(meta.get("spend_logs_metadata")),
             ],
-            [*(payload.get("request_tags") or []), *(meta.get("tags") or [])],
+            [*_list(payload.get("request_tags")), *_list(meta.get("tags"))],
         )
         params = _mapping(kwargs.get("litellm_params"))
         session = None

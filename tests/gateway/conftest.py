@@ -19,11 +19,13 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,10 @@ class LiteLLMProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LiteLLMProxy:
+        return self.launch().wait_until_up()
+
+    def launch(self) -> LiteLLMProxy:
+        """Start the process without waiting for it (several proxies start faster together)."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [str(self.executable), "--config", str(self.config)]
@@ -170,6 +176,10 @@ class LiteLLMProxy:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        return self
+
+    def wait_until_up(self) -> LiteLLMProxy:
+        assert self.process is not None
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -283,18 +293,120 @@ def tokenbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tokenbot]:
             services.close()
 
 
+class FakeTokenbot:
+    """tokenbot's API as a stand-in that answers what a test needs: authorize allows everyone
+    but closed@acme.test (503); the first usage post gets 503 with Retry-After, an event of
+    invalid@acme.test a 400 naming it; every usage post is kept with its arrival time."""
+
+    RETRY_AFTER = 2
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[float, list[dict[str, Any]]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/api/v1/authorize":
+                    if body["user"] == "closed@acme.test":
+                        self.answer(503, {"error": "unavailable"}, {"Retry-After": "5"})
+                    else:
+                        self.answer(200, {"allow": True, "reason": "Within budget."})
+                    return
+                fake.posts.append((time.monotonic(), body["events"]))
+                if len(fake.posts) == 1:
+                    retry_after = {"Retry-After": str(fake.RETRY_AFTER)}
+                    self.answer(503, {"error": "unavailable"}, retry_after)
+                    return
+                invalid = [
+                    {"index": i, "field": "user", "reason": "not allowed here"}
+                    for i, event in enumerate(body["events"])
+                    if event["user"] == "invalid@acme.test"
+                ]
+                if invalid:
+                    self.answer(400, {"error": "invalid", "errors": invalid})
+                else:
+                    self.answer(200, {"recorded": len(body["events"])})
+
+            def answer(self, status: int, body: object, headers: dict[str, str] | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def delivered(self, user: str) -> list[float]:
+        """Arrival times of the usage posts that carried `user`'s event."""
+        return [at for at, events in self.posts if any(e["user"] == user for e in events)]
+
+
 @pytest.fixture(scope="module")
-def proxy(
-    litellm_bin: Path, tokenbot: Tokenbot, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiteLLMProxy]:
-    """The proxy in front of the real tokenbot, failing open (the default)."""
-    gateway = LiteLLMProxy(
-        litellm_bin,
-        tmp_path_factory.mktemp("litellm"),
-        {"TOKENBOT_URL": tokenbot.url, "TOKENBOT_API_KEY": tokenbot.api_key},
+def fake_tokenbot() -> Iterator[FakeTokenbot]:
+    fake = FakeTokenbot()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@dataclass
+class Proxies:
+    main: LiteLLMProxy  # in front of the real tokenbot, failing open (the default)
+    fail_closed: LiteLLMProxy  # in front of FakeTokenbot, TOKENBOT_FAIL_OPEN=false
+    wrong_key: LiteLLMProxy  # in front of the real tokenbot with a key it does not know
+
+
+@pytest.fixture(scope="module")
+def proxies(
+    litellm_bin: Path,
+    tokenbot: Tokenbot,
+    fake_tokenbot: FakeTokenbot,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Proxies]:
+    """Three proxies, started together (each takes seconds to import LiteLLM)."""
+    started = Proxies(
+        main=LiteLLMProxy(
+            litellm_bin,
+            tmp_path_factory.mktemp("litellm"),
+            {"TOKENBOT_URL": tokenbot.url, "TOKENBOT_API_KEY": tokenbot.api_key},
+        ),
+        fail_closed=LiteLLMProxy(
+            litellm_bin,
+            tmp_path_factory.mktemp("litellm-fake"),
+            {
+                "TOKENBOT_URL": fake_tokenbot.url,
+                "TOKENBOT_API_KEY": "tbk_fake",
+                "TOKENBOT_FAIL_OPEN": "false",
+                "TOKENBOT_RETRY_MAX_SECONDS": "0.2",  # backoff alone would retry within 0.2 s
+            },
+        ),
+        wrong_key=LiteLLMProxy(
+            litellm_bin,
+            tmp_path_factory.mktemp("litellm-wrong-key"),
+            {"TOKENBOT_URL": tokenbot.url, "TOKENBOT_API_KEY": "tbk_0123456789_not-the-key"},
+        ),
     )
-    gateway.start()
+    every = (started.main, started.fail_closed, started.wrong_key)
     try:
-        yield gateway
+        for gateway in every:
+            gateway.launch()
+        for gateway in every:
+            gateway.wait_until_up()
+        yield started
     finally:
-        gateway.stop()
+        for gateway in every:
+            gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(proxies: Proxies) -> LiteLLMProxy:
+    return proxies.main

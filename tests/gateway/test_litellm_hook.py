@@ -11,13 +11,9 @@ import json
 import re
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
@@ -33,6 +29,7 @@ from tests.gateway.conftest import (
     EMBEDDING_GROUP,
     MASTER_KEY,
     ROOT,
+    FakeTokenbot,
     LiteLLMProxy,
     Tokenbot,
     wait_for,
@@ -272,6 +269,13 @@ def test_a_prohibited_use_case_is_refused_with_tokenbot_s_reason_on_every_endpoi
             user="ann@acme.test",
             metadata={"use_case": "personal"},
         )
+    with pytest.raises(openai.PermissionDeniedError) as text:
+        client.completions.create(
+            model=CHAT_GROUP,
+            prompt="My shopping list:",
+            user="ann@acme.test",
+            extra_body={"metadata": {"use_case": "personal"}},
+        )
     with pytest.raises(openai.PermissionDeniedError) as embeddings:
         client.embeddings.create(
             model=EMBEDDING_GROUP,
@@ -289,7 +293,7 @@ def test_a_prohibited_use_case_is_refused_with_tokenbot_s_reason_on_every_endpoi
         },
         {"x-litellm-tags": "use_case:personal"},
     )
-    for refused in (chat, responses, embeddings):
+    for refused in (chat, responses, text, embeddings):
         assert refused.value.status_code == 403
         assert PROHIBITED in str(refused.value)
     assert status == 403
@@ -346,7 +350,10 @@ def test_usage_made_while_tokenbot_is_down_arrives_once_after_it_is_back_even_ac
             extra_body={"litellm_session_id": "conv-outage"},
         ),
         client.responses.with_raw_response.create(
-            model=CHAT_GROUP, input="Hello", user="bob@acme.test", metadata={"use_case": "research"}
+            model=CHAT_GROUP,
+            input="Hello",
+            safety_identifier="bob@acme.test",  # what newer clients send instead of `user`
+            metadata={"use_case": "research"},
         ),
     ]  # allowed: TOKENBOT_FAIL_OPEN is on by default
     ids = [hook_id(proxy, raw.headers["x-litellm-call-id"]) for raw in during]
@@ -354,7 +361,7 @@ def test_usage_made_while_tokenbot_is_down_arrives_once_after_it_is_back_even_ac
         lambda: {stored_id(e["id"]) for e in proxy.spooled()} >= set(ids),
         "the usage to be spooled",
     )
-    assert "the call goes through (fail open)" in proxy.output()
+    assert re.search(r"tokenbot:WARNING: .* the call goes through \(fail open\)", proxy.output())
 
     proxy.kill()  # whatever the proxy held only in memory is gone
     tokenbot.server.start()
@@ -373,133 +380,44 @@ def test_usage_made_while_tokenbot_is_down_arrives_once_after_it_is_back_even_ac
 # --- tokenbot's answers: Retry-After, invalid events, fail closed, a wrong key ------------------
 
 
-class FakeTokenbot:
-    """tokenbot's API as a stand-in that answers what a test needs: authorize allows everyone
-    but closed@acme.test (503); the first usage post gets 503 with Retry-After, an event of
-    invalid@acme.test a 400 naming it; every usage post is kept with its arrival time."""
-
-    RETRY_AFTER = 2
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[float, list[dict[str, Any]]]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path == "/api/v1/authorize":
-                    if body["user"] == "closed@acme.test":
-                        self.answer(503, {"error": "unavailable"}, {"Retry-After": "5"})
-                    else:
-                        self.answer(200, {"allow": True, "reason": "Within budget."})
-                    return
-                fake.posts.append((time.monotonic(), body["events"]))
-                if len(fake.posts) == 1:
-                    self.answer(
-                        503, {"error": "unavailable"}, {"Retry-After": str(fake.RETRY_AFTER)}
-                    )
-                    return
-                invalid = [
-                    {"index": i, "field": "user", "reason": "not allowed here"}
-                    for i, event in enumerate(body["events"])
-                    if event["user"] == "invalid@acme.test"
-                ]
-                if invalid:
-                    self.answer(400, {"error": "invalid", "errors": invalid})
-                else:
-                    self.answer(200, {"recorded": len(body["events"])})
-
-            def answer(self, status: int, body: object, headers: dict[str, str] | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def delivered(self, user: str) -> list[float]:
-        """Arrival times of the usage posts that carried `user`'s event."""
-        return [at for at, events in self.posts if any(e["user"] == user for e in events)]
-
-
-@pytest.fixture
-def fake_tokenbot() -> Iterator[FakeTokenbot]:
-    fake = FakeTokenbot()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
-
-
 def test_delivery_honours_retry_after_keeps_invalid_events_aside_and_can_fail_closed(
-    litellm_bin, fake_tokenbot, tmp_path
+    proxies, fake_tokenbot
 ):
-    proxy = LiteLLMProxy(
-        litellm_bin,
-        tmp_path / "litellm",
-        {
-            "TOKENBOT_URL": fake_tokenbot.url,
-            "TOKENBOT_API_KEY": "tbk_fake",
-            "TOKENBOT_FAIL_OPEN": "false",
-            "TOKENBOT_RETRY_MAX_SECONDS": "0.2",  # backoff alone would retry within 0.2 s
-        },
-    ).start()
-    try:
-        client = api(proxy)
-        client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="ann@acme.test")
+    proxy = proxies.fail_closed  # TOKENBOT_FAIL_OPEN=false, in front of FakeTokenbot
+    client = api(proxy)
 
-        def sent_twice() -> list[float] | None:
-            times = fake_tokenbot.delivered("ann@acme.test")
-            return times[:2] if len(times) >= 2 else None
+    client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="ann@acme.test")
 
-        first, second = wait_for(sent_twice, "the usage to be sent twice")
-        assert second - first >= FakeTokenbot.RETRY_AFTER - 0.1
-        wait_for(lambda: proxy.spooled() == [], "the spool to empty")
+    def sent_twice() -> list[float] | None:
+        times = fake_tokenbot.delivered("ann@acme.test")
+        return times[:2] if len(times) >= 2 else None
 
-        with pytest.raises(openai.APIStatusError) as closed:
-            client.chat.completions.create(
-                model=CHAT_GROUP, messages=HELLO, user="closed@acme.test"
-            )
-        assert closed.value.status_code == 503
-        assert "unavailable" in str(closed.value)
+    first, second = wait_for(sent_twice, "the usage to be sent twice")
+    assert second - first >= FakeTokenbot.RETRY_AFTER - 0.1  # not the 0.2 s backoff
+    wait_for(lambda: proxy.spooled() == [], "the spool to empty")
 
-        client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="invalid@acme.test")
-        rejected = wait_for(
-            lambda: [event["user"] for event in proxy.spooled("rejected")],
-            "the invalid event to be set aside",
-        )
-        assert rejected == ["invalid@acme.test"]
-        assert proxy.spooled() == []
-        assert "rejected usage event" in proxy.output()
-    finally:
-        proxy.stop()
+    with pytest.raises(openai.APIStatusError) as closed:
+        client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="closed@acme.test")
+    assert closed.value.status_code == 503
+    assert "the token budget check is unavailable" in str(closed.value)
+
+    client.chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="invalid@acme.test")
+    rejected = wait_for(
+        lambda: [event["user"] for event in proxy.spooled("rejected")],
+        "the invalid event to be set aside",
+    )
+    assert rejected == ["invalid@acme.test"]
+    assert proxy.spooled() == []
+    assert re.search(r"tokenbot:ERROR: .* tokenbot rejected usage event", proxy.output())
 
 
-def test_a_wrong_tokenbot_key_refuses_every_call_even_when_failing_open(
-    litellm_bin, tokenbot, tmp_path
-):
-    proxy = LiteLLMProxy(
-        litellm_bin,
-        tmp_path / "litellm",
-        {"TOKENBOT_URL": tokenbot.url, "TOKENBOT_API_KEY": "tbk_0123456789_not-the-key"},
-    ).start()
-    try:
-        with pytest.raises(openai.APIStatusError) as refused:
-            api(proxy).chat.completions.create(
-                model=CHAT_GROUP, messages=HELLO, user="ann@acme.test"
-            )
-        assert refused.value.status_code == 503
-        assert "misconfigured" in str(refused.value)
-        assert "refused the gateway's API key" in proxy.output()
-        assert "ERROR" in proxy.output()
-        assert proxy.spend_logs() == []  # the model was never called
-    finally:
-        proxy.stop()
+def test_a_wrong_tokenbot_key_refuses_every_call_even_when_failing_open(proxies, tokenbot):
+    proxy = proxies.wrong_key  # TOKENBOT_FAIL_OPEN left at its default, true
+    before = tokenbot.usage_count()
+    with pytest.raises(openai.APIStatusError) as refused:
+        api(proxy).chat.completions.create(model=CHAT_GROUP, messages=HELLO, user="ann@acme.test")
+    assert refused.value.status_code == 503
+    assert "misconfigured" in str(refused.value)
+    assert re.search(r"tokenbot:ERROR: .* tokenbot refused the gateway's API key", proxy.output())
+    assert proxy.spend_logs() == []  # the model was never called
+    assert tokenbot.usage_count() == before
