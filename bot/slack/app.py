@@ -19,6 +19,7 @@ DM, and a private reply never replaces a message that everyone in a channel can 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -26,28 +27,34 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.asyncio_runner import AsyncioLazyListenerRunner
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy import delete
 
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Reply
 from bot.delivery import deliver_first, platform_deliverers
-from bot.http_limits import read_body
+from bot.http_limits import FloodLog, read_body
 from bot.slack.blocks import to_message, to_modal
 from bot.slack.delivery import PLATFORM, SlackDeliverer, api_url
 from budgets.directory import link_chat_id
-from storage.models import Person
+from storage.database import upsert_insert
+from storage.models import Person, SentNotice
 
 if TYPE_CHECKING:
     from bot.bootstrap import Services
@@ -57,6 +64,13 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 ESTIMATE_SHORTCUT = "estimate_message"
 ANY = re.compile(".*")
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE_HEADER = "x-slack-signature"
+# Bolt refuses timestamps older than 5 minutes; a signature is remembered a little longer.
+REPLAY_WINDOW = timedelta(minutes=6)
+REPLAY_KEY_PREFIX = "slack-signature:"
+REPLAY_KEY_END = "slack-signature;"  # the next string after every key with the prefix
 MAILTO = re.compile(r"<mailto:([^<>|]+)(?:\|[^<>]*)?>")
 
 
@@ -130,6 +144,40 @@ class RecentIds:
         return False
 
 
+class SlackRequest(AsyncBoltRequest):
+    """Bolt's request, with one parsing bug worked around: slack_bolt (1.30) takes any form
+    body that contains the word `payload` for an interactive payload, finds no `payload`
+    field and dispatches an empty body (404), so `/tokens estimate this JSON payload` went
+    unanswered. A form without a `payload` field is parsed as the plain form it is. Kept
+    across Bolt's copies of the request (lazy listeners copy it)."""
+
+    def __init__(self, *, body: str | dict, **options: Any):
+        super().__init__(body=body, **options)
+        if (
+            isinstance(body, str)
+            and self.mode == "http"
+            and not self.body
+            and "payload" in body
+            and not body.startswith("{")
+            and self.content_type != "application/json"
+        ):
+            form = dict(parse_qsl(body, keep_blank_values=True))
+            if "payload" not in form:
+                self.body = form
+                self.context = build_async_context(
+                    AsyncBoltContext(options.get("context") or {}), form
+                )
+
+    def to_copyable(self) -> SlackRequest:
+        return SlackRequest(
+            body=self.raw_body if self.mode == "http" else self.body,
+            query=self.query,
+            headers=self.headers,
+            context=self.context.to_copyable(),
+            mode=self.mode,
+        )
+
+
 class SlackSurface:
     def __init__(self, services: Services):
         settings = services.settings
@@ -148,6 +196,8 @@ class SlackSurface:
         self.recent_events = RecentIds()
         self.home_refreshes: dict[int, asyncio.Future] = {}  # person id -> the running refresh
         self.stale_homes: set[int] = set()  # changed again while their refresh ran
+        self.replay_log = FloodLog("Slack: replayed signed requests refused")
+        self.last_pruned: datetime | None = None
         self.app.middleware(self.skip_redelivered_events)
         self.app.command(ANY)(ack=self.acknowledge, lazy=[self.answer_command])
         self.app.block_action(ANY)(ack=self.acknowledge, lazy=[self.answer_click])
@@ -160,11 +210,20 @@ class SlackSurface:
     # --- HTTP and Socket Mode -----------------------------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.Response:
+        # Bolt parses the timestamp with int() and answers a 500 to anything else.
+        if not SLACK_TIMESTAMP.fullmatch(request.headers.get(TIMESTAMP_HEADER, "")):
+            return web.json_response({"error": "invalid request"}, status=401)
         # The signature covers the body, so it is read first: within the server's bounds.
         body = await read_body(request, authenticated=False)
         if isinstance(body, web.Response):
             return body
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        # Not UTF-8: replaced characters no longer match the signature, so Bolt says 401.
+        bolt_request = SlackRequest(
+            body=body.decode("utf-8", errors="replace"),
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def socket_mode(self, _app: web.Application) -> AsyncIterator[None]:
@@ -190,6 +249,50 @@ class SlackSurface:
 
     # --- listeners: acknowledge now, answer in the lazy function --------------------------------
 
+    async def is_replay(self, req: AsyncBoltRequest) -> bool:
+        """True for a byte-identical copy of a signed request already acted on. Bolt accepts
+        any request whose signature and timestamp are valid for 5 minutes, so a copy (from a
+        proxy log, a captured request) would run again; Slack's own redeliveries are signed
+        anew (new timestamp) and handled by `skip_redelivered_events`. Checked in the lazy
+        work, not before the ack (which must not wait for the database). Signatures are kept
+        in the database (the exactly-once guard table, `sent_notices`), so a replay to another
+        web process is refused too. When the database cannot say, the work goes on: it needs
+        the database anyway."""
+        signature = (req.headers.get(SIGNATURE_HEADER) or [""])[0]
+        if req.mode != "http" or not signature:
+            return False
+        try:
+            first = await asyncio.to_thread(self.first_sighting, signature)
+        except Exception as exc:
+            self.replay_log.note(f"could not check for a replay: {type(exc).__name__}")
+            return False
+        if not first:
+            self.replay_log.note(f"signature {signature[:12]}... seen already")
+        return not first
+
+    def first_sighting(self, signature: str) -> bool:
+        """Remember `signature`; False when it was already remembered (a replay)."""
+        now = self.services.clock()
+        key = f"{REPLAY_KEY_PREFIX}{hashlib.sha256(signature.encode()).hexdigest()}"
+        with self.services.db.unit_of_work() as uow:
+            session = uow.session
+            if self.last_pruned is None or now - self.last_pruned > REPLAY_WINDOW:
+                session.execute(
+                    delete(SentNotice).where(
+                        SentNotice.key >= REPLAY_KEY_PREFIX,
+                        SentNotice.key < REPLAY_KEY_END,
+                        SentNotice.sent_at < now - REPLAY_WINDOW,
+                    )
+                )
+                self.last_pruned = now
+            inserted = session.execute(
+                upsert_insert(session, SentNotice.__table__)
+                .values(key=key, sent_at=now)
+                .on_conflict_do_nothing(index_elements=["key"])
+            ).rowcount
+            uow.commit()
+        return inserted == 1
+
     async def skip_redelivered_events(
         self,
         req: AsyncBoltRequest,
@@ -209,7 +312,9 @@ class SlackSurface:
     async def acknowledge(self, ack) -> None:  # noqa: ANN001
         await ack()
 
-    async def answer_command(self, body: dict[str, Any]) -> None:
+    async def answer_command(self, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        if await self.is_replay(request):
+            return
         user_id = body["user_id"]
         await self.answer(
             IncomingMessage(
@@ -223,7 +328,11 @@ class SlackSurface:
             ),
         )
 
-    async def answer_estimate_shortcut(self, body: dict[str, Any]) -> None:
+    async def answer_estimate_shortcut(
+        self, body: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        if await self.is_replay(request):
+            return
         user_id = body["user"]["id"]
         channel_id = (body.get("channel") or {}).get("id")
         text = to_plain_text((body.get("message") or {}).get("text") or "")
@@ -238,7 +347,9 @@ class SlackSurface:
             ),
         )
 
-    async def answer_click(self, body: dict[str, Any]) -> None:
+    async def answer_click(self, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        if await self.is_replay(request):
+            return
         action = body["actions"][0]
         user_id = body["user"]["id"]
         container = body.get("container") or {}
@@ -260,7 +371,9 @@ class SlackSurface:
             ),
         )
 
-    async def answer_submission(self, body: dict[str, Any]) -> None:
+    async def answer_submission(self, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        if await self.is_replay(request):
+            return
         view = body["view"]
         user_id = body["user"]["id"]
         metadata = json.loads(view.get("private_metadata") or "{}")

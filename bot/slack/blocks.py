@@ -80,7 +80,14 @@ def to_message(renderer: Renderer, reply: Reply) -> dict[str, Any]:
     blocks = _within(
         rendered["blocks"] + button_blocks(reply.buttons), MESSAGE_BLOCKS, reply.template
     )
-    return {"text": _cut(renderer.text(reply), FALLBACK_TEXT), "blocks": blocks}
+    return {"text": to_slack_text(_cut(renderer.text(reply), FALLBACK_TEXT)), "blocks": blocks}
+
+
+def to_slack_text(text: str) -> str:
+    """Plain text as Slack's `text` field takes it: `&`, `<` and `>` escaped as Slack
+    documents, so text a person wrote (a burst reason, a dispute) cannot become a mention
+    (`<!channel>`, `<@U...>`) or a disguised link (`<http://evil|click>`) in a notification."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_home_view(renderer: Renderer, reply: Reply) -> dict[str, Any]:
