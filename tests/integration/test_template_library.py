@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +22,7 @@ from storage.models import AuditEntry, PromptTemplate, PromptTemplateVersion
 
 # One line: the console reads a form field per line.
 BRIEF = (
-    "Write an SEO brief for {{ topic }} aimed at {{ audience | default('everyone') }}. "
+    "Write an SEO brief for {{ topic }} aimed at {{ audience | default('everyone', true) }}. "
     "{% if notes %}Keep in mind: {{ notes | trim }}{% endif %} Topic again: {{ topic }}"
 )
 
@@ -222,7 +223,10 @@ def test_a_retired_template_is_refused_when_used(services, org):
             "Brief. Our key is sk-proj-Q7vX2mN9pL4kR8sT1wY6zA3bC5dE0fG",
             "looks like it holds an API key; make such values variables",
         ),
-        ("Mail jane.customer@example.org about {{ topic }}", "looks like it holds an email address"),
+        (
+            "Mail jane.customer@example.org about {{ topic }}",
+            "looks like it holds an email address",
+        ),
         ("x" * 20_001, "a template takes at most 20,000"),
     ],
 )
@@ -258,3 +262,41 @@ def test_the_list_form_names_the_subcommands_and_a_use_case_typo_is_refused(serv
         IncomingMessage("console", "ann@acme.test", "templates seo-brif")
     )
     assert "there is no use case 'seo-brif'" in services.renderer.text(reply)
+
+
+def test_estimate_suggests_the_best_template_with_buttons_to_open_and_fill_it(services, org, clock):
+    from tests.unit.budgets.estimate_fixtures import record_calls
+
+    console(services, "ann@acme.test", propose_lines())
+    console(services, "mia@acme.test", ["templates pending", "press 1"])
+    with services.db.unit_of_work() as uow:
+        for template_id, tokens in ((None, 4_000), ("seo-brief-v4", 1_000)):
+            record_calls(
+                uow.session,
+                services.policy,
+                clock() - timedelta(hours=1),
+                count=6,
+                input_tokens=tokens,
+                output_tokens=500,
+                use_case="seo-brief",
+                template_id=template_id,
+                tag=f"{template_id}-{tokens}",
+            )
+        uow.commit()
+    out = console(
+        services,
+        "bob@acme.test",
+        [
+            "estimate --use-case seo-brief Brief on trail shoes for beginners",
+            "press 1",
+            "press 1",
+            "shoes",
+            "",
+            "x",
+        ],
+    )
+    assert "Tip: the SEO brief v4 template averages 75% fewer input tokens" in out
+    assert "[1] Open SEO brief v4" in out and "[2] Fill it in" in out
+    assert "SEO brief v4 [seo-brief-v4], seo-brief, approved, by Ann Analyst" in out
+    assert "Write an SEO brief for shoes aimed at everyone." in out
+    assert "Expected saving: not known yet (too few tasks made with it)" in out  # no outcomes

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.context import ActionContext, CommandContext
 from bot.core.errors import UsageError
-from bot.core.messages import Form, FormField, Reply
+from bot.core.messages import Button, Form, FormField, Reply
 from bot.core.parsing import split_leading_options
 from bot.core.registry import registry
 from budgets.estimate import ChatMessages, InvalidEstimateInput, estimate
@@ -102,7 +102,17 @@ def estimate_reply(
             result = estimate(session, services.policy, person, content, model, use_case, now=now)
     except InvalidEstimateInput as exc:
         raise UsageError(exc.message, USAGE) from None
-    return Reply("estimate", {"estimate": result})
+    saving = result.template_saving
+    # The suggested template, one click away (the prompt library's show and fill-in actions).
+    buttons = (
+        (
+            Button(f"Open {saving.name}"[:75], "templates.show", saving.template_id),
+            Button("Fill it in", "templates.use", saving.template_id, style="primary"),
+        )
+        if saving is not None
+        else ()
+    )
+    return Reply("estimate", {"estimate": result}, buttons=buttons)
 
 
 def unquote(text: str) -> str:
