@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 LINE = "#1f5fa8"
 BAR = "#1f5fa8"
@@ -47,8 +48,9 @@ def _style(axes) -> None:  # noqa: ANN001
 
 
 @functools.lru_cache(maxsize=512)
-def trend_svg(labels: tuple[str, ...], values: tuple[float | None, ...], unit: str = "") -> str:
-    """A small line chart of one figure by week; gaps where a week has no value."""
+def trend_svg(labels: tuple[str, ...], values: tuple[float | None, ...], kind: str = "") -> str:
+    """A small line chart of one figure by week; gaps where a week has no value. `kind` as
+    the page shows the figure: pct and signed_pct axes in percent, others shortened (12k)."""
     with matplotlib.rc_context(_RC):
         figure = Figure(figsize=(3.2, 1.3), dpi=100)
         axes = figure.add_subplot()
@@ -56,11 +58,23 @@ def trend_svg(labels: tuple[str, ...], values: tuple[float | None, ...], unit: s
         ys = [float("nan") if v is None else v for v in values]
         axes.plot(xs, ys, color=LINE, linewidth=1.8, marker="o", markersize=3)
         axes.set_xticks(xs, [_plain(label[-3:]) for label in labels])
-        if unit:
-            axes.set_ylabel(_plain(unit), color=TEXT, fontsize=8)
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick(v, kind)))
         _style(axes)
-        figure.subplots_adjust(left=0.2, right=0.97, bottom=0.2, top=0.95)
+        figure.subplots_adjust(left=0.2, right=0.93, bottom=0.2, top=0.95)
         return _svg(figure)
+
+
+def _tick(value: float, kind: str) -> str:
+    if kind in ("pct", "signed_pct"):
+        return f"{value * 100:.0f}%"
+    if kind == "money":
+        value /= 1_000_000
+    if kind == "hours":  # the figure is kept in minutes
+        return f"{value / 60:.3g} h"
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 @functools.lru_cache(maxsize=512)

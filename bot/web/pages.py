@@ -119,7 +119,7 @@ def overview_context(
                 "value": overview.current.measure(name),
                 "previous": overview.previous.measure(name),
                 "change": overview.change(name),
-                "chart": trend_svg(labels, chart_values(values), ""),
+                "chart": trend_svg(labels, chart_values(values), kind),
                 "chart_label": f"{label} by week, {labels[0]} to {labels[-1]}: "
                 + ", ".join(_plain_value(v, kind) for v in values),
             }

@@ -44,7 +44,7 @@ def scope_of(session: Session, person: Person) -> Scope:
         below = _reports_below(session, person.id)
         if below:
             return Scope("reports", tuple(below), f"{person.name}'s team")
-    return Scope("self", (person.id,), person.name)
+    return Scope("self", (person.id,), "your own figures")
 
 
 def may_see_person(scope: Scope, viewer: Person, person_id: int) -> bool:
