@@ -53,6 +53,7 @@ WAIT_SECONDS = 30.0
 # the model group, never under the provider model behind it.
 CHAT_GROUP = "team-assistant"
 EMBEDDING_GROUP = "team-embedder"
+IMAGE_GROUP = "team-illustrator"
 MODEL_LIST = [
     {
         "model_name": CHAT_GROUP,
@@ -68,6 +69,14 @@ MODEL_LIST = [
             "model": "openai/text-embedding-3-small",
             "api_key": "sk-not-used",
             "mock_response": [0.1, 0.2, 0.3],
+        },
+    },
+    {
+        "model_name": IMAGE_GROUP,
+        "litellm_params": {
+            "model": "openai/dall-e-3",
+            "api_key": "sk-not-used",
+            "mock_response": "https://images.invalid/mocked.png",
         },
     },
 ]

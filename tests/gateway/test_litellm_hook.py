@@ -27,6 +27,7 @@ from storage.models import Person, UsageEvent
 from tests.gateway.conftest import (
     CHAT_GROUP,
     EMBEDDING_GROUP,
+    IMAGE_GROUP,
     MASTER_KEY,
     ROOT,
     FakeTokenbot,
@@ -283,6 +284,13 @@ def test_a_prohibited_use_case_is_refused_with_tokenbot_s_reason_on_every_endpoi
             user="ann@acme.test",
             extra_body={"tags": ["use_case:personal"]},
         )
+    with pytest.raises(openai.PermissionDeniedError) as images:  # authorized, not metered
+        client.images.generate(
+            model=IMAGE_GROUP,
+            prompt="A birthday card for my aunt",
+            user="ann@acme.test",
+            extra_body={"metadata": {"use_case": "personal"}},
+        )
     status, _, messages = anthropic_messages(
         proxy,
         {
@@ -293,7 +301,7 @@ def test_a_prohibited_use_case_is_refused_with_tokenbot_s_reason_on_every_endpoi
         },
         {"x-litellm-tags": "use_case:personal"},
     )
-    for refused in (chat, responses, text, embeddings):
+    for refused in (chat, responses, text, embeddings, images):
         assert refused.value.status_code == 403
         assert PROHIBITED in str(refused.value)
     assert status == 403
@@ -302,6 +310,19 @@ def test_a_prohibited_use_case_is_refused_with_tokenbot_s_reason_on_every_endpoi
 
     sentinel(proxy, tokenbot)
     assert tokenbot.usage_count() == before + 1  # the sentinel alone
+
+
+def test_an_allowed_image_generation_is_not_metered(proxy, tokenbot):
+    before = tokenbot.usage_count()
+    generated = api(proxy).images.generate(
+        model=IMAGE_GROUP,
+        prompt="A banner for the bakery",
+        user="ann@acme.test",
+        extra_body={"metadata": {"use_case": "ad-copy"}},
+    )
+    assert generated.data[0].url
+    sentinel(proxy, tokenbot)
+    assert tokenbot.usage_count() == before + 1  # the sentinel alone: tokenbot meters tokens
 
 
 def test_the_output_a_request_allows_counts_in_its_estimate(proxy, tokenbot):
@@ -368,7 +389,12 @@ def test_usage_made_while_tokenbot_is_down_arrives_once_after_it_is_back_even_ac
     proxy.start()  # no new call: the spool is sent as soon as the hook is loaded
 
     rows = tokenbot.wait_for_usage(*ids)
-    assert rows[ids[0]].conversation_id == "conv-outage"
+    assert [rows[i].model for i in ids] == [CHAT_GROUP, CHAT_GROUP]
+    assert [rows[i].person_id for i in ids] == [
+        person_id(tokenbot, "ann@acme.test"),
+        person_id(tokenbot, "bob@acme.test"),
+    ]
+    assert (rows[ids[0]].use_case, rows[ids[0]].conversation_id) == ("coding", "conv-outage")
     assert (rows[ids[1]].identity, rows[ids[1]].use_case) == ("bob@acme.test", "research")
     wait_for(lambda: proxy.spooled() == [], "the spool to empty")
     sentinel(proxy, tokenbot)
