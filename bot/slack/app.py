@@ -285,13 +285,14 @@ class SlackSurface:
                     )
                 )
                 self.last_pruned = now
-            inserted = session.execute(
+            inserted = session.scalar(
                 upsert_insert(session, SentNotice.__table__)
                 .values(key=key, sent_at=now)
                 .on_conflict_do_nothing(index_elements=["key"])
-            ).rowcount
+                .returning(SentNotice.key)
+            )
             uow.commit()
-        return inserted == 1
+        return inserted is not None
 
     async def skip_redelivered_events(
         self,
