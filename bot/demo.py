@@ -1,6 +1,6 @@
 """A realistic demo org: four teams, 30 people, eight weeks of usage across use cases and
 models, what became of the work (accepted, revised or rejected artifacts, with edit distances,
-minutes saved and a few savings their managers verified), three registered prompt templates and
+minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval) and
 a burst request waiting for the demo member's manager, so `balance`, `score`, `leaderboard`,
 `templates` and `team` all have something to show. Seeded through the same services production
 uses (directory import, ledger, outcome store, template registry, savings claims, requests).
@@ -18,16 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
+from bot.core import prompt_text
 from budgets.directory import find_person, import_directory
 from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
+from budgets.policy import Policy
 from budgets.requests import create_request
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
+from scoring import template_library as library
 from scoring.savings import claim_savings, decide_claim
-from scoring.templates import register_template
 from scoring.windows import last_complete_week, previous_week
 from storage.models import Outcome, Person
 
@@ -42,18 +45,53 @@ class DemoTemplate:
     id: str
     name: str
     author: str
+    text: str = ""
+    description: str = ""
 
 
-# Registered templates, by use case; templated work takes fewer tokens and is accepted more.
+# Approved templates, by use case; templated work takes fewer tokens and is accepted more.
 DEMO_TEMPLATES = {
-    "seo-brief": DemoTemplate("seo-brief-v1", "SEO brief v1", "sofia.rossi@demo.example"),
+    "seo-brief": DemoTemplate(
+        "seo-brief-v1",
+        "SEO brief v1",
+        "sofia.rossi@demo.example",
+        "Write an SEO brief for a page about {{ topic }}.\n"
+        "Primary keyword: {{ keyword }}. Audience: {{ audience | default('general readers', true) }}.\n"
+        "Give a title under 60 characters, a meta description under 155, five H2s and the "
+        "questions the page must answer.",
+        "A landing-page brief from a topic and a keyword, not a pasted competitor page",
+    ),
     "support-reply": DemoTemplate(
-        "support-reply-v1", "Support reply v1", "diego.lopez@demo.example"
+        "support-reply-v1",
+        "Support reply v1",
+        "diego.lopez@demo.example",
+        "Draft a reply to a customer about {{ issue }}.\n"
+        "What we know: {{ facts }}\n"
+        "{% if next_step %}Offer this next step: {{ next_step }}\n{% endif %}"
+        "Be brief and friendly; no promises about dates.",
+        "A first reply from the facts of the ticket, without pasting the whole thread",
     ),
     "data-analysis": DemoTemplate(
-        "data-analysis-v1", "Data analysis v1", "ravi.menon@demo.example"
+        "data-analysis-v1",
+        "Data analysis v1",
+        "ravi.menon@demo.example",
+        "Columns: {{ columns }}.\nQuestion: {{ question }}.\n"
+        "Write the SQL, then explain in three sentences what the result will show.",
+        "A query and its reading from the column list and the question",
     ),
 }
+# Proposed by the demo member and waiting for an admin (ad-copy has no owner in the demo).
+DEMO_PROPOSAL = (
+    "ad-copy",
+    DemoTemplate(
+        "ad-copy-v1",
+        "Ad copy v1",
+        DEMO_MEMBER,
+        "Five ad headlines for {{ product }} aimed at {{ audience }}, under 30 characters "
+        "each, tone {{ tone | default('plain', true) }}.",
+        "Short ad headlines from the product and the audience",
+    ),
+)
 TEMPLATE_TOKEN_SHARE = 0.6
 # Whose minutes saved in the last two complete weeks their manager verified.
 DEMO_SAVERS = (
@@ -342,6 +380,30 @@ def demo_outcomes(
     return outcomes
 
 
+def add_demo_template(
+    session: Session,
+    policy: Policy,
+    use_case: str,
+    template: DemoTemplate,
+    at: datetime,
+    *,
+    approved: bool,
+) -> None:
+    """Through the prompt library, as an admin's `templates add` or a chat proposal would."""
+    checked = prompt_text.check(template.text)
+    draft = library.Draft(
+        template.id, template.name, use_case, template.description, checked.text, checked.variables
+    )
+    library.propose(
+        session,
+        policy,
+        draft,
+        find_person(session, template.author),
+        at,
+        approved_by="demo" if approved else None,
+    )
+
+
 def seed_demo(services: Services) -> str:
     now = services.clock()
     policy = services.policy
@@ -355,9 +417,8 @@ def seed_demo(services: Services) -> str:
         if not result.ok:  # a bug in the demo data, not user input
             raise RuntimeError("demo directory is invalid: " + "; ".join(map(str, result.errors)))
         for use_case, template in DEMO_TEMPLATES.items():
-            register_template(
-                uow.session, policy, template.id, template.name, use_case, start, template.author
-            )
+            add_demo_template(uow.session, policy, use_case, template, start, approved=True)
+        add_demo_template(uow.session, policy, *DEMO_PROPOSAL, now, approved=False)
         uow.commit()
     recorded = seed_usage(services, people, start)
     with services.db.unit_of_work() as uow:
@@ -375,7 +436,8 @@ def seed_demo(services: Services) -> str:
     return (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
-        f"{len(DEMO_TEMPLATES)} prompt templates, and a burst request awaiting "
+        f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), and a burst "
+        "request awaiting "
         f"{approver_name}."
     )
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.console import run_console
 from bot.core.dispatch import Dispatcher
-from bot.demo import DEMO_MANAGER, DEMO_MEMBER, DEMO_TEMPLATES, seed_demo
+from bot.demo import DEMO_MANAGER, DEMO_MEMBER, DEMO_PROPOSAL, DEMO_TEMPLATES, seed_demo
 from budgets.ledger import verify
 from storage.models import BurstRequest, Outcome, Person, PromptTemplate
 from tests.conftest import row_counts
@@ -25,7 +25,10 @@ def chat(services, email: str, lines: str) -> str:
 def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
     summary = seed_demo(services)
     assert summary.startswith("Seeded the demo org: 30 people in 4 teams,")
-    assert "3 prompt templates, and a burst request awaiting Maya Patel" in summary
+    assert (
+        "3 prompt templates (and one waiting for approval), and a burst request awaiting "
+        "Maya Patel" in summary
+    )
     with services.db.read() as session:
         statuses = set(session.scalars(select(Outcome.status).distinct()))
         assert statuses == {"accepted", "revised", "rejected"}
@@ -33,8 +36,11 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
             select(Outcome.id).where(Outcome.status == "revised", Outcome.edit_distance > 0)
         )
         assert session.scalar(select(Outcome.id).where(Outcome.minutes_verified.is_(True)))
-        registered = set(session.scalars(select(PromptTemplate.id)))
-        assert registered == {t.id for t in DEMO_TEMPLATES.values()}
+        registered = dict(session.execute(select(PromptTemplate.id, PromptTemplate.state)).all())
+        assert registered == {
+            **{t.id: "approved" for t in DEMO_TEMPLATES.values()},
+            DEMO_PROPOSAL[1].id: "proposed",
+        }
         (request,) = session.scalars(select(BurstRequest)).all()
         approver = session.get(Person, request.approver_id)
         assert request.state == "pending" and approver.email == DEMO_MANAGER
@@ -57,3 +63,22 @@ def test_score_leaderboard_templates_and_team_have_something_to_show(services):
     manager = chat(services, DEMO_MANAGER, "team\n")
     waiting = manager.split("Burst requests waiting on you:")[1]
     assert "Sofia Rossi: 300,000 tokens" in waiting and "Liam Walsh: 50,000 tokens" in waiting
+
+
+def test_the_demo_library_has_texts_to_use_and_a_proposal_for_the_admin(services):
+    seed_demo(services)
+    with services.db.read() as session:
+        admin = session.scalars(select(Person).where(Person.roles.contains("admin"))).first()
+    member = chat(
+        services,
+        DEMO_MEMBER,
+        "templates show seo-brief-v1\ntemplates use seo-brief-v1\ntrail shoes\nrunning shoes\n\n",
+    )
+    assert "Write an SEO brief for a page about {{ topic }}." in member
+    assert "Variables: topic, keyword, audience." in member
+    assert "Write an SEO brief for a page about trail shoes." in member
+    assert "Audience: general readers." in member
+    assert "Expected saving: tasks with this template take" in member
+    pending = chat(services, admin.email, "templates pending\npress 1\n")
+    assert "Ad copy v1 [ad-copy-v1] version 1 for ad-copy, by Liam Walsh" in pending
+    assert "Approved: Ad copy v1 [ad-copy-v1] version 1" in pending
