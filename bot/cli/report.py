@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.bootstrap import bootstrap
+from bot.web.chargeback import neutralise
 from message_templates import build_template_env
 from scoring.review import (
     MonthlyReview,
@@ -86,22 +87,26 @@ def scorecard_rows(cards: list[TeamScorecard]) -> list[dict[str, Any]]:
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV, formula-safe: any text cell a spreadsheet would evaluate (names, teams
+    and use cases come from the directory and from any gateway key) starts with a quote
+    (`neutralise`, as the chargeback CSV does); numbers stay numbers."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    # CRLF (RFC 4180): the writer then quotes any cell holding a CR or an LF, which "\n"
+    # alone left bare, so a name with a CR could start a row of its own.
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        value = row.get("value")
-        writer.writerow(
-            {
-                **{c: row.get(c) or "" for c in COLUMNS},
-                "value": ""
-                if value is None
-                else round(value, 4)
-                if isinstance(value, float)
-                else value,
-            }
-        )
+        cells = {c: _cell(row.get(c)) for c in COLUMNS}
+        writer.writerow(cells)
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, 4)
+    return neutralise(value) if isinstance(value, str) else value
 
 
 def run_report(args) -> int:  # noqa: ANN001

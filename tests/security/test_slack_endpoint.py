@@ -43,7 +43,7 @@ def test_a_byte_identical_replay_of_a_signed_command_runs_once(slack, services, 
 
 def test_the_same_command_typed_again_runs_again(slack, services, org):
     """The other side: typing the same command twice is two requests (new signatures)."""
-    for n in range(2):
+    for _ in range(2):
         slack.command("request 50k launch", user="UANN")
         slack.drain()
     assert burst_requests(services) == 2
