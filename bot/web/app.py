@@ -193,7 +193,7 @@ class Dashboard:
         response = web.HTTPSeeOther("/dashboard")
         set_session_cookie(response, self.settings, token)
         response.del_cookie(PRE_SESSION_COOKIE, path=COOKIE_PATH)
-        return response
+        raise response
 
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
