@@ -69,7 +69,9 @@ tokenbot sent (503 while its database is down) or else backs off exponentially (
 the spool until the key is fixed. Events tokenbot rejects as invalid (400) are moved to the
 spool's `rejected` table with tokenbot's reason and logged as errors: nothing is dropped silently.
 
-Prompts and responses are never sent to tokenbot: only counts and names.
+Logging goes through LiteLLM's proxy logger (as "LiteLLM Proxy.tokenbot"), so the proxy's log
+level, format and JSON setting apply. Prompts and responses are never sent to tokenbot: only
+counts and names.
 """
 
 from __future__ import annotations
