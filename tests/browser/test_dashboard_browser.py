@@ -207,3 +207,46 @@ def test_text_from_the_directory_is_shown_as_text(driver, services, org, base_ur
     )
     assert by_css(driver, "labs") == []  # no element was made from the team's name
     assert re.search(r"R&D <Labs>", by_css(driver, "main")[0].text)
+
+
+def test_each_kind_of_role_signs_in_with_the_fake_provider_button(
+    driver, services, org, artifacts, browser_available
+):
+    """The sign-in page's "Sign in with Slack" button, through a fake OpenID Connect provider
+    on its own port, back to the dashboard with the role's scope."""
+    from bot.server import build_app
+    from bot.web.config import OidcProvider, WebSettings
+    from tests.browser.conftest import LiveServer
+    from tests.integration.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeProvider
+
+    fake = FakeProvider()
+    idp = LiveServer(fake.app())
+    fake.issuer = idp.start()
+    services.extras["web_settings"] = WebSettings(
+        providers=(
+            OidcProvider(
+                "slack",
+                "Sign in with Slack",
+                CLIENT_ID,
+                CLIENT_SECRET,
+                f"{fake.issuer}/.well-known/openid-configuration",
+            ),
+        )
+    )
+    server = LiveServer(build_app(services))
+    base_url = server.start()
+    try:
+        for role, scope in (("executive", "the organisation"), ("manager", "Mia Manager's team")):
+            fake.email = ROLES[role]
+            driver.get(f"{base_url}/dashboard/signed-out")
+            driver.delete_all_cookies()
+            driver.get(f"{base_url}/dashboard")
+            assert heading(driver) == "Sign in to the tokenbot dashboard"
+            (button,) = [a for a in by_css(driver, "a.button") if a.text == "Sign in with Slack"]
+            button.click()
+            assert driver.current_url == f"{base_url}/dashboard", driver.current_url
+            assert by_css(driver, "[data-scope]")[0].text == scope
+            shot(driver, artifacts, f"sso-{role}")
+    finally:
+        server.stop()
+        idp.stop()
