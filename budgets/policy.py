@@ -40,6 +40,12 @@ def is_time_zone(name: str) -> bool:
     return True
 
 
+# Every number of a policy ends up in BIGINT columns (grants, balances, totals), multiplied
+# by weights and summed over people and periods: 10^15 is far above any real budget and far
+# enough below BIGINT's 9.2 x 10^18 that those products and sums still fit.
+MAX_POLICY_NUMBER = 10**15
+
+
 @dataclass(frozen=True)
 class PolicyError:
     key: str
@@ -303,6 +309,9 @@ class _Reader:
             return 0
         if value < minimum:
             self.fail(name, f"must be >= {minimum}, got {value}")
+        if value > MAX_POLICY_NUMBER:
+            self.fail(name, f"must be at most {MAX_POLICY_NUMBER:,}, got {value:,}")
+            return 0
         return value
 
     def decimal(
@@ -321,6 +330,9 @@ class _Reader:
             return Decimal(0)
         if not number.is_finite():  # TOML allows nan and inf; Decimal comparisons reject NaN
             self.fail(name, f"must be a finite number, got {value!r}")
+            return Decimal(0)
+        if number > MAX_POLICY_NUMBER:
+            self.fail(name, f"must be at most {MAX_POLICY_NUMBER:,}, got {value}")
             return Decimal(0)
         if number < Decimal(lo) or (hi is not None and number > Decimal(hi)):
             bounds = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
