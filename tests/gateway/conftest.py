@@ -311,11 +311,14 @@ class FakeTokenbot:
 
     def __init__(self) -> None:
         self.posts: list[tuple[float, list[dict[str, Any]]]] = []
+        self.bodies: list[bytes] = []  # every request body, authorize and usage
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.bodies.append(raw)
+                body = json.loads(raw)
                 if self.path == "/api/v1/authorize":
                     if body["user"] == "closed@acme.test":
                         self.answer(503, {"error": "unavailable"}, {"Retry-After": "5"})

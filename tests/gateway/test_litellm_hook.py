@@ -121,6 +121,8 @@ def test_every_call_type_is_authorized_and_recorded_under_its_spend_log_request_
         metadata={"use_case": "seo-brief", "project": "relaunch"},
         extra_headers={"x-litellm-session-id": "conv-brief"},
     )
+    # LiteLLM's mock answers every /v1/messages call with the same message id (a real provider
+    # does not), so one such call per run is metered: its spend-log request_id is that id.
     status, messages_headers, _ = anthropic_messages(
         proxy,
         {
@@ -435,6 +437,8 @@ def test_delivery_honours_retry_after_keeps_invalid_events_aside_and_can_fail_cl
     assert rejected == ["invalid@acme.test"]
     assert proxy.spooled() == []
     assert re.search(r"tokenbot:ERROR: .* tokenbot rejected usage event", proxy.output())
+    prompt = HELLO[0]["content"].encode()
+    assert fake_tokenbot.bodies and not any(prompt in body for body in fake_tokenbot.bodies)
 
 
 def test_a_wrong_tokenbot_key_refuses_every_call_even_when_failing_open(proxies, tokenbot):
