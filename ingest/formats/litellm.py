@@ -20,7 +20,13 @@ Mapping, one UsageEvent per log record:
 - id = "litellm:<request_id>" (LiteLLM's call id; ids longer than the column, such as Responses
   API ids of ~470 characters, are stored as `ingest.events.stored_id` says);
 - user: end_user, else user (the key's owner), else metadata.user_api_key_user_id, else
-  "litellm-key:<api_key>" (the hashed virtual key; the directory maps aliases to people);
+  "litellm-key:<api_key>" (the hashed virtual key; the directory maps aliases to people); an
+  Anthropic `/v1/messages` end user as Claude Code sends it
+  ("user_<hash>_account_<uuid>_session_<uuid>") loses its `_session_...` part, which names the
+  conversation, not the person (the LiteLLM hook does the same, so both book one identity);
+- a proxy cache hit (cache_hit true) is not usage: LiteLLM logs it under an id made from the
+  time (`<id>_cache_hit<seconds>`), with the tokens of the call it replayed and spend 0; no
+  provider was called, the hook does not debit it, and the importer skips it;
 - model: model_group, else model, else "unknown";
 - input_tokens = prompt_tokens, output_tokens = completion_tokens, cached_input_tokens =
   metadata.usage_object.prompt_tokens_details.cached_tokens, else the same under
@@ -28,7 +34,10 @@ Mapping, one UsageEvent per log record:
 - use_case, project, template_id, conversation_id, prompt_fingerprint: our own keys in
   metadata.spend_logs_metadata (sent as the request's metadata {"spend_logs_metadata": {...}}),
   else "key:value" tags in request_tags (e.g. "use_case:seo-brief");
-- conversation_id falls back to session_id (LiteLLM's session / trace id);
+- conversation_id falls back to session_id. LiteLLM writes the client's session there, but a
+  per-call trace id when the client sent none, unless the proxy sets
+  `general_settings: missing_session_id: omit` (recommended with tokenbot: then calls without
+  a session are not conversations of their own);
 - timestamp = startTime. LiteLLM writes naive UTC times ("2024-05-01 12:00:00.123"), so for this
   format only a timestamp without offset is taken as UTC.
 """
@@ -76,7 +85,9 @@ def _read_json(stream: BinaryIO, now: datetime) -> Iterator[ImportRow]:
         elif not isinstance(record.value, Mapping):
             yield error_row(record.line, "record", "must be a spend log object")
         else:
-            yield _row_from_log(record.value, record.line, now)
+            row = _row_from_log(record.value, record.line, now)
+            if row is not None:
+                yield row
 
 
 def _read_csv(stream: BinaryIO, now: datetime) -> Iterator[ImportRow]:
@@ -96,10 +107,19 @@ def _read_csv(stream: BinaryIO, now: datetime) -> Iterator[ImportRow]:
                 cell = cells.get(column)
                 if isinstance(cell, str) and _DIGITS.fullmatch(cell):
                     cells[column] = int(cell)
-            yield _row_from_log(cells, record.line, now)
+            row = _row_from_log(cells, record.line, now)
+            if row is not None:
+                yield row
 
 
-def _row_from_log(log: Mapping[str, object], line: int, now: datetime) -> ImportRow:
+def _is_cache_hit(log: Mapping[str, object]) -> bool:
+    flag = log.get("cache_hit")
+    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+
+
+def _row_from_log(log: Mapping[str, object], line: int, now: datetime) -> ImportRow | None:
+    if _is_cache_hit(log):
+        return None
     metadata = _json_value(log.get("metadata"))
     if metadata is None:
         metadata = {}
@@ -139,7 +159,10 @@ def _row_from_log(log: Mapping[str, object], line: int, now: datetime) -> Import
 
 
 def _user(log: Mapping[str, object], metadata: Mapping[str, object]) -> str | None:
-    user = _first_text(log.get("end_user"), log.get("user"), metadata.get("user_api_key_user_id"))
+    end_user = _first_text(log.get("end_user"))
+    if end_user and "_session_" in end_user:
+        end_user = end_user[: end_user.rfind("_session_")] or None
+    user = end_user or _first_text(log.get("user"), metadata.get("user_api_key_user_id"))
     if user:
         return user
     api_key = _first_text(log.get("api_key"))

@@ -252,3 +252,40 @@ def test_a_litellm_file_starting_with_whitespace_is_still_recognised_as_json() -
     [row] = list(read_file("litellm", io.BytesIO(content), NOW))
 
     assert row.usage is not None and row.usage.id == "litellm:r1"
+
+
+def test_a_proxy_cache_hit_is_not_usage_and_is_skipped() -> None:
+    """LiteLLM logs a cache hit under `<id>_cache_hit<seconds>` with the replayed call's tokens
+    and spend 0: no provider was called, and the hook does not debit it either."""
+    rows = read_csv(
+        "request_id,end_user,model_group,prompt_tokens,completion_tokens,startTime,cache_hit,spend\n"
+        "r1,alice,gpt-4o,10,20,2025-08-01 12:00:00,False,0.0002\n"
+        "r1_cache_hit1754049601.5,alice,gpt-4o,10,20,2025-08-01 12:00:01,True,0.0\n"
+    )
+    assert [row.usage.id for row in rows] == ["litellm:r1"]  # type: ignore[union-attr]
+
+    content = json.dumps(
+        [
+            {
+                "request_id": "r2_cache_hit1754049601.5",
+                "end_user": "alice",
+                "model_group": "gpt-4o",
+                "prompt_tokens": 10,
+                "completion_tokens": 20,
+                "startTime": "2025-08-01T12:00:00",
+                "cache_hit": True,
+            }
+        ]
+    ).encode()
+    assert list(read_file("litellm", io.BytesIO(content), NOW)) == []
+
+
+def test_a_claude_code_end_user_is_the_person_without_its_session_part() -> None:
+    """Claude Code sends metadata.user_id "user_<hash>_account_<uuid>_session_<uuid>" on
+    /v1/messages; LiteLLM stores it as end_user. The session names the conversation."""
+    [row] = read_csv(
+        "request_id,end_user,user,model_group,prompt_tokens,completion_tokens,startTime\n"
+        "m1,user_ab12_account_3f9c_session_77e1-aa,key-owner,claude-sonnet,5,6,"
+        "2025-08-01 12:00:00\n"
+    )
+    assert row.usage is not None and row.usage.user == "user_ab12_account_3f9c"
