@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from budgets.periods import period_for
 from budgets.policy import Policy
 from scoring.metrics import (
     Totals,
@@ -163,26 +164,54 @@ MEASURES = (
 )
 
 
-def _figures(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    people: dict[int, Any],
-    per_person: dict[tuple[Any, ...], Totals],
-) -> WindowFigures:
-    ids = set(people)
-    plans = planned_tokens(session, policy, window)
-    with_budgets = {pid for pid, row in people.items() if row.active and plans.get(pid)}
-    active = {key[0] for key, t in per_person.items() if key[0] in with_budgets and t.tokens > 0}
-    team_plans = _team_plans(session, policy, window, plans, people)
-    return WindowFigures(
-        window=window,
-        totals=sum(per_person.values(), Totals()),
-        people_with_budgets=len(with_budgets),
-        people_active=len(active),
-        planned=sum(team_plans.values()),
-        flags=_flag_counts(session, policy, window, ids),
-    )
+def trend_weeks(policy: Policy, window: Window, now: datetime, minimum: int = 6) -> list[Window]:
+    """The weeks a window's trend shows, oldest first: those it overlaps that have begun by
+    `now`, and when they are fewer than `minimum` (early in a month), the weeks before them."""
+    weeks = [w for w in weeks_in(policy, window) if w.start <= now] or [
+        week_of(policy.periods.zone, min(now, window.start))
+    ]
+    while len(weeks) < minimum:
+        weeks.insert(0, previous_week(policy.periods.zone, weeks[0]))
+    return weeks
+
+
+def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
+    """`window` as disjoint parts whose sums add up to its own: each ISO week wholly inside it
+    that has ended (read from its rollup when current), and the cut-off parts at its edges and
+    in the running week (aggregated live). Every sum is additive over time, so the totals of
+    the parts are the window's totals, whichever way `window_sums` reads each part."""
+    if window.kind == "week":
+        return [window]
+    parts = []
+    for week in weeks_in(policy, window):
+        start, end = max(week.start, window.start), min(week.end, window.end)
+        if (start, end) == (week.start, week.end) and week.end <= now:
+            parts.append(week)
+        elif start < end:
+            parts.append(Window(f"{window.key}/{week.key}", "part", start, end))
+    return parts
+
+
+class _Plans:
+    """Plans per window, through `planned_tokens` and the review's `_team_plans`, each asked
+    once per budget period and window length (their only inputs besides the directory), so a
+    quarter's 14 weeks cost one read of the directory, not 14."""
+
+    def __init__(self, session: Session, policy: Policy, people: dict[int, Any]):
+        self.session, self.policy, self.people = session, policy, people
+        self.found: dict[tuple[str, float], tuple[set[int], int]] = {}
+
+    def __call__(self, window: Window) -> tuple[set[int], int]:
+        """(people in scope with a budget, the scope's planned tokens) for `window`."""
+        key = (period_for(self.policy.periods, window.start).key, window.days)
+        if key not in self.found:
+            plans = planned_tokens(self.session, self.policy, window)
+            with_budgets = {
+                pid for pid, row in self.people.items() if row.active and plans.get(pid)
+            }
+            team_plans = _team_plans(self.session, self.policy, window, plans, self.people)
+            self.found[key] = (with_budgets, sum(team_plans.values()))
+        return self.found[key]
 
 
 def build_overview(
@@ -193,40 +222,61 @@ def build_overview(
     person_ids: Iterable[int] | None = None,
 ) -> Overview:
     """The window, the one before it and the weeks it overlaps, for `person_ids` (None: all).
-    Closed weeks are read from their rollups when current (see `store_rollups`)."""
+    Closed weeks are read from their rollups when current (see `store_rollups`), so a month or
+    a quarter costs its edges and the running week, not its events."""
     people = _people_in_scope(session, person_ids)
-    ids = list(people)
+    ids = None if person_ids is None else list(people)
     previous = previous_window(policy, window)
-    weeks = weeks_in(policy, window)
-    current = current_rollups(session, [window, previous, *weeks], now, store=False)
+    weeks = trend_weeks(policy, window, now)
+    parts = {w: pieces(policy, w, now) for w in (window, previous)}
+    sub_windows = {w.key: w for w in [*weeks, *parts[window], *parts[previous]]}
+    current = current_rollups(session, list(sub_windows.values()), now, store=False)
+    rows = window_sums(session, list(sub_windows.values()), now, current=current)
+    totals = {key[0]: t for key, t in grouped_totals(session, rows, ("window",), ids).items()}
+    spenders = _spenders(session, rows, ids)
+    plans = _Plans(session, policy, people)
 
-    def per_person(
-        windows: Sequence[Window],
-    ) -> dict[tuple[Any, ...], dict[tuple[Any, ...], Totals]]:
-        rows = window_sums(session, windows, now, current=current)
-        found: dict[tuple[Any, ...], dict[tuple[Any, ...], Totals]] = {}
-        for (key, pid), totals in grouped_totals(
-            session, rows, ("window", "person_id"), ids
-        ).items():
-            found.setdefault(key, {})[(pid,)] = totals
-        return found
+    def figures(w: Window, keys: Sequence[str]) -> WindowFigures:
+        with_budgets, planned = plans(w)
+        active: set[int] = set().union(*(spenders.get(k, set()) for k in keys))
+        return WindowFigures(
+            window=w,
+            totals=sum((totals.get(k, Totals()) for k in keys), Totals()),
+            people_with_budgets=len(with_budgets),
+            people_active=len(active & with_budgets),
+            planned=planned,
+            flags=_flag_counts(session, policy, w, set(people)),
+        )
 
-    by_week = per_person(weeks) if weeks else {}
     return Overview(
-        current=_figures(session, policy, window, people, per_person([window]).get(window.key, {})),
-        previous=_figures(
-            session, policy, previous, people, per_person([previous]).get(previous.key, {})
-        ),
-        weeks=tuple(_figures(session, policy, w, people, by_week.get(w.key, {})) for w in weeks),
+        current=figures(window, [p.key for p in parts[window]]),
+        previous=figures(previous, [p.key for p in parts[previous]]),
+        weeks=tuple(figures(w, [w.key]) for w in weeks),
     )
+
+
+def _spenders(session: Session, rows: Any, ids: list[int] | None) -> dict[str, set[int]]:
+    """Per window key of `window_sums` rows, the people who spent tokens in it."""
+    sub = rows.subquery("spend")
+    query = (
+        select(sub.c.window, sub.c.person_id)
+        .where(sub.c.tokens > 0)
+        .group_by(sub.c.window, sub.c.person_id)
+    )
+    if ids is not None:
+        query = query.where(sub.c.person_id.in_(ids))
+    found: dict[str, set[int]] = {}
+    for key, pid in session.execute(query):
+        found.setdefault(key, set()).add(pid)
+    return found
 
 
 def store_rollups(session: Session, policy: Policy, window: Window, now: datetime) -> None:
     """Build the rollups of the closed weeks an overview of `window` reads, as the Monday job
     and `score` do (the caller commits), so pages read sums instead of events."""
     previous = previous_window(policy, window)
-    weeks = weeks_in(policy, window) + weeks_in(policy, previous)
-    current_rollups(session, weeks, now, store=True)
+    weeks = weeks_in(policy, window) + weeks_in(policy, previous) + trend_weeks(policy, window, now)
+    current_rollups(session, list({w.key: w for w in weeks}.values()), now, store=True)
 
 
 # --- teams side by side --------------------------------------------------------------------
@@ -261,15 +311,25 @@ def team_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Team.id, Team.name)).all())
 
 
+def window_rows(session: Session, policy: Policy, window: Window, now: datetime) -> Any:
+    """`window_sums` rows of the window's `pieces`: grouped without "window", the window's."""
+    return window_sums(session, pieces(policy, window, now), now)
+
+
+def _ids(session: Session, person_ids: Iterable[int] | None) -> list[int] | None:
+    return None if person_ids is None else list(_people_in_scope(session, person_ids))
+
+
 def teams_by_use_case(
     session: Session,
+    policy: Policy,
     window: Window,
     now: datetime,
     person_ids: Iterable[int] | None = None,
 ) -> dict[str, list[TeamUseCase]]:
     """Per use case (uncategorised work left out), each team's totals, outliers marked."""
-    ids = list(_people_in_scope(session, person_ids))
-    rows = window_sums(session, [window], now)
+    ids = _ids(session, person_ids)
+    rows = window_rows(session, policy, window, now)
     grouped = grouped_totals(session, rows, ("use_case", "team_id"), ids)
     names = team_names(session)
     by_use_case: dict[str, dict[int | None, Totals]] = {}
@@ -326,6 +386,7 @@ class Rework:
 
 def workflows(
     session: Session,
+    policy: Policy,
     window: Window,
     now: datetime,
     person_ids: Iterable[int] | None = None,
@@ -333,8 +394,8 @@ def workflows(
     """Use cases and templates by accepted output per 1,000 tokens (best first), and where
     rework concentrates: team and use case by revision burden, from `MIN_ARTIFACTS` edited
     results (the review's hot spots, not cut to its top five)."""
-    ids = list(_people_in_scope(session, person_ids))
-    rows = window_sums(session, [window], now)
+    ids = _ids(session, person_ids)
+    rows = window_rows(session, policy, window, now)
     names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).all())
     found = [
         Workflow(uc, template or None, names.get(template) if template else None, t)
@@ -365,12 +426,13 @@ def workflows(
 
 def totals_by(
     session: Session,
+    policy: Policy,
     window: Window,
     now: datetime,
     by: str,
     person_ids: Iterable[int] | None = None,
 ) -> dict[Any, Totals]:
     """Totals per team_id or use_case (spend by team and by use case on the finance page)."""
-    ids = list(_people_in_scope(session, person_ids))
-    rows = window_sums(session, [window], now)
+    ids = _ids(session, person_ids)
+    rows = window_rows(session, policy, window, now)
     return {key[0]: t for key, t in grouped_totals(session, rows, (by,), ids).items()}

@@ -68,7 +68,7 @@ def _tick(value: float, kind: str) -> str:
     if kind in ("pct", "signed_pct"):
         return f"{value * 100:.0f}%"
     if kind == "money":
-        value /= 1_000_000
+        return "$" + _tick(value / 1_000_000, "")
     if kind == "hours":  # the figure is kept in minutes
         return f"{value / 60:.3g} h"
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):

@@ -150,7 +150,7 @@ def _plain_value(value: float | None, kind: str) -> str:
 def teams_context(
     session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
 ) -> dict[str, Any]:
-    groups = teams_by_use_case(session, window, now, scope.person_ids)
+    groups = teams_by_use_case(session, policy, window, now, scope.person_ids)
     out = []
     for use_case, teams in groups.items():
         shown = [t for t in teams if t.tokens_per_accepted is not None]
@@ -174,7 +174,7 @@ def teams_context(
 def workflows_context(
     session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
 ) -> dict[str, Any]:
-    found, rework = workflows(session, window, now, scope.person_ids)
+    found, rework = workflows(session, policy, window, now, scope.person_ids)
     top = [w for w in found if w.totals.accepted_per_1k_tokens][:12]
     return {
         "workflows": found,
@@ -193,8 +193,8 @@ def finance_context(
     session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
 ) -> dict[str, Any]:
     names = team_names(session)
-    teams = totals_by(session, window, now, "team_id", scope.person_ids)
-    use_cases = totals_by(session, window, now, "use_case", scope.person_ids)
+    teams = totals_by(session, policy, window, now, "team_id", scope.person_ids)
+    use_cases = totals_by(session, policy, window, now, "use_case", scope.person_ids)
     rows = spend_rows(session, window.start, window.end, scope.person_ids)
     by_team = _by_cost(
         (names.get(t, "No team") if t is not None else "No team", x.tokens, x.cost_micros)
