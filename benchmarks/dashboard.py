@@ -38,6 +38,12 @@ from storage.database import upgrade_schema
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 GOAL_MS = 300.0
 PAGES = (
+    ("overview (last 4 weeks)", "/dashboard"),
+    ("overview, last 13 weeks", "/dashboard?period=13W"),
+    ("teams (last 4 weeks)", "/dashboard/teams"),
+    ("workflows (last 4 weeks)", "/dashboard/workflows"),
+    ("finance (last 4 weeks)", "/dashboard/finance"),
+    ("chargeback CSV (4 weeks)", "/dashboard/finance/chargeback.csv"),
     ("overview, this month", "/dashboard?period=2026-11"),
     ("overview, last week", "/dashboard?period=2026-W46"),
     ("overview, this quarter", "/dashboard?period=2026-Q4"),
@@ -110,8 +116,9 @@ def main() -> None:
     services.extras["web_settings"] = WebSettings(public_url="http://bench")
     started = time.perf_counter()
     with services.db.unit_of_work() as uow:
-        for key in ("2026-11", "2026-W46", "2026-Q4"):
-            store_rollups(uow.session, services.policy, window_by_key(services.policy, key), NOW)
+        for key in ("4W", "13W", "2026-11", "2026-W46", "2026-Q4"):
+            window = window_by_key(services.policy, key, NOW)
+            store_rollups(uow.session, services.policy, window, NOW)
         uow.commit()
     print(
         f"prepare (weekly rollups, once, as the Monday job leaves them): {time.perf_counter() - started:.1f} s"

@@ -44,6 +44,7 @@ from scoring.review import (
 )
 from scoring.windows import (
     Window,
+    last_complete_week,
     previous_week,
     week_by_key,
     week_keys_between,
@@ -54,16 +55,25 @@ from storage.models import PromptTemplate, Team
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 _QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
+_ROLLING = re.compile(r"^([1-9]\d?)W$")  # the last N complete weeks: 4W, 13W
 OUTLIER_FACTOR = 1.5  # a team at 1.5x the use case's median (of teams) stands out
 
 
 # --- windows -------------------------------------------------------------------------------
 
 
-def window_by_key(policy: Policy, key: str) -> Window:
-    """`2026-W49`, `2026-12` or `2026-Q4`; ValueError names the forms."""
+def window_by_key(policy: Policy, key: str, now: datetime | None = None) -> Window:
+    """`2026-W49`, `2026-12`, `2026-Q4`, or `4W` (the last 4 complete weeks before `now`: whole
+    closed weeks, so read from their rollups alone); ValueError names the forms."""
     key = key.strip().upper()
     zone = policy.periods.zone
+    rolling = _ROLLING.match(key)
+    if rolling and now is not None:
+        last = last_complete_week(zone, now)
+        first = last
+        for _ in range(int(rolling[1]) - 1):
+            first = previous_week(zone, first)
+        return Window(key, "weeks", first.start, last.end)
     if _WEEK.match(key):
         return week_by_key(zone, key)
     if _MONTH.match(key):
@@ -80,6 +90,12 @@ def previous_window(policy: Policy, window: Window) -> Window:
         return previous_week(policy.periods.zone, window)
     if window.kind == "month":
         return month_window(policy, month_before(window.key))
+    if window.kind == "weeks":  # the same number of weeks just before
+        zone, first = policy.periods.zone, week_of(policy.periods.zone, window.start)
+        start = first
+        for _ in range(round(window.weeks)):
+            start = previous_week(zone, start)
+        return Window(f"{window.key}-before", "weeks", start.start, window.start)
     return quarter_window(policy, quarter_before(window.key))
 
 

@@ -69,6 +69,8 @@ def _tick(value: float, kind: str) -> str:
         return f"{value * 100:.0f}%"
     if kind == "money":
         return "$" + _tick(value / 1_000_000, "")
+    if kind == "seconds":
+        return f"{value / 60:.3g} min" if abs(value) >= 90 else f"{value:.3g} s"
     if kind == "hours":  # the figure is kept in minutes
         return f"{value / 60:.3g} h"
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):

@@ -9,7 +9,7 @@ the charts. Nothing here sums or divides a figure of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from scoring.overview import (
     teams_by_use_case,
     totals_by,
     week_key_of,
+    weeks_in,
     window_by_key,
     workflows,
 )
@@ -64,12 +65,14 @@ class PeriodChoice:
 
 
 def period_choices(policy: Policy, now: datetime) -> list[PeriodChoice]:
-    this_week = window_by_key(policy, week_key_of(policy, now))
+    last_week = previous_window(policy, window_by_key(policy, week_key_of(policy, now)))
     this_month = window_by_key(policy, month_key(policy, now))
     this_quarter = window_by_key(policy, quarter_key(policy, now))
     return [
-        PeriodChoice(this_week.key, f"This week ({this_week.key})"),
-        PeriodChoice(previous_window(policy, this_week).key, "Last week"),
+        PeriodChoice(DEFAULT_PERIOD, "Last 4 weeks"),
+        PeriodChoice("13W", "Last 13 weeks"),
+        PeriodChoice(last_week.key, f"Last week ({last_week.key})"),
+        PeriodChoice(week_key_of(policy, now), "This week so far"),
         PeriodChoice(this_month.key, f"This month ({this_month.key})"),
         PeriodChoice(previous_window(policy, this_month).key, "Last month"),
         PeriodChoice(this_quarter.key, f"This quarter ({this_quarter.key})"),
@@ -77,24 +80,26 @@ def period_choices(policy: Policy, now: datetime) -> list[PeriodChoice]:
     ]
 
 
-def default_window(policy: Policy, now: datetime) -> Window:
-    """The calendar month holding `now` (the budget period under a monthly policy)."""
-    return window_by_key(policy, month_key(policy, now))
+# Whole closed weeks: read from the weekly rollups alone, the fastest view at any size. Calendar
+# months and quarters (the budget period) are exact too, and add their cut-off edge days.
+DEFAULT_PERIOD = "4W"
 
 
 def chosen_window(policy: Policy, key: str | None, now: datetime) -> Window:
-    """The window a `?period=` names (ValueError for a malformed one), else the default."""
-    return window_by_key(policy, key) if key else default_window(policy, now)
+    """The window a `?period=` names (ValueError for a malformed one), else the last 4 weeks."""
+    return window_by_key(policy, key or DEFAULT_PERIOD, now)
 
 
 def window_label(window: Window, policy: Policy) -> str:
+    """`2026-11 (1 Nov to 30 Nov 2026)`, or for a number of weeks `2026-W43 to 2026-W46 (...)`."""
     zone = policy.periods.zone
     first = window.start.astimezone(zone)
-    last = (window.end.astimezone(zone)).date().toordinal() - 1
-    from datetime import date
-
-    end = date.fromordinal(last)
-    return f"{window.key} ({first:%d %b} to {end:%d %b %Y})"
+    last = (window.end - timedelta(microseconds=1)).astimezone(zone)
+    days = f"{first.day} {first:%b} to {last.day} {last:%b %Y}"
+    if window.kind == "weeks":
+        weeks = weeks_in(policy, window)
+        return f"{weeks[0].key} to {weeks[-1].key} ({days})"
+    return f"{window.key} ({days})"
 
 
 def _figure(value: float | None, kind: str, hour_value: Decimal) -> dict[str, Any]:
@@ -135,7 +140,10 @@ def overview_context(
         "people_active": current.people_active,
         "people_with_budgets": current.people_with_budgets,
         "flags": current.flags,
-        "previous_key": overview.previous.window.key,
+        "previous_label": window_label(overview.previous.window, policy),
+        "previous_key": f"the {round(window.weeks)} weeks before"
+        if window.kind == "weeks"
+        else overview.previous.window.key,
     }
 
 
