@@ -174,14 +174,23 @@ class TeamsSurface:
         if isinstance(body, web.Response):
             return body
         try:
-            activity = Activity().deserialize(decode_json(body))
+            decoded = decode_json(body)
+            if not isinstance(decoded, dict):  # null, a list, a number: JSON, not an activity
+                return web.json_response(
+                    {
+                        "error": "malformed",
+                        "message": "the body must be a JSON object (an activity)",
+                    },
+                    status=400,
+                )
+            activity = Activity().deserialize(decoded)
         except MalformedBody as malformed:
             return web.json_response(
                 {"error": "malformed", "message": malformed.reason}, status=400
             )
         except (ValueError, TypeError, AttributeError):  # JSON, but not an activity
             return web.Response(status=400)
-        if not activity.type:
+        if activity is None or not activity.type:
             return web.Response(status=400)
         if self.local_mode and not is_local_request(request, activity):
             log.warning(

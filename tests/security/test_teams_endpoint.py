@@ -119,6 +119,15 @@ def test_local_mode_still_takes_json_with_a_charset(teams, org):
     assert status == 201
 
 
+@pytest.mark.parametrize("body", [b"null", b"[]", b"42", b'"activity"', b"{}"])
+def test_json_that_is_not_an_activity_is_a_400_not_a_500(teams, org, body):
+    """Threat: a body that is valid JSON but no activity object (found by the fuzz suite:
+    `null` crashed the handler with a 500 and an ERROR trace)."""
+    status = post_raw(teams.url, body, {"Content-Type": "application/json"})
+    assert status == 400
+    assert teams.fake.calls == []
+
+
 # --- with credentials: the token ------------------------------------------------------------
 
 
