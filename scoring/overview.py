@@ -209,25 +209,34 @@ def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
 
 
 class _Plans:
-    """Plans per window, through `planned_tokens` and the review's `_team_plans`, each asked
-    once per budget period and window length (their only inputs besides the directory), so a
-    quarter's 14 weeks cost one read of the directory, not 14."""
+    """The scope's planned tokens per window, through `planned_tokens` and the review's
+    `_team_plans`, asked once per budget period and window length (their only inputs besides
+    the directory), so a quarter's 14 weeks cost two reads of the directory, not 14."""
 
     def __init__(self, session: Session, policy: Policy, people: dict[int, Any]):
         self.session, self.policy, self.people = session, policy, people
-        self.found: dict[tuple[str, float], tuple[set[int], int]] = {}
+        self.found: dict[tuple[str, float], int] = {}
 
-    def __call__(self, window: Window) -> tuple[set[int], int]:
-        """(people in scope with a budget, the scope's planned tokens) for `window`."""
+    def __call__(self, window: Window) -> int:
         key = (period_for(self.policy.periods, window.start).key, window.days)
         if key not in self.found:
             plans = planned_tokens(self.session, self.policy, window)
-            with_budgets = {
-                pid for pid, row in self.people.items() if row.active and plans.get(pid)
-            }
             team_plans = _team_plans(self.session, self.policy, window, plans, self.people)
-            self.found[key] = (with_budgets, sum(team_plans.values()))
+            self.found[key] = sum(team_plans.values())
         return self.found[key]
+
+
+def budget_tiers(policy: Policy) -> list[str]:
+    """Tiers whose people get a baseline allotment: "people with a budget"."""
+    return [name for name, tier in policy.tiers.items() if tier.baseline > 0]
+
+
+def overview_windows(policy: Policy, window: Window, now: datetime) -> list[Window]:
+    """What an overview of `window` reads: its pieces, its previous window's, its trend weeks."""
+    previous = previous_window(policy, window)
+    found = [*trend_weeks(policy, window, now), *pieces(policy, window, now)]
+    found += pieces(policy, previous, now)
+    return list({w.key: w for w in found}.values())
 
 
 def build_overview(
@@ -236,32 +245,40 @@ def build_overview(
     window: Window,
     now: datetime,
     person_ids: Iterable[int] | None = None,
+    current: set[str] | None = None,
 ) -> Overview:
-    """The window, the one before it and the weeks it overlaps, for `person_ids` (None: all).
-    Closed weeks are read from their rollups when current (see `store_rollups`), so a month or
-    a quarter costs its edges and the running week, not its events."""
+    """The window, the one before it and the weeks of its trend, for `person_ids` (None: all).
+    Closed weeks are read from their rollups when current (`current`: a `current_rollups`
+    answer at hand; see also `store_rollups`), so a month or a quarter costs its edge days and
+    the running week, not its events. People with a budget are the active people in scope
+    whose tier has a baseline; active ones spent budget tokens in the window."""
     people = _people_in_scope(session, person_ids)
     ids = None if person_ids is None else list(people)
     previous = previous_window(policy, window)
     weeks = trend_weeks(policy, window, now)
     parts = {w: pieces(policy, w, now) for w in (window, previous)}
-    sub_windows = {w.key: w for w in [*weeks, *parts[window], *parts[previous]]}
-    current = current_rollups(session, list(sub_windows.values()), now, store=False)
-    rows = window_sums(session, list(sub_windows.values()), now, current=current)
+    sub_windows = overview_windows(policy, window, now)
+    if current is None:
+        current = current_rollups(session, sub_windows, now, store=False)
+    rows = window_sums(session, sub_windows, now, current=current)
     totals = {key[0]: t for key, t in grouped_totals(session, rows, ("window",), ids).items()}
-    spenders = _spenders(session, rows, ids)
+    tiers = set(budget_tiers(policy))
+    with_budgets = sum(1 for row in people.values() if row.active and row.tier in tiers)
+    eligible = {pid for pid, row in people.items() if row.active and row.tier in tiers}
+    spenders = _spenders(session, rows, eligible)
     plans = _Plans(session, policy, people)
+    scope_ids = set(people)
 
     def figures(w: Window, keys: Sequence[str]) -> WindowFigures:
-        with_budgets, planned = plans(w)
-        active: set[int] = set().union(*(spenders.get(k, set()) for k in keys))
+        found = [spenders[k] for k in keys if k in spenders]
+        active = len(found[0]) if len(found) == 1 else len(set().union(*found))
         return WindowFigures(
             window=w,
-            totals=sum((totals.get(k, Totals()) for k in keys), Totals()),
-            people_with_budgets=len(with_budgets),
-            people_active=len(active & with_budgets),
-            planned=planned,
-            flags=_flag_counts(session, policy, w, set(people)),
+            totals=sum((totals[k] for k in keys if k in totals), Totals()),
+            people_with_budgets=with_budgets,
+            people_active=active,
+            planned=plans(w),
+            flags=_flag_counts(session, policy, w, scope_ids),
         )
 
     return Overview(
@@ -271,28 +288,21 @@ def build_overview(
     )
 
 
-def _spenders(session: Session, rows: Any, ids: list[int] | None) -> dict[str, set[int]]:
-    """Per window key of `window_sums` rows, the people who spent tokens in it."""
+def _spenders(session: Session, rows: Any, eligible: set[int]) -> dict[str, set[int]]:
+    """Per window key of `window_sums` rows, the `eligible` people who spent tokens in it."""
     sub = rows.subquery("spend")
-    query = (
-        select(sub.c.window, sub.c.person_id)
-        .where(sub.c.tokens > 0)
-        .group_by(sub.c.window, sub.c.person_id)
-    )
-    if ids is not None:
-        query = query.where(sub.c.person_id.in_(ids))
+    query = select(sub.c.window, sub.c.person_id).where(sub.c.tokens > 0).distinct()
     found: dict[str, set[int]] = {}
     for key, pid in session.execute(query):
-        found.setdefault(key, set()).add(pid)
+        if pid in eligible:
+            found.setdefault(key, set()).add(pid)
     return found
 
 
 def store_rollups(session: Session, policy: Policy, window: Window, now: datetime) -> None:
     """Build the rollups of the closed weeks an overview of `window` reads, as the Monday job
     and `score` do (the caller commits), so pages read sums instead of events."""
-    previous = previous_window(policy, window)
-    weeks = weeks_in(policy, window) + weeks_in(policy, previous) + trend_weeks(policy, window, now)
-    current_rollups(session, list({w.key: w for w in weeks}.values()), now, store=True)
+    current_rollups(session, overview_windows(policy, window, now), now, store=True)
 
 
 # --- teams side by side --------------------------------------------------------------------
@@ -327,9 +337,12 @@ def team_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Team.id, Team.name)).all())
 
 
-def window_rows(session: Session, policy: Policy, window: Window, now: datetime) -> Any:
-    """`window_sums` rows of the window's `pieces`: grouped without "window", the window's."""
-    return window_sums(session, pieces(policy, window, now), now)
+def window_rows(
+    session: Session, policy: Policy, window: Window, now: datetime, current: set[str] | None = None
+) -> Any:
+    """`window_sums` rows of the window's `pieces`: grouped without "window", the window's.
+    `current`: a `current_rollups` answer at hand (it costs two counts per week)."""
+    return window_sums(session, pieces(policy, window, now), now, current=current)
 
 
 def _ids(session: Session, person_ids: Iterable[int] | None) -> list[int] | None:
@@ -342,10 +355,11 @@ def teams_by_use_case(
     window: Window,
     now: datetime,
     person_ids: Iterable[int] | None = None,
+    current: set[str] | None = None,
 ) -> dict[str, list[TeamUseCase]]:
     """Per use case (uncategorised work left out), each team's totals, outliers marked."""
     ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now)
+    rows = window_rows(session, policy, window, now, current)
     grouped = grouped_totals(session, rows, ("use_case", "team_id"), ids)
     names = team_names(session)
     by_use_case: dict[str, dict[int | None, Totals]] = {}
@@ -406,12 +420,13 @@ def workflows(
     window: Window,
     now: datetime,
     person_ids: Iterable[int] | None = None,
+    current: set[str] | None = None,
 ) -> tuple[list[Workflow], list[Rework]]:
     """Use cases and templates by accepted output per 1,000 tokens (best first), and where
     rework concentrates: team and use case by revision burden, from `MIN_ARTIFACTS` edited
     results (the review's hot spots, not cut to its top five)."""
     ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now)
+    rows = window_rows(session, policy, window, now, current)
     names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).all())
     found = [
         Workflow(uc, template or None, names.get(template) if template else None, t)
@@ -447,8 +462,9 @@ def totals_by(
     now: datetime,
     by: str,
     person_ids: Iterable[int] | None = None,
+    current: set[str] | None = None,
 ) -> dict[Any, Totals]:
     """Totals per team_id or use_case (spend by team and by use case on the finance page)."""
     ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now)
+    rows = window_rows(session, policy, window, now, current)
     return {key[0]: t for key, t in grouped_totals(session, rows, (by,), ids).items()}

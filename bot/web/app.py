@@ -29,6 +29,7 @@ from bot.web.auth import (
 )
 from bot.web.chargeback import chargeback_csv
 from bot.web.config import WebSettings
+from bot.web.freshness import RollupFreshness
 from bot.web.pages import (
     chosen_window,
     finance_context,
@@ -43,7 +44,7 @@ from bot.web.pages import (
 from bot.web.scope import Scope, may_see_person, scope_of
 from bot.web.templates import build_web_env
 from budgets.spend import spend_rows
-from scoring.overview import store_rollups
+from scoring.overview import overview_windows, pieces
 from scoring.score import store_scored_weeks
 from scoring.windows import last_complete_week
 from storage.models import Person
@@ -73,6 +74,7 @@ class Dashboard:
         self.settings = settings
         self.env = build_web_env()
         self.css = self.env.get_template("web/dashboard.css.j2").render()
+        self.freshness = RollupFreshness(services.db)
 
     # --- rendering ---------------------------------------------------------------------
 
@@ -239,16 +241,10 @@ class Dashboard:
 
         return await asyncio.to_thread(run)
 
-    async def _prepare(self, window) -> None:  # noqa: ANN001
-        """Closed weeks read from their rollups: build any missing, as `score` does."""
-        now = self.services.clock()
-
-        def build() -> None:
-            with self.services.db.unit_of_work() as uow:
-                store_rollups(uow.session, self.services.policy, window, now)
-                uow.commit()
-
-        await asyncio.to_thread(build)
+    async def _current(self, windows) -> set[str]:  # noqa: ANN001
+        """The closed weeks to read from rollups (built first where missing, as `score`
+        does); remembered for a minute (bot.web.freshness)."""
+        return await asyncio.to_thread(self.freshness.current, windows, self.services.clock())
 
     def _period_context(self, window) -> dict[str, Any]:  # noqa: ANN001
         policy = self.services.policy
@@ -260,9 +256,11 @@ class Dashboard:
 
     async def overview(self, request: web.Request) -> web.Response:
         window = self._window(request)
-        await self._prepare(window)
         policy, now, scope = self.services.policy, self.services.clock(), request[SCOPE]
-        context = await self._read(lambda s: overview_context(s, policy, scope, window, now))
+        current = await self._current(overview_windows(policy, window, now))
+        context = await self._read(
+            lambda s: overview_context(s, policy, scope, window, now, current)
+        )
         return self.page(request, "overview", "overview", **self._period_context(window), **context)
 
     async def grouped_page(
@@ -272,9 +270,9 @@ class Dashboard:
         if not scope.sees_groups:
             return self.forbidden(request)
         window = self._window(request)
-        await self._prepare(window)
         policy, now = self.services.policy, self.services.clock()
-        context = await self._read(lambda s: build(s, policy, scope, window, now))
+        current = await self._current(pieces(policy, window, now))
+        context = await self._read(lambda s: build(s, policy, scope, window, now, current))
         return self.page(request, name, name, **self._period_context(window), **context)
 
     async def teams(self, request: web.Request) -> web.Response:

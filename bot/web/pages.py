@@ -107,9 +107,14 @@ def _figure(value: float | None, kind: str, hour_value: Decimal) -> dict[str, An
 
 
 def overview_context(
-    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+    session: Session,
+    policy: Policy,
+    scope: Scope,
+    window: Window,
+    now: datetime,
+    current: set[str] | None = None,
 ) -> dict[str, Any]:
-    overview: Overview = build_overview(session, policy, window, now, scope.person_ids)
+    overview: Overview = build_overview(session, policy, window, now, scope.person_ids, current)
     hour_value = scoring_settings(policy).hour_value_usd
     labels = tuple(w.window.key for w in overview.weeks)
     cards = []
@@ -156,9 +161,14 @@ def _plain_value(value: float | None, kind: str) -> str:
 
 
 def teams_context(
-    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+    session: Session,
+    policy: Policy,
+    scope: Scope,
+    window: Window,
+    now: datetime,
+    current: set[str] | None = None,
 ) -> dict[str, Any]:
-    groups = teams_by_use_case(session, policy, window, now, scope.person_ids)
+    groups = teams_by_use_case(session, policy, window, now, scope.person_ids, current)
     out = []
     for use_case, teams in groups.items():
         shown = [t for t in teams if t.tokens_per_accepted is not None]
@@ -180,9 +190,14 @@ def teams_context(
 
 
 def workflows_context(
-    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+    session: Session,
+    policy: Policy,
+    scope: Scope,
+    window: Window,
+    now: datetime,
+    current: set[str] | None = None,
 ) -> dict[str, Any]:
-    found, rework = workflows(session, policy, window, now, scope.person_ids)
+    found, rework = workflows(session, policy, window, now, scope.person_ids, current)
     top = [w for w in found if w.totals.accepted_per_1k_tokens][:12]
     return {
         "workflows": found,
@@ -198,11 +213,16 @@ def workflows_context(
 
 
 def finance_context(
-    session: Session, policy: Policy, scope: Scope, window: Window, now: datetime
+    session: Session,
+    policy: Policy,
+    scope: Scope,
+    window: Window,
+    now: datetime,
+    current: set[str] | None = None,
 ) -> dict[str, Any]:
     names = team_names(session)
-    teams = totals_by(session, policy, window, now, "team_id", scope.person_ids)
-    use_cases = totals_by(session, policy, window, now, "use_case", scope.person_ids)
+    teams = totals_by(session, policy, window, now, "team_id", scope.person_ids, current)
+    use_cases = totals_by(session, policy, window, now, "use_case", scope.person_ids, current)
     rows = spend_rows(session, window.start, window.end, scope.person_ids)
     by_team = _by_cost(
         (names.get(t, "No team") if t is not None else "No team", x.tokens, x.cost_micros)
