@@ -368,3 +368,31 @@ def test_links_expire_after_15_minutes_by_the_clock_given(services, org, clock):
             redeem_link(uow.session, token, clock() + timedelta(minutes=14))
             == org["ann@acme.test"].id
         )
+
+
+def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again(
+    services, org, clock
+):
+    """Closed weeks are read from rollups whose freshness is remembered for a minute: a late
+    event is left out until then, and counted after (the rollup is rebuilt)."""
+    from bot.web.freshness import RollupFreshness
+    from scoring.overview import build_overview, overview_windows, window_by_key
+    from tests.integration.dashboard_support import day
+    from tests.integration.governance_support import call, record
+
+    ticks = [0.0]
+    freshness = RollupFreshness(services.db, ttl=60, clock=lambda: ticks[0])
+    policy, now = services.policy, clock()
+    week = window_by_key(policy, "2026-W45", now)
+
+    def tokens() -> int:
+        current = freshness.current(overview_windows(policy, week, now), now)
+        with services.db.read() as session:
+            return build_overview(session, policy, week, now, None, current).current.totals.tokens
+
+    before = tokens()
+    record(services, [call("ann@acme.test", day(11, 3), tokens=80_000)])  # Tue of 2026-W45
+    ticks[0] = 59.0
+    assert tokens() == before
+    ticks[0] = 61.0
+    assert tokens() == before + 100_000
