@@ -461,8 +461,7 @@ def bench_server(run: Run, url: str, workdir: Path, now: datetime) -> None:
             p99 = acks.percentile(99)
             run.add(
                 Row(
-                    f"Slack `/tokens balance` ack, signed, {connections} connection(s): "
-                    "p50 / p99",
+                    f"Slack `/tokens balance` ack, signed, {connections} connection(s): p50 / p99",
                     f"{acks.percentile(50) * MS:.1f} / {p99 * MS:.1f} ms "
                     f"({answered:,} answers reached response_url so far)",
                     f"bare aiohttp app, same bodies: {floor.percentile(50) * MS:.1f} / "

@@ -16,8 +16,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from storage.database import DriverQuery
@@ -112,9 +113,12 @@ def revoke_api_key(session: Session, name: str, now: datetime) -> bool:
     key = session.scalar(select(ApiKey).where(ApiKey.name == name.strip()))
     if key is None:
         raise ApiKeyError(f"no API key named {name!r} (see `tokenbot apikey list`)")
-    revoked = session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=now)
+    revoked = cast(  # an UPDATE's result is a cursor's, which has the row count
+        CursorResult,
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ),
     )
     return bool(revoked.rowcount)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from budgets.directory import add_alias, find_person
@@ -127,10 +128,13 @@ def reassign_identity(
     ]
     overdraft = debit_recorded_usage(session, rows, policy, now)
     outcomes = Outcome.__table__
-    attributed_outcomes = session.execute(
-        update(outcomes)
-        .where(_same_identity(outcomes.c.identity, identity), outcomes.c.person_id.is_(None))
-        .values(person_id=person.id)
+    attributed_outcomes = cast(  # an UPDATE's result is a cursor's, which has the row count
+        CursorResult,
+        session.execute(
+            update(outcomes)
+            .where(_same_identity(outcomes.c.identity, identity), outcomes.c.person_id.is_(None))
+            .values(person_id=person.id)
+        ),
     ).rowcount
     return Reassigned(
         identity=identity,

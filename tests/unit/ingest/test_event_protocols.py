@@ -42,9 +42,7 @@ def widened(annotation: object) -> object:
     ("protocol", "event_class"),
     [(UsageLike, UsageEvent), (UsageLike, DemoUsage), (OutcomeLike, OutcomeEvent)],
 )
-def test_every_protocol_member_is_a_read_only_property_the_frozen_event_has(
-    protocol, event_class
-):
+def test_every_protocol_member_is_a_read_only_property_the_frozen_event_has(protocol, event_class):
     assert event_class.__dataclass_params__.frozen
     hints = typing.get_type_hints(event_class)
     event_fields = {f.name for f in fields(event_class)}
