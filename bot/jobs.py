@@ -10,15 +10,12 @@ running a job twice, or from two processes, changes nothing and sends nothing th
 The schedule of each job is a set of cron fields read in the policy's time zone (`JOBS`);
 `bot.scheduler` turns them into APScheduler triggers.
 
-Jobs whose content lives in another package import it when they run and say plainly that it
-is not available until it lands: the spotlight (`scoring.spotlight.weekly_spotlight`), the
-monthly review (`scoring.review.monthly_review`), the gaming detectors
-(`scoring.detectors.run_detectors`) and request nudges (`budgets.requests`).
+A job is thin: it calls a domain function (`budgets.*`, `scoring.*`) and hands what it returns
+to a presenter (`bot.core.presenters`), which makes the keyed notices the outbox sends.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
+from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
 from budgets.alerts import ThresholdCrossed, thresholds_crossed
@@ -38,6 +36,11 @@ from budgets.ledger import expire
 from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
 from budgets.reminders import ExpiryReminder, reminders_due
+from budgets.requests import expire_stale, nudges_due
+from scoring.detectors import run_detectors
+from scoring.metrics import CurrentWeeks
+from scoring.review import monthly_review
+from scoring.spotlight import prepare_spotlight, weekly_spotlight
 from storage.models import Grant, PeriodRun
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,6 @@ MAX_CATCH_UP_PERIODS = 240
 class JobResult:
     name: str
     summary: str
-    available: bool = True
     enqueued: int = 0
     delivered: int = 0
 
@@ -178,44 +180,7 @@ def run_alerts(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     return _queue(services, "alerts", [(a.key, alert_notice(a)) for a in crossed], "alert(s)")
 
 
-# --- jobs whose content comes from other packages ------------------------------------------
-
-
-def optional_function(module_name: str, function: str) -> Callable[..., Any] | None:
-    """The function when its module has landed; None when the module (or the function) does
-    not exist yet. An import error inside an existing module is a bug and is raised."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            return None
-        raise
-    found = getattr(module, function, None)
-    return found if callable(found) else None
-
-
-# What the jobs call in other packages, which may not have landed yet.
-JOB_CONTENT = (
-    ("budgets.requests", "nudges_due"),
-    ("budgets.requests", "expire_stale"),
-    ("scoring.spotlight", "weekly_spotlight"),
-    ("scoring.review", "monthly_review"),
-    ("scoring.detectors", "run_detectors"),
-)
-
-
-def import_job_content() -> list[str]:
-    """Import what the jobs call, so a standby scheduler takes over without an import pause;
-    returns the functions that are not available yet."""
-    return [f"{m}.{f}" for m, f in JOB_CONTENT if optional_function(m, f) is None]
-
-
-def not_available(name: str, *functions: str) -> JobResult:
-    return JobResult(
-        name,
-        f"not available yet: {' and '.join(functions)} has not landed in this version",
-        available=False,
-    )
+# --- weekly and monthly content ---------------------------------------------------------
 
 
 def last_complete_week(policy: Policy, now: datetime) -> date:
@@ -236,19 +201,26 @@ def last_month(policy: Policy, now: datetime) -> str:
     return f"{first - timedelta(days=1):%Y-%m}"
 
 
-def _keyed_notices(items: Any, function: str) -> list[tuple[str, Notice]]:
-    """The (key, Notice) pairs a content function returned; anything else is a broken
-    contract, reported rather than dropped."""
-    pairs = list(items or ())
-    for item in pairs:
-        if not (
-            isinstance(item, tuple)
-            and len(item) == 2
-            and isinstance(item[0], str)
-            and isinstance(item[1], Notice)
-        ):
-            raise TypeError(f"{function} must return (key, Notice) pairs, got {item!r:.200}")
-    return pairs
+def spotlight_content(
+    session: Session,
+    policy: Policy,
+    week_start: date,
+    now: datetime,
+    prepared: CurrentWeeks | None = None,
+) -> list[tuple[str, Notice]]:
+    return spotlight_notices(weekly_spotlight(session, policy, week_start, now, prepared))
+
+
+def review_content(
+    session: Session, policy: Policy, month: str, now: datetime
+) -> list[tuple[str, Notice]]:
+    return monthly_review(session, policy, month, now)
+
+
+def detectors_content(
+    session: Session, policy: Policy, week_start: date, now: datetime
+) -> list[tuple[str, Notice]]:
+    return run_detectors(session, policy, week_start, now)
 
 
 def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
@@ -258,10 +230,6 @@ def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     enqueued in the outbox in that same transaction, so a claim and its message commit together
     (a crash before delivery leaves the message in the outbox, never lost and never doubled).
     The claim is what makes them once-only, so each gets a fresh outbox key."""
-    expire_stale = optional_function("budgets.requests", "expire_stale")
-    nudges_due = optional_function("budgets.requests", "nudges_due")
-    if expire_stale is None or nudges_due is None:
-        return not_available("nudges", "budgets.requests.nudges_due", "expire_stale")
     now = services.clock()
     with services.db.unit_of_work() as uow:
         expired = list(expire_stale(uow.session, services.policy, now))
@@ -280,12 +248,11 @@ def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
 def _run_content(
     services: Services,
     name: str,
-    module: str,
-    function: str,
     scope_of: Callable[[Policy, datetime], Any],
-    prepare: str | None = None,
+    content: Callable[..., list[tuple[str, Notice]]],
+    prepare: Callable[..., Any] | None = None,
 ) -> JobResult:
-    """Call `module.function(session, policy, scope, now)` (scope: the week or month it
+    """Call `content(session, policy, scope, now)` (scope: the week or month it
     covers) and enqueue the keyed notices it returns, in one transaction with whatever it
     writes itself (flags, recommendations); its keys make a rerun for the same scope send
     nothing.
@@ -297,25 +264,21 @@ def _run_content(
     `prepare` returns, when not None, is handed to the content as `prepared=` (what it found
     stored, so the content need not check again: its snapshot is taken after `prepare`
     committed, and events arriving in between are as late as those arriving while it runs)."""
-    make = optional_function(module, function)
-    if make is None:
-        return not_available(name, f"{module}.{function}")
-    get_ready = optional_function(module, prepare) if prepare else None
     now = services.clock()
     scope = scope_of(services.policy, now)
-    if get_ready is not None:
+    if prepare is not None:
         with services.db.unit_of_work() as uow:
-            prepared = get_ready(uow.session, services.policy, scope, now)
+            prepared = prepare(uow.session, services.policy, scope, now)
             uow.commit()
         handed = {} if prepared is None else {"prepared": prepared}
         with services.db.read() as session:
-            notices = _keyed_notices(make(session, services.policy, scope, now, **handed), function)
+            notices = list(content(session, services.policy, scope, now, **handed))
         with services.db.unit_of_work() as uow:
             added = enqueue_all(uow.session, notices, now)
             uow.commit()
     else:
         with services.db.unit_of_work() as uow:
-            notices = _keyed_notices(make(uow.session, services.policy, scope, now), function)
+            notices = list(content(uow.session, services.policy, scope, now))
             added = enqueue_all(uow.session, notices, now)
             uow.commit()
     covered = scope.isoformat() if isinstance(scope, date) else scope
@@ -329,26 +292,19 @@ def _run_content(
 def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The weekly recognition posts for the last complete week (Monday, policy calendar)."""
     return _run_content(
-        services,
-        "spotlight",
-        "scoring.spotlight",
-        "weekly_spotlight",
-        last_complete_week,
-        prepare="prepare_spotlight",
+        services, "spotlight", last_complete_week, spotlight_content, prepare=prepare_spotlight
     )
 
 
 def run_review(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The monthly governance review of last month."""
-    return _run_content(services, "review", "scoring.review", "monthly_review", last_month)
+    return _run_content(services, "review", last_month, review_content)
 
 
 def run_detectors_job(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The gaming detectors over the week holding yesterday (daily, so Monday's run
     settles the week the spotlight covers); each open flag is told to its person once."""
-    return _run_content(
-        services, "detectors", "scoring.detectors", "run_detectors", week_of_yesterday
-    )
+    return _run_content(services, "detectors", week_of_yesterday, detectors_content)
 
 
 # --- the registry --------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.delivery import Deliverer
-from bot.jobs import JOBS, JobSpec, import_job_content, run_job
+from bot.jobs import JOBS, JobSpec, run_job
 from bot.outbox import default_deliverers, sender_id
 from budgets.policy import Policy
 from storage.database import upsert_insert
@@ -277,11 +277,8 @@ class LeasedScheduler:
         if _ACTIVE is not None and _ACTIVE is not self:
             raise RuntimeError("a scheduler is already running in this process")
         _ACTIVE = self
-        # Import now what the jobs and deliveries need, so taking over is quick.
-        missing = import_job_content()
+        # Build the deliverers now (importing the adapters' SDKs), so taking over is quick.
         default_deliverers(self.services)
-        if missing:
-            log.info("jobs whose content is not available yet: %s", ", ".join(missing))
         self.scheduler.start(paused=True)
         self._lease_thread = threading.Thread(
             target=self._keep_lease, name="tokenbot-scheduler-lease", daemon=True

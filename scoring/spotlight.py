@@ -2,24 +2,22 @@
 week's recognised people per category with the reason in one line each, and one tip.
 
 `weekly_spotlight` computes the week once (storing its rollup and those of the baseline weeks,
-in the caller's unit of work) and returns keyed notices; the scheduler enqueues them in the
-outbox, whose key makes each post go out once per week. Contexts are JSON-safe (numbers,
-strings, lists, dicts). Nothing is posted in the `baseline` phase, and a team channel gets a
-post only when someone in the team is recognised. Flagged people are never eligible, so no post
-names them.
+in the caller's unit of work) and returns the week's posts as facts (`SpotlightPost`, each with
+its outbox key); `bot.core.presenters.spotlight` words them and the scheduler enqueues them in
+the outbox, whose key makes each post go out once per week. Nothing is posted in the `baseline`
+phase, and a team channel gets a post only when someone in the team is recognised. Flagged
+people are never eligible, so no post names them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.core.messages import Notice, Reply
 from budgets.policy import Policy
 from scoring.categories import (
     CategoryResult,
@@ -33,61 +31,20 @@ from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import TemplateReport, best_template
 from scoring.windows import Window, trailing_weeks, week_starting
 
-STANDINGS_SHOWN = 3
 
+@dataclass(frozen=True)
+class SpotlightPost:
+    """One spotlight post: org-wide (`team` None) or for one team's channel."""
 
-def recognition_context(results: list[CategoryResult]) -> list[dict[str, Any]]:
-    """Categories with their recognised people and reasons, as plain data."""
-    return [
-        {
-            "key": result.spec.key,
-            "label": result.spec.label,
-            "measure": result.spec.measure,
-            "people": [
-                {
-                    "tier": r.tier,
-                    "name": r.name,
-                    "team": r.team,
-                    "reason": asdict(r.reason),
-                }
-                for r in result.recognised
-            ],
-        }
-        for result in results
-    ]
-
-
-def tip_context(
-    report: TemplateReport | None, hidden: frozenset[int] = frozenset()
-) -> dict[str, Any] | None:
-    """A template tip as plain data; the author is left out when in `hidden` (people with an
-    open flag, whom no public post names)."""
-    if report is None:
-        return None
-    return {
-        "template": report.name,
-        "template_id": report.template_id,
-        "use_case": report.use_case,
-        "saving_share": report.saving_share or 0.0,
-        "acceptance_rate": report.totals.acceptance_rate,
-        "author": None if report.author_id in hidden else report.author_name,
-        "artifacts": report.totals.artifacts,
-    }
-
-
-def standings_context(standings: list[TeamStanding]) -> list[dict[str, Any]]:
-    return [asdict(s) for s in standings[:STANDINGS_SHOWN]]
-
-
-def window_context(window: Window, zone: ZoneInfo) -> dict[str, str]:
-    """The window's key and its first and last days on the policy's calendar (ISO dates)."""
-    last = window.end - timedelta(microseconds=1)
-    return {
-        "key": window.key,
-        "kind": window.kind,
-        "first_day": window.start.astimezone(zone).date().isoformat(),
-        "last_day": last.astimezone(zone).date().isoformat(),
-    }
+    key: str  # the outbox key: spotlight:2026-W47:org, spotlight:2026-W47:team:<team id>
+    channel: str
+    team: str | None
+    window: Window
+    zone: ZoneInfo
+    results: list[CategoryResult]
+    standings: list[TeamStanding]  # the org post's team standings; empty for a team's
+    tip: TemplateReport | None
+    hidden: frozenset[int]  # people with an open flag, whom no post names
 
 
 def team_tips(board: Scoreboard) -> dict[int | None, TemplateReport | None]:
@@ -110,24 +67,6 @@ def team_tips(board: Scoreboard) -> dict[int | None, TemplateReport | None]:
             (best[u] for u, _n in counts.most_common() if best[u] is not None), org_best
         )
     return tips
-
-
-def _post(
-    board: Scoreboard,
-    results: list[CategoryResult],
-    team: str | None,
-    tip: TemplateReport | None,
-    zone: ZoneInfo,
-) -> Reply:
-    context = {
-        "window": window_context(board.window, zone),
-        "scope": "team" if team else "org",
-        "team": team,
-        "categories": recognition_context(results),
-        "standings": standings_context(team_standings(board)) if team is None else [],
-        "tip": tip_context(tip, board.flagged),
-    }
-    return Reply("spotlight", context, private=False)
 
 
 def prepare_spotlight(
@@ -153,7 +92,7 @@ def weekly_spotlight(
     week_start: date,
     now: datetime,
     prepared: CurrentWeeks | None = None,
-) -> list[tuple[str, Notice]]:
+) -> list[SpotlightPost]:
     """The spotlight posts for the week holding `week_start`, keyed
     `spotlight:2026-W47:org` and `spotlight:2026-W47:team:<team id>`. `prepared`: what
     `prepare_spotlight` returned in a transaction committed just before (read, not checked
@@ -168,11 +107,17 @@ def weekly_spotlight(
     board = build_scoreboard(session, policy, week, now, store=True, current=prepared)
     org, teams = recognise_every_team(board)
     tips = team_tips(board)
-    notices: list[tuple[str, Notice]] = []
+    posts: list[SpotlightPost] = []
+
+    def post(key: str, channel: str, team: str | None, results, tip) -> SpotlightPost:  # noqa: ANN001
+        standings = team_standings(board) if team is None else []
+        return SpotlightPost(
+            key, channel, team, board.window, zone, results, standings, tip, board.flagged
+        )
+
     if policy.channels.org_wide:
-        reply = _post(board, org, None, tips[None], zone)
-        notices.append(
-            (f"spotlight:{week.key}:org", Notice(None, reply, to_channel=policy.channels.org_wide))
+        posts.append(
+            post(f"spotlight:{week.key}:org", policy.channels.org_wide, None, org, tips[None])
         )
     team_ids = {name: team_id for team_id, name in board.teams.items()}
     for team_name, channel in sorted(policy.channels.teams.items()):
@@ -182,11 +127,6 @@ def weekly_spotlight(
         results = teams.get(team_id, [])
         if not any(result.recognised for result in results):
             continue
-        reply = _post(board, results, team_name, tips.get(team_id, tips[None]), zone)
-        notices.append(
-            (
-                f"spotlight:{week.key}:team:{team_id}",
-                Notice(None, reply, to_channel=channel, to_team=team_name),
-            )
-        )
-    return notices
+        tip = tips.get(team_id, tips[None])
+        posts.append(post(f"spotlight:{week.key}:team:{team_id}", channel, team_name, results, tip))
+    return posts

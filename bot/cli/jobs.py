@@ -98,4 +98,4 @@ def run_one_job(args) -> int:  # noqa: ANN001
     finally:
         services.close()
     print(f"{result.name}: {result.summary}; {result.delivered} message(s) delivered")
-    return 0 if result.available else 3
+    return 0

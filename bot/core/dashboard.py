@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from bot.core.commands.score import person_score
 from bot.core.messages import Reply
+from bot.core.presenters.spotlight import window_context
 from budgets import requests as burst_requests
 from budgets.balances import balance_for
 from scoring.score import store_scored_weeks
-from scoring.spotlight import window_context
 from scoring.windows import last_complete_week
 from storage.models import Person
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.commands.score import person_score
+from bot.core.presenters.spotlight import window_context
 from bot.web.charts import bars_svg, chart_values, trend_svg
 from bot.web.scope import Scope
 from budgets.balances import balance_for
@@ -40,7 +41,6 @@ from scoring.overview import (
     window_by_key,
     workflows,
 )
-from scoring.spotlight import window_context
 from scoring.windows import Window, last_complete_week
 from storage.models import Person
 

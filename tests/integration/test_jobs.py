@@ -9,13 +9,12 @@ November 2026 ends at Tue 1 Dec 00:00 UTC; Mon 30 Nov is the reminders' only wee
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select, update
 
+from bot import jobs
 from bot.core.messages import Notice, Reply
 from bot.delivery import LogDeliverer
 from bot.jobs import JOBS, run_job
@@ -315,22 +314,12 @@ def channel_post(text: str) -> Notice:
     )
 
 
-def test_jobs_whose_content_has_not_landed_say_so_and_do_nothing(services, monkeypatch, sent):
-    for module in ("scoring.spotlight", "scoring.review", "scoring.detectors", "budgets.requests"):
-        monkeypatch.setitem(sys.modules, module, None)  # as if it did not exist
-    for name in ("spotlight", "review", "detectors", "nudges"):
-        result = run_job(services, name, [sent])
-        assert not result.available
-        assert "not available yet" in result.summary
-    assert outbox(services) == {} and sent.sent == []
-
-
 def test_the_spotlight_posts_once_per_week_however_often_it_runs(
     services, monkeypatch, clock, sent
 ):
     weeks = []
 
-    def weekly_spotlight(session, policy, week_start, now, prepared=None):
+    def spotlight_content(session, policy, week_start, now, prepared=None):
         # what the prepare step returned is handed over
         assert prepared == f"stored for {week_start}"
         weeks.append(week_start)
@@ -342,15 +331,9 @@ def test_the_spotlight_posts_once_per_week_however_often_it_runs(
         prepared.append(week_start)
         return f"stored for {week_start}"
 
-    monkeypatch.setitem(
-        sys.modules,
-        "scoring.spotlight",
-        SimpleNamespace(
-            weekly_spotlight=weekly_spotlight,
-            # Stores what the spotlight reads, in a transaction of its own, before it runs.
-            prepare_spotlight=prepare_spotlight,
-        ),
-    )
+    monkeypatch.setattr(jobs, "spotlight_content", spotlight_content)
+    # Stores what the spotlight reads, in a transaction of its own, before it runs.
+    monkeypatch.setattr(jobs, "prepare_spotlight", prepare_spotlight)
     for moment in (
         datetime(2026, 11, 23, 9, tzinfo=UTC),  # Monday 09:00
         datetime(2026, 11, 24, 15, tzinfo=UTC),  # a catch-up run on Tuesday
@@ -371,24 +354,17 @@ def test_the_review_covers_last_month_and_the_detectors_the_week_of_yesterday(
     services, monkeypatch, clock, sent
 ):
     seen = {}
-    monkeypatch.setitem(
-        sys.modules,
-        "scoring.review",
-        SimpleNamespace(
-            monthly_review=lambda session, policy, month, now: (
-                seen.setdefault("month", month)
-                and [(f"review:{month}:finance", channel_post(month))]
-            )
+    monkeypatch.setattr(
+        jobs,
+        "review_content",
+        lambda session, policy, month, now: (
+            seen.setdefault("month", month) and [(f"review:{month}:finance", channel_post(month))]
         ),
     )
-    monkeypatch.setitem(
-        sys.modules,
-        "scoring.detectors",
-        SimpleNamespace(
-            run_detectors=lambda session, policy, week_start, now: (
-                seen.setdefault("week", week_start) and []
-            )
-        ),
+    monkeypatch.setattr(
+        jobs,
+        "detectors_content",
+        lambda session, policy, week_start, now: seen.setdefault("week", week_start) and [],
     )
     clock.set(datetime(2026, 12, 1, 9, tzinfo=UTC))  # Tuesday 1 December
     review = run_job(services, "review", [sent])

@@ -13,11 +13,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from bot.jobs import spotlight_content
 from budgets.policy import Channels
 from scoring.categories import recognise
 from scoring.metrics import metric_table
 from scoring.score import build_scoreboard
-from scoring.spotlight import prepare_spotlight, weekly_spotlight
+from scoring.spotlight import prepare_spotlight
 from storage.models import ScoringRollup, ScoringWeek
 from tests.integration.scoring_support import (
     SCORED_WEEK,
@@ -83,7 +84,7 @@ def test_one_lucky_artifact_does_not_win_even_without_a_minimum_of_tasks(service
 
 def test_flagged_people_are_excluded_and_named_nowhere(services, ids):
     with services.db.unit_of_work() as uow:
-        notices = weekly_spotlight(
+        notices = spotlight_content(
             uow.session, services.policy, scored_week(services).start.date(), services.clock()
         )
         board = build_scoreboard(
@@ -104,7 +105,7 @@ def test_the_spotlight_posts_once_per_team_channel_and_org_wide_with_valid_slack
 ):
     week = scored_week(services)
     with services.db.unit_of_work() as uow:
-        notices = weekly_spotlight(
+        notices = spotlight_content(
             uow.session, services.policy, week.start.date(), services.clock()
         )
         uow.commit()
@@ -131,7 +132,7 @@ def test_a_tip_never_names_a_template_author_with_an_open_flag(services, ids):
     add_flag(services, ids["tia"], SCORED_WEEK, status="disputed")
     week = scored_week(services)
     with services.db.unit_of_work() as uow:
-        notices = weekly_spotlight(
+        notices = spotlight_content(
             uow.session, services.policy, week.start.date(), services.clock()
         )
     for _key, notice in notices:
@@ -152,9 +153,9 @@ def test_rollups_prepared_in_their_own_transaction_leave_the_spotlight_nothing_t
     with services.db.read() as session:
         assert session.scalar(select(func.count()).select_from(ScoringWeek)) == 9
         # a read-only session is enough now: every week it needs is stored and current
-        notices = weekly_spotlight(session, services.policy, week.start.date(), services.clock())
+        notices = spotlight_content(session, services.policy, week.start.date(), services.clock())
         # and handed what was prepared, it reads the same without checking the weeks again
-        handed = weekly_spotlight(
+        handed = spotlight_content(
             session, services.policy, week.start.date(), services.clock(), prepared=prepared
         )
     assert len(notices) == 3
@@ -164,7 +165,7 @@ def test_rollups_prepared_in_their_own_transaction_leave_the_spotlight_nothing_t
 def test_the_spotlight_posts_nothing_in_the_baseline_phase(services, ids):
     measuring = replace(services.policy, phase="baseline")
     with services.db.unit_of_work() as uow:
-        notices = weekly_spotlight(
+        notices = spotlight_content(
             uow.session, measuring, scored_week(services).start.date(), services.clock()
         )
     assert notices == []
@@ -173,7 +174,7 @@ def test_the_spotlight_posts_nothing_in_the_baseline_phase(services, ids):
 def test_the_spotlight_refuses_a_week_that_has_not_ended(services, ids):
     running = scored_week(services).start + timedelta(weeks=1)
     with services.db.unit_of_work() as uow, pytest.raises(ValueError, match="has not ended"):
-        weekly_spotlight(uow.session, services.policy, running.date(), services.clock())
+        spotlight_content(uow.session, services.policy, running.date(), services.clock())
 
 
 def test_stored_rollups_give_the_same_scores_and_late_usage_is_counted(services, ids):

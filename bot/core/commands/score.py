@@ -17,6 +17,7 @@ from bot.core.context import CommandContext
 from bot.core.errors import NotAllowed, UsageError
 from bot.core.messages import Reply
 from bot.core.parsing import parse_options
+from bot.core.presenters.spotlight import tip_context, window_context
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
 from budgets.policy import Policy
@@ -30,7 +31,6 @@ from scoring.score import (
     build_scoreboard,
     store_scored_weeks,
 )
-from scoring.spotlight import tip_context, window_context
 from scoring.windows import Window, last_complete_week, week_by_key, week_of
 
 USAGE = "score [EMAIL] [--week 2026-W47|current]"

@@ -1,0 +1,90 @@
+"""The weekly recognition spotlight and the recognition pieces other screens share (the
+window, the recognised people per category, team standings, a template tip), as JSON-safe
+template context (numbers, strings, lists, dicts): a notice waits in the outbox as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.core.messages import Notice, Reply
+from scoring.categories import CategoryResult, TeamStanding
+from scoring.spotlight import SpotlightPost
+from scoring.templates import TemplateReport
+from scoring.windows import Window
+
+STANDINGS_SHOWN = 3
+
+
+def recognition_context(results: list[CategoryResult]) -> list[dict[str, Any]]:
+    """Categories with their recognised people and reasons, as plain data."""
+    return [
+        {
+            "key": result.spec.key,
+            "label": result.spec.label,
+            "measure": result.spec.measure,
+            "people": [
+                {
+                    "tier": r.tier,
+                    "name": r.name,
+                    "team": r.team,
+                    "reason": asdict(r.reason),
+                }
+                for r in result.recognised
+            ],
+        }
+        for result in results
+    ]
+
+
+def tip_context(
+    report: TemplateReport | None, hidden: frozenset[int] = frozenset()
+) -> dict[str, Any] | None:
+    """A template tip as plain data; the author is left out when in `hidden` (people with an
+    open flag, whom no public post names)."""
+    if report is None:
+        return None
+    return {
+        "template": report.name,
+        "template_id": report.template_id,
+        "use_case": report.use_case,
+        "saving_share": report.saving_share or 0.0,
+        "acceptance_rate": report.totals.acceptance_rate,
+        "author": None if report.author_id in hidden else report.author_name,
+        "artifacts": report.totals.artifacts,
+    }
+
+
+def standings_context(standings: list[TeamStanding]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in standings[:STANDINGS_SHOWN]]
+
+
+def window_context(window: Window, zone: ZoneInfo) -> dict[str, str]:
+    """The window's key and its first and last days on the policy's calendar (ISO dates)."""
+    last = window.end - timedelta(microseconds=1)
+    return {
+        "key": window.key,
+        "kind": window.kind,
+        "first_day": window.start.astimezone(zone).date().isoformat(),
+        "last_day": last.astimezone(zone).date().isoformat(),
+    }
+
+
+def spotlight_notice(post: SpotlightPost) -> tuple[str, Notice]:
+    """The keyed channel post for one spotlight post."""
+    context = {
+        "window": window_context(post.window, post.zone),
+        "scope": "team" if post.team else "org",
+        "team": post.team,
+        "categories": recognition_context(post.results),
+        "standings": standings_context(post.standings),
+        "tip": tip_context(post.tip, post.hidden),
+    }
+    reply = Reply("spotlight", context, private=False)
+    return post.key, Notice(None, reply, to_channel=post.channel, to_team=post.team)
+
+
+def spotlight_notices(posts: list[SpotlightPost]) -> list[tuple[str, Notice]]:
+    return [spotlight_notice(post) for post in posts]
