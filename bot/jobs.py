@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
+from bot.core.presenters.flags import explain, flag_notice
 from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
@@ -37,7 +38,7 @@ from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
 from budgets.reminders import ExpiryReminder, reminders_due
 from budgets.requests import expire_stale, nudges_due
-from scoring.detectors import run_detectors
+from scoring.flags import run_detectors
 from scoring.metrics import CurrentWeeks
 from scoring.review import monthly_review
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
@@ -220,7 +221,7 @@ def review_content(
 def detectors_content(
     session: Session, policy: Policy, week_start: date, now: datetime
 ) -> list[tuple[str, Notice]]:
-    return run_detectors(session, policy, week_start, now)
+    return [flag_notice(flag) for flag in run_detectors(session, policy, week_start, now, explain)]
 
 
 def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:

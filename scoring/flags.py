@@ -1,4 +1,11 @@
-"""A flag's life after a detector raised it: who may see it, disputing it, resolving it.
+"""A flag's life: raised from a detector's finding, who may see it, disputing it, resolving it.
+
+`run_detectors` judges a week (`scoring.detector_data.detect_week`) and writes one flag per
+person, week and detector (the unique key makes re-runs idempotent), refreshes the evidence of
+flags nobody has decided yet, clears those whose pattern is gone (audited), and returns every
+undecided flag, so the person hears about it once (`bot.core.presenters.flags` words it). The
+plain explanation stored with a flag is written by the `explain` function the caller hands in
+(a template the bot renders): the domain renders no templates.
 
 Flags are private: the flagged person sees their own, and their managers (anyone above them in
 the management chain) and admins may look at them; nobody else, and never in a channel. The
@@ -11,36 +18,175 @@ template. Callers own the transaction and commit it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from bot.core.messages import Button, Notice, Reply
 from budgets import audit
 from budgets.directory import manages
-from scoring.detectors import ACTION_RESOLVE, UNDECIDED, dispute_button, flag_context, subject
+from budgets.policy import Policy
+from scoring.detector_data import detect_week
+from scoring.detectors import Finding
+from scoring.governance import MISCONDUCT
+from scoring.windows import week_starting
+from storage.database import upsert_insert
 from storage.models import Flag, Person
 
+SYSTEM_ACTOR = "tokenbot"
+UNDECIDED = ("pending", "disputed")
 UPHELD, CLEARED = "upheld", "cleared"
 DECISIONS = (UPHELD, CLEARED)
 RECENT_FLAGS = 12  # the newest flags a listing shows (undecided ones always show)
 
+# detector, evidence -> the plain explanation stored with a flag
+Explain = Callable[[str, dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class FlagState:
+    """A flag as it is now: what a presenter shows (plain values, read in the transaction)."""
+
+    id: int
+    person_id: int
+    week: str
+    detector: str
+    status: str
+    evidence: dict[str, Any]
+    explanation: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None = None  # the name of who resolved it, when it was a person
+
+    @classmethod
+    def of(cls, flag: Flag, resolved_by: str | None = None) -> FlagState:
+        return cls(
+            id=flag.id,
+            person_id=flag.person_id,
+            week=flag.week,
+            detector=flag.detector,
+            status=flag.status,
+            evidence=dict(flag.evidence),
+            explanation=flag.explanation,
+            created_at=flag.created_at,
+            resolved_at=flag.resolved_at,
+            resolved_by=resolved_by,
+        )
+
 
 @dataclass(frozen=True)
 class FlagChange:
-    """What a dispute or resolution did; `problem` is set (and nothing changed) on refusal."""
+    """What a dispute or resolution did; `problem` is set (and nothing changed) on refusal.
 
-    flag: dict[str, Any] | None  # flag_context of the flag as it is now
+    `tell`: whom the change concerns: on a dispute, the people asked to resolve it; on a
+    resolution, the person flagged."""
+
+    flag: FlagState | None  # the flag as it is now
     problem: str | None = None
     actor_name: str | None = None
-    notices: tuple[Notice, ...] = ()
+    tell: tuple[int, ...] = ()
+    reason: str | None = None  # the disputer's reason
 
     @property
     def changed(self) -> bool:
         return self.problem is None
+
+
+def subject(flag_id: int) -> str:
+    return f"flag:{flag_id}"
+
+
+# --- raising flags -------------------------------------------------------------------------
+
+
+def write_flags(
+    session: Session, week: str, findings: Sequence[Finding], now: datetime, explain: Explain
+) -> list[Flag]:
+    """Store the week's misconduct findings as flags, idempotently: new ones are inserted
+    (ON CONFLICT on person, week and detector does nothing), undecided ones get the latest
+    evidence, and undecided ones no finding supports any more are cleared (audited). Returns
+    the week's open flags from detectors, oldest first."""
+    flags = Flag.__table__
+    found = {(f.person_id, f.detector): f for f in findings if f.misconduct and f.week == week}
+    if found:
+        rows = [
+            {
+                "person_id": f.person_id,
+                "week": week,
+                "detector": f.detector,
+                "status": "pending",
+                "evidence": f.evidence,
+                "explanation": explain(f.detector, f.evidence),
+                "created_at": now,
+            }
+            for f in found.values()
+        ]
+        stmt = upsert_insert(session, flags).on_conflict_do_nothing(
+            index_elements=["person_id", "week", "detector"]
+        )
+        session.execute(stmt, rows)
+    existing = session.scalars(
+        select(Flag)
+        .where(Flag.week == week, Flag.detector.in_(MISCONDUCT))
+        .order_by(Flag.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    open_flags = []
+    for flag in existing:
+        finding = found.get((flag.person_id, flag.detector))
+        if flag.status in UNDECIDED and finding is None:
+            changed = session.execute(
+                update(flags)
+                .where(flags.c.id == flag.id, flags.c.status.in_(UNDECIDED))
+                .values(status="cleared", resolved_at=now, resolved_by_id=None)
+            )
+            cleared = cast(CursorResult[Any], changed).rowcount
+            if cleared:
+                audit.record(
+                    session,
+                    now,
+                    SYSTEM_ACTOR,
+                    "flag.auto_cleared",
+                    subject(flag.id),
+                    {"week": week, "detector": flag.detector, "was": flag.status},
+                )
+            continue
+        if flag.status in UNDECIDED and finding is not None and flag.evidence != finding.evidence:
+            session.execute(
+                update(flags)
+                .where(flags.c.id == flag.id, flags.c.status.in_(UNDECIDED))
+                .values(
+                    evidence=finding.evidence,
+                    explanation=explain(flag.detector, finding.evidence),
+                )
+            )
+        if flag.status != "cleared":
+            open_flags.append(flag)
+    session.flush()
+    for flag in open_flags:
+        session.refresh(flag)
+    return open_flags
+
+
+def run_detectors(
+    session: Session, policy: Policy, week_start: date, now: datetime, explain: Explain
+) -> list[FlagState]:
+    """Judge the week holding `week_start`, write its flags (the caller commits) and return
+    the undecided ones: each is told to the person flagged once (the outbox keeps the key).
+    Re-running it changes nothing that was already right."""
+    week = week_starting(policy.periods.zone, week_start)
+    findings = detect_week(session, policy, week, now)
+    active = set(session.scalars(select(Person.id).where(Person.active)))
+    flags = write_flags(
+        session, week.key, [f for f in findings if f.person_id in active], now, explain
+    )
+    return [FlagState.of(flag) for flag in flags if flag.status in UNDECIDED]
+
+
+# --- who may see and decide ----------------------------------------------------------------
 
 
 def may_view(session: Session, viewer: Person, person: Person) -> bool:
@@ -54,34 +200,18 @@ def may_resolve(session: Session, actor: Person, person: Person) -> bool:
     return actor.has_role("admin") or manages(session, actor, person)
 
 
-def flags_of(session: Session, person: Person, limit: int = RECENT_FLAGS) -> list[Flag]:
-    """The person's undecided flags and their latest others, newest week first."""
+def flags_of(session: Session, person: Person, limit: int = RECENT_FLAGS) -> list[FlagState]:
+    """The person's undecided flags and their latest others, newest week first, with who
+    resolved them."""
     query = select(Flag).where(Flag.person_id == person.id)
     undecided = session.scalars(query.where(Flag.status.in_(UNDECIDED))).all()
     latest = session.scalars(query.order_by(Flag.week.desc(), Flag.id.desc()).limit(limit)).all()
     chosen = {f.id: f for f in [*undecided, *latest]}
-    return sorted(chosen.values(), key=lambda f: (f.week, f.id), reverse=True)
+    shown = sorted(chosen.values(), key=lambda f: (f.week, f.id), reverse=True)
+    return [FlagState.of(f, _name(session, f)) for f in shown]
 
 
-def resolve_buttons(flag: Flag | dict[str, Any]) -> tuple[Button, ...]:
-    flag_id = str(flag["id"] if isinstance(flag, dict) else flag.id)
-    return (
-        Button("Upheld", f"{ACTION_RESOLVE}:{UPHELD}", flag_id, style="danger"),
-        Button("Cleared", f"{ACTION_RESOLVE}:{CLEARED}", flag_id, style="primary"),
-    )
-
-
-def listing_buttons(
-    flags: list[Flag], viewer: Person, person: Person, resolver: bool
-) -> tuple[Button, ...]:
-    """Dispute for the person's own pending flags; Upheld / Cleared for a resolver."""
-    buttons: list[Button] = []
-    for flag in flags:
-        if viewer.id == person.id and flag.status == "pending":
-            buttons.append(dispute_button(flag))
-        elif resolver and flag.status in UNDECIDED:
-            buttons.extend(resolve_buttons(flag))
-    return tuple(buttons)
+# --- disputing and resolving ---------------------------------------------------------------
 
 
 def _load(session: Session, flag_id: int) -> Flag | None:
@@ -113,7 +243,7 @@ def dispute(
     if flag is None or flag.person_id != actor.id:
         return FlagChange(None, "not_found")
     if flag.status != "pending":
-        return FlagChange(flag_context(flag), "not_pending")
+        return FlagChange(FlagState.of(flag), "not_pending")
     reason = (reason or "").strip()[:500] or None
     flags = Flag.__table__
     changed = session.execute(
@@ -123,7 +253,7 @@ def dispute(
     )
     won = cast(CursorResult[Any], changed).rowcount
     if won != 1:
-        return FlagChange(flag_context(_load(session, flag_id) or flag), "not_pending")
+        return FlagChange(FlagState.of(_load(session, flag_id) or flag), "not_pending")
     audit.record(
         session,
         now,
@@ -134,20 +264,8 @@ def dispute(
     )
     flag = _load(session, flag_id)
     assert flag is not None
-    context = flag_context(flag)
-    notices = tuple(
-        Notice(
-            resolver.id,
-            Reply(
-                "flag_disputed",
-                {"flag": context, "person_name": actor.name, "reason": reason, "own": False},
-                buttons=resolve_buttons(flag),
-            ),
-            ref=f"flag:{flag.id}:dispute",
-        )
-        for resolver in _resolvers(session, actor)
-    )
-    return FlagChange(context, actor_name=actor.name, notices=notices)
+    resolvers = tuple(resolver.id for resolver in _resolvers(session, actor))
+    return FlagChange(FlagState.of(flag), actor_name=actor.name, tell=resolvers, reason=reason)
 
 
 def resolve(
@@ -161,11 +279,11 @@ def resolve(
     if flag is None or person is None:
         return FlagChange(None, "not_found")
     if actor.id == person.id:
-        return FlagChange(flag_context(flag), "own_flag")
+        return FlagChange(FlagState.of(flag), "own_flag")
     if not may_resolve(session, actor, person):
         return FlagChange(None, "not_manager")
     if flag.status not in UNDECIDED:
-        return FlagChange(flag_context(flag), "already_decided", _name(session, flag))
+        return FlagChange(FlagState.of(flag), "already_decided", _name(session, flag))
     flags = Flag.__table__
     changed = session.execute(
         update(flags)
@@ -176,7 +294,7 @@ def resolve(
     if won != 1:
         flag = _load(session, flag_id)
         assert flag is not None
-        return FlagChange(flag_context(flag), "already_decided", _name(session, flag))
+        return FlagChange(FlagState.of(flag), "already_decided", _name(session, flag))
     audit.record(
         session,
         now,
@@ -193,16 +311,7 @@ def resolve(
     )
     flag = _load(session, flag_id)
     assert flag is not None
-    context = flag_context(flag)
-    notice = Notice(
-        person.id, Reply("flag_resolved", {"flag": context, "actor_name": actor.name, "own": True})
-    )
-    return FlagChange(context, actor_name=actor.name, notices=(notice,))
-
-
-def view_context(session: Session, flag: Flag) -> dict[str, Any]:
-    """A flag as message context, with who resolved it."""
-    return {**flag_context(flag), "resolved_by": _name(session, flag)}
+    return FlagChange(FlagState.of(flag), actor_name=actor.name, tell=(person.id,))
 
 
 def _name(session: Session, flag: Flag) -> str | None:

@@ -1,5 +1,5 @@
 """`tokenbot simulate [--seed N] [--people N] [--weeks N]`: measure the gaming detectors on a
-synthetic org whose gamers are known (see `scoring.simulation`). Prints one row per detector
+synthetic org whose gamers are known (see `benchmarks.simulation`). Prints one row per detector
 (recall on its gamers, false-positive rate on honest people) and whether any gamer reached a
 recognition tier; exits 1 when a goal is missed, so CI can run it."""
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 import time
 
+from benchmarks.simulation import GOALS, simulate
 from bot.bootstrap import Settings
 from budgets.policy import load_policy
-from scoring.simulation import GOALS, simulate
 
 
 def register(sub) -> None:  # noqa: ANN001

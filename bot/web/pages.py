@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.commands.score import person_score
+from bot.core.presenters.flags import view_context
 from bot.core.presenters.spotlight import window_context
 from bot.web.charts import bars_svg, chart_values, trend_svg
 from bot.web.scope import Scope
@@ -25,7 +26,7 @@ from budgets.periods import period_for, previous_period
 from budgets.policy import Policy
 from budgets.spend import forecast, lapsed, spend_by, spend_rows
 from scoring.config import scoring_settings
-from scoring.flags import flags_of, may_view, view_context
+from scoring.flags import flags_of, may_view
 from scoring.metrics import CurrentWeeks, Totals
 from scoring.overview import (
     Overview,
@@ -302,8 +303,6 @@ def person_context(
         "view": balance_for(session, person, policy, now),
         "score": score,
         "shows_flags": shows_flags,
-        "flags": [view_context(session, f) for f in flags_of(session, person)]
-        if shows_flags
-        else [],
+        "flags": [view_context(f) for f in flags_of(session, person)] if shows_flags else [],
         "timezone": policy.periods.timezone,
     }

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.jobs import detectors_content
 from bot.outbox import deliver_pending, enqueue_all
 from bot.slack import slack_deliverer
-from scoring.detectors import run_detectors
 from scoring.review import monthly_review
 from tests.adapters.slack_fakes import GENERAL
 from tests.integration.governance_support import prompt_spam, say
@@ -60,7 +60,7 @@ def test_the_review_job_delivers_through_the_outbox_with_the_chart(slack, servic
 def test_flags_asked_in_a_channel_are_answered_to_the_asker_alone(slack, services, org):
     prompt_spam(services, "ann@acme.test")
     with services.db.unit_of_work() as uow:
-        run_detectors(uow.session, services.policy, date(2026, 11, 9), services.clock())
+        detectors_content(uow.session, services.policy, date(2026, 11, 9), services.clock())
         uow.commit()
     reply = slack.reply_to(slack.command("flags", user="UANN", channel=GENERAL))
     assert reply["response_type"] == "ephemeral"

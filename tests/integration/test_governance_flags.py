@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.jobs import run_job
+from bot.jobs import detectors_content, run_job
 from budgets import audit
-from scoring.detectors import run_detectors
 from storage.models import Flag
 from tests.integration.governance_support import (
     WEEK,
@@ -29,7 +28,7 @@ from tests.integration.governance_support import (
 
 def detect(services) -> list:  # noqa: ANN001
     with services.db.unit_of_work() as uow:
-        notices = run_detectors(uow.session, services.policy, WEEK, services.clock())
+        notices = detectors_content(uow.session, services.policy, WEEK, services.clock())
         uow.commit()
     return notices
 
@@ -185,7 +184,9 @@ def test_an_upheld_flag_keeps_counting_and_a_later_week_starts_afresh(services, 
     detect(services)  # the pattern is gone, but a manager's decision stands
     assert flags_of(services, org["ann@acme.test"].id)[0].status == "upheld"
     with services.db.unit_of_work() as uow:
-        notices = run_detectors(uow.session, services.policy, WEEK + timedelta(weeks=1), clock())
+        notices = detectors_content(
+            uow.session, services.policy, WEEK + timedelta(weeks=1), clock()
+        )
         uow.commit()
     assert notices == [] and len(flags_of(services, org["ann@acme.test"].id)) == 1
     assert flag.week == WEEK_KEY

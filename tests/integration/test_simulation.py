@@ -1,4 +1,4 @@
-"""The gaming detectors measured on a synthetic org (scoring.simulation): on a fixed seed each
+"""The gaming detectors measured on a synthetic org (benchmarks.simulation): on a fixed seed each
 detector catches at least 90% of the people gaming its way, flags at most 2% of honest people,
 and no gamer reaches a recognition tier in a week they game. The org is smaller than the
 default `tokenbot simulate` (200 people, 4 weeks) so the test stays quick; the full run's
@@ -6,9 +6,9 @@ numbers are in the report of issue 9."""
 
 from __future__ import annotations
 
+from benchmarks.simulation import GOALS, simulate
 from bot.cli import main as cli_main
 from scoring.governance import MISCONDUCT
-from scoring.simulation import GOALS, simulate
 
 
 def test_on_a_fixed_seed_every_detector_meets_its_goals_and_no_gamer_is_recognised():

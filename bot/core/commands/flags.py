@@ -11,20 +11,17 @@ from __future__ import annotations
 from bot.core.context import ActionContext, CommandContext
 from bot.core.errors import NotAllowed, UsageError
 from bot.core.messages import Reply
-from bot.core.registry import registry
-from budgets.directory import find_person
-from scoring.detectors import ACTION_DISPUTE, ACTION_RESOLVE
-from scoring.flags import (
-    DECISIONS,
-    FlagChange,
-    dispute,
-    flags_of,
+from bot.core.presenters.flags import (
+    ACTION_DISPUTE,
+    ACTION_RESOLVE,
+    change_reply,
+    dispute_reply,
     listing_buttons,
-    may_resolve,
-    may_view,
-    resolve,
     view_context,
 )
+from bot.core.registry import registry
+from budgets.directory import find_person
+from scoring.flags import DECISIONS, dispute, flags_of, may_resolve, may_view, resolve
 
 USAGE = "flags | flags EMAIL (managers) | flags dispute ID [REASON]"
 
@@ -49,8 +46,8 @@ def flags(ctx: CommandContext) -> Reply:
             person = found
         shown = flags_of(session, person)
         resolver = may_resolve(session, ctx.person, person)
-        context = [view_context(session, f) for f in shown]
-        buttons = listing_buttons(shown, ctx.person, person, resolver)
+        context = [view_context(f) for f in shown]
+        buttons = listing_buttons(shown, person.id == ctx.person.id, resolver)
     return Reply(
         "flags",
         {
@@ -69,22 +66,6 @@ def _flag_id(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _change_reply(change: FlagChange, *, replace: bool) -> Reply:
-    if change.problem is not None:
-        return Reply(
-            "flag_refused",
-            {"problem": change.problem, "flag": change.flag, "actor_name": change.actor_name},
-            private=True,
-        )
-    return Reply(
-        "flag_resolved",
-        {"flag": change.flag, "actor_name": change.actor_name, "own": False},
-        private=True,
-        replace_original=replace,
-        notices=change.notices,
-    )
-
-
 def _dispute_command(ctx: CommandContext) -> Reply:
     flag_id = _flag_id(ctx.words[1]) if len(ctx.words) > 1 else None
     if flag_id is None:
@@ -99,14 +80,7 @@ def _dispute(services, person, flag_id: int, now, reason: str | None) -> Reply: 
     with services.db.unit_of_work() as uow:
         change = dispute(uow.session, flag_id, person, now, reason)
         uow.commit()
-    if change.problem is not None:
-        return _change_reply(change, replace=False)
-    return Reply(
-        "flag_disputed",
-        {"flag": change.flag, "person_name": person.name, "reason": reason, "own": True},
-        private=True,
-        notices=change.notices,
-    )
+    return dispute_reply(change, reason)
 
 
 @registry.action(ACTION_DISPUTE)
@@ -126,4 +100,4 @@ def resolve_button(ctx: ActionContext) -> Reply:
     with ctx.services.db.unit_of_work() as uow:
         change = resolve(uow.session, flag_id, ctx.person, decision, ctx.now)
         uow.commit()
-    return _change_reply(change, replace=True)
+    return change_reply(change, replace=True)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot.core.presenters.flags import explain
 from budgets.policy import load_policy
 from scoring.detectors import (
     Burst,
@@ -20,7 +21,6 @@ from scoring.detectors import (
     chat_loops,
     context_inflation,
     context_weeks,
-    explain,
     judge,
     near_duplicate_groups,
     output_spam,

@@ -13,7 +13,8 @@ place.
 Reported per detector: recall on the gamers of its kind (flagged in any week) and the
 false-positive rate on honest people (flagged in any week); and whether any gamer reached a
 recognition tier. The detectors never see the labels: thresholds come from the policy.
-The generator is deterministic for a seed.
+The generator is deterministic for a seed. A measuring tool, not a part of the domain (it
+builds its own database), so it lives beside the benchmarks; `tokenbot simulate` runs it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.core.presenters.flags import explain
 from budgets.directory import import_directory
 from budgets.ledger import ensure_period_grants, record_usage
 from budgets.periods import period_for
@@ -36,7 +38,7 @@ from budgets.policy import Policy, load_policy
 from ingest.events import OutcomeEvent, UsageEvent
 from ingest.store import record_outcomes
 from scoring.categories import recognise
-from scoring.detectors import run_detectors
+from scoring.flags import run_detectors
 from scoring.governance import MISCONDUCT
 from scoring.score import build_scoreboard
 from scoring.windows import Window, week_starting
@@ -515,7 +517,7 @@ def _run(
             record_outcomes(uow.session, generator.out.outcomes, now)
             uow.commit()
         with db.unit_of_work() as uow:
-            run_detectors(uow.session, policy, week.start.astimezone(zone).date(), now)
+            run_detectors(uow.session, policy, week.start.astimezone(zone).date(), now, explain)
             uow.commit()
         if index:  # the first week has no baseline weeks to be scored against
             named = _recognised(db, policy, week, now)
