@@ -212,7 +212,8 @@ def _book_differences(
             )
         ).all()
     )
-    more, less = [], []
+    more: list[dict[str, Any]] = []
+    less: list[dict[str, Any]] = []
     for r, budget, cost in attributed:
         row = {
             "person_id": r["person_id"],
@@ -257,9 +258,11 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
         overdraft = sum(int(total) for kind, _, total in drawn if kind == "overdraft")
         by_grant = {gid: int(total) for kind, gid, total in drawn if kind == "debit" and total}
         grants = (
-            session.execute(
-                select(Grant.id, Grant.kind, Grant.expires_at).where(Grant.id.in_(by_grant))
-            ).all()
+            list(
+                session.execute(
+                    select(Grant.id, Grant.kind, Grant.expires_at).where(Grant.id.in_(by_grant))
+                ).all()
+            )
             if by_grant
             else []
         )

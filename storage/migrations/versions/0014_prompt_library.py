@@ -26,9 +26,7 @@ def upgrade() -> None:
             sa.Column("state", sa.String(length=20), server_default="approved", nullable=False)
         )
         batch.add_column(sa.Column("current_version", sa.Integer(), nullable=True))
-        batch.add_column(
-            sa.Column("first_approved_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch.add_column(sa.Column("first_approved_at", sa.DateTime(timezone=True), nullable=True))
     op.execute(
         "UPDATE prompt_templates SET state = CASE WHEN approved THEN 'approved' "
         "ELSE 'proposed' END, first_approved_at = CASE WHEN approved THEN created_at END"
