@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
 from bot.core.presenters.flags import explain, flag_notice
+from bot.core.presenters.review import monthly_review_notices
 from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
@@ -215,7 +216,7 @@ def spotlight_content(
 def review_content(
     session: Session, policy: Policy, month: str, now: datetime
 ) -> list[tuple[str, Notice]]:
-    return monthly_review(session, policy, month, now)
+    return monthly_review_notices(policy, monthly_review(session, policy, month, now))
 
 
 def detectors_content(

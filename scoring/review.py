@@ -7,11 +7,12 @@ accepted work needed the most editing), budget variance by team, flags by type, 
 against the month before. Plans are the policy's: each person's tier baseline and each team's
 pool (with applied quota overrides), pro rata when the budget period is not the month.
 
-`monthly_review` is what the scheduler calls on the 1st: keyed private notices with the review
-and its chart (PNG, attached) for finance and admins (the org) and for each manager (their
-reports); in the `optimize` phase, the month's quota recommendations for admins, with Apply and
-Dismiss buttons; after the last month of a quarter, the quarterly scorecard. Flags appear only
-as counts by type: a review never names a flagged person.
+`monthly_review` is what the scheduler calls on the 1st: the reviews for finance and admins
+(the org) and for each manager (their reports); in the `optimize` phase, the month's quota
+recommendations for admins; after the last month of a quarter, the quarterly scorecard, all as
+facts (`MonthlyRound`) that `bot.core.presenters.review` turns into keyed private notices, each
+review with its chart. Flags appear only as counts by type: a review never names a flagged
+person.
 
 `quarterly_scorecard` compares each team's quarter with the one before: token use against
 accepted output, verified time saved and budget variance, with a verdict ("healthy" when value
@@ -21,34 +22,27 @@ score weights of the policy's rollout phase.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.core.messages import Attachment, Button, Notice, Reply
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.quotas import (
-    ACTION_APPLY,
-    ACTION_DISMISS,
     quota_overrides,
     recommend_quotas,
-    recommendation_context,
     store_recommendations,
 )
-from scoring.charts import TeamBar, review_chart
-from scoring.config import scoring_settings
 from scoring.governance import MISCONDUCT, governance_settings
 from scoring.metrics import Totals, grouped_totals, planned_tokens, window_sums
 from scoring.windows import Window, week_keys_between
-from storage.models import Flag, Person, PromptTemplate, Team
+from storage.models import Flag, Person, PromptTemplate, QuotaRecommendation, Team
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
@@ -382,36 +376,6 @@ def build_review(
     )
 
 
-def review_context(review: MonthlyReview) -> dict[str, Any]:
-    """The review as message context: plain JSON values."""
-    context = asdict(review)
-    context["flags"] = [{**asdict(f), "total": f.total} for f in review.flags]
-    context["trend"] = {
-        c.measure: {"this": c.this, "last": c.last, "change": c.change} for c in review.trend
-    }
-    context["flags_total"] = sum(f.total for f in review.flags)
-    return context
-
-
-def chart_png(review: MonthlyReview) -> bytes:
-    bars = [TeamBar(t.team, t.tokens, t.accepted, t.variance) for t in review.teams]
-    return review_chart(bars, f"Monthly review {review.month}: {review.scope_name}")
-
-
-def chart_attachment(review: MonthlyReview, png: bytes | None = None) -> Attachment:
-    png = png if png is not None else chart_png(review)
-    slug = (
-        "org"
-        if review.scope == "org"
-        else re.sub(r"[^a-z0-9]+", "-", review.scope_name.lower()).strip("-")
-    )
-    return Attachment(
-        filename=f"review-{review.month}-{slug or 'team'}.png",
-        title=f"Spend, accepted output and budget variance by team, {review.month}",
-        content_base64=base64.b64encode(png).decode("ascii"),
-    )
-
-
 # --- the quarterly scorecard ---------------------------------------------------------------
 
 
@@ -525,22 +489,6 @@ def months_of(policy: Policy, quarter: str) -> list[Window]:
     return [month_window(policy, f"{quarter[:4]}-{first + i:02d}") for i in range(3)]
 
 
-def scorecard_context(
-    policy: Policy, quarter: str, cards: Sequence[TeamScorecard]
-) -> dict[str, Any]:
-    weights = scoring_settings(policy).weights_for(policy.phase)
-    return {
-        "quarter": quarter,
-        "phase": policy.phase,
-        "weights": [
-            {"component": c, "points": float(p)}
-            for c, p in sorted(weights.items(), key=lambda kv: -kv[1])
-            if p
-        ],
-        "teams": [asdict(c) for c in cards],
-    }
-
-
 # --- the monthly job -----------------------------------------------------------------------
 
 
@@ -561,28 +509,33 @@ def _reports_below(session: Session, manager_id: int) -> list[int]:
     return sorted(found)
 
 
-def monthly_review(
-    session: Session, policy: Policy, month: str, now: datetime
-) -> list[tuple[str, Notice]]:
-    """Keyed private notices: the org review (finance, admins), each manager's team review,
-    quota recommendations (admins, `optimize` phase) and, after a quarter's last month, the
-    scorecard. Recommendations are stored in the caller's unit of work (the caller commits)."""
+@dataclass(frozen=True)
+class MonthlyRound:
+    """What the 1st of the month sends, as facts: the org review for finance and admins
+    (`leaders`), each other manager's review of their reports, the month's quota
+    recommendations for admins (`optimize` phase; stored), and after a quarter's last month
+    the quarterly scorecard for the leaders."""
+
+    month: str
+    org: MonthlyReview
+    leaders: list[int]  # person ids: finance and admins
+    team_reviews: list[tuple[int, MonthlyReview]]  # (manager's person id, their reports' review)
+    recommendations: list[QuotaRecommendation]
+    admins: list[int]
+    quarter: str | None = None
+    scorecards: list[TeamScorecard] = field(default_factory=list)
+
+
+def monthly_review(session: Session, policy: Policy, month: str, now: datetime) -> MonthlyRound:
+    """The month's reviews, recommendations and (after a quarter's last month) scorecard.
+    Recommendations are stored in the caller's unit of work (the caller commits)."""
     window = month_window(policy, month)
     recipients = (
         session.execute(select(Person).where(Person.active).order_by(Person.id)).scalars().all()
     )
-    notices: list[tuple[str, Notice]] = []
     org = build_review(session, policy, month, now)
-    org_context = review_context(org)
-    org_chart = chart_attachment(org)
     leaders = [p for p in recipients if p.has_role("finance") or p.has_role("admin")]
-    for person in leaders:
-        notices.append(
-            (
-                f"review:{month}:person:{person.id}",
-                Notice(person.id, Reply("monthly_review", org_context, attachments=(org_chart,))),
-            )
-        )
+    team_reviews = []
     for person in recipients:
         if person in leaders or not person.has_role("manager"):
             continue
@@ -590,54 +543,22 @@ def monthly_review(
         if not reports:
             continue
         review = build_review(session, policy, month, now, reports, f"{person.name}'s team")
-        notices.append(
-            (
-                f"review:{month}:person:{person.id}",
-                Notice(
-                    person.id,
-                    Reply(
-                        "monthly_review",
-                        review_context(review),
-                        attachments=(chart_attachment(review),),
-                    ),
-                ),
-            )
-        )
+        team_reviews.append((person.id, review))
+    pending: list[QuotaRecommendation] = []
     if policy.phase == "optimize":
         proposals = recommend_quotas(session, policy, window.start, window.end)
-        pending = store_recommendations(session, month, proposals, now)
-        if pending:
-            context = {
-                "month": month,
-                "recommendations": [recommendation_context(r) for r in pending],
-            }
-            buttons = tuple(
-                button
-                for r in pending
-                for button in (
-                    Button(f"Apply #{r.id}", ACTION_APPLY, str(r.id), style="primary"),
-                    Button(f"Dismiss #{r.id}", ACTION_DISMISS, str(r.id)),
-                )
-            )
-            for person in recipients:
-                if person.has_role("admin"):
-                    notices.append(
-                        (
-                            f"quota:{month}:person:{person.id}",
-                            Notice(
-                                person.id, Reply("quota_recommendations", context, buttons=buttons)
-                            ),
-                        )
-                    )
+        pending = list(store_recommendations(session, month, proposals, now))
+    quarter, cards = None, []
     if int(month[5:7]) % 3 == 0:
         quarter = quarter_of(month)
         cards = quarterly_scorecard(session, policy, quarter, now)
-        context = scorecard_context(policy, quarter, cards)
-        for person in leaders:
-            notices.append(
-                (
-                    f"scorecard:{quarter}:person:{person.id}",
-                    Notice(person.id, Reply("quarterly_scorecard", context)),
-                )
-            )
-    return notices
+    return MonthlyRound(
+        month=month,
+        org=org,
+        leaders=[p.id for p in leaders],
+        team_reviews=team_reviews,
+        recommendations=pending,
+        admins=[p.id for p in recipients if p.has_role("admin")],
+        quarter=quarter,
+        scorecards=cards,
+    )

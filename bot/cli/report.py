@@ -15,17 +15,10 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.bootstrap import bootstrap
+from bot.core.presenters.review import chart_attachment, review_context, scorecard_context
 from bot.web.chargeback import neutralise
 from message_templates import build_template_env
-from scoring.review import (
-    MonthlyReview,
-    TeamScorecard,
-    build_review,
-    chart_attachment,
-    quarterly_scorecard,
-    review_context,
-    scorecard_context,
-)
+from scoring.review import MonthlyReview, TeamScorecard, build_review, quarterly_scorecard
 
 COLUMNS = ("section", "team", "person", "use_case", "measure", "value")
 

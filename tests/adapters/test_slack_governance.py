@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.jobs import detectors_content
+from bot.jobs import detectors_content, review_content
 from bot.outbox import deliver_pending, enqueue_all
 from bot.slack import slack_deliverer
-from scoring.review import monthly_review
 from tests.adapters.slack_fakes import GENERAL
 from tests.integration.governance_support import prompt_spam, say
 from tests.unit.core.payload_checks import block_kit_problems
@@ -19,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def review_notices(services):  # noqa: ANN001, ANN201
     with services.db.unit_of_work() as uow:
-        notices = monthly_review(uow.session, services.policy, "2026-10", services.clock())
+        notices = review_content(uow.session, services.policy, "2026-10", services.clock())
         uow.commit()
     return dict(notices)
 

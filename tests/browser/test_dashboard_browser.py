@@ -10,8 +10,9 @@ import re
 import pytest
 
 from bot.core.messages import Reply
+from bot.core.presenters.review import review_context
 from message_templates import format_money, format_tokens
-from scoring.review import build_review, review_context
+from scoring.review import build_review
 from tests.integration.dashboard_support import MONTH, ROLES, link_for, token_of
 from tests.integration.governance_support import say
 

@@ -15,13 +15,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.core.messages import Reply
+from bot.core.presenters.review import review_context
 from bot.core.signin import redeem_link, token_hash
 from bot.server import build_app
 from bot.web.config import WebSettings
 from budgets.periods import period_for
 from budgets.spend import forecast
 from message_templates import format_money, format_pct, format_tokens
-from scoring.review import build_review, review_context
+from scoring.review import build_review
 from scoring.windows import last_complete_week
 from storage.models import DashboardSession, DashboardSignIn
 from tests.conftest import run_together

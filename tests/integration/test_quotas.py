@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from bot.jobs import review_content
 from budgets import audit
 from budgets.ledger import ensure_period_grants, expire
 from budgets.periods import period_by_key
 from budgets.quotas import recommend_quotas
-from scoring.review import month_window, monthly_review
+from scoring.review import month_window
 from storage.models import Grant, QuotaRecommendation
 from tests.integration.governance_support import call, press, record, result, text_of
 
@@ -53,7 +54,7 @@ def proposals(services):  # noqa: ANN001, ANN201
 
 def recommendations_for(services, org) -> list:  # noqa: ANN001
     with services.db.unit_of_work() as uow:
-        notices = monthly_review(uow.session, services.policy, OCTOBER, services.clock())
+        notices = review_content(uow.session, services.policy, OCTOBER, services.clock())
         uow.commit()
     return [n for key, n in notices if key.startswith("quota:")]
 

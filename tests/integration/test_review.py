@@ -12,15 +12,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from bot.cli import main as cli_main
-from bot.jobs import run_job
-from scoring.review import (
-    build_review,
-    chart_png,
-    monthly_review,
-    quarterly_scorecard,
-    review_context,
-    verdict,
-)
+from bot.core.presenters.review import chart_png, review_context
+from bot.jobs import review_content, run_job
+from scoring.review import build_review, quarterly_scorecard, verdict
 from storage.models import Flag, OutboxMessage
 from tests.integration.governance_support import Recorder, call, record, result
 
@@ -113,7 +107,7 @@ def test_the_review_job_sends_finance_admins_and_managers_a_private_review_with_
 ):
     seed(services, org)
     with services.db.unit_of_work() as uow:
-        notices = monthly_review(uow.session, services.policy, OCTOBER, services.clock())
+        notices = review_content(uow.session, services.policy, OCTOBER, services.clock())
         uow.commit()
     keys = {key: notice for key, notice in notices}
     ids = {email: person.id for email, person in org.items()}
@@ -141,7 +135,7 @@ def test_the_review_and_its_chart_survive_the_outbox(services, org):
 
     seed(services, org)
     with services.db.unit_of_work() as uow:
-        notices = monthly_review(uow.session, services.policy, OCTOBER, services.clock())
+        notices = review_content(uow.session, services.policy, OCTOBER, services.clock())
         assert enqueue_all(uow.session, notices, services.clock()) == 3
         assert enqueue_all(uow.session, notices, services.clock()) == 0  # once per key
         uow.commit()

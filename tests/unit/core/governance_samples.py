@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.presenters.review import review_context, scorecard_context
 from budgets.policy import load_policy
 from scoring.detectors import (
     Burst,
@@ -30,8 +31,6 @@ from scoring.review import (
     TeamLine,
     TeamScorecard,
     WorkflowLine,
-    review_context,
-    scorecard_context,
 )
 
 S = GovernanceSettings()
