@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.core.commands.pending import NOT_YET
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import Button, Form, FormField, IncomingMessage, Notice, Reply
 from bot.core.registry import registry
@@ -143,10 +142,7 @@ def test_every_subcommand_answers_privately_with_valid_block_kit(slack, org, nam
     assert reply["response_type"] == "ephemeral"
     assert block_kit_problems(reply.params) == []
     assert "I don't know the command" not in reply.text
-    if name in NOT_YET:
-        assert "is not available yet" in reply.text
-    else:
-        assert "is not available yet" not in reply.text
+    assert "is not available yet" not in reply.text
 
 
 def test_the_slash_command_reply_carries_the_same_figures_as_the_console(slack, services, org):

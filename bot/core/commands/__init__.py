@@ -7,7 +7,6 @@ from bot.core.commands import (  # noqa: F401
     flags,
     help,
     leaderboard,
-    pending,
     policy,
     quotas,
     request,
