@@ -53,3 +53,29 @@ def test_every_tokenbot_command_the_readme_shows_exists():
 
 def test_the_demo_people_the_readme_names_are_the_demos():
     assert DEMO_MEMBER in README and DEMO_MANAGER in README
+
+
+def layout_block() -> list[str]:
+    section = README.split("## Layout\n", 1)[1]
+    return re.findall(r"^```\n(.*?)^```", section, flags=re.S | re.M)[0].splitlines()
+
+
+def test_every_path_the_layout_names_exists_and_every_package_is_named():
+    root = Path(__file__).parents[2]
+    named: set[str] = set()
+    parent = ""
+    for line in layout_block():
+        if line.startswith("   "):
+            continue  # a description's next line
+        if line.startswith("  "):  # the files and folders of the last top-level directory
+            for word in line.split():
+                if not re.fullmatch(r"\w+(/|\.py)", word):
+                    break  # the description begins
+                named.add(parent + word)
+        elif line.strip():
+            parent = line.split()[0]
+            named.add(parent)
+    missing = sorted(p for p in named if not (root / p.rstrip("/")).exists())
+    assert missing == []
+    packages = {f"{d.name}/" for d in root.iterdir() if d.is_dir() and (d / "__init__.py").exists()}
+    assert packages - named == set()
