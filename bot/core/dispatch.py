@@ -2,7 +2,10 @@
 `handle_action` and renders the `Reply` it gets.
 
 Middleware runs before every command and fails closed: identity resolution must find the
-person in the directory, or the command does not run. Expected problems (bad input, not
+person in the directory, or the command does not run; then every check in `COMMAND_CHECKS`
+(authorization: what the command declared in the registry, such as `manager_only`) must pass,
+and a check that refuses or crashes blocks the command. Commands do not re-check by hand what
+they declared. Expected problems (bad input, not
 allowed) become polite replies; anything unexpected is logged with its trace and answered
 with a short apology that carries an error id, never the trace itself.
 """
@@ -20,7 +23,7 @@ from bot.core.context import ActionContext, CommandContext
 from bot.core.errors import NotAllowed, UsageError
 from bot.core.messages import IncomingAction, IncomingMessage, Reply
 from bot.core.parsing import split_words
-from bot.core.registry import Registry, registry
+from bot.core.registry import Command, Registry, registry
 from storage.models import Person
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,27 @@ log = logging.getLogger(__name__)
 IdentityResolver = Callable[[IncomingMessage | IncomingAction], Person | None]
 
 
+def require_declared_role(command: Command, person: Person) -> None:
+    """A command declared `manager_only` runs for managers and admins alone."""
+    if command.manager_only and not (person.has_role("manager") or person.has_role("admin")):
+        raise NotAllowed(command.refusal or f"`{command.name}` is for managers.")
+
+
+# Run in order before every command, with the command and the person; each raises to refuse.
+CommandCheck = Callable[[Command, Person], None]
+COMMAND_CHECKS: tuple[CommandCheck, ...] = (require_declared_role,)
+
+
 class Dispatcher:
-    def __init__(self, services, commands: Registry = registry):  # noqa: ANN001
+    def __init__(
+        self,
+        services,  # noqa: ANN001
+        commands: Registry = registry,
+        checks: tuple[CommandCheck, ...] = COMMAND_CHECKS,
+    ):
         self.services = services
         self.commands = commands
+        self.checks = checks
 
     def resolve(self, incoming: IncomingMessage | IncomingAction) -> Person | None:
         """Console users are emails; chat platforms map their ids through the directory."""
@@ -77,7 +97,7 @@ class Dispatcher:
             platform=incoming.platform,
             channel=incoming.channel,
         )
-        return self._run(lambda: command.handler(ctx), command.usage)
+        return self._run(lambda: self._checked(command, ctx), command.usage)
 
     def handle_action(self, incoming: IncomingAction, person: Person | None = None) -> Reply:
         person = person or self.resolve(incoming)
@@ -96,6 +116,12 @@ class Dispatcher:
             platform=incoming.platform,
         )
         return self._run(lambda: handler(ctx), None)
+
+    def _checked(self, command: Command, ctx: CommandContext) -> Reply:
+        """Every check first (in `_run`, so a crashing check blocks the command too)."""
+        for check in self.checks:
+            check(command, ctx.person)
+        return command.handler(ctx)
 
     def _help(self, person: Person) -> Reply:
         from bot.core.commands.help import help_reply

@@ -18,7 +18,9 @@ class Command:
     summary: str
     usage: str
     order: int = 100
-    manager_only: bool = False
+    # Declared requirements, enforced by the dispatcher's middleware before the handler runs.
+    manager_only: bool = False  # managers and admins only
+    refusal: str | None = None  # what a person who may not run it is told
 
 
 class Registry:
@@ -27,12 +29,21 @@ class Registry:
         self.actions: dict[str, Handler] = {}
 
     def command(
-        self, name: str, *, summary: str, usage: str, order: int = 100, manager_only: bool = False
+        self,
+        name: str,
+        *,
+        summary: str,
+        usage: str,
+        order: int = 100,
+        manager_only: bool = False,
+        refusal: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self.commands:
                 raise ValueError(f"command {name!r} is registered twice")
-            self.commands[name] = Command(name, handler, summary, usage, order, manager_only)
+            self.commands[name] = Command(
+                name, handler, summary, usage, order, manager_only, refusal
+            )
             return handler
 
         return register

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.context import CommandContext
-from bot.core.errors import NotAllowed, UsageError
+from bot.core.errors import UsageError
 from bot.core.messages import Reply
 from bot.core.registry import registry
 from budgets.balances import BalanceView, PoolBalance, active_pools, balance_for
@@ -29,12 +29,11 @@ class TeamMember:
     usage=USAGE,
     order=75,
     manager_only=True,
+    refusal="`team` is for managers: it shows the people who report to you.",
 )
 def team(ctx: CommandContext) -> Reply:
     if ctx.words:
         raise UsageError("team takes no arguments", USAGE)
-    if not (ctx.person.has_role("manager") or ctx.person.has_role("admin")):
-        raise NotAllowed("`team` is for managers: it shows the people who report to you.")
     with ctx.services.db.read() as session:
         reports = reports_of(session, ctx.person)
         members = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.messages import Reply
+from bot.core.messages import IncomingMessage, Reply
 from bot.core.registry import Registry, registry
 
 
@@ -70,3 +70,51 @@ def test_the_built_in_registry_has_the_grammar_of_the_first_release():
     for command in registry.listed():
         assert command.summary, command.name
         assert command.usage.startswith(command.name), command.name
+
+
+class Member:
+    def __init__(self, *roles: str):
+        self.roles = roles
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+def dispatcher(commands: Registry, checks=None):  # noqa: ANN001, ANN201
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from bot.core.dispatch import COMMAND_CHECKS, Dispatcher
+
+    services = SimpleNamespace(clock=lambda: datetime(2026, 11, 20, tzinfo=UTC))
+    return Dispatcher(services, commands, COMMAND_CHECKS if checks is None else checks)
+
+
+def test_a_manager_only_command_is_refused_to_a_member_before_its_handler_runs():
+    ran = []
+    commands = Registry()
+    commands.command("team", summary="Team", usage="team", manager_only=True, refusal="no")(
+        lambda ctx: ran.append(ctx) or Reply("error", {"message": "ran"})
+    )
+    incoming = IncomingMessage("console", "ann@acme.test", "team")
+    refused = dispatcher(commands).handle_message(incoming, person=Member("member"))
+    assert refused == Reply("not_allowed", {"message": "no"}) and ran == []
+    for role in ("manager", "admin"):
+        assert dispatcher(commands).handle_message(incoming, person=Member(role)).context == {
+            "message": "ran"
+        }
+
+
+def test_a_check_that_crashes_blocks_the_command():
+    ran = []
+    commands = Registry()
+    commands.command("balance", summary="Balance", usage="balance")(
+        lambda ctx: ran.append(ctx) or Reply("error", {"message": "ran"})
+    )
+
+    def broken(command, person):  # noqa: ANN001, ANN202
+        raise RuntimeError("directory down")
+
+    incoming = IncomingMessage("console", "ann@acme.test", "balance")
+    reply = dispatcher(commands, (broken,)).handle_message(incoming, person=Member("admin"))
+    assert reply.template == "internal_error" and ran == []
