@@ -218,11 +218,16 @@ class SlackSurface:
         if isinstance(body, web.Response):
             return body
         # Not UTF-8: replaced characters no longer match the signature, so Bolt says 401.
-        bolt_request = SlackRequest(
-            body=body.decode("utf-8", errors="replace"),
-            query=request.query_string,
-            headers=request.headers,  # type: ignore[arg-type]
-        )
+        try:
+            bolt_request = SlackRequest(
+                body=body.decode("utf-8", errors="replace"),
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except ValueError:  # Bolt decodes a JSON content type before any signature check
+            return web.json_response(
+                {"error": "invalid request", "message": "the body is not valid JSON"}, status=400
+            )
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
