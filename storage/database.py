@@ -12,7 +12,7 @@ A unit of work rolls back unless the service commits explicitly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,8 @@ def insert_new_rows(
     before = connection.exec_driver_sql(f'SELECT max(rowid) FROM "{table.name}"').scalar()
     dialect = session.get_bind().dialect
     names = list(rows[0])
-    converters = []
+    # (position, converter, cache of converted values or None for uncached)
+    converters: list[tuple[int, Callable[[Any], Any], dict[Any, Any] | None]] = []
     for position, name in enumerate(names):
         column_type = table.c[name].type
         if isinstance(column_type, UTCDateTime):
@@ -154,20 +155,20 @@ def insert_new_rows(
     values = []
     for row in rows:
         value = [row[name] for name in names]
-        for position, process, seen in converters:
+        for position, convert, seen in converters:
             raw = value[position]
             if raw is None:
                 continue
             if seen is None:
-                value[position] = process(raw)
+                value[position] = convert(raw)
                 continue
             # Batches repeat values (one `now`, bucket timestamps): convert each once.
             try:
                 converted = seen.get(raw, _MISSING)
                 if converted is _MISSING:
-                    converted = seen[raw] = process(raw)
+                    converted = seen[raw] = convert(raw)
             except TypeError:  # unhashable (a JSON list or dict): convert it every time
-                converted = process(raw)
+                converted = convert(raw)
             value[position] = converted
         values.append(tuple(value))
     columns = ", ".join(f'"{name}"' for name in names)
@@ -211,7 +212,7 @@ def _copy_new_rows(
     connection.exec_driver_sql(f'TRUNCATE "{stage}"')
     copy_statement = f'COPY "{stage}" ({columns}) FROM STDIN'
     with driver_errors(connection, copy_statement):
-        driver = connection.connection.dbapi_connection
+        driver: Any = connection.connection.dbapi_connection  # psycopg's, with COPY
         assert driver is not None
         with driver.cursor() as cursor, cursor.copy(copy_statement) as copy:
             for row in rows:
@@ -291,7 +292,7 @@ class DriverQuery:
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql, [params[name] for name in order] if order else params)
-                return cursor.fetchall()
+                return list(cursor.fetchall())
             finally:
                 cursor.close()
 
