@@ -357,7 +357,10 @@ def subject(rec_id: int) -> str:
 def decide_recommendation(
     session: Session, policy: Policy, rec_id: int, actor: Person, apply: bool, now: datetime
 ) -> QuotaDecision:
-    """An admin applies (effective next period) or dismisses a pending recommendation, once."""
+    """An admin applies (effective next period) or dismisses a pending recommendation, once.
+    A non-admin is refused before the id is looked up: no oracle for which ids exist."""
+    if not actor.has_role("admin"):
+        return QuotaDecision(None, "not_admin")
     rec = session.execute(
         select(QuotaRecommendation)
         .where(QuotaRecommendation.id == rec_id)
@@ -365,8 +368,6 @@ def decide_recommendation(
     ).scalar_one_or_none()
     if rec is None:
         return QuotaDecision(None, "not_found")
-    if not actor.has_role("admin"):
-        return QuotaDecision(None, "not_admin")
     if rec.status != PENDING:
         decider = session.get(Person, rec.decided_by_id) if rec.decided_by_id else None
         return QuotaDecision(

@@ -81,9 +81,9 @@ def test_python_m_bot_cli_chats_too_and_balances_stay_private(services, org):
     )
     assert done.returncode == 0, done.stderr
     assert "Ann Analyst's token balance for " in done.stdout  # Mia manages Ann
-    assert "Balances are private" in done.stdout  # but not the CEO
-    assert "no one with the email ghost@acme.test is in the directory" in done.stdout
-    assert "usage: balance [EMAIL]" in done.stdout
+    # Not the CEO; and someone unknown gets the same answer (no directory oracle).
+    assert done.stdout.count("Balances are private") == 2
+    assert "ghost" not in done.stdout
 
 
 def test_a_reply_that_asks_for_input_is_filled_in_line_by_line_and_submitted(services, org):

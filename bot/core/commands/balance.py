@@ -28,17 +28,18 @@ def balance(ctx: CommandContext) -> Reply:
     with ctx.services.db.read() as session:
         person = ctx.person
         if ctx.words:
-            person = find_person(session, ctx.words[0])
-            if person is None:
+            sees_anyone = ctx.person.has_role("admin") or ctx.person.has_role("finance")
+            found = find_person(session, ctx.words[0])
+            if found is None and sees_anyone:
                 raise UsageError(f"no one with the email {ctx.words[0]} is in the directory", USAGE)
-            if person.id != ctx.person.id and not (
-                ctx.person.has_role("admin")
-                or ctx.person.has_role("finance")
-                or manages(session, ctx.person, person)
+            if found is None or not (
+                found.id == ctx.person.id or sees_anyone or manages(session, ctx.person, found)
             ):
+                # The same answer whether or not the person exists: no directory oracle.
                 raise NotAllowed(
                     "Balances are private: you can see your own, and those of people you manage."
                 )
+            person = found
         view = balance_for(session, person, ctx.policy, ctx.now)
     return Reply(
         "balance", {"view": view, "own": person.id == ctx.person.id, "phase": ctx.policy.phase}

@@ -13,8 +13,10 @@ from budgets.quotas import ACTION_APPLY, ACTION_DISMISS, decide_recommendation
 
 def _decide(ctx: ActionContext, apply: bool) -> Reply:
     if not ctx.value.isdigit():
+        # Refused as an unknown id is, after the same admin check: no oracle either way.
+        problem = "not_found" if ctx.person.has_role("admin") else "not_admin"
         return Reply(
-            "quota_refused", {"problem": "not_found", "recommendation": None, "decided_by": None}
+            "quota_refused", {"problem": problem, "recommendation": None, "decided_by": None}
         )
     with ctx.services.db.unit_of_work() as uow:
         decision = decide_recommendation(

@@ -130,15 +130,19 @@ def score(ctx: CommandContext) -> Reply:
     with ctx.services.db.read() as session:
         person = ctx.person
         if words:
-            person = find_person(session, words[0])
-            if person is None:
+            found = find_person(session, words[0])
+            if found is None and ctx.person.has_role("admin"):
                 raise UsageError(f"no one with the email {words[0]} is in the directory", USAGE)
-            if person.id != ctx.person.id and not (
-                ctx.person.has_role("admin") or manages(session, ctx.person, person)
+            if found is None or not (
+                found.id == ctx.person.id
+                or ctx.person.has_role("admin")
+                or manages(session, ctx.person, found)
             ):
+                # The same answer whether or not the person exists: no directory oracle.
                 raise NotAllowed(
                     "Scores are private: you can see your own, and those of people you manage."
                 )
+            person = found
         context = person_score(session, ctx.policy, person.id, window, ctx.now, scored.current)
     context.update(
         name=person.name,
