@@ -2,12 +2,13 @@
 verifies the claim with a button; only verified minutes count toward scores and recognition.
 
 A claim is an audit entry (`savings.claim` on `outcome:<id>`) naming the minutes; the newest
-claim on an artifact is the one that counts. Verifying writes the claimed minutes onto the
-outcome with `minutes_verified` set, by a conditional update (`... WHERE minutes_verified is
-false`), so two clicks or two managers verify once; it is audited (`savings.verify`), as is a
-decline (`savings.decline`). The outcome's week is marked for a rollup rebuild, since a
-verification changes no event count. Refusals are `SavingsRefused` values with a code and the
-facts; the words live in the templates. Callers commit.
+claim on an artifact is the one that counts. A decision is once only: verifying or declining
+is one conditional update of the outcome (`savings_decided_claim`, the claim last decided, must
+be older than this claim; verifying also needs `minutes_verified` false and writes the claimed
+minutes), so racing clicks, two managers, or both buttons make one decision, one audit entry
+(`savings.verify` or `savings.decline`) and one message. The outcome's week is marked for a
+rollup rebuild, since a verification changes no event count. Refusals are `SavingsRefused`
+values with a code and the facts; the words live in the templates. Callers commit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from budgets import audit
@@ -31,7 +32,7 @@ CLAIM, VERIFY, DECLINE = "savings.claim", "savings.verify", "savings.decline"
 
 class SavingsRefused(Exception):
     """An expected refusal. `code`: no_artifact, not_accepted, already_verified, no_manager,
-    bad_minutes, not_manager, superseded, unknown_claim."""
+    bad_minutes, not_manager, superseded, already_declined, unknown_claim."""
 
     def __init__(self, code: str, **facts: object):
         super().__init__(code)
@@ -142,18 +143,26 @@ def decide_claim(
         person_id=claimant.id,
         manager_id=manager.id,
     )
+    undecided = or_(
+        Outcome.savings_decided_claim.is_(None), Outcome.savings_decided_claim < claim.claim_id
+    )
+    decided = {"savings_decided_claim": claim.claim_id}
     if verify:
-        result = session.execute(
-            update(Outcome)
-            .where(Outcome.id == outcome.id, Outcome.minutes_verified.is_(False))
-            .values(minutes_saved=claim.minutes, minutes_verified=True)
-            .execution_options(synchronize_session=False)
-        )
-        changed = cast(CursorResult[Any], result).rowcount
-        if not changed:
+        decided |= {"minutes_saved": claim.minutes, "minutes_verified": True}
+    result = session.execute(
+        update(Outcome)
+        .where(Outcome.id == outcome.id, Outcome.minutes_verified.is_(False), undecided)
+        .values(**decided)
+        .execution_options(synchronize_session=False)
+    )
+    if not cast(CursorResult[Any], result).rowcount:
+        session.refresh(outcome)  # what the click that won wrote
+        if outcome.minutes_verified:
             raise SavingsRefused(
                 "already_verified", artifact_id=claim.artifact_id, minutes=outcome.minutes_saved
             )
+        raise SavingsRefused("already_declined", artifact_id=claim.artifact_id)
+    if verify:
         forget_week(session, week_of(policy.periods.zone, outcome.occurred_at).key)
     audit.record(
         session,

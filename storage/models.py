@@ -299,6 +299,8 @@ class Outcome(Base):
     edit_distance: Mapped[float | None] = mapped_column(Float)
     minutes_saved: Mapped[float | None] = mapped_column(Float)
     minutes_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The savings claim (audit entry id) last verified or declined: decisions are once only.
+    savings_decided_claim: Mapped[int | None] = mapped_column(Integer)
     first_draft_seconds: Mapped[int | None] = mapped_column(BigInteger)
     template_id: Mapped[str | None] = mapped_column(String(200))
     content_fingerprint: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,92 @@
+"""Real concurrent transactions deciding one savings claim: each thread has its own unit of work
+(its own connection) and they are released together (`run_together`). Whatever the database,
+one claim gets one decision, one audit entry and one message; a second click, or the other
+button, changes nothing."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select
+
+from bot.core.dispatch import Dispatcher
+from bot.core.messages import IncomingAction, IncomingMessage
+from scoring.savings import DECLINE, VERIFY
+from storage.models import AuditEntry, Outcome
+from tests.conftest import run_together
+from tests.integration.governance_support import at, record, result
+
+THREADS = 6
+
+
+def claimed(services, org) -> tuple[str, str]:  # noqa: ANN001
+    """Ann claims 40 minutes on an accepted artifact; the outcome id and the claim's value."""
+    outcome = result("ann@acme.test", at(1))
+    record(services, outcomes=[outcome])
+    reply = Dispatcher(services).handle_message(
+        IncomingMessage("console", "ann@acme.test", f"claim 40 {outcome.artifact_id}")
+    )
+    (notice,) = reply.notices
+    return outcome.id, notice.reply.buttons[0].value
+
+
+def click(services, verb: str, value: str):  # noqa: ANN001, ANN201
+    return Dispatcher(services).handle_action(
+        IncomingAction("console", "mia@acme.test", f"savings.verify:{verb}", value)
+    )
+
+
+def decisions(services, outcome_id: str) -> list[str]:  # noqa: ANN001
+    with services.db.read() as session:
+        return list(
+            session.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.subject == f"outcome:{outcome_id}",
+                    AuditEntry.action.in_((VERIFY, DECLINE)),
+                )
+            )
+        )
+
+
+def test_a_declined_claim_is_declined_once_and_cannot_then_be_verified(services, org):
+    outcome_id, value = claimed(services, org)
+    first = click(services, "decline", value)
+    assert first.template == "savings_decided" and len(first.notices) == 1
+    again = click(services, "decline", value)
+    assert again.template == "savings_refused" and again.notices == ()
+    assert "already declined" in services.renderer.text(again)
+    verify = click(services, "approve", value)
+    assert verify.template == "savings_refused" and verify.notices == ()
+    assert decisions(services, outcome_id) == [DECLINE]
+    with services.db.read() as session:
+        assert not session.get(Outcome, outcome_id).minutes_verified
+
+
+def test_simultaneous_clicks_on_verify_and_decline_make_one_decision_one_entry_one_message(
+    services, org
+):
+    outcome_id, value = claimed(services, org)
+    calls = iter(["approve", "decline"] * (THREADS // 2))
+    lock = threading.Lock()
+
+    def one_click():  # noqa: ANN202
+        with lock:
+            verb = next(calls)
+        return verb, click(services, verb, value)
+
+    answers = run_together(one_click, THREADS)
+    decided = [(verb, reply) for verb, reply in answers if reply.template == "savings_decided"]
+    assert len(decided) == 1
+    assert sum(len(reply.notices) for _verb, reply in answers) == 1
+    assert all(r.template == "savings_refused" for _v, r in answers if r is not decided[0][1])
+    (verb, _reply) = decided[0]
+    assert decisions(services, outcome_id) == [VERIFY if verb == "approve" else DECLINE]
+    with services.db.read() as session:
+        assert session.get(Outcome, outcome_id).minutes_verified == (verb == "approve")
+
+
+def test_simultaneous_declines_decline_once(services, org):
+    outcome_id, value = claimed(services, org)
+    answers = run_together(lambda: click(services, "decline", value), THREADS)
+    assert [r.template for r in answers].count("savings_decided") == 1
+    assert decisions(services, outcome_id) == [DECLINE]
