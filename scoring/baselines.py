@@ -133,6 +133,22 @@ def index_against(
     return cap if multiple >= cap else multiple if multiple > 0.0 else 0.0
 
 
+# Added to both sides of a comparison, per component, so a baseline near zero (few templates,
+# no verified minutes yet) does not turn a small value into a huge multiple; in the units the
+# values are in (artifacts, a rate, seconds, minutes). Screens name them beside the multiples.
+SMOOTHING = {
+    "adoption": 1.0,
+    "acceptance": 0.05,
+    "revision": 0.05,
+    "efficiency": 0.0,
+    "cost": 0.0,
+    "speed": 1.0,
+    "savings": 30.0,
+    "reuse": 0.05,
+}
+HIGHER_IS_BETTER = frozenset({"adoption", "acceptance", "efficiency", "savings", "reuse"})
+
+
 class Comparison(NamedTuple):
     value: float | None  # shrunk for ratios; the count itself for counts
     raw: float | None  # before shrinkage
@@ -178,11 +194,22 @@ def compare(
     minutes = b.verified_minutes_per_week
     return {
         "adoption": _count(
-            t.accepted, per_week * weeks if per_week is not None else None, 1.0, cap
+            t.accepted,
+            per_week * weeks if per_week is not None else None,
+            SMOOTHING["adoption"],
+            cap,
         ),
-        "acceptance": _ratio(t.accepted, t.artifacts, b.acceptance_rate, prior, True, 0.05, cap),
+        "acceptance": _ratio(
+            t.accepted, t.artifacts, b.acceptance_rate, prior, True, SMOOTHING["acceptance"], cap
+        ),
         "revision": _ratio(
-            t.edit_distance_sum, t.edited, b.revision_burden, prior, False, 0.05, cap
+            t.edit_distance_sum,
+            t.edited,
+            b.revision_burden,
+            prior,
+            False,
+            SMOOTHING["revision"],
+            cap,
         ),
         "efficiency": _ratio(
             t.accepted * 1000,
@@ -190,7 +217,7 @@ def compare(
             b.accepted_per_1k_tokens,
             prior * b.tokens_per_task if b.tokens_per_task is not None else None,
             True,
-            0.0,
+            SMOOTHING["efficiency"],
             cap,
         ),
         "cost": _ratio(
@@ -199,16 +226,31 @@ def compare(
             b.cost_per_accepted,
             prior * b.acceptance_rate if b.acceptance_rate is not None else None,
             False,
-            0.0,
+            SMOOTHING["cost"],
             cap,
         ),
         "speed": _ratio(
-            t.first_draft_seconds_sum, t.drafts, b.first_draft_seconds, prior, False, 1.0, cap
+            t.first_draft_seconds_sum,
+            t.drafts,
+            b.first_draft_seconds,
+            prior,
+            False,
+            SMOOTHING["speed"],
+            cap,
         ),
         "savings": _count(
-            t.verified_minutes, minutes * weeks if minutes is not None else None, 30.0, cap
+            t.verified_minutes,
+            minutes * weeks if minutes is not None else None,
+            SMOOTHING["savings"],
+            cap,
         ),
         "reuse": _ratio(
-            t.template_artifacts, t.artifacts, b.template_reuse_rate, prior, True, 0.05, cap
+            t.template_artifacts,
+            t.artifacts,
+            b.template_reuse_rate,
+            prior,
+            True,
+            SMOOTHING["reuse"],
+            cap,
         ),
     }

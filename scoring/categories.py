@@ -6,10 +6,10 @@ the baseline), `prompt_to_result` (the mean of the acceptance and revision indic
 `workflow_builder` (other people's accepted artifacts made with your templates),
 `verified_savings` (minutes saved that a manager verified) or the overall `score`.
 
-Eligible, all of: active in the directory; no open flag (pending, disputed or upheld) in the
-window, so flagged people are dropped before ranking and no list shows or hints at them; for
-index measures, at least `min_tasks` artifacts in the window (one lucky artifact does not win);
-the measure at or above the category's `min_value`.
+Ranked: the people eligible for the category (`scoring.eligibility`, the one rule every screen
+applies: active, no flag that is not cleared in the window, at least the category's minimum of
+artifacts), so flagged people are dropped before ranking and no list shows or hints at them,
+whose measure is at or above the category's `min_value`.
 
 Ranking is by the measure, best first; ties go to the higher overall score, then by name. No
 ranking uses tokens or money spent. The first `gold` people get gold, the next `silver` silver,
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from scoring.config import CategorySpec
-from scoring.score import PersonScore, Scoreboard, readable_value
+from scoring.eligibility import is_eligible
+from scoring.score import COMPONENT_UNITS, PersonScore, Scoreboard
 
 HALF = Decimal("0.5")
 WHOLE_MINUTE = Decimal(1)
@@ -30,12 +31,19 @@ WHOLE_MINUTE = Decimal(1)
 
 @dataclass(frozen=True)
 class Figure:
-    """One number behind a recognition, next to its baseline (units as in score._display)."""
+    """One comparison behind a recognition: a component in one use case, the person's value as
+    counted (shrunk toward the baseline for ratios: the one the multiple is computed from), the
+    raw value beside it, the baseline and the multiple. Accepted output per token is shown as
+    tokens per accepted artifact, whose baseline-to-value ratio is the same multiple."""
 
     component: str
     unit: str
-    value: float | None
+    value: float | None  # as counted
     baseline: float | None
+    raw: float | None = None
+    index: float = 1.0
+    use_case: str | None = None
+    share: float = 1.0  # of the person's task-equivalents (the weight of `index`)
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,24 @@ def builder_credits(board: Scoreboard) -> dict[int, BuilderCredit]:
     }
 
 
-def _figures(score: PersonScore, components: tuple[str, ...], weeks: float) -> tuple[Figure, ...]:
-    main = score.main_use_case
+def _per_accepted(value: float | None) -> float | None:
+    return 1000 / value if value else None
+
+
+def _figures(score: PersonScore, components: tuple[str, ...]) -> tuple[Figure, ...]:
+    """Each component's comparison in each scored use case: the values the measure is
+    computed from (a component's index is the share-weighted mean of these multiples)."""
     figures = []
     for name in components:
-        value, baseline, unit = readable_value(name, main.totals, main.baseline, weeks)
-        figures.append(Figure(name, unit, value, baseline))
+        for u in score.use_cases:
+            c = u.comparisons[name]
+            value, raw, baseline, unit = c.value, c.raw, c.baseline, COMPONENT_UNITS[name]
+            if name == "efficiency":
+                value, raw, baseline = map(_per_accepted, (value, raw, baseline))
+                unit = "tokens_per_accepted"
+            figures.append(
+                Figure(name, unit, value, baseline, raw, round(c.index, 2), u.use_case, u.share)
+            )
     return tuple(figures)
 
 
@@ -159,19 +179,7 @@ def reason_for(
     if measure == "score":
         return Reason(measure, float(value), use_case=use_case)
     shown = ("acceptance", "revision") if measure == "prompt_to_result" else (measure,)
-    return Reason(
-        measure, float(value), use_case=use_case, figures=_figures(score, shown, board.window.weeks)
-    )
-
-
-def is_eligible(board: Scoreboard, spec: CategorySpec, person_id: int) -> bool:
-    person = board.people.get(person_id)
-    if person is None or not person.active or person_id in board.flagged:
-        return False
-    if spec.needs_tasks:
-        totals = board.person_totals.get(person_id)
-        return totals is not None and totals.artifacts >= board.settings.min_tasks
-    return True
+    return Reason(measure, float(value), use_case=use_case, figures=_figures(score, shown))
 
 
 # (measure, overall score, name, person id): the sort key, best first, never spend.
@@ -185,7 +193,7 @@ def candidates(
     by the measure, then the overall score, then the name."""
     found = []
     for pid in board.person_totals.keys() | credits.keys():
-        if not is_eligible(board, spec, pid):
+        if not is_eligible(board, pid, spec):
             continue
         value = measure_of(board, spec, pid, credits)
         if value is None or value < spec.min_value:
@@ -286,15 +294,7 @@ def team_standings(board: Scoreboard, minimum_people: int = 3) -> list[TeamStand
     members: dict[int, list[PersonScore]] = {}
     for pid, score in board.scores.items():
         person = board.people.get(pid)
-        totals = board.person_totals.get(pid)
-        if (
-            person is None
-            or person.team_id is None
-            or not person.active
-            or pid in board.flagged
-            or totals is None
-            or totals.artifacts < board.settings.min_tasks
-        ):
+        if person is None or person.team_id is None or not is_eligible(board, pid):
             continue
         members.setdefault(person.team_id, []).append(score)
     standings = [

@@ -10,7 +10,7 @@ value has a default, so a policy without a `[scoring]` section scores out of the
 [scoring]
 trailing_weeks = 8     # baselines: the org's median per use case over this many complete weeks
 prior_weight = 5       # shrinkage: k pseudo-tasks at the baseline are added to everyone's record
-min_tasks = 5          # artifacts in the window before someone can be recognised
+min_tasks = 5          # artifacts in the window before someone can be recognised (any category)
 index_cap = 2.0        # a component counts at most this many times its weight
 hour_value_usd = 75    # an hour of verified time saved, in money (the dashboard's savings)
 
@@ -24,6 +24,7 @@ measure = "efficiency"          # see MEASURES
 min_value = 1.1                 # 10% better than the baseline at least
 tiers = { gold = 1, silver = 2, bronze = 3 }   # how many people per tier, best first
 team_tiers = { gold = 1, silver = 1, bronze = 1 }
+# min_tasks = 3                 # this category's own minimum of artifacts (default: the above)
 ```
 
 Declaring any category replaces the four default ones.
@@ -109,12 +110,9 @@ class CategorySpec:
     min_value: Decimal  # an index for components and `prompt_to_result`, else a count/minutes
     tiers: tuple[tuple[str, int], ...]  # (tier, how many people), best tier first
     team_tiers: tuple[tuple[str, int], ...]
-
-    @property
-    def needs_tasks(self) -> bool:
-        """Index measures need `min_tasks` artifacts; counts of others' use or of verified
-        minutes are evidence enough on their own."""
-        return self.measure not in ("workflow_builder", "verified_savings")
+    # Artifacts needed in the window to be eligible; None: `[scoring] min_tasks` (see
+    # scoring.eligibility, the one rule every screen applies).
+    min_tasks: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +173,7 @@ def _categories(r: _Reader) -> tuple[CategorySpec, ...]:
     categories = []
     for key, data in declared.items():
         c = _Reader(data, r.key(key), r.errors)
-        c.allow_only("label", "measure", "min_value", "tiers", "team_tiers")
+        c.allow_only("label", "measure", "min_value", "tiers", "team_tiers", "min_tasks")
         categories.append(
             CategorySpec(
                 key=key,
@@ -184,6 +182,7 @@ def _categories(r: _Reader) -> tuple[CategorySpec, ...]:
                 min_value=c.decimal("min_value", 0, "0"),
                 tiers=_tiers(c, "tiers", DEFAULT_TIERS),
                 team_tiers=_tiers(c, "team_tiers", DEFAULT_TEAM_TIERS),
+                min_tasks=c.integer("min_tasks", minimum=0) if "min_tasks" in c.data else None,
             )
         )
     return tuple(categories)

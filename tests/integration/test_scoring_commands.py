@@ -55,7 +55,7 @@ def test_score_shows_each_component_with_its_baseline_weight_and_contribution(ch
 
 def test_score_shows_what_shrinkage_made_of_a_small_sample_and_why_it_is_not_recognised(chat):
     _reply, text = chat("leo@acme.test", "score")
-    assert "Acceptance rate                 100% (counted as 79%) vs 75%" in text
+    assert "Acceptance rate                 100% (1 of 1), counted as 79%, vs 75%: 1.05x" in text
     assert "Recognition needs at least 5 artifacts in the week; you have 1." in text
 
 
@@ -64,6 +64,22 @@ def test_a_manager_sees_a_report_s_score_and_a_colleague_does_not(chat):
     assert text.startswith("Bob Builder's efficiency score")
     reply, text = chat("ann@acme.test", "score bob@acme.test")
     assert reply.template == "not_allowed" and "Scores are private" in text
+
+
+def test_the_leaderboard_multiple_is_the_ratio_of_the_counted_figures_it_shows(chat):
+    _reply, text = chat("kim@acme.test", "leaderboard efficiency-champion")
+    # 3 typical people: 2,667 tokens per accepted brief, counted as 3,179 with the 5 pseudo-
+    # tasks at the baseline; 4,000 / 3,179 = 1.26 (the raw 2,667 alone would be 1.50x)
+    assert (
+        "Silver: Dan Typical (Sales), seo-brief: 2,667 tokens per accepted artifact (counted "
+        "as 3,179 tokens) against a median of 4,000 tokens (1.26x the baseline)" in text
+    )
+
+
+def test_a_manager_reading_a_report_s_score_reads_about_them_not_about_you(chat):
+    _reply, text = chat("mia@acme.test", "score bob@acme.test")
+    assert "their tokens per accepted seo-brief artifact are 6.0x" in text
+    assert "your" not in text.lower()
 
 
 def test_a_flagged_person_sees_privately_why_they_are_not_recognised(chat):
@@ -86,7 +102,7 @@ def test_the_leaderboard_names_the_recognised_with_their_reasons_never_spend(cha
     assert "Recognised for week 2026-W46" in text
     assert (
         "Gold: Ann Analyst (Marketing), seo-brief: 1,000 tokens per accepted artifact "
-        "against a median of 4,000 tokens (2.00x the baseline)" in text
+        "(counted as 1,957 tokens) against a median of 4,000 tokens (2.00x the baseline)" in text
     )
     assert "Bob Builder" not in text and "Fay Fast" not in text and "Leo Lucky" not in text
     assert "$" not in text  # never raw spend

@@ -21,6 +21,8 @@ from bot.core.presenters.spotlight import tip_context, window_context
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
 from budgets.policy import Policy
+from scoring.baselines import SMOOTHING
+from scoring.eligibility import eligibility, flag_statuses
 from scoring.metrics import CurrentWeeks
 from scoring.score import (
     COMPONENT_UNITS,
@@ -54,15 +56,62 @@ def improvement_context(improvement: Improvement | None) -> dict[str, Any] | Non
     }
 
 
+# Components shown with the counts their rate divides (accepted of artifacts, ...).
+_COUNTED = {
+    "acceptance": lambda t: (t.accepted, t.artifacts),
+    "reuse": lambda t: (t.template_artifacts, t.artifacts),
+}
+
+
+def smoothing_text() -> str:
+    """What is added to both sides of each comparison (`scoring.baselines.SMOOTHING`)."""
+    s = SMOOTHING
+    return (
+        f"{s['adoption']:g} accepted artifact, {s['acceptance'] * 100:g} points of a rate or "
+        f"of edits, {s['speed']:g} s of drafting time, {s['savings']:g} verified minutes"
+    )
+
+
+def component_parts(score: PersonScore, name: str) -> list[dict[str, Any]]:
+    """A component's comparison in each scored use case, with the values its index is
+    computed from: the person's value as counted (shrunk toward the baseline for ratios) and
+    the baseline, and the raw value beside it. With one use case the component's index is
+    that use case's; with several it is their share-weighted mean (shares as shown)."""
+    counted = _COUNTED.get(name)
+    return [
+        {
+            "use_case": u.use_case,
+            "share": u.share,
+            "value": u.comparisons[name].value,
+            "raw": u.comparisons[name].raw,
+            "baseline": u.comparisons[name].baseline,
+            "index": f"{u.comparisons[name].index:.2f}",
+            "counts": counted(u.totals) if counted is not None else None,
+        }
+        for u in score.use_cases
+    ]
+
+
 def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) -> dict[str, Any]:
-    totals = board.person_totals.get(person_id)
+    general = eligibility(board, person_id)
+    per_category = [
+        (spec, eligibility(board, person_id, spec)) for spec in board.settings.categories
+    ]
+    short = [(spec, e) for spec, e in per_category if e.why == "too_few_artifacts"]
     context: dict[str, Any] = {
         "score": None,
-        "artifacts": totals.artifacts if totals else 0,
+        "artifacts": general.artifacts,
         "min_tasks": board.settings.min_tasks,
-        "flagged": person_id in board.flagged,
+        "flagged": general.why == "flagged",
+        "inactive": general.why == "inactive",
+        # Categories the person has too few artifacts for, with each one's minimum (all of
+        # them: `short_everywhere`).
+        "short_of": [{"label": spec.label, "min_tasks": e.min_tasks} for spec, e in short],
+        "short_everywhere": bool(short) and len(short) == len(per_category),
         "trailing_weeks": board.settings.trailing_weeks,
         "prior_weight": str(board.settings.prior_weight),
+        "index_cap": f"{board.settings.index_cap:g}",
+        "smoothing": smoothing_text(),
     }
     if score is None:
         return context
@@ -73,6 +122,7 @@ def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) 
             "index": str(c.index),
             "weight": str(c.weight),
             "contribution": str(c.contribution),
+            "parts": component_parts(score, c.name),
         }
         for c in score.components
     ]
@@ -105,7 +155,9 @@ def person_score(
     """What `score` shows for one person and week; the App Home shows the same figures.
     `current`: what `store_scored_weeks` found stored, when the caller asked it."""
     board = build_scoreboard(session, policy, window, now, person_ids=[person_id], current=current)
-    return score_context(board.scores.get(person_id), board, person_id)
+    context = score_context(board.scores.get(person_id), board, person_id)
+    context["flag_statuses"] = flag_statuses(session, policy, window, person_id)
+    return context
 
 
 def _window(ctx: CommandContext, week: str | None) -> Window:

@@ -32,8 +32,26 @@ def _reason(measure: str, value: float, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _figure(component: str, unit: str, value: float | None, baseline: float | None):
-    return {"component": component, "unit": unit, "value": value, "baseline": baseline}
+def _figure(
+    component: str,
+    unit: str,
+    value: float | None,
+    baseline: float | None,
+    raw: float | None = None,
+    index: float = 1.0,
+    use_case: str = "seo-brief",
+    share: float = 1.0,
+):
+    return {
+        "component": component,
+        "unit": unit,
+        "value": value,
+        "baseline": baseline,
+        "raw": value if raw is None else raw,
+        "index": index,
+        "use_case": use_case,
+        "share": share,
+    }
 
 
 CATEGORIES = [
@@ -173,8 +191,15 @@ def _score(**changes: Any) -> dict[str, Any]:
         "artifacts": 8,
         "min_tasks": 5,
         "flagged": False,
+        "inactive": False,
+        "flag_statuses": [],
+        "short_of": [],
+        "short_everywhere": False,
         "trailing_weeks": 8,
         "prior_weight": "5",
+        "index_cap": "2",
+        "smoothing": "1 accepted artifact, 5 points of a rate or of edits, 1 s of drafting time, "
+        "30 verified minutes",
         "components": [
             {
                 "name": name,
@@ -185,6 +210,17 @@ def _score(**changes: Any) -> dict[str, Any]:
                 "index": index,
                 "weight": weight,
                 "contribution": contribution,
+                "parts": [
+                    {
+                        "use_case": "seo-brief",
+                        "share": 1.0,
+                        "value": value,
+                        "raw": raw,
+                        "baseline": baseline,
+                        "index": index,
+                        "counts": (6, 8) if unit == "rate" else None,
+                    }
+                ],
             }
             for name, unit, value, raw, baseline, index, weight, contribution in COMPONENTS
         ],
@@ -229,6 +265,21 @@ def _improvement(component: str, unit: str, value: float | None, baseline: float
 SCORE_SAMPLES = [
     _score(),
     _score(own=False, name="Bob Builder", flagged=True, phase="baseline"),
+    _score(own=False, name="Bob Builder", flagged=True, flag_statuses=["upheld"]),
+    _score(flagged=True, flag_statuses=["pending", "upheld"]),
+    _score(inactive=True),
+    _score(
+        artifacts=3,
+        short_of=[{"label": "Efficiency champion", "min_tasks": 5}],
+        short_everywhere=False,
+    ),
+    _score(
+        own=False,
+        name="Leo Lucky",
+        artifacts=1,
+        short_of=[{"label": "Efficiency champion", "min_tasks": 5}],
+        short_everywhere=True,
+    ),
     _score(artifacts=2, improvement=_improvement("efficiency", "tokens_per_accepted", None, 4000)),
     _score(improvement=_improvement("cost", "cost_per_accepted", 42_000.0, 10_000.0)),
     _score(improvement=_improvement("cost", "cost_per_accepted", None, 10_000.0)),
