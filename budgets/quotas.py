@@ -341,7 +341,7 @@ def recommendation_context(rec: QuotaRecommendation) -> dict[str, Any]:
 @dataclass(frozen=True)
 class QuotaDecision:
     recommendation: dict[str, Any] | None
-    problem: str | None = None  # not_found, not_admin, already_decided
+    problem: str | None = None  # not_found, not_admin, already_decided, own_raise
     effective_period: str | None = None
     decided_by: str | None = None
 
@@ -375,6 +375,14 @@ def decide_recommendation(
             "already_decided",
             decided_by=decider.name if decider else None,
         )
+    if (
+        apply
+        and rec.kind == TIER
+        and rec.direction == "raise"
+        and rec.subject == f"person:{actor.id}"
+    ):
+        # Four eyes: an admin's own raise is applied by another admin (they may dismiss it).
+        return QuotaDecision(recommendation_context(rec), "own_raise")
     status = APPLIED if apply else DISMISSED
     table = QuotaRecommendation.__table__
     changed = session.execute(

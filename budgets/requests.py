@@ -336,11 +336,13 @@ def _amount_to_grant(request: BurstRequest, decisions: Sequence[BurstRequestDeci
     return approved[-1] if approved else request.amount
 
 
-def _needs_finance(policy: Policy, request: BurstRequest, amount: int) -> bool:
+def _needs_finance(policy: Policy, request: BurstRequest) -> bool:
+    """The amount asked decides, not a reduced one an earlier step approved: approving "less"
+    must not skip the finance step the request required (README, Security)."""
     return (
         request.step != STEP_FINANCE
         and request.finance_approver_id is not None
-        and amount > policy.approvals.finance_threshold
+        and request.amount > policy.approvals.finance_threshold
     )
 
 
@@ -406,7 +408,7 @@ def _views(session: Session, policy: Policy, requests: Sequence[BurstRequest]) -
                 approver_name=name(r.approver_id),
                 approver_email=people[r.approver_id].email if r.approver_id in people else None,
                 finance_approver_name=name(r.finance_approver_id),
-                finance_step_pending=_needs_finance(policy, r, to_grant),
+                finance_step_pending=_needs_finance(policy, r),
                 decided_by_name=name(r.decided_by_id),
                 decided_at=r.decided_at,
                 comment=r.comment,
@@ -769,7 +771,7 @@ def decide(
             session, request, state=DENIED, decided_by_id=actor.id, decided_at=now, comment=comment
         )
         action = "denied"
-    elif _needs_finance(policy, request, final_amount):
+    elif _needs_finance(policy, request):
         won = _transition(
             session,
             request,
