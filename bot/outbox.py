@@ -11,7 +11,9 @@ is due`), committed, then sent, then marked delivered: two senders racing never 
 twice. A sender that dies between claim and send leaves a claim that lapses after
 `CLAIM_SECONDS`, when the row is retried (at least once beats never for a crashed send). A
 row no platform could take is retried with backoff up to `MAX_ATTEMPTS` times, its last error
-kept for admins.
+kept for admins. A message in several parts (text, then a chart upload) is sent part by part:
+the notice carries the row's key, under which the deliverer remembers each part it sent, so a
+retry after a partial failure sends only what was not sent.
 
 Contexts must be JSON-safe (dates as ISO strings; templates format them with `|from_iso`), so a
 row renders the same after a restart as it would have before.
@@ -108,7 +110,12 @@ def to_notice(row: OutboxMessage) -> Notice:
         attachments=tuple(Attachment(**a) for a in row.attachments or ()),
     )
     return Notice(
-        row.to_person_id, reply, to_channel=row.to_channel, ref=row.ref, to_team=row.to_team
+        row.to_person_id,
+        reply,
+        to_channel=row.to_channel,
+        ref=row.ref,
+        to_team=row.to_team,
+        key=row.key,
     )
 
 

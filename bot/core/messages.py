@@ -93,6 +93,9 @@ class Notice:
     # The directory team a channel post is for. On Teams every team has its own channels (each
     # a General), so the channel name alone may not say which team's channel is meant.
     to_team: str | None = None
+    # The outbox row's exactly-once key: a deliverer remembers each part of the message (text,
+    # then each attachment) sent under it, so a retry after a partial failure sends the rest.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

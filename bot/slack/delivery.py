@@ -6,11 +6,13 @@ reach a person on Slack.
 
 A person's DM channel and messages that carry a `Notice.ref` are remembered in
 `conversation_refs` (platform "slack"), so a later notice with the same ref updates the
-message in place (chat.update) instead of posting a second one.
+message in place (chat.update) instead of posting a second one. So are the parts of an outbox
+message already sent (`parts:<outbox key>`: the text, each upload), so a retry sends the rest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,14 @@ def api_url(services: Services) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def parts_key(outbox_key: str) -> str:
+    """Where the parts sent of an outbox message are remembered (a conversation_refs key holds
+    300 characters, as does an outbox key: a long one is shortened to its digest)."""
+    if len(outbox_key) > 280:
+        outbox_key = hashlib.sha256(outbox_key.encode()).hexdigest()
+    return f"parts:{outbox_key}"
+
+
 class SlackDeliverer:
     platform = PLATFORM
 
@@ -74,10 +84,24 @@ class SlackDeliverer:
             channel = self.dm_channel(notice.to_person_id, slack_user_id)
             if channel is None:
                 return False
-        posted = self._post(channel, to_message(self.services.renderer, notice.reply), notice.ref)
-        for attachment in notice.reply.attachments if posted else ():
-            self.upload(channel, attachment)
-        return posted
+        # Part 0 is the text, then one part per attachment. Each part sent is remembered under
+        # the outbox key, so a retry after a failed upload never posts the text again.
+        sent = self._sent_parts(notice.key)
+        parts: list[Callable[[], bool]] = [
+            lambda: self._post(
+                channel, to_message(self.services.renderer, notice.reply), notice.ref
+            ),
+            *(lambda a=a: self.upload(channel, a) for a in notice.reply.attachments),
+        ]
+        for number, send in enumerate(parts):
+            if number in sent:
+                continue
+            if not send():
+                return False
+            sent.add(number)
+            if notice.key is not None and len(parts) > 1:
+                self._remember(parts_key(notice.key), {"sent": sorted(sent)})
+        return True
 
     def upload(self, channel: str, attachment: Attachment) -> bool:
         """Share a file in a channel or DM (files.getUploadURLExternal, the upload itself,
@@ -135,6 +159,13 @@ class SlackDeliverer:
         with self.services.db.read() as session:
             person = session.get(Person, person_id)
             return person.slack_user_id if person is not None and person.active else None
+
+    def _sent_parts(self, key: str | None) -> set[int]:
+        if key is None:
+            return set()
+        with self.services.db.read() as session:
+            ref = session.get(ConversationRef, (PLATFORM, parts_key(key)))
+            return set(ref.reference.get("sent", ())) if ref is not None else set()
 
     def _open_dm(self, slack_user_id: str) -> str | None:
         opened = self._call(self.client.conversations_open, users=slack_user_id)

@@ -5,6 +5,7 @@ only ever answered to the person who asked."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from bot.jobs import detectors_content, review_content
 from bot.outbox import deliver_pending, enqueue_all
@@ -14,6 +15,7 @@ from tests.integration.governance_support import prompt_spam, say
 from tests.unit.core.payload_checks import block_kit_problems
 
 PNG = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def review_notices(services):  # noqa: ANN001, ANN201
@@ -68,3 +70,34 @@ def test_flags_asked_in_a_channel_are_answered_to_the_asker_alone(slack, service
     slack.drain()
     assert slack.fake.calls_to("chat.postMessage") == []
     assert say(services, "bob@acme.test", "flags ann@acme.test").template == "not_allowed"
+
+
+def test_a_failed_chart_upload_is_retried_alone_and_the_review_text_is_posted_once(
+    slack, services, org
+):
+    """Each part of a multi-part message is delivered once: when the chart upload fails (the
+    app lacked files:write), the outbox retries only the upload, never the text again."""
+    key = f"review:2026-10:person:{org['fin@acme.test'].id}"
+    with services.db.unit_of_work() as uow:
+        enqueue_all(uow.session, [(key, review_notices(services)[key])], services.clock())
+        uow.commit()
+    slack.fake.fail("files.getUploadURLExternal", "missing_scope", times=2)
+    deliverer = slack_deliverer(services)
+    for _attempt in range(2):
+        assert deliver_pending(services, [deliverer]).failed == 1
+        services.clock.advance(hours=1)
+    assert deliver_pending(services, [deliverer]).delivered == 1
+    assert deliver_pending(services, [deliverer]).delivered == 0
+    assert [c["channel"] for c in slack.fake.calls_to("chat.postMessage")] == ["DFIN"]
+    assert len(slack.fake.calls_to("files.getUploadURLExternal")) == 3
+    (completed,) = slack.fake.calls_to("files.completeUploadExternal")
+    assert completed["channel_id"] == "DFIN"
+
+
+def test_the_manifest_asks_for_the_scopes_the_review_chart_needs():
+    """The monthly review uploads its chart (files.getUploadURLExternal and
+    files.completeUploadExternal need files:write)."""
+    manifest = (ROOT / "slack-manifest.yml").read_text()
+    bot_scopes = manifest.split("  scopes:\n    bot:\n")[1].split("\nsettings:")[0]
+    requested = [line.split("- ")[1] for line in bot_scopes.splitlines() if "- " in line]
+    assert "files:write" in requested and "chat:write" in requested

@@ -4,6 +4,7 @@ after a restart."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -70,7 +71,7 @@ def test_a_stored_notice_renders_as_the_original_after_a_restart(services):
     put(services, "reminder:2026-11:person:7", reminder())
     row = outbox(services)["reminder:2026-11:person:7"]
     restored = to_notice(row)
-    assert restored == reminder()
+    assert restored == replace(reminder(), key="reminder:2026-11:person:7")
     text = services.renderer.text(restored.reply)
     assert "1,800,000 of your tokens expire on Mon 30 Nov 2026" in text
     assert "200,000 of them carry over" in text
