@@ -84,6 +84,15 @@ def to_plain_text(text: str) -> str:
 DRAIN_SECONDS = 10.0  # how long shutdown waits for answers still being worked on
 
 
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error code, or what went wrong when the answer was not Slack's JSON (slack_sdk
+    then hands over the raw HTTP response, which has no `.get`)."""
+    response = exc.response
+    if isinstance(response, dict) or hasattr(response, "data"):
+        return str(response.get("error"))
+    return str(exc)
+
+
 @dataclass(frozen=True)
 class Target:
     """Where an answer goes: the asker, and what Slack gave us to reach them."""
@@ -437,7 +446,7 @@ class SlackSurface:
         try:
             user = (await self.client.users_info(user=slack_user_id)).get("user") or {}
         except SlackApiError as exc:
-            log.warning("users.info failed for %s: %s", slack_user_id, exc.response.get("error"))
+            log.warning("users.info failed for %s: %s", slack_user_id, slack_error(exc))
             return None
         email = (user.get("profile") or {}).get("email")
         if user.get("is_bot") or user.get("deleted") or not email:

@@ -165,6 +165,7 @@ class FakeSlack:
         self._calls: list[SlackCall] = []
         self._changed = threading.Condition()
         self._failures: dict[str, list[str]] = {}
+        self._raw_failures: dict[str, list[tuple[int, str, str]]] = {}
         self._held: dict[str, asyncio.Event] = {}
         self._sequence = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -254,6 +255,13 @@ class FakeSlack:
         """The next `times` calls of `method` answer {"ok": false, "error": error}."""
         self._failures.setdefault(method, []).extend([error] * times)
 
+    def fail_raw(
+        self, method: str, status: int, body: str, content_type: str = "text/html"
+    ) -> None:
+        """The next call of `method` answers `status` with a body that is not Slack's JSON (as
+        a proxy or load balancer in front of Slack might: an HTML 502 page)."""
+        self._raw_failures.setdefault(method, []).append((status, body, content_type))
+
     # -- what tests read
 
     @property
@@ -329,6 +337,11 @@ class FakeSlack:
             await held.wait()
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ") or params.get("token")
+        raw = self._raw_failures.get(method)
+        if raw:
+            status, body, content_type = raw.pop(0)
+            self._record(SlackCall(method, params, token, request.path, {"raw": body}))
+            return web.Response(status=status, text=body, content_type=content_type)
         answer = self._answer(method, params, token)
         self._record(SlackCall(method, params, token, request.path, answer))
         return web.json_response(answer)

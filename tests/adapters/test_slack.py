@@ -219,6 +219,19 @@ def test_a_slack_user_unknown_to_slack_too_gets_the_same_polite_answer(slack, or
     assert "can't find you in the company directory" in reply.text
 
 
+@pytest.mark.parametrize("content_type", ["text/html", "application/json"])
+def test_a_users_info_error_that_is_not_json_gets_the_same_polite_answer(
+    slack, org, content_type
+):
+    """A proxy in front of Slack answers users.info with an HTML 502 page (even one labelled
+    JSON, which slack_sdk reports with the raw HTTP response instead of a Slack response): the
+    command is answered (the person cannot be identified now), not a crash and an error id."""
+    slack.fake.fail_raw("users.info", 502, "<html><body>Bad gateway</body></html>", content_type)
+    reply = slack.reply_to(slack.command("help", user="U0STRANGER"))
+    assert "can't find you in the company directory" in reply.text
+    assert slack.fake.calls_to("users.info")[0]["user"] == "U0STRANGER"
+
+
 def test_a_person_known_only_by_email_is_linked_on_first_contact(slack, services, org):
     with services.db.unit_of_work() as uow:
         uow.session.execute(
