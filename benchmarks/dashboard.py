@@ -64,7 +64,11 @@ async def time_pages(services, viewer: str, repeat: int) -> list[tuple[str, floa
             person = find_person(uow.session, viewer)
             link = issue_link(uow.session, person, "http://bench", NOW)
             uow.commit()
-        response = await client.get(link.url.replace("http://bench", ""), allow_redirects=False)
+        response = await client.get(
+            link.url.replace("http://bench", ""),
+            allow_redirects=False,
+            headers={"Sec-Fetch-Mode": "navigate"},  # as a browser opening the link
+        )
         assert response.status == 303, response.status
         for label, path in PAGES:
             path = path.format(own=person.id)

@@ -9,7 +9,9 @@ page outside the viewer's scope is a 403 page that says nothing about what is be
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -148,7 +150,39 @@ class Dashboard:
         return person
 
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
+        """Open a sign-in link. A browser navigating to it (`Sec-Fetch-Mode: navigate`, sent
+        by every current browser) is signed in at once; anything else (a chat's link preview,
+        a mail scanner, curl) gets a page with a Continue button instead, so a fetch that is
+        not a person does not use up the one-time link."""
         token = request.query.get("token", "")
+        if request.headers.get("Sec-Fetch-Mode") != "navigate":
+            check = secrets.token_urlsafe(16)
+            response = self.html("sign_in_confirm", token=token, check=check)
+            response.set_cookie(
+                PRE_SESSION_COOKIE,
+                check,
+                max_age=900,
+                path=COOKIE_PATH,
+                httponly=True,
+                samesite="Strict",
+                secure=self.settings.secure_cookies,
+            )
+            return response
+        return await self._redeem(request, token)
+
+    async def sign_in_confirmed(self, request: web.Request) -> web.StreamResponse:
+        """The Continue button: the form's check must match the cookie the page set (a form
+        posted from elsewhere cannot sign this browser in to someone else's session)."""
+        form = await request.post()
+        check = str(form.get("check") or "")
+        cookie = request.cookies.get(PRE_SESSION_COOKIE, "")
+        if not check or not hmac.compare_digest(check, cookie):
+            return self.refusal(
+                request, 403, "Sign-in refused", "Open the sign-in link itself and press Continue."
+            )
+        return await self._redeem(request, str(form.get("token") or ""))
+
+    async def _redeem(self, request: web.Request, token: str) -> web.StreamResponse:
         now = self.services.clock()
 
         def redeem() -> str | None:
@@ -176,6 +210,7 @@ class Dashboard:
             )
         response = web.HTTPSeeOther("/dashboard")
         set_session_cookie(response, self.settings, started)
+        response.del_cookie(PRE_SESSION_COOKIE, path=COOKIE_PATH)
         raise response
 
     async def start_sso_session(
@@ -390,6 +425,7 @@ def mount_dashboard(app: web.Application, services: Any) -> None:
     r.add_get("/dashboard/people", dashboard.people)
     r.add_get("/dashboard/people/{person_id}", dashboard.person)
     r.add_get("/dashboard/sign-in", dashboard.sign_in)
+    r.add_post("/dashboard/sign-in", dashboard.sign_in_confirmed)
     r.add_post("/dashboard/sign-out", dashboard.sign_out)
     r.add_get("/dashboard/signed-out", dashboard.signed_out)
     r.add_get("/dashboard/static/dashboard.css", dashboard.stylesheet)

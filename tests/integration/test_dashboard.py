@@ -39,6 +39,9 @@ from tests.integration.dashboard_support import (
 )
 from tests.integration.governance_support import say
 
+# What a browser sends when a person opens a link (chat previews and scanners do not).
+BROWSER = {"Sec-Fetch-Mode": "navigate"}
+
 
 @pytest.fixture
 def org(services):
@@ -55,7 +58,9 @@ async def client(services, org):
 
 async def sign_in(client: TestClient, services, email: str) -> None:
     response = await client.get(
-        f"/dashboard/sign-in?token={token_of(link_for(services, email))}", allow_redirects=False
+        f"/dashboard/sign-in?token={token_of(link_for(services, email))}",
+        allow_redirects=False,
+        headers=BROWSER,
     )
     assert response.status == 303 and response.headers["Location"] == "/dashboard"
 
@@ -78,23 +83,58 @@ async def test_a_link_signs_in_once_with_a_locked_down_cookie_and_lands_on_the_d
         stored = session.scalars(select(DashboardSignIn.token_hash)).all()
     assert stored == [token_hash(token)] and token not in stored
 
-    first = await client.get(f"/dashboard/sign-in?token={token}", allow_redirects=False)
+    first = await client.get(
+        f"/dashboard/sign-in?token={token}", allow_redirects=False, headers=BROWSER
+    )
     assert first.status == 303 and first.headers["Location"] == "/dashboard"
     cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dashboard" in cookie
     status, html = await page(client, "/dashboard")
     assert status == 200 and "Overview: your own figures" in html and "Ann Analyst" in html
 
-    again = await client.get(f"/dashboard/sign-in?token={token}", allow_redirects=False)
+    again = await client.get(
+        f"/dashboard/sign-in?token={token}", allow_redirects=False, headers=BROWSER
+    )
     assert again.status == 400 and "does not work" in await again.text()
     with services.db.read() as session:
         assert session.scalar(select(func.count()).select_from(DashboardSession)) == 1
 
 
+async def test_a_link_preview_or_scanner_does_not_use_up_the_link(client, services):
+    """A fetch that is not a browser navigation gets a Continue button; the link still works,
+    once, and the button's form only works from the page that set its cookie."""
+    token = token_of(link_for(services, "ann@acme.test"))
+    preview = await client.get(f"/dashboard/sign-in?token={token}", allow_redirects=False)
+    html = await preview.text()
+    assert preview.status == 200 and "Continue to the dashboard" in html
+    with services.db.read() as session:
+        assert session.scalar(select(DashboardSignIn.used_at)) is None
+    check = re.search(r'name="check" value="([^"]+)"', html).group(1)
+    forged = await client.post(
+        "/dashboard/sign-in",
+        data={"token": token, "check": "guess"},
+        allow_redirects=False,
+    )
+    assert forged.status == 403
+    with services.db.read() as session:
+        assert session.scalar(select(DashboardSignIn.used_at)) is None
+    pressed = await client.post(
+        "/dashboard/sign-in", data={"token": token, "check": check}, allow_redirects=False
+    )
+    assert pressed.status == 303 and pressed.headers["Location"] == "/dashboard"
+    assert (await page(client, "/dashboard"))[0] == 200
+    again = await client.get(
+        f"/dashboard/sign-in?token={token}", allow_redirects=False, headers=BROWSER
+    )
+    assert again.status == 400
+
+
 async def test_a_link_older_than_15_minutes_opens_nothing(client, services, clock):
     url = link_for(services, "ann@acme.test")
     clock.advance(minutes=15, seconds=1)
-    response = await client.get(f"/dashboard/sign-in?token={token_of(url)}", allow_redirects=False)
+    response = await client.get(
+        f"/dashboard/sign-in?token={token_of(url)}", allow_redirects=False, headers=BROWSER
+    )
     assert response.status == 400
     status, html = await page(client, "/dashboard")
     assert status == 401 and "/tokens dashboard" in html
@@ -316,7 +356,7 @@ async def test_the_chat_command_sends_the_asker_their_own_link_privately(client,
     assert reply.private and reply.template == "dashboard_link"
     text = services.renderer.text(reply)
     url = re.search(r"http://dashboard\.test/dashboard/sign-in\?token=\S+", text).group(0)
-    response = await client.get(url.replace("http://dashboard.test", ""))
+    response = await client.get(url.replace("http://dashboard.test", ""), headers=BROWSER)
     assert response.status == 200 and "Bob Builder" in await response.text()
     refused = say(services, "bob@acme.test", "dashboard ann@acme.test")
     assert refused.template == "usage_error"
@@ -347,7 +387,9 @@ async def test_tokenbot_dashboard_link_prints_a_link_that_signs_in(
     assert (
         url.startswith("http://dash.test/dashboard/sign-in?token=") and "Dan Deals" in done.stderr
     )
-    response = await client.get(url.replace("http://dash.test", ""), allow_redirects=False)
+    response = await client.get(
+        url.replace("http://dash.test", ""), allow_redirects=False, headers=BROWSER
+    )
     assert response.status == 303
     unknown = tokenbot(
         "dashboard",
