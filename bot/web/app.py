@@ -54,6 +54,7 @@ from storage.models import Person
 log = logging.getLogger(__name__)
 
 WEB = web.AppKey("dashboard", Any)
+LINK_CHECK_COOKIE = "tokenbot_link_check"  # the Continue button's double-submit check
 VIEWER = web.RequestKey("viewer", Person)
 SCOPE = web.RequestKey("scope", Scope)
 TOKEN = web.RequestKey("session_token", str)
@@ -159,7 +160,7 @@ class Dashboard:
             check = secrets.token_urlsafe(16)
             response = self.html("sign_in_confirm", token=token, check=check)
             response.set_cookie(
-                PRE_SESSION_COOKIE,
+                LINK_CHECK_COOKIE,
                 check,
                 max_age=900,
                 path=COOKIE_PATH,
@@ -175,7 +176,7 @@ class Dashboard:
         posted from elsewhere cannot sign this browser in to someone else's session)."""
         form = await request.post()
         check = str(form.get("check") or "")
-        cookie = request.cookies.get(PRE_SESSION_COOKIE, "")
+        cookie = request.cookies.get(LINK_CHECK_COOKIE, "")
         if not check or not hmac.compare_digest(check, cookie):
             return self.refusal(
                 request, 403, "Sign-in refused", "Open the sign-in link itself and press Continue."
@@ -210,7 +211,7 @@ class Dashboard:
             )
         response = web.HTTPSeeOther("/dashboard")
         set_session_cookie(response, self.settings, started)
-        response.del_cookie(PRE_SESSION_COOKIE, path=COOKIE_PATH)
+        response.del_cookie(LINK_CHECK_COOKIE, path=COOKIE_PATH)
         raise response
 
     async def start_sso_session(
