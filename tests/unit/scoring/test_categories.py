@@ -6,8 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from scoring.categories import recognise, team_standings
 from scoring.config import CategorySpec
+from scoring.eligibility import Eligibility, eligibility, is_eligible, min_tasks_for
 from scoring.metrics import Totals
 from scoring.score import PersonInfo, Scoreboard, score_person
 from tests.unit.scoring.test_score import BASELINES, SETTINGS, TYPICAL, WEEK, template_report
@@ -148,3 +152,55 @@ def test_team_standings_rank_teams_by_mean_efficiency_never_by_spend():
     assert [s.team_id for s in standings] == [2, 1]
     assert standings[0].efficiency > standings[1].efficiency
     assert team_standings(board(ORG), minimum_people=3) == [standings[0]]
+
+
+SAVER = TYPICAL._replace(artifacts=4, accepted=3, verified_minutes=90.0)  # 4 artifacts
+
+
+def test_too_few_artifacts_keep_someone_out_of_every_category_even_verified_savings():
+    results = recognise(board({**ORG, 6: ("Liam", 1, SAVER)}))
+    assert all(r.name != "Liam" for result in results for r in result.recognised)
+    assert eligibility(board({6: ("Liam", 1, SAVER)}), 6) == Eligibility(
+        False, "too_few_artifacts", 4, 5
+    )
+
+
+def test_a_category_with_its_own_minimum_applies_it_and_the_others_keep_the_policy_s():
+    specs = tuple(
+        replace(spec, min_tasks=3) if spec.key == "verified-savings" else spec
+        for spec in SETTINGS.categories
+    )
+    org = board({**ORG, 6: ("Liam", 1, SAVER)}, settings=replace(SETTINGS, categories=specs))
+    results = recognise(org)
+    assert names(results, "verified-savings") == [("gold", "Liam")]
+    savings, efficiency = (
+        org.settings.category(k) for k in ("verified-savings", "efficiency-champion")
+    )
+    assert is_eligible(org, 6, savings) and not is_eligible(org, 6, efficiency)
+    assert min_tasks_for(savings, org.settings) == 3 and min_tasks_for(None, org.settings) == 5
+
+
+@given(
+    artifacts=st.integers(0, 12),
+    active=st.booleans(),
+    flagged=st.booleans(),
+    own_minimum=st.one_of(st.none(), st.integers(0, 12)),
+)
+def test_eligibility_is_active_unflagged_and_enough_artifacts_and_ranking_obeys_it(
+    artifacts, active, flagged, own_minimum
+):
+    totals = EFFICIENT._replace(artifacts=artifacts, accepted=min(8, artifacts))
+    specs = tuple(replace(spec, min_tasks=own_minimum) for spec in SETTINGS.categories)
+    org = board({**ORG, 6: ("Pat", 1, totals)}, settings=replace(SETTINGS, categories=specs))
+    people = dict(org.people)
+    people[6] = replace(people[6], active=active)
+    org = replace(org, people=people, flagged=frozenset({6}) if flagged else frozenset())
+    minimum = SETTINGS.min_tasks if own_minimum is None else own_minimum
+    expected = active and not flagged and artifacts >= minimum
+    for spec in specs:
+        assert is_eligible(org, 6, spec) == expected
+        ranked = {
+            r.person_id for result in recognise(org, category=spec.key) for r in result.recognised
+        }
+        if not expected:
+            assert 6 not in ranked
