@@ -35,7 +35,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Attachment, Button, Notice, Reply
-from bot.delivery import Deliverer, LogDeliverer, platform_deliverers
+from bot.core.presenters.unreached import unreached_notices
+from bot.delivery import Deliverer, LogDeliverer, deliver_first, platform_deliverers
 from storage.database import upsert_insert
 from storage.models import OutboxMessage
 
@@ -99,6 +100,42 @@ def enqueue_all(
 ) -> int:
     """Enqueue (key, notice) pairs; returns how many were new."""
     return sum(enqueue(session, key, notice, now) for key, notice in notices)
+
+
+def deliver_or_queue(
+    services: Any, deliverers: Sequence[Deliverer], notices: Sequence[Notice]
+) -> int:
+    """Send a command's notices now, each through the first platform that reaches its
+    recipient. A notice for a person no platform reaches yet (not linked to Slack or Teams)
+    is not dropped: it waits in the outbox, retried as every row is, and whoever must know is
+    told (an approval: the requester and the admins, `unreached_notices`). Returns how many
+    wait."""
+    waiting = [n for n in notices if not deliver_first(list(deliverers), n)]
+    if not waiting:
+        return 0
+    now = services.clock()
+    told: list[Notice] = []
+    with services.db.unit_of_work() as uow:
+        for notice in waiting:
+            log.warning("notice %s reached no platform: queued", notice.reply.template)
+            enqueue(uow.session, _waiting_key(notice, now), notice, now)
+            told += unreached_notices(uow.session, notice)
+        uow.commit()
+    unreached = [n for n in told if not deliver_first(list(deliverers), n)]
+    if unreached:
+        with services.db.unit_of_work() as uow:
+            for notice in unreached:
+                enqueue(uow.session, _waiting_key(notice, now), notice, now)
+            uow.commit()
+    return len(waiting) + len(unreached)
+
+
+def _waiting_key(notice: Notice, now: datetime) -> str:
+    """An approval's ref names its request and step, so it waits once; other notices are
+    distinct by their time and a random part."""
+    if notice.ref is not None and notice.to_channel is None:
+        return f"waiting:{notice.ref}"
+    return f"waiting:{notice.reply.template}:{notice.to_person_id}:{now.isoformat()}:{uuid.uuid4().hex}"
 
 
 def to_notice(row: OutboxMessage) -> Notice:

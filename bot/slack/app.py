@@ -48,8 +48,9 @@ from sqlalchemy import delete
 
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Reply
-from bot.delivery import deliver_first, platform_deliverers
+from bot.delivery import platform_deliverers
 from bot.http_limits import FloodLog, read_body
+from bot.outbox import deliver_or_queue
 from bot.slack.blocks import to_message, to_modal
 from bot.slack.delivery import PLATFORM, SlackDeliverer, api_url
 from budgets.directory import link_chat_id
@@ -473,9 +474,10 @@ class SlackSurface:
             await self.respond(reply, target)
         # Notices reach people where they are: Slack first, then the other platforms.
         others = [d for d in platform_deliverers(self.services) if d.platform != PLATFORM]
-        for notice in reply.notices:
-            if not await asyncio.to_thread(deliver_first, [self.deliverer, *others], notice):
-                log.warning("notice %s reached no platform", notice.reply.template)
+        # One that reaches no platform yet waits in the outbox (and who must know is told).
+        await asyncio.to_thread(
+            deliver_or_queue, self.services, [self.deliverer, *others], reply.notices
+        )
 
     async def respond(self, reply: Reply, target: Target) -> None:
         """Ephemeral through response_url (replacing the clicked message when asked and safe),

@@ -38,8 +38,9 @@ from sqlalchemy import or_, select
 
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Notice, Reply
-from bot.delivery import deliver_first, platform_deliverers
+from bot.delivery import platform_deliverers
 from bot.http_limits import read_body
+from bot.outbox import deliver_or_queue
 from bot.request_bodies import MalformedBody, decode_json
 from bot.teams.cards import CARD_CONTENT_TYPE, RESERVED_INPUTS, action_data
 from bot.teams.delivery import (
@@ -440,9 +441,8 @@ class TeamsSurface:
         if not notices:
             return
         others = [d for d in platform_deliverers(self.services) if d.platform != PLATFORM]
-        for notice in notices:
-            if not await asyncio.to_thread(deliver_first, [self.deliverer, *others], notice):
-                log.warning("notice %s reached no platform", notice.reply.template)
+        # One that reaches no platform yet waits in the outbox (and who must know is told).
+        await asyncio.to_thread(deliver_or_queue, self.services, [self.deliverer, *others], notices)
 
     async def respond_to_invoke(
         self, turn_context: TurnContext, status: int, body: dict[str, Any] | None

@@ -7,12 +7,13 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from bot.outbox import deliver_pending
 from bot.slack import slack_deliverer
 from budgets.ledger import verify
 from budgets.requests import nudges_due
-from storage.models import AuditEntry, Grant, GrantBalance
+from storage.models import AuditEntry, Grant, GrantBalance, OutboxMessage, Person
 from tests.adapters.slack_fakes import WAIT_SECONDS
 from tests.unit.core.payload_checks import block_kit_problems
 
@@ -312,3 +313,39 @@ def test_home_refreshes_coalesce_while_one_is_in_flight_and_the_last_shows_every
     waiting = manager[-1].blocks_text.split("Awaiting your decision")[1]
     assert all(f"burst item {n}" in waiting for n in range(4))
     assert len(publishes("UANN")) <= 2 and len(publishes("UBOB")) <= 2
+
+
+def test_an_approval_for_an_approver_slack_cannot_reach_yet_waits_and_the_requester_and_admins_hear(
+    slack, services, org
+):
+    """Mia is not linked to Slack yet: her approval DM used to be dropped ("reached no
+    platform"). It waits in the outbox until she can be reached, Ann and the admins are told,
+    and it reaches Mia once she is linked."""
+    with services.db.unit_of_work() as uow:
+        uow.session.execute(
+            update(Person)
+            .where(Person.email == "mia@acme.test")
+            .values(slack_user_id=None, teams_user_id=None)
+        )
+        uow.commit()
+    ask(slack, "request 50k launch campaign")
+    told_ann = dm(slack, "DANN", "Mia Manager")
+    told_admin = dm(slack, "DCEO", "Mia Manager")
+    for told in (told_ann, told_admin):
+        assert "can't reach" in told.text and "#1" in told.text
+    assert block_kit_problems(told_admin.params) == []
+    assert buttons(told_ann) == []
+    assert [label for label, _action, _value in buttons(told_admin)][:2] == [APPROVE, "Deny"]
+    with services.db.read() as session:
+        waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None)))
+        assert [row.template for row in waiting] == ["request_approval"]
+
+    with services.db.unit_of_work() as uow:
+        uow.session.execute(
+            update(Person).where(Person.email == "mia@acme.test").values(slack_user_id="UMIA")
+        )
+        uow.commit()
+    services.clock.advance(minutes=5)
+    assert deliver_pending(services, [slack_deliverer(services)]).delivered == 1
+    approval = dm(slack, "DMIA", "Ann Analyst")
+    assert APPROVE in [label for label, _action, _value in buttons(approval)]

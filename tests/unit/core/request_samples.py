@@ -250,6 +250,10 @@ REQUEST_SAMPLES: dict[str, Any] = {
         {"requests": [], "zone": ZONE},
     ],
     "request_adjust": {"request": ctx(AT_FINANCE), "zone": ZONE},
+    "approval_unreached": [
+        {"request": ctx(PENDING), "approver": "Mia Manager", "audience": "requester"},
+        {"request": ctx(PENDING), "approver": "Mia Manager", "audience": "admin"},
+    ],
     "team": [
         {
             "manager_name": "Mia Manager",
