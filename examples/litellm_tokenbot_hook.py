@@ -43,6 +43,21 @@ Before the call (`async_pre_call_hook`), POST /api/v1/authorize with:
   the virtual key's tags), like the spend-logs importer.
 A refusal becomes a 403 for the client with tokenbot's reason.
 
+Prompt templates (`prefill_template`, before authorizing, so the estimate counts the filled
+prompt): a request whose metadata holds `template_variables` (an object of names and values, or
+that object as a JSON string, since OpenAI's `metadata` takes strings) and a `template_id` gets
+the template filled in by POST /api/v1/templates/render (approved templates only). The filled
+text is added as the request's last user turn, after what the client sent (its system prompt
+and conversation stay): a user message after `messages` (chat, /v1/messages), a user item after
+`input` (Responses API), after the prompt and a blank line (text completion). The call is then
+labelled with the template, so its usage credits the template's author. `template_variables`
+is removed from every metadata scope first: LiteLLM neither forwards the values to the provider
+nor writes them into its spend logs. tokenbot's refusal refuses the call with tokenbot's status
+and reason: 404 unknown template, 410 retired, 409 waiting for approval, 422 a missing, unknown
+or non-text variable; a request with variables but no template_id, or of another call type, is a
+400. Without tokenbot the prompt cannot be filled: 503, whatever TOKENBOT_FAIL_OPEN says. A
+`template_id` without `template_variables` only labels the call, as before.
+
 After the call (`async_log_success_event`), the usage is written to the spool and a delivery
 thread posts it to POST /api/v1/usage in batches:
 - id: "litellm:" + the request_id LiteLLM writes into LiteLLM_SpendLogs for the same call
@@ -136,6 +151,8 @@ MAX_CONVERSATION_ID = 200  # tokenbot's column; longer session ids are hashed
 BATCH_SIZE = 100
 IDLE_POLL_SECONDS = 5.0  # other proxy workers may spool into the same file
 MAX_RETRY_AFTER_SECONDS = 3_600
+TEMPLATE_VARIABLES_KEY = "template_variables"
+FILLABLE_KINDS = frozenset({"chat", "text", "responses", "messages"})
 STASH_KEY = "tokenbot"  # what the pre-call hook leaves in LiteLLM's metadata for the success hook
 SESSION_GENERATED_KEY = "litellm_session_id_generated"  # litellm.constants
 
@@ -180,16 +197,21 @@ def own_labels(scopes: Iterable[Mapping[str, Any]], tags: Iterable[object]) -> d
     return found
 
 
-def _request_labels(data: Mapping[str, Any]) -> dict[str, str]:
+def _request_scopes(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Where a request's own metadata keys are looked up, first to last."""
     meta = litellm_metadata(data)
-    scopes = [
+    return [
         meta,
         _mapping(meta.get("requester_metadata")),
         _mapping(meta.get("spend_logs_metadata")),
         _mapping(data.get("metadata")),
     ]
+
+
+def _request_labels(data: Mapping[str, Any]) -> dict[str, str]:
+    meta = litellm_metadata(data)
     tags = [*_list(meta.get("tags")), *_list(data.get("tags"))]
-    return own_labels(scopes, tags)
+    return own_labels(_request_scopes(data), tags)
 
 
 def anthropic_person(user_id: object) -> str | None:
@@ -296,6 +318,56 @@ def estimate_tokens(data: Mapping[str, Any], kind: str) -> int:
         if kind in ("chat", "text"):
             output *= _positive(data.get("n")) or 1
     return min(prompt + output, MAX_ESTIMATE)
+
+
+# --- pre-filling a prompt template -----------------------------------------------------------
+
+
+def take_template_variables(data: Mapping[str, Any]) -> object | None:
+    """The request's `template_variables` (None when it sends none), removed from every metadata
+    scope: the values are the client's text, so LiteLLM neither forwards them to the provider
+    nor writes them into its spend logs."""
+    found = None
+    for scope in _request_scopes(data):
+        if isinstance(scope, dict) and TEMPLATE_VARIABLES_KEY in scope:
+            value = scope.pop(TEMPLATE_VARIABLES_KEY)
+            found = value if found is None else found
+    return found
+
+
+def as_variables(value: object) -> Mapping[str, Any] | None:
+    """`template_variables` as sent: an object, or that object as a JSON string (OpenAI's
+    `metadata` takes string values only)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, Mapping) else None
+
+
+def with_filled_prompt(data: dict[str, Any], kind: str, text: str) -> None:
+    """Add the filled template to the request as its last user turn: after the messages (chat,
+    /v1/messages), after the input (Responses API; a string input becomes a first user item),
+    after the prompt and a blank line (text completion). What the client sent before it (a
+    system prompt, the conversation so far) stays."""
+    turn = {"role": "user", "content": text}
+    if kind in ("chat", "messages"):
+        data["messages"] = [*_list(data.get("messages")), turn]
+    elif kind == "responses":
+        current = data.get("input")
+        if isinstance(current, str):
+            items = [{"role": "user", "content": current}] if current.strip() else []
+        else:
+            items = _list(current)
+        data["input"] = [*items, turn] if items else text
+    else:  # text completion: a string prompt (checked by the caller)
+        prompt = data.get("prompt")
+        data["prompt"] = f"{prompt}\n\n{text}" if _text(prompt) else text
+
+
+def _refused(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail={"error": message})
 
 
 # --- the facts of a finished call ------------------------------------------------------------
@@ -593,6 +665,9 @@ class TokenbotHook(CustomLogger):
         if kind is None and call_type not in UNMETERED_CALL_TYPES:
             return data
         labels = _request_labels(data)
+        filled = await self.prefill_template(data, kind, labels.get("template_id"))
+        if filled is not None:
+            labels["template_id"] = filled
         facts = {
             "seal": self.seal,
             "user": request_person(data, kind or "other", user_api_key_dict),
@@ -621,6 +696,78 @@ class TokenbotHook(CustomLogger):
             )
         return data
 
+    async def prefill_template(
+        self, data: dict[str, Any], kind: str | None, template_id: str | None
+    ) -> str | None:
+        """Fill in the template the request names, when it sends `template_variables`: tokenbot
+        renders it (POST /api/v1/templates/render, approved templates only) and the text becomes
+        the request's last user turn (`with_filled_prompt`). Returns the template's id, which
+        the call's usage then carries, or None when the request asks for no filling. A template
+        tokenbot refuses (unknown 404, retired 410, waiting for approval 409, a missing, unknown
+        or non-text variable 422) refuses the call with tokenbot's status and reason. Without
+        tokenbot the prompt cannot be filled, so the call is refused (503) whatever
+        TOKENBOT_FAIL_OPEN says."""
+        variables = take_template_variables(data)
+        if variables is None:
+            return None
+        if not template_id:
+            raise _refused(
+                400,
+                "template_variables needs a template_id in the metadata: the id of the prompt "
+                "template to fill in",
+            )
+        if kind not in FILLABLE_KINDS or (kind == "text" and _list(data.get("prompt"))):
+            raise _refused(
+                400,
+                f"prompt template {template_id!r}: only chat completions, text completions with "
+                "one prompt, the Responses API and /v1/messages are filled in",
+            )
+        variables = as_variables(variables)
+        if variables is None:
+            raise _refused(
+                400,
+                f"prompt template {template_id!r}: template_variables must be an object of "
+                "names and values (or that object as a JSON string)",
+            )
+        body = {"template_id": template_id, "variables": dict(variables)}
+        try:
+            response = await self.client.post(f"{self.url}/api/v1/templates/render", json=body)
+        except httpx.HTTPError as problem:
+            log.warning("tokenbot template render unreachable (%r): the call is refused", problem)
+            raise _refused(
+                503, f"prompt template {template_id!r} cannot be filled in now; try again"
+            ) from None
+        self._check_key(response)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        answer = answer if isinstance(answer, dict) else {}
+        if response.status_code == 200 and isinstance(answer.get("text"), str):
+            with_filled_prompt(data, kind, answer["text"])
+            return _text(answer.get("template_id")) or template_id
+        if 400 <= response.status_code < 500:
+            reason = _text(answer.get("message")) or f"refused (HTTP {response.status_code})"
+            if template_id not in reason:
+                reason = f"prompt template {template_id!r}: {reason}"
+            raise _refused(response.status_code, reason)
+        log.warning(
+            "tokenbot template render answered HTTP %s: the call is refused", response.status_code
+        )
+        raise _refused(503, f"prompt template {template_id!r} cannot be filled in now; try again")
+
+    @staticmethod
+    def _check_key(response: httpx.Response) -> None:
+        """A 401/403 from tokenbot itself: the gateway's key is wrong; every call is refused."""
+        if response.status_code not in (401, 403):
+            return
+        log.error(
+            "tokenbot refused the gateway's API key (HTTP %s): every call is refused until "
+            "TOKENBOT_API_KEY holds a valid key (tokenbot apikey create)",
+            response.status_code,
+        )
+        raise _refused(503, "the token budget check is misconfigured; tell the AI platform team")
+
     async def _authorize(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """tokenbot's decision; None when tokenbot cannot decide and TOKENBOT_FAIL_OPEN allows
         the call. Raises the HTTP error the client gets otherwise."""
@@ -628,18 +775,7 @@ class TokenbotHook(CustomLogger):
             response = await self.client.post(f"{self.url}/api/v1/authorize", json=request)
         except httpx.HTTPError as problem:
             return self._undecided(f"unreachable ({problem!r})")
-        if response.status_code in (401, 403):
-            log.error(
-                "tokenbot refused the gateway's API key (HTTP %s): every call is refused until "
-                "TOKENBOT_API_KEY holds a valid key (tokenbot apikey create)",
-                response.status_code,
-            )
-            raise HTTPException(
-                status_code=503,
-                detail={
-                    "error": "the token budget check is misconfigured; tell the AI platform team"
-                },
-            )
+        self._check_key(response)
         if response.status_code != 200:
             if response.status_code < 500:
                 log.error("tokenbot authorize answered %s: %s", response.status_code, response.text)

@@ -136,6 +136,7 @@ class LiteLLMProxy:
         self.log = workdir / "proxy.log"
         self.spool_dir = workdir / "spool"
         self.spend_log = workdir / "spend-logs.jsonl"
+        self.prompt_log = workdir / "prompts.jsonl"
         workdir.mkdir(parents=True, exist_ok=True)
         shutil.copy(HOOK, workdir / HOOK.name)
         shutil.copy(RECORDER, workdir / RECORDER.name)
@@ -161,6 +162,7 @@ class LiteLLMProxy:
             {
                 "TOKENBOT_SPOOL_DIR": str(self.spool_dir),
                 "TOKENBOT_TEST_SPEND_LOG": str(self.spend_log),
+                "TOKENBOT_TEST_PROMPT_LOG": str(self.prompt_log),
                 "TOKENBOT_RETRY_MAX_SECONDS": "1",
                 **env,
             }
@@ -240,6 +242,17 @@ class LiteLLMProxy:
             ),
             f"the spend log of call {call_id}",
         )
+
+    def prompt_of(self, call_id: str) -> Any:
+        """The messages the model was called with in the call with this x-litellm-call-id."""
+
+        def sent() -> dict[str, Any] | None:
+            if not self.prompt_log.exists():
+                return None
+            rows = [json.loads(line) for line in self.prompt_log.read_text().splitlines() if line]
+            return next((row for row in rows if row["litellm_call_id"] == call_id), None)
+
+        return wait_for(sent, f"the prompt of call {call_id}")["messages"]
 
     def spooled(self, table: str = "pending") -> list[dict[str, Any]]:
         """Usage events in the hook's spool (`pending` or `rejected`)."""

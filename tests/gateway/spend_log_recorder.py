@@ -4,7 +4,9 @@ get_logging_payload, the function its database writer calls), one JSON object pe
 $TOKENBOT_TEST_SPEND_LOG. The proxy under test has no database of its own, so this is how the
 tests learn each call's spend-log request_id, and get a spend-log export to import.
 
-Prompts and responses are left out of the file (as they are of a default spend log)."""
+Prompts and responses are left out of the file (as they are of a default spend log). What the
+model was called with (a chat call's `messages`) goes, keyed by the call's `litellm_call_id`, to
+$TOKENBOT_TEST_PROMPT_LOG instead, so a test sees the prompt the hook pre-filled."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class SpendLogRecorder(CustomLogger):
     def __init__(self) -> None:
         super().__init__()
         self.path = os.environ["TOKENBOT_TEST_SPEND_LOG"]
+        self.prompts = os.environ["TOKENBOT_TEST_PROMPT_LOG"]
 
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):  # noqa: ANN001
         row = dict(get_logging_payload(kwargs, response_obj, start_time, end_time))
@@ -29,6 +32,12 @@ class SpendLogRecorder(CustomLogger):
             row.pop(name, None)
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(row, default=_text) + "\n")
+        sent = {
+            "litellm_call_id": kwargs.get("litellm_call_id"),
+            "messages": kwargs.get("messages"),
+        }
+        with open(self.prompts, "a", encoding="utf-8") as out:
+            out.write(json.dumps(sent, default=_text) + "\n")
 
 
 def _text(value: object) -> str:

@@ -14,15 +14,21 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import openai
 import pytest
 from sqlalchemy import select
 
-from budgets.directory import add_alias
+from bot.core import prompt_text
+from bot.core.dispatch import Dispatcher
+from bot.core.messages import IncomingMessage
+from budgets.directory import add_alias, find_person
 from budgets.ledger import verify
 from ingest.events import stored_id
+from scoring import template_library as library
+from scoring.config import scoring_settings
 from storage.models import Person, UsageEvent
 from tests.gateway.conftest import (
     CHAT_GROUP,
@@ -451,3 +457,154 @@ def test_a_wrong_tokenbot_key_refuses_every_call_even_when_failing_open(proxies,
     assert re.search(r"tokenbot:ERROR: .* tokenbot refused the gateway's API key", proxy.output())
     assert proxy.spend_logs() == []  # the model was never called
     assert tokenbot.usage_count() == before
+
+
+# --- prompt templates filled in at the gateway --------------------------------------------------
+
+BRIEF = "Write an SEO brief about {{ topic }} for the keyword {{ keyword }}."
+BRIEF_VALUES = {"topic": "trail shoes", "keyword": "trail running shoes"}
+FILLED_BRIEF = "Write an SEO brief about trail shoes for the keyword trail running shoes."
+
+
+def approved_template(tokenbot: Tokenbot, template_id: str, author: str) -> None:
+    """An seo-brief template with BRIEF as its text, by `author`, approved by an admin."""
+    checked = prompt_text.check(BRIEF)
+    draft = library.Draft(
+        template_id, f"Brief {template_id}", "seo-brief", "", BRIEF, checked.variables
+    )
+    with tokenbot.services.db.unit_of_work() as uow:
+        person = find_person(uow.session, author)
+        library.propose(
+            uow.session,
+            tokenbot.services.policy,
+            draft,
+            person,
+            datetime.now(UTC),
+            approved_by="ceo@acme.test",
+        )
+        uow.commit()
+
+
+def templated_chat(proxy: LiteLLMProxy, template_id: str, variables: object, **more: Any) -> Any:
+    return api(proxy).chat.completions.with_raw_response.create(
+        model=CHAT_GROUP,
+        messages=[{"role": "system", "content": "Answer in one line."}],
+        user="bob@acme.test",
+        metadata={
+            "use_case": "seo-brief",
+            "template_id": template_id,
+            "template_variables": variables,
+        },
+        **more,
+    )
+
+
+def test_a_template_named_in_the_metadata_is_filled_in_as_the_last_user_turn_and_its_usage_names_it(
+    proxy, tokenbot
+):
+    approved_template(tokenbot, "brief-prefill", "ann@acme.test")
+    chat = templated_chat(proxy, "brief-prefill", BRIEF_VALUES)
+    call_id = chat.headers["x-litellm-call-id"]
+    assert proxy.prompt_of(call_id) == [
+        {"role": "system", "content": "Answer in one line."},
+        {"role": "user", "content": FILLED_BRIEF},
+    ]
+    # OpenAI's metadata takes strings: the variables may come as one JSON string, too. (LiteLLM's
+    # mock answers a Responses API call before it logs the input, so only the tag is seen here.)
+    responses = api(proxy).responses.with_raw_response.create(
+        model=CHAT_GROUP,
+        input="Keep it short.",
+        user="bob@acme.test",
+        metadata={"template_id": "brief-prefill", "template_variables": json.dumps(BRIEF_VALUES)},
+    )
+    ids = [hook_id(proxy, raw.headers["x-litellm-call-id"]) for raw in (chat, responses)]
+    rows = tokenbot.wait_for_usage(*ids)
+    assert [rows[i].template_id for i in ids] == ["brief-prefill", "brief-prefill"]
+    assert rows[ids[0]].use_case == "seo-brief"
+    # The values are the client's text: gone from the metadata LiteLLM logs and forwards.
+    assert "trail running shoes" not in json.dumps(proxy.spend_log_of(call_id))
+
+
+def test_a_retired_or_unknown_template_or_a_missing_variable_refuses_the_call_naming_it(
+    proxy, tokenbot
+):
+    approved_template(tokenbot, "brief-retiring", "ann@acme.test")
+    with tokenbot.services.db.unit_of_work() as uow:
+        library.retire(
+            uow.session, tokenbot.services.policy, "brief-retiring", None, datetime.now(UTC)
+        )
+        uow.commit()
+    approved_template(tokenbot, "brief-strict", "ann@acme.test")
+    before, calls = tokenbot.usage_count(), len(proxy.spend_logs())
+
+    with pytest.raises(openai.APIStatusError) as retired:
+        templated_chat(proxy, "brief-retiring", BRIEF_VALUES)
+    with pytest.raises(openai.NotFoundError) as unknown:
+        templated_chat(proxy, "brief-nobody-wrote", BRIEF_VALUES)
+    with pytest.raises(openai.UnprocessableEntityError) as missing:
+        templated_chat(proxy, "brief-strict", {"topic": "trail shoes"})
+    with pytest.raises(openai.BadRequestError) as no_id:
+        api(proxy).chat.completions.create(
+            model=CHAT_GROUP,
+            messages=HELLO,
+            user="bob@acme.test",
+            metadata={"template_variables": {"topic": "shoes"}},
+        )
+
+    assert retired.value.status_code == 410
+    assert "template 'brief-retiring' is retired" in str(retired.value)
+    assert "there is no template 'brief-nobody-wrote'" in str(unknown.value)
+    assert "prompt template 'brief-strict': give a value for `keyword`" in str(missing.value)
+    assert "template_variables needs a template_id" in str(no_id.value)
+    assert len(proxy.spend_logs()) == calls  # the model was never called
+    sentinel(proxy, tokenbot)
+    assert tokenbot.usage_count() == before + 1  # the sentinel alone
+
+
+def test_colleagues_accepted_work_through_a_gateway_template_credits_its_author_on_the_leaderboard(
+    proxy, tokenbot
+):
+    approved_template(tokenbot, "brief-reused", "ann@acme.test")
+    call = templated_chat(proxy, "brief-reused", BRIEF_VALUES)  # bob, through the gateway
+    usage_id = hook_id(proxy, call.headers["x-litellm-call-id"])
+    tokenbot.wait_for_usage(usage_id)
+    now = datetime.now(UTC).isoformat()
+    reused = {
+        "id": f"out-{uuid.uuid4()}",
+        "user": "bob@acme.test",
+        "artifact_id": "brief-trail-shoes",
+        "status": "accepted",
+        "usage_ids": [usage_id],  # no use case, no template: both come from the usage
+        "timestamp": now,
+    }
+    # Recognition needs the author's own artifacts in the window too ([scoring] min_tasks).
+    own = [
+        {
+            "id": f"out-{uuid.uuid4()}",
+            "user": "ann@acme.test",
+            "artifact_id": f"brief-ann-{n}",
+            "use_case": "seo-brief",
+            "status": "accepted",
+            "timestamp": now,
+        }
+        for n in range(scoring_settings(tokenbot.services.policy).min_tasks)
+    ]
+    request = urllib.request.Request(
+        f"{tokenbot.url}/api/v1/outcomes",
+        data=json.dumps({"outcomes": [reused, *own]}).encode(),
+        headers={"Authorization": f"Bearer {tokenbot.api_key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["recorded"] == 1 + len(own)
+
+    services = tokenbot.services
+    reply = Dispatcher(services).handle_message(
+        IncomingMessage("console", "mia@acme.test", "leaderboard workflow-builder --period")
+    )
+    text = services.renderer.text(reply)
+    assert "Reusable workflow builder:" in text
+    assert (
+        "Gold: Ann Analyst (Marketing), 1 accepted artifact by 1 colleague with Brief brief-reused"
+        in text
+    ), text
