@@ -260,12 +260,24 @@ def build_overview(
     sub_windows = overview_windows(policy, window, now)
     if current is None:
         current = current_rollups(session, sub_windows, now, store=False)
-    rows = window_sums(session, sub_windows, now, current=current)
-    totals = {key[0]: t for key, t in grouped_totals(session, rows, ("window",), ids).items()}
     tiers = set(budget_tiers(policy))
     with_budgets = sum(1 for row in people.values() if row.active and row.tier in tiers)
     eligible = {pid for pid, row in people.items() if row.active and row.tier in tiers}
-    spenders = _spenders(session, rows, eligible)
+    totals: dict[str, Totals] = {}
+    spenders: dict[str, set[int]] = {}
+    stored = [w for w in sub_windows if w.kind == "week" and w.key in current]
+    if stored:  # rollups: cheap to read twice, once per window and once per spender
+        rows = window_sums(session, stored, now, current=current)
+        by_window = grouped_totals(session, rows, ("window",), ids)
+        totals.update((key[0], t) for key, t in by_window.items())
+        spenders.update(_spenders(session, rows, eligible))
+    live = [w for w in sub_windows if not (w.kind == "week" and w.key in current)]
+    if live:  # aggregated from the events: read once, per window and person
+        rows = window_sums(session, live, now, current=current)
+        for (key, pid), t in grouped_totals(session, rows, ("window", "person_id"), ids).items():
+            totals[key] = totals.get(key, Totals()) + t
+            if t.tokens > 0 and pid in eligible:
+                spenders.setdefault(key, set()).add(pid)
     plans = _Plans(session, policy, people)
     scope_ids = set(people)
 
