@@ -57,6 +57,15 @@ class Baseline:
     verified_minutes_per_week: float | None = None
     template_reuse_rate: float | None = None
 
+    @property
+    def net_acceptance(self) -> float | None:
+        """The acceptance component's baseline: the median acceptance rate times the share of
+        accepted work left as drafted (1 - the median revision burden), so that revised work
+        does not count as fully accepted and accepting good drafts as they are shows."""
+        if self.acceptance_rate is None:
+            return None
+        return self.acceptance_rate * max(0.0, 1.0 - (self.revision_burden or 0.0))
+
 
 def medians(found: dict[str, UseCaseValues]) -> dict[str, Baseline]:
     """Baselines from person-week values: per use case, the median of each metric over the
@@ -180,10 +189,20 @@ def _count(value: float, baseline: float | None, smoothing: float, cap: float) -
     return Comparison(value, value, baseline, index_against(value, baseline, True, smoothing, cap))
 
 
+def net_accepted(t: Totals) -> float:
+    """Accepted artifacts, each less the share of it that was rewritten (its edit distance):
+    accepted as drafted counts 1, half rewritten 0.5, rejected 0."""
+    return max(0.0, t.accepted - t.edit_distance_sum)
+
+
 def compare(
     t: Totals, b: Baseline, prior: float, weeks: float, cap: float
 ) -> dict[str, Comparison]:
     """Every score component of one use case's totals against its baseline.
+
+    Acceptance is net of edits (`net_accepted` over artifacts, against
+    `Baseline.net_acceptance`): with revised work counted as fully accepted, most use cases'
+    baseline would be 100% and nobody could score above it.
 
     Ratios are shrunk with `prior` pseudo-tasks at the baseline; a pseudo-task is worth one
     unit of the denominator, except for accepted output per token (a task's worth of tokens,
@@ -200,7 +219,13 @@ def compare(
             cap,
         ),
         "acceptance": _ratio(
-            t.accepted, t.artifacts, b.acceptance_rate, prior, True, SMOOTHING["acceptance"], cap
+            net_accepted(t),
+            t.artifacts,
+            b.net_acceptance,
+            prior,
+            True,
+            SMOOTHING["acceptance"],
+            cap,
         ),
         "revision": _ratio(
             t.edit_distance_sum,

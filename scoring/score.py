@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
-from scoring.baselines import Baseline, Comparison, compare, use_case_baselines
+from scoring.baselines import Baseline, Comparison, compare, net_accepted, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
 from scoring.metrics import (
     CurrentWeeks,
@@ -422,7 +422,8 @@ def readable_value(
     if component == "cost":
         return t.cost_per_accepted, b.cost_per_accepted, "cost_per_accepted"
     if component == "acceptance":
-        return t.acceptance_rate, b.acceptance_rate, "rate"
+        value = net_accepted(t) / t.artifacts if t.artifacts else None
+        return value, b.net_acceptance, "rate"
     if component == "reuse":
         return t.template_reuse_rate, b.template_reuse_rate, "rate"
     if component == "revision":

@@ -55,7 +55,7 @@ def test_score_shows_each_component_with_its_baseline_weight_and_contribution(ch
 
 def test_score_shows_what_shrinkage_made_of_a_small_sample_and_why_it_is_not_recognised(chat):
     _reply, text = chat("leo@acme.test", "score")
-    assert "Acceptance rate                 100% (1 of 1), counted as 79%, vs 75%: 1.05x" in text
+    assert "Acceptance net of edits         100% (1 of 1), counted as 67%, vs 60%: 1.10x" in text
     assert "Recognition needs at least 5 artifacts in the week; you have 1." in text
 
 

@@ -199,7 +199,7 @@ def assert_multiple(name: str, value: str, baseline: str, shown: str, cap: float
 
 LABELS = {
     "Accepted artifacts": "adoption",
-    "Acceptance rate": "acceptance",
+    "Acceptance net of edits": "acceptance",
     "Revision burden (edit distance)": "revision",
     "Accepted output per 1k tokens": "efficiency",
     "Cost per accepted artifact": "cost",
@@ -209,7 +209,7 @@ LABELS = {
 }
 LABEL = "|".join(re.escape(label) for label in LABELS)
 COMPARED = (
-    r"(?P<did>n/a|\S+(?: (?:tokens|min|s))?)(?: \((?P<a>\d+) of (?P<b>\d+)\))?"
+    r"(?P<did>n/a|\S+(?: (?:tokens|min|s))?)(?: \((?P<a>[\d.]+) of (?P<b>\d+)\))?"
     r"(?:, counted as (?P<counted>\S+(?: (?:tokens|min|s))?),)? vs (?P<base>\S+(?: (?:min|s))?)"
 )
 SINGLE = re.compile(
@@ -231,14 +231,14 @@ NOT_ELIGIBLE = ("Recognition needs", "needs at least", "governance flag", "not a
 def check_comparison(name: str, m: re.Match, cap: float, prior: float | None, line: str):
     counted = m["counted"] or m["did"]
     assert_multiple(name, counted, m["base"], m["index"], cap, line)
-    if m["a"] is not None:  # "a of b": the rate shown, and what shrinkage counts
-        a, b = int(m["a"]), int(m["b"])
+    if m["a"] is not None:  # "a of b" (a to 0.1): the rate shown, and what shrinkage counts
+        a, b = (float(m["a"]) - 0.05, float(m["a"]) + 0.05), int(m["b"])
         did = interval(m["did"])
-        assert did is not None and did[0] - 1e-9 <= a / b <= did[1] + 1e-9, line
+        assert did is not None and a[1] / b >= did[0] - 1e-9 and a[0] / b <= did[1] + 1e-9, line
         base, got = interval(m["base"]), interval(counted)
         if prior is not None and base is not None and got is not None:
-            low = shrink(a, b, base[0], prior)
-            high = shrink(a, b, base[1], prior)
+            low = shrink(max(a[0], 0.0), b, base[0], prior)
+            high = shrink(a[1], b, base[1], prior)
             assert low is not None and high is not None
             assert low - 0.0051 <= (got[0] + got[1]) / 2 <= high + 0.0051, line
 
@@ -298,7 +298,7 @@ FIGURES = {
         r"tokens)\))? against a median of (?P<base>[\d,]+ tokens)$"
     ),
     "acceptance": re.compile(
-        r"^(?P<did>\d+%) accepted(?: \(counted as (?P<counted>\d+%)\))? against (?P<base>\d+%)$"
+        r"^(?P<did>\d+%) accepted net of edits(?: \(counted as (?P<counted>\d+%)\))? against (?P<base>\d+%)$"
     ),
     "revision": re.compile(
         r"^(?P<did>\d+%) edited(?: \(counted as (?P<counted>\d+%)\))? against (?P<base>\d+%)$"

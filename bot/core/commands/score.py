@@ -21,7 +21,7 @@ from bot.core.presenters.spotlight import tip_context, window_context
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
 from budgets.policy import Policy
-from scoring.baselines import SMOOTHING
+from scoring.baselines import SMOOTHING, net_accepted
 from scoring.eligibility import eligibility, flag_statuses
 from scoring.metrics import CurrentWeeks
 from scoring.score import (
@@ -58,7 +58,7 @@ def improvement_context(improvement: Improvement | None) -> dict[str, Any] | Non
 
 # Components shown with the counts their rate divides (accepted of artifacts, ...).
 _COUNTED = {
-    "acceptance": lambda t: (t.accepted, t.artifacts),
+    "acceptance": lambda t: (round(net_accepted(t), 1), t.artifacts),
     "reuse": lambda t: (t.template_artifacts, t.artifacts),
 }
 

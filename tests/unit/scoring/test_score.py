@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,3 +194,32 @@ def test_someone_above_the_baseline_everywhere_is_pointed_at_a_stretch_that_can_
     # 100% acceptance and 100% template reuse cannot improve: never suggested
     assert improvement.component not in ("acceptance", "reuse")
     assert improvement.target is not None
+
+
+def test_acceptance_rewards_work_accepted_as_drafted_where_everything_is_accepted_after_edits():
+    # In this use case everything is accepted in the end, a fifth of it rewritten: counting
+    # revised work as accepted would make the baseline 100%, which nobody could beat.
+    everyone_accepts = replace(SEO, acceptance_rate=1.0, revision_burden=0.2)
+    clean = TYPICAL._replace(accepted=8, edited=8, edit_distance_sum=0.0)
+    result = score_person(
+        1,
+        {"seo-brief": clean},
+        {"seo-brief": everyone_accepts},
+        SETTINGS,
+        SETTINGS.weights_for("incentives"),
+        WEEK,
+    )
+    assert result is not None
+    acceptance = result.component("acceptance")
+    assert acceptance.baseline == pytest.approx(0.8)  # 100% accepted, 80% of it kept
+    assert acceptance.index > 1 and acceptance.contribution > acceptance.weight
+    heavily_revised = TYPICAL._replace(accepted=8, edited=8, edit_distance_sum=4.0)
+    revised = score_person(
+        1,
+        {"seo-brief": heavily_revised},
+        {"seo-brief": everyone_accepts},
+        SETTINGS,
+        SETTINGS.weights_for("incentives"),
+        WEEK,
+    )
+    assert revised is not None and revised.component("acceptance").index < 1
