@@ -7,15 +7,21 @@ its outbox key); `bot.core.presenters.spotlight` words them and the scheduler en
 the outbox, whose key makes each post go out once per week. Nothing is posted in the `baseline`
 phase, and a team channel gets a post only when someone in the team is recognised. Flagged
 people are never eligible, so no post names them.
+
+Every post also names the week's most reused new template (`most_reused_new_template`): first
+approved in the `NEW_TEMPLATE_WEEKS` weeks up to the week's end, with the most artifacts other
+people than its author made with it that week; none when no new template was reused.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
@@ -30,6 +36,9 @@ from scoring.metrics import CurrentWeeks, current_weeks
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import TemplateReport, best_template
 from scoring.windows import Window, trailing_weeks, week_starting
+from storage.models import PromptTemplate
+
+NEW_TEMPLATE_WEEKS = 4  # a template counts as new this many weeks after its first approval
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class SpotlightPost:
     standings: list[TeamStanding]  # the org post's team standings; empty for a team's
     tip: TemplateReport | None
     hidden: frozenset[int]  # people with an open flag, whom no post names
+    new_template: TemplateReport | None = None  # the week's most reused new template
 
 
 def team_tips(board: Scoreboard) -> dict[int | None, TemplateReport | None]:
@@ -67,6 +77,27 @@ def team_tips(board: Scoreboard) -> dict[int | None, TemplateReport | None]:
             (best[u] for u, _n in counts.most_common() if best[u] is not None), org_best
         )
     return tips
+
+
+def most_reused_new_template(
+    reports: Mapping[str, TemplateReport],
+    first_approved: Mapping[str, datetime | None],
+    window: Window,
+    weeks: int = NEW_TEMPLATE_WEEKS,
+) -> TemplateReport | None:
+    """Of the templates first approved in the `weeks` weeks up to the window's end, the one
+    other people reused most in the window: the most artifacts made with it by people other
+    than its author, then the most such people, then the first id. None when none was reused."""
+    since = window.end - timedelta(weeks=weeks)
+    new = [
+        report
+        for report in reports.values()
+        if (approved := first_approved.get(report.template_id)) is not None
+        and since <= approved < window.end
+        and report.reuse.artifacts > 0
+    ]
+    new.sort(key=lambda r: (-r.reuse.artifacts, -r.reusers, r.template_id))
+    return new[0] if new else None
 
 
 def prepare_spotlight(
@@ -107,12 +138,30 @@ def weekly_spotlight(
     board = build_scoreboard(session, policy, week, now, store=True, current=prepared)
     org, teams = recognise_every_team(board)
     tips = team_tips(board)
+    first_approved = {
+        template_id: approved
+        for template_id, approved in session.execute(
+            select(PromptTemplate.id, PromptTemplate.first_approved_at).where(
+                PromptTemplate.id.in_(list(board.templates_in_window))
+            )
+        )
+    }
+    new_template = most_reused_new_template(board.templates_in_window, first_approved, week)
     posts: list[SpotlightPost] = []
 
     def post(key: str, channel: str, team: str | None, results, tip) -> SpotlightPost:  # noqa: ANN001
         standings = team_standings(board) if team is None else []
         return SpotlightPost(
-            key, channel, team, board.window, zone, results, standings, tip, board.flagged
+            key,
+            channel,
+            team,
+            board.window,
+            zone,
+            results,
+            standings,
+            tip,
+            board.flagged,
+            new_template,
         )
 
     if policy.channels.org_wide:

@@ -6,6 +6,7 @@ the spotlight renders valid Slack blocks."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from scoring.categories import recognise
 from scoring.metrics import metric_table
 from scoring.score import build_scoreboard
 from scoring.spotlight import prepare_spotlight
-from storage.models import ScoringRollup, ScoringWeek
+from storage.models import PromptTemplate, ScoringRollup, ScoringWeek
 from tests.integration.scoring_support import (
     SCORED_WEEK,
     add_flag,
@@ -126,6 +127,34 @@ def test_the_spotlight_posts_once_per_team_channel_and_org_wide_with_valid_slack
     assert "Hal Saver" in org_text  # verified minutes
     assert "Bob Builder" not in org_text and "Leo Lucky" not in org_text
     assert "Tip: the SEO brief v3 template" in org_text
+
+
+def test_the_spotlight_names_the_week_s_most_reused_new_template_and_not_an_old_one(services, ids):
+    week = scored_week(services)
+
+    def org_text() -> str:
+        with services.db.unit_of_work() as uow:
+            notices = spotlight_content(
+                uow.session, services.policy, week.start.date(), services.clock()
+            )
+        return services.renderer.text(notices[0][1].reply)
+
+    new_line = re.compile(
+        r"New template of the week: SEO brief v3 \[seo-brief-v3\] for seo-brief by Tia Template, "
+        r"reused \d+ times by 3 colleagues\."
+    )
+    with services.db.unit_of_work() as uow:  # first approved before the last few weeks
+        uow.session.get(PromptTemplate, "seo-brief-v3").first_approved_at = week.start - timedelta(
+            weeks=6
+        )
+        uow.commit()
+    assert "New template of the week" not in org_text()
+    with services.db.unit_of_work() as uow:  # first approved the week before
+        uow.session.get(PromptTemplate, "seo-brief-v3").first_approved_at = week.start - timedelta(
+            days=4
+        )
+        uow.commit()
+    assert new_line.search(org_text())
 
 
 def test_a_tip_never_names_a_template_author_with_an_open_flag(services, ids):

@@ -57,6 +57,23 @@ def tip_context(
     }
 
 
+def new_template_context(
+    report: TemplateReport | None, hidden: frozenset[int] = frozenset()
+) -> dict[str, Any] | None:
+    """The week's most reused new template as plain data; the author left out as in
+    `tip_context`."""
+    if report is None:
+        return None
+    return {
+        "template": report.name,
+        "template_id": report.template_id,
+        "use_case": report.use_case,
+        "author": None if report.author_id in hidden else report.author_name,
+        "reuse": report.reuse.artifacts,
+        "reusers": report.reusers,
+    }
+
+
 def standings_context(standings: list[TeamStanding]) -> list[dict[str, Any]]:
     return [asdict(s) for s in standings[:STANDINGS_SHOWN]]
 
@@ -81,6 +98,7 @@ def spotlight_notice(post: SpotlightPost) -> tuple[str, Notice]:
         "categories": recognition_context(post.results),
         "standings": standings_context(post.standings),
         "tip": tip_context(post.tip, post.hidden),
+        "new_template": new_template_context(post.new_template, post.hidden),
     }
     reply = Reply("spotlight", context, private=False)
     return post.key, Notice(None, reply, to_channel=post.channel, to_team=post.team)

@@ -322,6 +322,14 @@ SCORING_SAMPLES: dict[str, Any] = {
             "categories": CATEGORIES,
             "standings": STANDINGS,
             "tip": TIP,
+            "new_template": {
+                "template": "Launch <email> brief",
+                "template_id": "launch-email-v1",
+                "use_case": "ad-copy",
+                "author": "Tia *Template*",
+                "reuse": 12,
+                "reusers": 3,
+            },
         },
         {
             "window": WEEK,
@@ -330,6 +338,14 @@ SCORING_SAMPLES: dict[str, Any] = {
             "categories": CATEGORIES[:2],
             "standings": [],
             "tip": None,
+            "new_template": {
+                "template": "Support reply",
+                "template_id": "support-reply-v2",
+                "use_case": "support-reply",
+                "author": None,
+                "reuse": 1,
+                "reusers": 1,
+            },
         },
         {
             "window": WEEK,
