@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.core.commands.score import person_score
+from bot.core.commands.team import decision_buttons
 from bot.core.messages import Reply
 from bot.core.presenters.spotlight import window_context
 from budgets import requests as burst_requests
@@ -55,4 +56,5 @@ def dashboard_reply(services: Services, person: Person) -> Reply:
             "awaiting_me": awaiting_me,
             "score": score,
         },
+        buttons=decision_buttons(awaiting_me),
     )

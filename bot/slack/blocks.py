@@ -95,6 +95,7 @@ def to_home_view(renderer: Renderer, reply: Reply) -> dict[str, Any]:
     `unknown_user`) shown as the home tab's content."""
     if reply.template == "home":
         view = _render(renderer, reply)
+        view["blocks"] = view["blocks"] + button_blocks(reply.buttons)
     else:
         view = {"type": "home", "blocks": to_message(renderer, reply)["blocks"]}
     view["blocks"] = _within(view["blocks"], VIEW_BLOCKS, reply.template)

@@ -349,3 +349,28 @@ def test_an_approval_for_an_approver_slack_cannot_reach_yet_waits_and_the_reques
     assert deliver_pending(services, [slack_deliverer(services)]).delivered == 1
     approval = dm(slack, "DMIA", "Ann Analyst")
     assert APPROVE in [label for label, _action, _value in buttons(approval)]
+
+
+def test_a_manager_decides_a_pending_request_from_team_and_from_the_app_home(slack, services, org):
+    """An approval DM that never arrived (or scrolled away) is not the only way to decide:
+    `team` lists pending requests with their buttons, and so does the App Home."""
+    ask(slack, "request 50k launch campaign")
+    ask(slack, "request 20k second try")
+    team = slack.reply_to(slack.command("team", user="UMIA"))
+    labels = [label for label, _action, _value in buttons(team)]
+    assert labels == ["Approve #1", "Deny #1", "Adjust #1", "Approve #2", "Deny #2", "Adjust #2"]
+    assert block_kit_problems(team.params) == []
+
+    home = slack.fake.wait_for("views.publish", where=lambda c: c.get("user_id") == "UMIA")
+    home_buttons = [
+        (e["text"]["text"], e["action_id"])
+        for block in home.blocks
+        if block["type"] == "actions"
+        for e in block["elements"]
+    ]
+    assert ("Approve #1", "request.approve:1") in home_buttons
+    assert len(home.blocks) <= 100
+
+    slack.click_button(team, "Approve #1", user="UMIA", channel="DMIA", is_ephemeral=True)
+    slack.drain()
+    assert [g.amount for g in burst_grants(services)] == [50_000]

@@ -1,19 +1,39 @@
 """`team` (managers): the team pool, each direct report's balance and burn rate, and the
-burst requests waiting on the manager. Read-only."""
+burst requests waiting on the manager, each with its Approve, Deny and Adjust buttons."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from bot.core.context import CommandContext
 from bot.core.errors import UsageError
-from bot.core.messages import Reply
+from bot.core.messages import Button, Reply
 from bot.core.registry import registry
 from budgets.balances import BalanceView, PoolBalance, active_pools, balance_for
 from budgets.directory import reports_of
-from budgets.requests import awaiting, request_context
+from budgets.requests import RequestView, approval_buttons, awaiting, request_context
 
 USAGE = "team"
+MAX_DECISION_BUTTONS = 10  # requests with buttons in one message (one actions block each)
+
+
+def decision_buttons(pending: Sequence[RequestView]) -> tuple[Button, ...]:
+    """Approve, Deny and Adjust for each pending request, labelled with its number: the same
+    actions (and version check) as the approval message, for when that message never arrived
+    or scrolled away. `team` and the App Home show them."""
+    # Action ids carry the request number (`request.approve:7`, routed like `request.approve`):
+    # Slack wants each action id once per message.
+    labels = {"Approve": "Approve", "Deny": "Deny"}
+    return tuple(
+        replace(
+            button,
+            label=f"{labels.get(button.label, 'Adjust')} #{request.id}",
+            action_id=f"{button.action_id}:{request.id}",
+        )
+        for request in pending[:MAX_DECISION_BUTTONS]
+        for button in approval_buttons(request)
+    )
 
 
 @dataclass(frozen=True)
@@ -57,4 +77,5 @@ def team(ctx: CommandContext) -> Reply:
             "pending": [request_context(r) for r in pending],
             "zone": ctx.policy.periods.timezone,
         },
+        buttons=decision_buttons(pending),
     )
