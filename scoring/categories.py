@@ -4,6 +4,8 @@ Categories come from the policy (`[scoring.categories]`, see scoring.config), ea
 one measure: a score component's index (efficiency champion: accepted output per token against
 the baseline), `prompt_to_result` (the mean of the acceptance and revision indices),
 `workflow_builder` (other people's accepted artifacts made with your templates),
+`knowledge_contribution` (the tokens your templates saved colleagues who reused them, with the
+verified minutes their work with them saved),
 `verified_savings` (minutes saved that a manager verified) or the overall `score`.
 
 Ranked: the people eligible for the category (`scoring.eligibility`, the one rule every screen
@@ -58,6 +60,7 @@ class Reason:
     colleagues: int = 0
     tokens_saved: int = 0
     template: str | None = None  # their most reused template
+    minutes_saved: float = 0.0  # verified minutes on colleagues' work with their templates
 
 
 @dataclass(frozen=True)
@@ -83,20 +86,21 @@ class BuilderCredit:
     colleagues: int
     tokens_saved: int
     template: str | None
+    minutes_saved: float = 0.0
 
 
 def builder_credits(board: Scoreboard) -> dict[int, BuilderCredit]:
-    """Author id -> what other people accepted in the window with the author's templates, and
-    the tokens that saved (the template's tokens per task over the baseline weeks vs the use
-    case's untemplated work)."""
-    totals: dict[int, list[tuple[int, int, int, str]]] = {}
+    """Author id -> what other people accepted in the window with the author's templates, the
+    tokens that saved (the template's tokens per task over the baseline weeks vs the use
+    case's untemplated work) and the minutes of that work verified as saved."""
+    totals: dict[int, list[tuple[int, int, int, str, float]]] = {}
     for template_id, used in board.templates_in_window.items():
         if used.author_id is None or not used.reuse.accepted:
             continue
         overall = board.templates.get(template_id, used)
         saved = overall.tokens_saved(used.reuse.artifacts)
         totals.setdefault(used.author_id, []).append(
-            (used.reuse.accepted, used.reusers, saved, used.name)
+            (used.reuse.accepted, used.reusers, saved, used.name, used.reuse.verified_minutes)
         )
     return {
         author: BuilderCredit(
@@ -104,6 +108,7 @@ def builder_credits(board: Scoreboard) -> dict[int, BuilderCredit]:
             colleagues=sum(r[1] for r in rows),
             tokens_saved=sum(r[2] for r in rows),
             template=max(rows, key=lambda r: (r[0], r[3]))[3],
+            minutes_saved=sum(r[4] for r in rows),
         )
         for author, rows in totals.items()
     }
@@ -138,6 +143,9 @@ def measure_of(
     if measure == "workflow_builder":
         credit = credits.get(person_id)
         return Decimal(credit.accepted_by_others) if credit is not None else None
+    if measure == "knowledge_contribution":
+        credit = credits.get(person_id)
+        return Decimal(credit.tokens_saved) if credit is not None else None
     if measure == "verified_savings":
         totals = board.person_totals.get(person_id)
         if totals is None or not totals.verified_minutes:
@@ -162,7 +170,7 @@ def reason_for(
 ) -> Reason:
     """The numbers behind a recognition, for its one-line reason."""
     measure = spec.measure
-    if measure == "workflow_builder":
+    if measure in ("workflow_builder", "knowledge_contribution"):
         credit = credits[person_id]
         return Reason(
             measure,
@@ -171,6 +179,7 @@ def reason_for(
             colleagues=credit.colleagues,
             tokens_saved=credit.tokens_saved,
             template=credit.template,
+            minutes_saved=credit.minutes_saved,
         )
     if measure == "verified_savings":
         return Reason(measure, float(value))

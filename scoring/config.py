@@ -27,7 +27,7 @@ team_tiers = { gold = 1, silver = 1, bronze = 1 }
 # min_tasks = 3                 # this category's own minimum of artifacts (default: the above)
 ```
 
-Declaring any category replaces the four default ones.
+Declaring any category replaces the five default ones.
 """
 
 from __future__ import annotations
@@ -50,7 +50,13 @@ COMPONENTS = (
 )
 
 # What a category ranks by: a component's index, the overall score, or one of these.
-SPECIAL_MEASURES = ("prompt_to_result", "workflow_builder", "verified_savings", "score")
+SPECIAL_MEASURES = (
+    "prompt_to_result",
+    "workflow_builder",
+    "knowledge_contribution",
+    "verified_savings",
+    "score",
+)
 MEASURES = COMPONENTS + SPECIAL_MEASURES
 
 # Adoption-heavy while people start using AI for real work, efficiency-heavy once they do.
@@ -92,6 +98,11 @@ DEFAULT_CATEGORIES: dict[str, dict[str, Any]] = {
     "workflow-builder": {
         "label": "Reusable workflow builder",
         "measure": "workflow_builder",
+        "min_value": 1,
+    },
+    "knowledge-contribution": {
+        "label": "Best internal knowledge contribution",
+        "measure": "knowledge_contribution",
         "min_value": 1,
     },
     "verified-savings": {

@@ -66,6 +66,14 @@ def test_a_manager_sees_a_report_s_score_and_a_colleague_does_not(chat):
     assert reply.template == "not_allowed" and "Scores are private" in text
 
 
+def test_the_leaderboard_names_the_best_internal_knowledge_contribution(chat):
+    _reply, text = chat("kim@acme.test", "leaderboard knowledge-contribution")
+    assert (
+        "Best internal knowledge contribution:\n  Gold: Tia Template (Marketing), about 37,720 "
+        "tokens saved for 3 colleagues who reused SEO brief v3 (18 accepted artifacts)" in text
+    )
+
+
 def test_the_leaderboard_multiple_is_the_ratio_of_the_counted_figures_it_shows(chat):
     _reply, text = chat("kim@acme.test", "leaderboard efficiency-champion")
     # 3 typical people: 2,667 tokens per accepted brief, counted as 3,179 with the 5 pseudo-
@@ -162,7 +170,7 @@ def test_claimed_minutes_count_only_once_the_manager_verifies_them(services, cha
     assert "already verified (45 minutes)" in text
     with services.db.read() as session:
         outcome = session.get(Outcome, "o-kim-20261109-0")
-        assert outcome.minutes_verified and outcome.minutes_saved == 45
+        assert outcome.minutes_verified and outcome.verified_minutes == 45
         actions = session.scalars(
             select(AuditEntry.action).where(AuditEntry.subject == "outcome:o-kim-20261109-0")
         ).all()

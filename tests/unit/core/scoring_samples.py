@@ -29,6 +29,7 @@ def _reason(measure: str, value: float, **extra: Any) -> dict[str, Any]:
         "colleagues": extra.pop("colleagues", 0),
         "tokens_saved": extra.pop("tokens_saved", 0),
         "template": extra.pop("template", None),
+        "minutes_saved": extra.pop("minutes_saved", 0.0),
     }
 
 
@@ -121,6 +122,27 @@ CATEGORIES = [
                     colleagues=3,
                     tokens_saved=37_720,
                     template="SEO brief v3",
+                ),
+            }
+        ],
+    },
+    {
+        "key": "knowledge-contribution",
+        "label": "Best internal knowledge contribution",
+        "measure": "knowledge_contribution",
+        "people": [
+            {
+                "tier": "gold",
+                "name": "Tia Template",
+                "team": "Marketing",
+                "reason": _reason(
+                    "knowledge_contribution",
+                    37_720.0,
+                    accepted_by_others=18,
+                    colleagues=3,
+                    tokens_saved=37_720,
+                    template="SEO brief v3",
+                    minutes_saved=45.0,
                 ),
             }
         ],

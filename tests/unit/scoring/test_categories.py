@@ -204,3 +204,29 @@ def test_eligibility_is_active_unflagged_and_enough_artifacts_and_ranking_obeys_
         }
         if not expected:
             assert 6 not in ranked
+
+
+def test_knowledge_contribution_ranks_by_tokens_templates_saved_colleagues_with_their_minutes():
+    def report(template_id, author_id, author_name, untemplated, minutes):
+        return template_report(
+            template_id=template_id,
+            author_id=author_id,
+            author_name=author_name,
+            totals=Totals(tokens=20_000, artifacts=10, accepted=9),
+            reuse=Totals(tokens=16_000, artifacts=8, accepted=7, verified_minutes=minutes),
+            users=3,
+            reusers=2,
+            non_template_tokens_per_task=untemplated,
+        )
+
+    reports = {"v3": report("v3", 5, "Eli", 3_000, 90.0), "v9": report("v9", 3, "Cid", 5_000, 0.0)}
+    results = recognise(board(ORG, templates=reports, templates_in_window=reports))
+    (category,) = [r for r in results if r.spec.key == "knowledge-contribution"]
+    assert category.spec.label == "Best internal knowledge contribution"
+    gold, silver = category.recognised
+    assert (gold.name, gold.reason.tokens_saved, gold.reason.minutes_saved) == ("Cid", 24_000, 0)
+    assert (silver.name, silver.reason.tokens_saved, silver.reason.minutes_saved) == (
+        "Eli",
+        8_000,
+        90.0,
+    )
