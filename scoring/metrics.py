@@ -299,7 +299,14 @@ def _outcome_sums(start: datetime, end: datetime) -> Select[Any]:
             case((is_accepted, 1), else_=0).label("accepted"),
             edit.label("edit"),
             o.c.first_draft_seconds,
-            case((o.c.minutes_verified.is_(True), o.c.minutes_saved), else_=0.0).label("verified"),
+            case(
+                # The verified figure; rows verified before migration 0016 hold it in minutes_saved.
+                (
+                    o.c.minutes_verified.is_(True),
+                    func.coalesce(o.c.verified_minutes, o.c.minutes_saved),
+                ),
+                else_=0.0,
+            ).label("verified"),
         )
         .select_from(linked_outcomes)
         .where(o.c.occurred_at >= start, o.c.occurred_at < end, o.c.person_id.is_not(None))

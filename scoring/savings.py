@@ -5,7 +5,8 @@ A claim is an audit entry (`savings.claim` on `outcome:<id>`) naming the minutes
 claim on an artifact is the one that counts. A decision is once only: verifying or declining
 is one conditional update of the outcome (`savings_decided_claim`, the claim last decided, must
 be older than this claim; verifying also needs `minutes_verified` false and writes the claimed
-minutes), so racing clicks, two managers, or both buttons make one decision, one audit entry
+minutes to `verified_minutes`, never over `minutes_saved`, the figure the tools reported), so
+racing clicks, two managers, or both buttons make one decision, one audit entry
 (`savings.verify` or `savings.decline`) and one message. The outcome's week is marked for a
 rollup rebuild, since a verification changes no event count. Refusals are `SavingsRefused`
 values with a code and the facts; the words live in the templates. Callers commit.
@@ -51,6 +52,14 @@ class Claim:
     manager_id: int
 
 
+def verified(outcome: Outcome) -> float | None:
+    """The minutes verified on an outcome (rows verified before migration 0016 held them in
+    `minutes_saved`)."""
+    return (
+        outcome.verified_minutes if outcome.verified_minutes is not None else outcome.minutes_saved
+    )
+
+
 def subject(outcome_id: str) -> str:
     return f"outcome:{outcome_id}"
 
@@ -72,9 +81,7 @@ def claim_savings(
     if outcome.status not in ACCEPTED_STATUSES:
         raise SavingsRefused("not_accepted", artifact_id=artifact_id, status=outcome.status)
     if outcome.minutes_verified:
-        raise SavingsRefused(
-            "already_verified", artifact_id=artifact_id, minutes=outcome.minutes_saved
-        )
+        raise SavingsRefused("already_verified", artifact_id=artifact_id, minutes=verified(outcome))
     if person.manager_id is None:
         raise SavingsRefused("no_manager")
     entry = AuditEntry(
@@ -148,7 +155,7 @@ def decide_claim(
     )
     decided = {"savings_decided_claim": claim.claim_id}
     if verify:
-        decided |= {"minutes_saved": claim.minutes, "minutes_verified": True}
+        decided |= {"verified_minutes": claim.minutes, "minutes_verified": True}
     result = session.execute(
         update(Outcome)
         .where(Outcome.id == outcome.id, Outcome.minutes_verified.is_(False), undecided)
@@ -159,7 +166,7 @@ def decide_claim(
         session.refresh(outcome)  # what the click that won wrote
         if outcome.minutes_verified:
             raise SavingsRefused(
-                "already_verified", artifact_id=claim.artifact_id, minutes=outcome.minutes_saved
+                "already_verified", artifact_id=claim.artifact_id, minutes=verified(outcome)
             )
         raise SavingsRefused("already_declined", artifact_id=claim.artifact_id)
     if verify:

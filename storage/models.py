@@ -299,6 +299,9 @@ class Outcome(Base):
     edit_distance: Mapped[float | None] = mapped_column(Float)
     minutes_saved: Mapped[float | None] = mapped_column(Float)
     minutes_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the manager verified (the claim), beside `minutes_saved`, what the tools reported.
+    # Rows verified before 0016 have none: their verified figure is in minutes_saved.
+    verified_minutes: Mapped[float | None] = mapped_column(Float)
     # The savings claim (audit entry id) last verified or declined: decisions are once only.
     savings_decided_claim: Mapped[int | None] = mapped_column(Integer)
     first_draft_seconds: Mapped[int | None] = mapped_column(BigInteger)

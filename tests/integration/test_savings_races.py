@@ -1,16 +1,19 @@
-"""Real concurrent transactions deciding one savings claim: each thread has its own unit of work
-(its own connection) and they are released together (`run_together`). Whatever the database,
-one claim gets one decision, one audit entry and one message; a second click, or the other
-button, changes nothing."""
+"""Deciding savings claims on the real database. Real concurrent transactions deciding one
+claim: each thread has its own unit of work (its own connection) and they are released
+together (`run_together`). Whatever the database, one claim gets one decision, one audit entry
+and one message; a second click, or the other button, changes nothing. And a verification
+keeps the figure the gateway reported beside the one the manager verified."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from sqlalchemy import select
 
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage
+from scoring.metrics import live_totals
 from scoring.savings import DECLINE, VERIFY
 from storage.models import AuditEntry, Outcome
 from tests.conftest import run_together
@@ -19,9 +22,10 @@ from tests.integration.governance_support import at, record, result
 THREADS = 6
 
 
-def claimed(services, org) -> tuple[str, str]:  # noqa: ANN001
-    """Ann claims 40 minutes on an accepted artifact; the outcome id and the claim's value."""
-    outcome = result("ann@acme.test", at(1))
+def claimed(services, org, reported: int | None = None) -> tuple[str, str]:  # noqa: ANN001
+    """Ann claims 40 minutes on an accepted artifact (for which her tools reported `reported`
+    minutes saved); the outcome id and the claim's value."""
+    outcome = replace(result("ann@acme.test", at(1)), minutes_saved=reported)
     record(services, outcomes=[outcome])
     reply = Dispatcher(services).handle_message(
         IncomingMessage("console", "ann@acme.test", f"claim 40 {outcome.artifact_id}")
@@ -90,3 +94,13 @@ def test_simultaneous_declines_decline_once(services, org):
     answers = run_together(lambda: click(services, "decline", value), THREADS)
     assert [r.template for r in answers].count("savings_decided") == 1
     assert decisions(services, outcome_id) == [DECLINE]
+
+
+def test_verifying_keeps_the_reported_figure_and_counts_the_verified_one(services, org):
+    outcome_id, value = claimed(services, org, reported=25)
+    assert click(services, "approve", value).template == "savings_decided"
+    with services.db.read() as session:
+        outcome = session.get(Outcome, outcome_id)
+        assert (outcome.minutes_saved, outcome.verified_minutes) == (25, 40)
+        (row,) = session.execute(live_totals(at(0), at(7))).mappings().all()
+    assert row["verified_minutes"] == 40
