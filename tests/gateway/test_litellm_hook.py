@@ -551,7 +551,23 @@ def test_a_retired_or_unknown_template_or_a_missing_variable_refuses_the_call_na
             metadata={"template_variables": {"topic": "shoes"}},
         )
 
-    assert retired.value.status_code == 410
+    # /v1/messages: Anthropic's `metadata` takes user_id only, so LiteLLM's own metadata
+    status, _, messages = anthropic_messages(
+        proxy,
+        {
+            "model": CHAT_GROUP,
+            "max_tokens": 64,
+            "messages": HELLO,
+            "metadata": {"user_id": "bob@acme.test"},
+            "litellm_metadata": {
+                "template_id": "brief-retiring",
+                "template_variables": BRIEF_VALUES,
+            },
+        },
+    )
+
+    assert (status, retired.value.status_code) == (410, 410)
+    assert "template 'brief-retiring' is retired" in messages["error"]["message"]
     assert "template 'brief-retiring' is retired" in str(retired.value)
     assert "there is no template 'brief-nobody-wrote'" in str(unknown.value)
     assert "prompt template 'brief-strict': give a value for `keyword`" in str(missing.value)
@@ -603,8 +619,7 @@ def test_colleagues_accepted_work_through_a_gateway_template_credits_its_author_
         IncomingMessage("console", "mia@acme.test", "leaderboard workflow-builder --period")
     )
     text = services.renderer.text(reply)
-    assert "Reusable workflow builder:" in text
-    assert (
-        "Gold: Ann Analyst (Marketing), 1 accepted artifact by 1 colleague with Brief brief-reused"
-        in text
-    ), text
+    assert "Reusable workflow builder:" in text, text
+    credited = text.split("Reusable workflow builder:", 1)[1]
+    assert "Gold: Ann Analyst (Marketing)" in credited, text
+    assert "1 accepted artifact by 1 colleague with Brief brief-reused" in credited, text
