@@ -1,7 +1,7 @@
 """A realistic demo org: four teams, 30 people, eight weeks of usage across use cases and
 models, what became of the work (accepted, revised or rejected artifacts, with edit distances,
-minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval) and
-a burst request waiting for the demo member's manager, so `balance`, `score`, `leaderboard`,
+minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval),
+three people whose gaming was flagged (one flag pending, one disputed, one upheld) and a burst request waiting for the demo member's manager, so `balance`, `score`, `leaderboard`,
 `templates` and `team` all have something to show. Seeded through the same services production
 uses (directory import, ledger, outcome store, template registry, savings claims, requests).
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.core import prompt_text
+from bot.core.presenters.flags import explain
 from budgets.directory import find_person, import_directory
 from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
@@ -30,6 +31,9 @@ from budgets.requests import create_request
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
 from scoring import template_library as library
+from scoring.detectors import Conversation, Finding, chat_loops, output_spam, prompt_spam
+from scoring.flags import dispute, resolve, write_flags
+from scoring.governance import governance_settings
 from scoring.savings import claim_savings, decide_claim
 from scoring.windows import last_complete_week, previous_week
 from storage.models import Outcome, Person
@@ -38,6 +42,15 @@ DEMO_MEMBER = "liam.walsh@demo.example"
 DEMO_DOMAIN = "demo.example"
 DEMO_WEEKS = 8
 DEMO_MANAGER = "maya.patel@demo.example"  # the demo member's manager
+# People whose gaming the detectors flagged in the week `score` and `leaderboard` cover, with
+# what became of the flag: pending, disputed by the person, upheld by their manager. Without
+# their flags they would be recognised for efficiency, so every screen shows them left out.
+DEMO_GAMERS = {
+    "felix.weber@demo.example": ("prompt_spam", "pending"),
+    "hugo.laurent@demo.example": ("output_spam", "disputed"),
+    "kenji.sato@demo.example": ("chat_loops", "upheld"),
+}
+DEMO_DISPUTE = "Those were retries while the provider timed out, not new requests."
 
 
 @dataclass(frozen=True)
@@ -425,6 +438,7 @@ def seed_demo(services: Services) -> str:
         outcomes = record_outcomes(uow.session, demo_outcomes(people, recorded, now), now).recorded
         uow.commit()
     verify_demo_savings(services)
+    flagged = flag_demo_gamers(services)
     email, amount, reason = DEMO_REQUEST
     with services.db.unit_of_work() as uow:
         requester = find_person(uow.session, email)
@@ -436,8 +450,8 @@ def seed_demo(services: Services) -> str:
     return (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
-        f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), and a burst "
-        "request awaiting "
+        f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), "
+        f"{flagged} gaming flags (one disputed, one upheld), and a burst request awaiting "
         f"{approver_name}."
     )
 
@@ -506,3 +520,51 @@ def verify_demo_savings(services: Services) -> int:
                 verified += 1
         uow.commit()
     return verified
+
+
+def flag_demo_gamers(services: Services) -> int:
+    """Flag the DEMO_GAMERS for the last complete week with the evidence the detectors report
+    for such a week (the detectors' own functions and the policy's thresholds), stored as the
+    `detectors` job stores flags; then one disputes theirs and a manager upholds another.
+    Returns the number of flags."""
+    now = services.clock()
+    policy = services.policy
+    week = last_complete_week(policy.periods.zone, now)
+    settings = governance_settings(policy)
+    evidence = {
+        "prompt_spam": prompt_spam(
+            {"00000000deadbeef": 34, "1234567890abcdef": 6, "0f0f0f0f0f0f0f0f": 2},
+            42,
+            settings.prompt_spam,
+        ),
+        "output_spam": output_spam(
+            {"a1b2c3d4e5f60718": 6, "a1b2c3d4e5f60719": 3, "0f0f0f0f0f0f0f0f": 9},
+            18,
+            settings.output_spam,
+        ),
+        "chat_loops": chat_loops(
+            [Conversation(22, 80_000, False)] * 5, 500_000, settings.chat_loops
+        ),
+    }
+    with services.db.unit_of_work() as uow:
+        session = uow.session
+        people = {email: find_person(session, email) for email in DEMO_GAMERS}
+        findings = [
+            Finding(person.id, week.key, detector, found)
+            for email, (detector, _fate) in DEMO_GAMERS.items()
+            if (person := people[email]) is not None and (found := evidence[detector]) is not None
+        ]
+        flags = write_flags(session, week.key, findings, now, explain)
+        by_person = {flag.person_id: flag.id for flag in flags}
+        for email, (_detector, fate) in DEMO_GAMERS.items():
+            person = people[email]
+            if person is None or person.id not in by_person:
+                continue
+            if fate == "disputed":
+                dispute(session, by_person[person.id], person, now, DEMO_DISPUTE)
+            elif fate == "upheld" and person.manager_id is not None:
+                manager = session.get(Person, person.manager_id)
+                assert manager is not None
+                resolve(session, by_person[person.id], manager, "upheld", now)
+        uow.commit()
+    return len(findings)

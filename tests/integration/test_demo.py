@@ -10,9 +10,16 @@ from sqlalchemy import select
 
 from bot.console import run_console
 from bot.core.dispatch import Dispatcher
-from bot.demo import DEMO_MANAGER, DEMO_MEMBER, DEMO_PROPOSAL, DEMO_TEMPLATES, seed_demo
+from bot.demo import (
+    DEMO_GAMERS,
+    DEMO_MANAGER,
+    DEMO_MEMBER,
+    DEMO_PROPOSAL,
+    DEMO_TEMPLATES,
+    seed_demo,
+)
 from budgets.ledger import verify
-from storage.models import BurstRequest, Outcome, Person, PromptTemplate
+from storage.models import BurstRequest, Flag, Outcome, Person, PromptTemplate
 from tests.conftest import row_counts
 
 
@@ -26,8 +33,8 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
     summary = seed_demo(services)
     assert summary.startswith("Seeded the demo org: 30 people in 4 teams,")
     assert (
-        "3 prompt templates (and one waiting for approval), and a burst request awaiting "
-        "Maya Patel" in summary
+        "3 prompt templates (and one waiting for approval), 3 gaming flags (one disputed, one "
+        "upheld), and a burst request awaiting Maya Patel" in summary
     )
     with services.db.read() as session:
         statuses = set(session.scalars(select(Outcome.status).distinct()))
@@ -82,3 +89,27 @@ def test_the_demo_library_has_texts_to_use_and_a_proposal_for_the_admin(services
     pending = chat(services, admin.email, "templates pending\npress 1\n")
     assert "Ad copy v1 [ad-copy-v1] version 1 for ad-copy, by Liam Walsh" in pending
     assert "Approved: Ad copy v1 [ad-copy-v1] version 1" in pending
+
+
+def test_the_demo_has_gaming_flags_pending_disputed_and_upheld_and_every_screen_leaves_them_out(
+    services,
+):
+    seed_demo(services)
+    with services.db.read() as session:
+        flags = {
+            session.get(Person, flag.person_id).email: flag
+            for flag in session.scalars(select(Flag))
+        }
+    assert {email: (f.detector, f.status) for email, f in flags.items()} == DEMO_GAMERS
+    assert all(f.week == "2026-W46" and f.explanation for f in flags.values())
+    board = chat(services, DEMO_MEMBER, "leaderboard\n")
+    for email in DEMO_GAMERS:
+        with services.db.read() as session:
+            name = session.scalar(select(Person.name).where(Person.email == email))
+        assert name not in board
+    felix = chat(services, "felix.weber@demo.example", "score\nflags\n")
+    assert "open governance flag this week, so no recognition for it until" in felix
+    hugo = chat(services, "hugo.laurent@demo.example", "flags\n")
+    assert "disputed" in hugo
+    kenji = chat(services, "kenji.sato@demo.example", "score\n")
+    assert "Your governance flag for this week was upheld" in kenji and "until" not in kenji
