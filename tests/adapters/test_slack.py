@@ -220,9 +220,7 @@ def test_a_slack_user_unknown_to_slack_too_gets_the_same_polite_answer(slack, or
 
 
 @pytest.mark.parametrize("content_type", ["text/html", "application/json"])
-def test_a_users_info_error_that_is_not_json_gets_the_same_polite_answer(
-    slack, org, content_type
-):
+def test_a_users_info_error_that_is_not_json_gets_the_same_polite_answer(slack, org, content_type):
     """A proxy in front of Slack answers users.info with an HTML 502 page (even one labelled
     JSON, which slack_sdk reports with the raw HTTP response instead of a Slack response): the
     command is answered (the person cannot be identified now), not a crash and an error id."""
