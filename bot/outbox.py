@@ -108,8 +108,8 @@ def deliver_or_queue(
     """Send a command's notices now, each through the first platform that reaches its
     recipient. A notice for a person no platform reaches yet (not linked to Slack or Teams)
     is not dropped: it waits in the outbox, retried as every row is, and whoever must know is
-    told (an approval: the requester and the admins, `unreached_notices`). Returns how many
-    wait."""
+    told (an approval: the requester and the admins, `unreached_notices`); linking the person
+    later makes it due at once (`wake`). Returns how many wait."""
     waiting = [n for n in notices if not deliver_first(list(deliverers), n)]
     if not waiting:
         return 0
@@ -128,6 +128,24 @@ def deliver_or_queue(
                 enqueue(uow.session, _waiting_key(notice, now), notice, now)
             uow.commit()
     return len(waiting) + len(unreached)
+
+
+def wake(session: Session, person_id: int) -> int:
+    """Tokenbot can reach this person now (just linked to a platform): what waits for them,
+    even rows given up after `MAX_ATTEMPTS`, is due again with a fresh count of attempts, so
+    a queued approval reaches its approver however late they arrive. The caller commits."""
+    table = OutboxMessage.__table__
+    woken = session.execute(
+        update(table)
+        .where(
+            table.c.to_person_id == person_id,
+            table.c.to_channel.is_(None),
+            table.c.delivered_at.is_(None),
+            table.c.claimed_by.is_(None),
+        )
+        .values(attempts=0, next_attempt_at=None)
+    )
+    return int(woken.rowcount or 0)
 
 
 def _waiting_key(notice: Notice, now: datetime) -> str:

@@ -50,7 +50,7 @@ from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Reply
 from bot.delivery import platform_deliverers
 from bot.http_limits import FloodLog, read_body
-from bot.outbox import deliver_or_queue
+from bot.outbox import deliver_or_queue, wake
 from bot.slack.blocks import to_message, to_modal
 from bot.slack.delivery import PLATFORM, SlackDeliverer, api_url
 from budgets.directory import link_chat_id
@@ -462,6 +462,7 @@ class SlackSurface:
                     "Slack user %s (%s) is not linkable to the directory", slack_user_id, email
                 )
                 return None
+            wake(uow.session, person.id)  # what waited for them (an approval) is due now
             uow.commit()
             log.info("linked Slack user %s to %s", slack_user_id, person.email)
             return person

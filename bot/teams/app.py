@@ -40,7 +40,7 @@ from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage, Notice, Reply
 from bot.delivery import platform_deliverers
 from bot.http_limits import read_body
-from bot.outbox import deliver_or_queue
+from bot.outbox import deliver_or_queue, wake
 from bot.request_bodies import MalformedBody, decode_json
 from bot.teams.cards import CARD_CONTENT_TYPE, RESERVED_INPUTS, action_data
 from bot.teams.delivery import (
@@ -350,6 +350,7 @@ class TeamsSurface:
             person = link_chat_id(uow.session, address, PLATFORM, teams_id)
             if person is None:
                 return None
+            wake(uow.session, person.id)  # what waited for them (an approval) is due now
             uow.commit()
         log.info("linked Teams user %s to %s", teams_id, person.email)
         return person

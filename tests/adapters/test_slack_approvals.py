@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy import func, select, update
 
-from bot.outbox import deliver_pending
+from bot.outbox import MAX_ATTEMPTS, deliver_pending
 from bot.slack import slack_deliverer
 from budgets.ledger import verify
 from budgets.requests import nudges_due
@@ -374,3 +374,29 @@ def test_a_manager_decides_a_pending_request_from_team_and_from_the_app_home(sla
     slack.click_button(team, "Approve #1", user="UMIA", channel="DMIA", is_ephemeral=True)
     slack.drain()
     assert [g.amount for g in burst_grants(services)] == [50_000]
+
+
+def test_a_waiting_approval_reaches_the_approver_when_they_first_talk_to_tokenbot_however_late(
+    slack, services, org
+):
+    """Mia is in Slack but not yet linked; her approval waits past every retry of the outbox.
+    When she first talks to tokenbot (linked by her email), what waits for her is due again."""
+    with services.db.unit_of_work() as uow:
+        uow.session.execute(
+            update(Person)
+            .where(Person.email == "mia@acme.test")
+            .values(slack_user_id=None, teams_user_id=None)
+        )
+        uow.commit()
+    ask(slack, "request 50k launch campaign")
+    deliverer = slack_deliverer(services)
+    for _attempt in range(MAX_ATTEMPTS + 1):
+        services.clock.advance(hours=7)
+        assert deliver_pending(services, [deliverer]).delivered == 0
+
+    slack.fake.add_user("U0MIA", "mia@acme.test", "Mia Manager")
+    slack.reply_to(slack.command("help", user="U0MIA"))
+    slack.drain()
+    assert deliver_pending(services, [deliverer]).delivered == 1
+    approval = dm(slack, "D0MIA", "Ann Analyst")
+    assert APPROVE in [label for label, _action, _value in buttons(approval)]
