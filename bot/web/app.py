@@ -90,20 +90,20 @@ class Dashboard:
     ) -> web.Response:
         viewer: Person = request[VIEWER]
         scope: Scope = request[SCOPE]
-        nav = [
-            (name, href, label)
-            for name, href, label in NAV
-            if scope.sees_groups or name in ("overview", "people")
-        ]
         return self.html(
             template,
-            nav=nav,
+            nav=self.nav(scope),
             current=current,
             viewer=viewer,
             scope=scope,
             csrf=request[CSRF],
             **context,
         )
+
+    @staticmethod
+    def nav(scope: Scope) -> list[tuple[str, str, str]]:
+        """The pages a scope may open (a scope of one has no groups to compare)."""
+        return [n for n in NAV if scope.sees_groups or n[0] in ("overview", "people")]
 
     def refusal(self, request: web.Request, status: int, title: str, message: str) -> web.Response:
         signed_in = VIEWER in request
@@ -114,7 +114,7 @@ class Dashboard:
             message=message,
             viewer=request.get(VIEWER),
             csrf=request.get(CSRF, ""),
-            nav=[] if not signed_in else [(n, h, label) for n, h, label in NAV],
+            nav=self.nav(request[SCOPE]) if signed_in else [],
             current="",
             providers=self.settings.providers if not signed_in else (),
         )

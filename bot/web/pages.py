@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -101,10 +100,6 @@ def window_label(window: Window, policy: Policy) -> str:
         weeks = weeks_in(policy, window)
         return f"{weeks[0].key} to {weeks[-1].key} ({days})"
     return f"{window.key} ({days})"
-
-
-def _figure(value: float | None, kind: str, hour_value: Decimal) -> dict[str, Any]:
-    return {"value": value, "kind": kind, "hour_value": float(hour_value)}
 
 
 def overview_context(
