@@ -234,9 +234,12 @@ class SlackSurface:
                 query=request.query_string,
                 headers=request.headers,  # type: ignore[arg-type]
             )
-        except ValueError:  # Bolt decodes a JSON content type before any signature check
+        # Bolt decodes a JSON content type before any signature check, and reads the result
+        # as an object (`.get`): JSON that is null, a list or a number fails there.
+        except (ValueError, AttributeError):
             return web.json_response(
-                {"error": "invalid request", "message": "the body is not valid JSON"}, status=400
+                {"error": "invalid request", "message": "the body is not a JSON object"},
+                status=400,
             )
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)

@@ -37,6 +37,17 @@ def test_a_json_content_type_with_a_body_that_is_not_json_is_a_400_not_a_500(sla
     assert slack.fake.calls == []
 
 
+def test_a_json_content_type_with_json_that_is_not_an_object_is_a_400_not_a_500(slack, org):
+    """Threat: Bolt decodes an application/json body before checking any signature and calls
+    `.get` on it, so a stranger's `null`, list or number crashed the handler (500 and a trace
+    per request; found by the fuzz suite)."""
+    for body in ("null", "[]", "7", '"text"'):
+        headers = {**sign(body), "Content-Type": "application/json"}
+        sent = slack.post(body, signed=False, headers=headers)
+        assert sent.status == 400, body
+    assert slack.fake.calls == []
+
+
 def test_a_byte_identical_replay_of_a_signed_command_runs_once(slack, services, org):
     """Threat: whoever sees one signed request (a proxy log, a shared HAR file) replays it
     within Slack's 5-minute window: a second burst request is filed in Ann's name."""
