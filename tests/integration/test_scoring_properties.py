@@ -1,9 +1,11 @@
-"""Every number `score` and `leaderboard` show can be recomputed from what is shown beside it.
+"""Every number `score`, `leaderboard` and the spotlight show can be recomputed from what is
+shown beside it, and every screen applies the one eligibility rule.
 
 Each example empties the tables and builds a small random org on the real database under test
 (people in two teams, usage and outcomes in one or two use cases over two history weeks and the
 scored week, flags in every status), then asks for everyone's `score` (as the admin, through the
-console dispatcher) and the `leaderboard`, parses the text people read and checks:
+console dispatcher), their App Home, the `leaderboard` and the week's spotlight posts, parses
+the text people read and checks:
 - each component line's multiple is its counted value against its baseline (with the smoothing
   and the cap the reply names), to the precision shown; "a of b" matches the rate shown and,
   with one use case, what shrinkage counts; with several use cases, the multiple is the mean of
@@ -11,8 +13,9 @@ console dispatcher) and the `leaderboard`, parses the text people read and check
 - weight x multiple = points (to 0.1, exactly), and the points add up to the score, exactly;
 - each leaderboard line's multiple is the ratio of the figures it shows (per use case, then
   their weighted mean, or the mean of acceptance and edits);
-- nobody the leaderboard names is told by `score` that they are not eligible (too few
-  artifacts, a flag), and nobody with a flag that is not cleared is named.
+- nobody the leaderboard or a spotlight post names is told by `score` that they are not
+  eligible (too few artifacts, a flag), and nobody with a flag that is not cleared is named;
+- the App Home shows the score `score` shows, and the same flag.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.dashboard import dashboard_reply
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingMessage
+from bot.jobs import spotlight_content
 from budgets.directory import import_directory
 from scoring.baselines import HIGHER_IS_BETTER, SMOOTHING, index_against, shrink
 from scoring.config import scoring_settings
@@ -372,16 +377,29 @@ def test_every_number_in_score_and_leaderboard_recomputes_from_the_text(
         text = say(f"score p{n}@acme.test")
         check_score(text)
         scores[f"{NAMES[n]} Person"] = text
-    board = say("leaderboard")
-    named = set()
-    for line in board.splitlines():
-        if m := RECOGNISED.match(line):
-            named.add(m["name"])
-            check_reason(m["reason"], cap)
-    for name in named:
-        score_text = scores[name]
-        assert not any(words in score_text for words in NOT_ELIGIBLE), (name, score_text, board)
-    for n, (_works, flag) in enumerate(people):
-        if flag not in (None, "cleared"):
-            assert f"{NAMES[n]} Person" not in board
-    assert ids  # the org was built
+        # the App Home shows the same score and the same reason to be left out
+        with services.db.read() as session:
+            member = session.get(Person, ids[f"p{n}@acme.test"])
+        home = dashboard_reply(services, member).context["score"]
+        header = HEADER.search(text)
+        assert home["score"] == (header["score"] if header else None), text
+        if header is not None:  # (with no scored work, neither screen speaks of flags)
+            assert home["flagged"] == ("governance flag" in text)
+    with services.db.unit_of_work() as uow:
+        posts = spotlight_content(
+            uow.session, services.policy, scored_week(services).start.date(), services.clock()
+        )
+    screens = [say("leaderboard"), *(services.renderer.text(notice.reply) for _k, notice in posts)]
+    assert posts  # the org-wide post at least
+    for screen in screens:
+        named = set()
+        for line in screen.splitlines():
+            if m := RECOGNISED.match(line):
+                named.add(m["name"])
+                check_reason(m["reason"], cap)
+        for name in named:  # the one eligibility rule: nobody named is told they are not
+            score_text = scores[name]
+            assert not any(words in score_text for words in NOT_ELIGIBLE), (name, score_text)
+        for n, (_works, flag) in enumerate(people):
+            if flag not in (None, "cleared"):
+                assert f"{NAMES[n]} Person" not in screen
