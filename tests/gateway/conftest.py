@@ -164,6 +164,9 @@ class LiteLLMProxy:
                 "TOKENBOT_TEST_SPEND_LOG": str(self.spend_log),
                 "TOKENBOT_TEST_PROMPT_LOG": str(self.prompt_log),
                 "TOKENBOT_RETRY_MAX_SECONDS": "1",
+                # A loaded CI machine can take longer than the 2 s a production hook waits;
+                # the outage tests do not wait on it (a stopped server refuses at once).
+                "TOKENBOT_TIMEOUT_SECONDS": "10",
                 **env,
             }
         )
