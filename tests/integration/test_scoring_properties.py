@@ -299,8 +299,9 @@ RECOGNISED = re.compile(
 )
 FIGURES = {
     "efficiency": re.compile(
-        r"^(?P<did>[\d,]+ tokens) per accepted artifact(?: \(counted as (?P<counted>[\d,]+ "
-        r"tokens)\))? against a median of (?P<base>[\d,]+ tokens)$"
+        r"^(?P<did>[\d,]+ tokens|n/a) per accepted artifact(?: \(counted as (?P<counted>[\d,]+ "
+        r"tokens|n/a)\))? against (?:a median of (?P<base>[\d,]+ tokens)|(?P<none>a median "
+        r"with no accepted artifacts))$"
     ),
     "acceptance": re.compile(
         r"^(?P<did>\d+%) accepted net of edits(?: \(counted as (?P<counted>\d+%)\))? against (?P<base>\d+%)$"
@@ -333,7 +334,10 @@ def check_reason(reason: str, cap: float) -> None:
                 break
         assert name is not None and f is not None, f"unparsed figure {m['figure']!r} in {reason!r}"
         shown = m["index"] or overall["value"]
-        if name == "efficiency":  # tokens per accepted: the multiple is baseline / counted
+        if name == "efficiency" and f["none"]:  # nothing accepted in the baseline: the cap
+            counted = interval(f["counted"] or f["did"])
+            assert counted is not None and float(shown) == cap, reason
+        elif name == "efficiency":  # tokens per accepted: the multiple is baseline / counted
             counted = interval(f["counted"] or f["did"])
             base = interval(f["base"])
             assert counted is not None and base is not None
