@@ -83,6 +83,37 @@ CATEGORIES = [
                     figures=[_figure("efficiency", "tokens_per_accepted", 2666.7, 4000.0)],
                 ),
             },
+            {
+                "tier": "bronze",
+                "name": "Eve Typical",
+                "team": "Sales",
+                "reason": _reason(
+                    "efficiency",
+                    1.5,
+                    figures=[
+                        _figure(
+                            "efficiency",
+                            "tokens_per_accepted",
+                            3000.0,
+                            4000.0,
+                            2000.0,
+                            1.33,
+                            "seo-brief",
+                            0.6,
+                        ),
+                        _figure(
+                            "efficiency",
+                            "tokens_per_accepted",
+                            5000.0,
+                            None,
+                            4000.0,
+                            2.0,
+                            "coding",
+                            0.4,
+                        ),
+                    ],
+                ),
+            },
         ],
     },
     {
