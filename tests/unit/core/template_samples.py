@@ -227,6 +227,17 @@ _HOME = {
     "score": None,
 }
 
+
+def _home_score(**changes: Any) -> dict[str, Any]:
+    """The App Home's score: what `person_score` gives, with the window (a flagged week)."""
+    from tests.unit.core.scoring_samples import WEEK, _score
+
+    return {**_score(flagged=True, **changes), "window": WEEK, "top_component": _TOP}
+
+
+_TOP = {"name": "efficiency", "index": "2.00", "contribution": "30.0"}
+
+
 SAMPLES.update(
     {
         "fallback": [
@@ -267,6 +278,9 @@ SAMPLES.update(
                 "team_pools": [],
                 "view": balance_view(pools=[], personal_remaining=0, personal_total=0),
             },
+            # the week's score, with an upheld flag (issue 16: no "until it is cleared")
+            {**_HOME, "score_live": True, "score": _home_score(flag_statuses=["upheld"])},
+            {**_HOME, "score_live": True, "score": _home_score(flag_statuses=["pending"])},
         ],
     }
 )

@@ -7,6 +7,7 @@ from bot.core.messages import Reply
 from bot.core.presenters.flags import explain
 from bot.core.rendering import Renderer
 from tests.unit.core.scoring_samples import _improvement, _score
+from tests.unit.core.template_samples import SAMPLES
 
 
 def score_text(**changes) -> str:
@@ -51,3 +52,11 @@ def test_a_minimum_of_one_artifact_is_singular():
         short_everywhere=True,
     )
     assert "Recognition needs at least 1 artifact in the week; you have 0." in text
+
+
+def test_the_app_home_says_an_upheld_flag_is_final_and_a_pending_one_can_be_cleared():
+    upheld, pending = SAMPLES["home"][-2:]
+    home = Renderer().channel("slack", Reply("home", upheld))
+    assert "An upheld governance flag keeps that week out of recognition" in home
+    assert "until it is cleared" not in home
+    assert "until it is cleared" in Renderer().channel("slack", Reply("home", pending))
