@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
 from bot.core.presenters.flags import explain, flag_notice
+from bot.core.presenters.requests import expiry_notices, reminder_notices
 from bot.core.presenters.review import monthly_review_notices
 from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
@@ -228,14 +229,18 @@ def detectors_content(
 def run_nudges(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """Expire stale burst requests, then nudge approvers of requests pending too long.
 
-    `budgets.requests` claims each nudge and expiry with a conditional update; the notices are
-    enqueued in the outbox in that same transaction, so a claim and its message commit together
+    `budgets.requests` claims each nudge and expiry with a conditional update; the notices
+    (`bot.core.presenters.requests`) are built and enqueued in the outbox in that same transaction, so a claim and its message commit together
     (a crash before delivery leaves the message in the outbox, never lost and never doubled).
     The claim is what makes them once-only, so each gets a fresh outbox key."""
     now = services.clock()
     with services.db.unit_of_work() as uow:
-        expired = list(expire_stale(uow.session, services.policy, now))
-        nudges = list(nudges_due(uow.session, services.policy, now))
+        expired = expiry_notices(
+            uow.session, services.policy, expire_stale(uow.session, services.policy, now), now
+        )
+        nudges = reminder_notices(
+            uow.session, services.policy, nudges_due(uow.session, services.policy, now), now
+        )
         added = enqueue_all(
             uow.session, [(f"nudges:{uuid.uuid4().hex}", n) for n in expired + nudges], now
         )

@@ -14,29 +14,26 @@ A loser changes nothing and answers who decided, and when. Callers own the trans
 commit it; nothing here reads the clock (`now` is handed in).
 
 Refusals are values: `Problem` codes with their facts; the words live in the
-`request_refused` template. Messages for other people are built here as neutral
-`bot.core.messages` values (plain dataclasses, no chat SDK), so commands and the scheduled jobs
-(`nudges_due`, `expire_stale`) send the very same approval message.
+`request_refused` template. Results are facts too: which request, what happened, which step
+closed and whether a reminder left a second message for it (`ClosedStep`). The bot's
+`bot.core.presenters.requests` turns them into the messages for other people, so commands and
+the scheduled jobs (`nudges_due`, `expire_stale`) send the very same approval message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.core.messages import Button, Notice, Reply
 from budgets import audit
-from budgets.balances import BalanceView, balance_for
 from budgets.ledger import GrantSpec, issue_grants
 from budgets.periods import period_for
 from budgets.policy import Policy
-from scoring.metrics import grouped_totals, window_sums
-from scoring.windows import trailing_weeks
 from storage.models import BurstRequest, BurstRequestDecision, Person, Project
 
 if TYPE_CHECKING:
@@ -52,34 +49,10 @@ PENDING, APPROVED, DENIED, CANCELLED, EXPIRED = (
 STEP_MANAGER, STEP_OWNER, STEP_ADMIN, STEP_FINANCE = "manager", "owner", "admin", "finance"
 APPROVE, DENY = "approve", "deny"
 SYSTEM_ACTOR = "tokenbot"
-EFFICIENCY_WEEKS = 4  # complete weeks of outcomes an approver sees the acceptance of
-
-ACTION_APPROVE = "request.approve"
-ACTION_DENY = "request.deny"
-ACTION_ADJUST = "request.adjust"
-ACTION_ADJUST_SUBMIT = "request.adjust_submit"
 
 
 def subject(request_id: int) -> str:
     return f"request:{request_id}"
-
-
-def approval_ref(request_id: int, step: str, reminder: bool = False) -> str:
-    """Names the approval message of one step, so adapters can find it to update it in place.
-    A reminder is a message of its own (a new message notifies; an edited one does not)."""
-    return f"request:{request_id}:{step}" + (":reminder" if reminder else "")
-
-
-def button_value(request_id: int, version: int) -> str:
-    return f"{request_id}:{version}"
-
-
-def parse_button_value(value: str) -> tuple[int, int | None] | None:
-    """`42:3` -> (42, 3); `42` -> (42, None); anything else -> None."""
-    head, _, tail = value.partition(":")
-    if not head.isdigit() or (tail and not tail.isdigit()):
-        return None
-    return int(head), int(tail) if tail else None
 
 
 # --- values --------------------------------------------------------------------------------
@@ -153,70 +126,23 @@ class RequestView:
 
 
 @dataclass(frozen=True)
-class Efficiency:
-    """Recent acceptance of the requester's AI output (None when nothing was recorded)."""
-
-    accepted: int
-    total: int
-    weeks: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.accepted / self.total if self.total else None
-
-
-def to_plain(value: Any) -> Any:
-    """JSON-safe: datetimes as ISO strings (templates read them back with `|from_iso`)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    return value
-
-
-def request_context(request: RequestView) -> dict[str, Any]:
-    """A request as message context: plain JSON values, so a notice can wait in the outbox."""
-    context = to_plain(asdict(request))
-    context["last_step"] = context["steps"][-1] if context["steps"] else None
-    return context
-
-
-def balance_context(balance: BalanceView) -> dict[str, Any]:
-    return to_plain(
-        {
-            "period": balance.period.key,
-            "period_end": balance.period.end,
-            "personal_remaining": balance.personal_remaining,
-            "personal_total": balance.personal_total,
-            "used": balance.used,
-            "overdraft": balance.overdraft,
-            "cost_micros": balance.cost_micros,
-            "burn_per_day": balance.burn_per_day,
-            "run_out_at": balance.run_out_at,
-        }
-    )
-
-
-def efficiency_context(efficiency: Efficiency) -> dict[str, Any]:
-    return {
-        "accepted": efficiency.accepted,
-        "total": efficiency.total,
-        "weeks": efficiency.weeks,
-        "rate": efficiency.rate,
-    }
+class Created:
+    request: RequestView
 
 
 @dataclass(frozen=True)
-class Created:
-    request: RequestView
-    notices: tuple[Notice, ...]
+class ClosedStep:
+    """The step a call closed (or moved on from): its approver, and whether a reminder was sent
+    (then two messages of theirs show live buttons)."""
+
+    step: str
+    approver_id: int | None
+    reminded: bool
 
 
 @dataclass(frozen=True)
 class DecisionResult:
-    """What a decide/cancel call did. `changed` is True only for the call that won."""
+    """What a decide/cancel/expiry call did. `changed` is True only for the call that won."""
 
     action: str  # approved | step_approved | denied | cancelled | expired | refused
     request: RequestView | None
@@ -224,7 +150,8 @@ class DecisionResult:
     actor_name: str | None = None
     as_admin: bool = False
     at: datetime | None = None
-    notices: tuple[Notice, ...] = ()
+    closed: ClosedStep | None = None  # set on the call that won
+    expiry: DecisionResult | None = None  # a refusal that expired the overdue request
 
     @property
     def changed(self) -> bool:
@@ -450,98 +377,6 @@ def awaiting(session: Session, policy: Policy, approver: Person) -> list[Request
     return _views(session, policy, rows)
 
 
-def recent_efficiency(
-    session: Session, policy: Policy, person_id: int, now: datetime
-) -> Efficiency:
-    """How much of the person's AI output was accepted over the last EFFICIENCY_WEEKS complete
-    weeks, in scoring's own figures (`scoring.metrics` totals, the sums `score` is built from:
-    revised work counts as accepted). Closed weeks are read from the rollups the weekly
-    spotlight job stores, so this is a few small queries (weeks without one are summed from
-    the events)."""
-    weeks = trailing_weeks(policy.periods.zone, now, EFFICIENCY_WEEKS)
-    rows = window_sums(session, weeks, now)
-    totals = grouped_totals(session, rows, ("person_id",), [person_id]).get((person_id,))
-    return Efficiency(
-        accepted=totals.accepted if totals else 0,
-        total=totals.artifacts if totals else 0,
-        weeks=EFFICIENCY_WEEKS,
-    )
-
-
-# --- messages for other people -------------------------------------------------------------
-
-
-def approval_buttons(request: RequestView) -> tuple[Button, ...]:
-    value = button_value(request.id, request.version)
-    return (
-        Button("Approve", ACTION_APPROVE, value, style="primary"),
-        Button("Deny", ACTION_DENY, value, style="danger"),
-        Button("Approve different amount / comment", ACTION_ADJUST, value),
-    )
-
-
-def approval_notice(
-    session: Session, policy: Policy, request: RequestView, now: datetime, reminder: bool = False
-) -> Notice:
-    """The approver's message for the current step: the request, the requester's balance,
-    burn rate and recent efficiency, and the decision buttons."""
-    requester = session.get(Person, request.requester_id)
-    assert requester is not None and request.approver_id is not None
-    reply = Reply(
-        "request_approval",
-        {
-            "request": request_context(request),
-            "balance": balance_context(balance_for(session, requester, policy, now)),
-            "efficiency": efficiency_context(recent_efficiency(session, policy, requester.id, now)),
-            "reminder": reminder,
-            "zone": policy.periods.timezone,
-        },
-        buttons=approval_buttons(request),
-    )
-    return Notice(request.approver_id, reply, ref=approval_ref(request.id, request.step, reminder))
-
-
-def _requester_notice(request: RequestView, event: str, zone: str) -> Notice:
-    return Notice(
-        request.requester_id,
-        Reply(
-            "request_update", {"request": request_context(request), "event": event, "zone": zone}
-        ),
-    )
-
-
-def decided_reply(result: DecisionResult, zone: str, replace_original: bool = True) -> Reply:
-    """The approval message in its decided state (who decided what, and when): the answer to
-    the click (replacing the message clicked) or, as a notice, an update found by its ref."""
-    return Reply(
-        "request_decided",
-        {
-            "request": request_context(result.request) if result.request else None,
-            "action": result.action,
-            "actor_name": result.actor_name,
-            "as_admin": result.as_admin,
-            "at": to_plain(result.at),
-            "zone": zone,
-        },
-        replace_original=replace_original,
-    )
-
-
-def _approver_update(
-    result: DecisionResult, step: str, approver_id: int | None, nudged: bool, zone: str
-) -> tuple[Notice, ...]:
-    """Replace the approver's message(s) for the step (the reminder too, if one was sent) with
-    the decided state: needed when something other than their click on it closed the step."""
-    if approver_id is None or result.request is None:
-        return ()
-    reply = decided_reply(result, zone, replace_original=False)
-    reminders = (False, True) if nudged else (False,)
-    return tuple(
-        Notice(approver_id, reply, ref=approval_ref(result.request.id, step, reminder))
-        for reminder in reminders
-    )
-
-
 # --- making a request ----------------------------------------------------------------------
 
 
@@ -563,7 +398,7 @@ def create_request(
     *,
     now: datetime,
 ) -> Created:
-    """Validate and store a request, route it, and return the approver's message.
+    """Validate and store a request and route it; returns it (its first approver is to be told).
     Raises RequestInvalid with every problem when it cannot be made."""
     problems: list[Problem] = []
     limit = policy.approvals.max_request
@@ -635,8 +470,7 @@ def create_request(
             "finance_approver": routed.finance_approver.email if routed.finance_approver else None,
         },
     )
-    created = view(session, policy, request)
-    return Created(created, (approval_notice(session, policy, created, now),))
+    return Created(view(session, policy, request))
 
 
 # --- deciding ------------------------------------------------------------------------------
@@ -713,15 +547,11 @@ def _expire_one(
             "decide_by": _decide_by(policy, request).isoformat(),
         },
     )
-    zone = policy.periods.timezone
-    current = view(session, policy, fresh)
-    result = DecisionResult("expired", current, at=now)
-    return replace(
-        result,
-        notices=(
-            _requester_notice(current, "expired", zone),
-            *_approver_update(result, step, approver_id, nudged, zone),
-        ),
+    return DecisionResult(
+        "expired",
+        view(session, policy, fresh),
+        at=now,
+        closed=ClosedStep(step, approver_id, nudged),
     )
 
 
@@ -752,9 +582,7 @@ def decide(
         expired = _expire_one(session, policy, request, now)
         if expired is None:
             return _closed_or_stale(session, policy, request_id)
-        return DecisionResult(
-            "refused", expired.request, Problem("expired_now"), notices=expired.notices
-        )
+        return DecisionResult("refused", expired.request, Problem("expired_now"), expiry=expired)
 
     decisions = _decisions(session, [request.id])[request.id]
     proposed = _amount_to_grant(request, decisions)
@@ -827,17 +655,14 @@ def decide(
     session.flush()
     audit.record(session, now, actor.email, f"request.{action}", subject(request.id), detail)
 
-    current = view(session, policy, fresh)
-    zone = policy.periods.timezone
-    result = DecisionResult(action, current, actor_name=actor.name, as_admin=as_admin, at=now)
-    notices = [_requester_notice(current, action, zone)]
-    if action == "step_approved":
-        notices.append(approval_notice(session, policy, current, now))
-    if as_admin or nudged:
-        # A message with live buttons may be left: the approver's, when an admin decided, or
-        # the one of the two (request and reminder) that was not clicked. Show the decision.
-        notices.extend(_approver_update(result, step, approver_id, nudged, zone))
-    return replace(result, notices=tuple(notices))
+    return DecisionResult(
+        action,
+        view(session, policy, fresh),
+        actor_name=actor.name,
+        as_admin=as_admin,
+        at=now,
+        closed=ClosedStep(step, approver_id, nudged),
+    )
 
 
 def _refusal(
@@ -928,22 +753,22 @@ def cancel(
     )
     fresh = _load(session, request.id)
     assert fresh is not None
-    result = DecisionResult(
-        "cancelled", view(session, policy, fresh), actor_name=actor.name, at=now
-    )
-    return replace(
-        result,
-        notices=_approver_update(result, step, approver_id, nudged, policy.periods.timezone),
+    return DecisionResult(
+        "cancelled",
+        view(session, policy, fresh),
+        actor_name=actor.name,
+        at=now,
+        closed=ClosedStep(step, approver_id, nudged),
     )
 
 
 # --- scheduled: nudges and expiry ----------------------------------------------------------
 
 
-def expire_stale(session: Session, policy: Policy, now: datetime) -> list[Notice]:
+def expire_stale(session: Session, policy: Policy, now: datetime) -> list[DecisionResult]:
     """Expire pending requests whose step waited past the policy limit (or whose `until`
-    passed); returns the notices telling each requester (and updating the approver's
-    message). Safe to run concurrently or twice: each expiry is a conditional update."""
+    passed); returns the expiries (each requester is to be told, each approver's message
+    updated). Safe to run concurrently or twice: each expiry is a conditional update."""
     cutoff = now - timedelta(hours=policy.approvals.expire_after_hours)
     rows = session.scalars(
         select(BurstRequest)
@@ -953,19 +778,19 @@ def expire_stale(session: Session, policy: Policy, now: datetime) -> list[Notice
         )
         .order_by(BurstRequest.id)
     ).all()
-    notices: list[Notice] = []
+    expiries: list[DecisionResult] = []
     for request in rows:
         expired = _expire_one(session, policy, request, now)
         if expired is not None:
-            notices.extend(expired.notices)
-    return notices
+            expiries.append(expired)
+    return expiries
 
 
-def nudges_due(session: Session, policy: Policy, now: datetime) -> list[Notice]:
-    """Remind approvers of steps pending longer than `nudge_after_hours`: once per step
+def nudges_due(session: Session, policy: Policy, now: datetime) -> list[RequestView]:
+    """Claim a reminder for each step pending longer than `nudge_after_hours`: once per step
     (`nudged_at` is claimed by a conditional update, so concurrent runs send one reminder).
-    Returns the reminders: the approval message again, buttons included. The caller commits
-    and then delivers."""
+    Returns the requests whose approver is to be reminded (the approval message again,
+    buttons included); the caller builds the messages in the same transaction and commits."""
     cutoff = now - timedelta(hours=policy.approvals.nudge_after_hours)
     rows = session.scalars(
         select(BurstRequest)
@@ -976,7 +801,7 @@ def nudges_due(session: Session, policy: Policy, now: datetime) -> list[Notice]:
         )
         .order_by(BurstRequest.id)
     ).all()
-    notices: list[Notice] = []
+    reminded: list[RequestView] = []
     for request in rows:
         if _is_overdue(policy, request, now):
             continue  # expire_stale's job
@@ -1000,7 +825,5 @@ def nudges_due(session: Session, policy: Policy, now: datetime) -> list[Notice]:
         )
         fresh = _load(session, request.id)
         assert fresh is not None
-        notices.append(
-            approval_notice(session, policy, view(session, policy, fresh), now, reminder=True)
-        )
-    return notices
+        reminded.append(view(session, policy, fresh))
+    return reminded

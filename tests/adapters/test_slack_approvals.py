@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy import func, select, update
 
+from bot.core.presenters.requests import reminder_notices
 from bot.outbox import MAX_ATTEMPTS, deliver_pending
 from bot.slack import slack_deliverer
 from budgets.ledger import verify
@@ -270,7 +271,8 @@ def test_a_reminder_is_a_new_dm_and_deciding_on_it_closes_the_first_message_too(
     first = dm(slack, "DMIA", "Burst request #1")
     clock.advance(hours=services.policy.approvals.nudge_after_hours)
     with services.db.unit_of_work() as uow:
-        reminders = nudges_due(uow.session, services.policy, clock())
+        reminded = nudges_due(uow.session, services.policy, clock())
+        reminders = reminder_notices(uow.session, services.policy, reminded, clock())
         uow.commit()
     deliverer = slack_deliverer(services)
     assert [deliverer.deliver(n) for n in reminders] == [True]

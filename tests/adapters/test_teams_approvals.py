@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from bot.core.presenters.requests import created_notices
 from budgets.requests import create_request
 from storage.models import Person
 from tests.adapters.teams_fakes import CARD, personal_conversation
@@ -26,8 +27,8 @@ def request_for_approval(teams, services, org, amount=50_000, reason="launch cam
         created = create_request(
             uow.session, services.policy, ann, amount, reason, now=services.clock()
         )
+        (notice,) = created_notices(uow.session, services.policy, created, services.clock())
         uow.commit()
-    (notice,) = created.notices
     assert teams.deliverer.deliver(notice) is True
     return teams.fake.last_message(MIA_CHAT)
 

@@ -3,19 +3,28 @@ authorization, nudges, expiry and the audit trail."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.core.commands.request import result_reply
+from bot.core.messages import Notice
+from bot.core.presenters.requests import (
+    ACTION_ADJUST,
+    ACTION_APPROVE,
+    ACTION_DENY,
+    created_notices,
+    decision_notices,
+    expiry_notices,
+    reminder_notices,
+)
 from budgets import audit
 from budgets.directory import import_directory
 from budgets.ledger import verify
 from budgets.requests import (
-    ACTION_ADJUST,
-    ACTION_APPROVE,
-    ACTION_DENY,
     APPROVE,
     DENY,
     RequestInvalid,
@@ -29,6 +38,18 @@ from budgets.requests import (
 from storage.models import BurstRequestDecision, Grant, GrantBalance, Outcome, Project
 
 
+@dataclass(frozen=True)
+class Told:
+    """A domain result and the notices its presenter built from it in the same transaction
+    (as the commands and jobs do); reads through to the result's fields."""
+
+    result: Any
+    notices: tuple[Notice, ...]
+
+    def __getattr__(self, name):
+        return getattr(self.result, name)
+
+
 def make(services, org, email, amount, reason="launch campaign", **options):
     with services.db.unit_of_work() as uow:
         created = create_request(
@@ -40,8 +61,9 @@ def make(services, org, email, amount, reason="launch campaign", **options):
             now=services.clock(),
             **options,
         )
+        notices = created_notices(uow.session, services.policy, created, services.clock())
         uow.commit()
-    return created
+    return Told(created, notices)
 
 
 def refused_codes(services, org, email, amount, reason="launch", **options):
@@ -61,8 +83,9 @@ def act(services, org, email, request_id, decision=APPROVE, **options):
             now=services.clock(),
             **options,
         )
+        notices = decision_notices(uow.session, services.policy, result, services.clock())
         uow.commit()
-    return result
+    return Told(result, notices)
 
 
 def current(services, request_id):
@@ -236,7 +259,7 @@ def test_a_bystanders_click_changes_nothing_and_names_who_can_decide(services, o
     after = current(services, request.id)
     assert (after.state, after.version, after.steps) == ("pending", 0, ())
     assert audit_actions(services, request.id) == [("ann@acme.test", "request.created")]
-    text = services.renderer.text(result_reply(refused, "UTC"))
+    text = services.renderer.text(result_reply(refused.result, "UTC"))
     assert "You can't decide this request" in text and "Mia Manager" in text
 
 
@@ -337,6 +360,9 @@ def test_a_cancelled_request_cannot_be_decided_and_says_who_cancelled_it_and_whe
         cancelled = cancel(
             uow.session, services.policy, request.id, org["ann@acme.test"], now=clock()
         )
+        cancelled = Told(
+            cancelled, decision_notices(uow.session, services.policy, cancelled, clock())
+        )
         uow.commit()
     assert cancelled.action == "cancelled"
     # The manager's approval message is replaced by the cancelled state.
@@ -393,7 +419,8 @@ def test_nudges_go_once_per_step_after_the_policy_delay(services, org, clock):
 
     def nudge():
         with services.db.unit_of_work() as uow:
-            notices = nudges_due(uow.session, services.policy, clock())
+            reminded = nudges_due(uow.session, services.policy, clock())
+            notices = reminder_notices(uow.session, services.policy, reminded, clock())
             uow.commit()
         return notices
 
@@ -441,7 +468,8 @@ def test_expire_stale_expires_once_and_tells_the_requester(services, org, clock)
 
     def run():
         with services.db.unit_of_work() as uow:
-            notices = expire_stale(uow.session, services.policy, clock())
+            expired = expire_stale(uow.session, services.policy, clock())
+            notices = expiry_notices(uow.session, services.policy, expired, clock())
             uow.commit()
         return notices
 
@@ -464,7 +492,8 @@ def test_a_request_whose_until_day_has_passed_expires(services, org, clock):
     request = make(services, org, "ann@acme.test", 50_000, until=date(2026, 11, 18)).request
     clock.advance(hours=14)  # past midnight UTC, the end of the 18th
     with services.db.unit_of_work() as uow:
-        assert len(expire_stale(uow.session, services.policy, clock())) == 2
+        expired = expire_stale(uow.session, services.policy, clock())
+        assert len(expiry_notices(uow.session, services.policy, expired, clock())) == 2
         uow.commit()
     assert current(services, request.id).state == "expired"
 

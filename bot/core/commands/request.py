@@ -2,8 +2,10 @@
 and the approval buttons (`request.approve`, `request.deny`, `request.adjust`, and the
 `request.adjust_submit` form).
 
-Handlers parse, open one unit of work, call `budgets.requests`, commit, and turn the result
-into a Reply: the decision rules and the exactly-once guarantee live in the domain. A
+Handlers parse, open one unit of work, call `budgets.requests`, have
+`bot.core.presenters.requests` build the messages for other people in that same transaction,
+commit, and turn the result into a Reply: the decision rules and the exactly-once guarantee
+live in the domain. A
 decision replaces the approval message in place (`replace_original`) with who decided and
 when; refusals answer only the clicker (private) and change nothing.
 """
@@ -12,15 +14,23 @@ from __future__ import annotations
 
 from bot.core.context import ActionContext, CommandContext
 from bot.core.errors import UsageError
-from bot.core.messages import Form, FormField, Reply
+from bot.core.messages import Form, FormField, Notice, Reply
 from bot.core.parsing import parse_amount, parse_date, parse_options
-from bot.core.registry import registry
-from budgets.periods import period_for
-from budgets.requests import (
+from bot.core.presenters.requests import (
     ACTION_ADJUST,
     ACTION_ADJUST_SUBMIT,
     ACTION_APPROVE,
     ACTION_DENY,
+    created_notices,
+    decided_reply,
+    decision_notices,
+    parse_button_value,
+    request_context,
+    to_plain,
+)
+from bot.core.registry import registry
+from budgets.periods import period_for
+from budgets.requests import (
     APPROVE,
     DENY,
     DecisionResult,
@@ -31,12 +41,8 @@ from budgets.requests import (
     check_can_decide,
     create_request,
     decide,
-    decided_reply,
     get_view,
-    parse_button_value,
-    request_context,
     requests_of,
-    to_plain,
 )
 
 USAGE = (
@@ -58,16 +64,16 @@ def refused_reply(
     )
 
 
-def result_reply(result: DecisionResult, zone: str) -> Reply:
+def result_reply(result: DecisionResult, zone: str, notices: tuple[Notice, ...] = ()) -> Reply:
     """A decision replaces the approval message; a refusal answers the clicker alone."""
     if result.problem is not None:
-        return refused_reply((result.problem,), result.request, zone, notices=result.notices)
+        return refused_reply((result.problem,), result.request, zone, notices=notices)
     reply = decided_reply(result, zone)
     return Reply(
         reply.template,
         reply.context,
         replace_original=True,
-        notices=result.notices,
+        notices=notices,
     )
 
 
@@ -103,6 +109,7 @@ def request(ctx: CommandContext) -> Reply:
             )
         except RequestInvalid as exc:
             return refused_reply(exc.problems, None, zone)
+        notices = created_notices(uow.session, ctx.policy, created, ctx.now)
         uow.commit()
     return Reply(
         "request_created",
@@ -112,7 +119,7 @@ def request(ctx: CommandContext) -> Reply:
             "period_end": period_for(ctx.policy.periods, ctx.now).end.isoformat(),
             "zone": zone,
         },
-        notices=created.notices,
+        notices=notices,
     )
 
 
@@ -132,13 +139,14 @@ def _cancel(ctx: CommandContext) -> Reply:
     zone = ctx.policy.periods.timezone
     with ctx.services.db.unit_of_work() as uow:
         result = cancel(uow.session, ctx.policy, request_id, ctx.person, now=ctx.now)
+        notices = decision_notices(uow.session, ctx.policy, result, ctx.now)
         uow.commit()
     if result.problem is not None:
         return refused_reply((result.problem,), result.request, zone)
     return Reply(
         "request_update",
         {"request": request_context(result.request), "event": "cancelled", "zone": zone},
-        notices=result.notices,
+        notices=notices,
     )
 
 
@@ -175,10 +183,11 @@ def _decide(
             now=ctx.now,
             expected_version=version,
         )
+        notices = decision_notices(uow.session, ctx.services.policy, result, ctx.now)
         # A refusal changed nothing, except a click that found the request overdue: that
         # expired it, and the expiry must stick.
         uow.commit()
-    return result_reply(result, _zone(ctx))
+    return result_reply(result, _zone(ctx), notices)
 
 
 @registry.action(ACTION_APPROVE)

@@ -9,10 +9,11 @@ from dataclasses import dataclass, replace
 from bot.core.context import CommandContext
 from bot.core.errors import UsageError
 from bot.core.messages import Button, Reply
+from bot.core.presenters.requests import approval_buttons, request_context
 from bot.core.registry import registry
 from budgets.balances import BalanceView, PoolBalance, active_pools, balance_for
 from budgets.directory import reports_of
-from budgets.requests import RequestView, approval_buttons, awaiting, request_context
+from budgets.requests import RequestView, awaiting
 
 USAGE = "team"
 MAX_DECISION_BUTTONS = 10  # requests with buttons in one message (one actions block each)

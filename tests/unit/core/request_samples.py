@@ -1,5 +1,5 @@
 """Sample contexts for the burst request messages (issue 5), merged into SAMPLES by
-template_samples.py. Built from the domain's own context converters, so a sample has exactly the shape a real Reply
+template_samples.py. Built from the presenter's own context converters, so a sample has exactly the shape a real Reply
 (or an outbox row) carries."""
 
 from __future__ import annotations
@@ -8,16 +8,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.core.presenters.requests import balance_context, efficiency_context, request_context
 from budgets.balances import BalanceView, PoolBalance
 from budgets.periods import Period
-from budgets.requests import (
-    Efficiency,
-    RequestView,
-    StepView,
-    balance_context,
-    efficiency_context,
-    request_context,
-)
+from budgets.requests import RequestView, StepView
+from scoring.efficiency import Efficiency
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 NOVEMBER = Period("2026-11", datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
