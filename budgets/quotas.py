@@ -153,13 +153,26 @@ def _pool_usage(
     }
 
 
+@dataclass(frozen=True)
+class Recommendations:
+    """The rules of a recommendation. The policy states them under
+    `[governance.recommendations]`, which `scoring.governance` parses and hands in."""
+
+    periods: int = 2  # budget periods in a row a pattern must hold
+    ceiling_share: float = 0.95  # "hits the ceiling": used at least this share of the allotment
+    lapse_share: float = 0.3  # "lapses unused": used at most this share
+    min_acceptance: float = 0.6  # good acceptance, for a raise
+    pool_step: float = 0.25  # pools move by this share of their amount
+
+
 def recommend_quotas(
-    session: Session, policy: Policy, month_start: datetime, month_end: datetime
+    session: Session,
+    policy: Policy,
+    month_start: datetime,
+    month_end: datetime,
+    rules: Recommendations,
 ) -> list[Proposal]:
     """Proposals from the periods up to the reviewed month (see the module docstring)."""
-    from scoring.governance import governance_settings
-
-    rules = governance_settings(policy).recommendations
     periods = _periods(policy, month_start, rules.periods)
     keys = [p.key for p in periods]
     ladder = _tier_ladder(policy)

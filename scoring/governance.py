@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, replace
 
 from budgets.policy import Policy, PolicyError, PolicyInvalid, _Reader
+from budgets.quotas import Recommendations  # the rules of [governance.recommendations]
 
 MISCONDUCT = (
     "context_inflation",
@@ -126,15 +127,6 @@ class Overspend:
 @dataclass(frozen=True)
 class Underuse:
     max_used: float = 0.2  # at most 20% of the pro-rata allotment used
-
-
-@dataclass(frozen=True)
-class Recommendations:
-    periods: int = 2  # budget periods in a row a pattern must hold
-    ceiling_share: float = 0.95  # "hits the ceiling": used at least this share of the allotment
-    lapse_share: float = 0.3  # "lapses unused": used at most this share
-    min_acceptance: float = 0.6  # good acceptance, for a raise
-    pool_step: float = 0.25  # pools move by this share of their amount
 
 
 @dataclass(frozen=True)

@@ -546,7 +546,8 @@ def monthly_review(session: Session, policy: Policy, month: str, now: datetime) 
         team_reviews.append((person.id, review))
     pending: list[QuotaRecommendation] = []
     if policy.phase == "optimize":
-        proposals = recommend_quotas(session, policy, window.start, window.end)
+        rules = governance_settings(policy).recommendations
+        proposals = recommend_quotas(session, policy, window.start, window.end, rules)
         pending = list(store_recommendations(session, month, proposals, now))
     quarter, cards = None, []
     if int(month[5:7]) % 3 == 0:

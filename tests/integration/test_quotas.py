@@ -15,6 +15,7 @@ from budgets import audit
 from budgets.ledger import ensure_period_grants, expire
 from budgets.periods import period_by_key
 from budgets.quotas import recommend_quotas
+from scoring.governance import governance_settings
 from scoring.review import month_window
 from storage.models import Grant, QuotaRecommendation
 from tests.integration.governance_support import call, press, record, result, text_of
@@ -49,7 +50,8 @@ def seed(services) -> None:  # noqa: ANN001
 def proposals(services):  # noqa: ANN001, ANN201
     window = month_window(services.policy, OCTOBER)
     with services.db.read() as session:
-        return recommend_quotas(session, services.policy, window.start, window.end)
+        rules = governance_settings(services.policy).recommendations
+        return recommend_quotas(session, services.policy, window.start, window.end, rules)
 
 
 def recommendations_for(services, org) -> list:  # noqa: ANN001
