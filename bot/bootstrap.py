@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.core.rendering import Renderer
 from budgets.policy import Policy, load_policy
+from scoring.sections import POLICY_SECTIONS
 from storage.database import DEFAULT_DATABASE_URL, Database
 
 Clock = Callable[[], datetime]
@@ -84,7 +85,7 @@ def bootstrap(
     return Services(
         settings=settings,
         db=Database(settings.database_url, **engine_kwargs),
-        policy=policy or load_policy(settings.policy_path),
+        policy=policy or load_policy(settings.policy_path, sections=POLICY_SECTIONS),
         renderer=Renderer(),
         clock=clock or system_clock,
     )

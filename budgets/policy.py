@@ -5,12 +5,19 @@ validated as a whole: `load_policy` either returns a complete, consistent `Polic
 `PolicyInvalid` carrying every problem with the dotted key it concerns, so an admin fixes them
 all in one pass. Policy objects are immutable; amounts are integer tokens, prices Decimal
 USD per million tokens.
+
+The `[scoring]` and `[governance]` sections are owned by `scoring` (which budgets never
+imports): the policy keeps them as raw tables, and their owners' readers are handed in as
+`sections` (`scoring.sections.POLICY_SECTIONS`, wired by the composition root and
+`tokenbot policy check`). They read with the same public `PolicyReader`, so their problems are
+reported in the same pass, under their dotted keys.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import cached_property
@@ -271,7 +278,7 @@ class Policy:
 _MISSING = object()
 
 
-class _Reader:
+class PolicyReader:
     """Reads one TOML table, collecting problems under dotted keys instead of raising."""
 
     def __init__(self, data: Any, path: str, errors: list[PolicyError]):
@@ -352,8 +359,8 @@ class _Reader:
             self.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def table(self, name: str, default: Any = _MISSING) -> _Reader:
-        return _Reader(
+    def table(self, name: str, default: Any = _MISSING) -> PolicyReader:
+        return PolicyReader(
             self.get(name, default if default is not _MISSING else _MISSING) or {},
             self.key(name),
             self.errors,
@@ -367,7 +374,7 @@ class _Reader:
         return tuple(value)
 
 
-def _parse_periods(r: _Reader) -> Periods:
+def _parse_periods(r: PolicyReader) -> Periods:
     r.allow_only("cadence", "reset_day", "timezone", "reminder_days_before", "rollover_cap")
     tz = r.text("timezone", "UTC")
     if not is_time_zone(tz):
@@ -385,7 +392,7 @@ def _parse_periods(r: _Reader) -> Periods:
     )
 
 
-def _parse_models(r: _Reader) -> dict[str, ModelPrice]:
+def _parse_models(r: PolicyReader) -> dict[str, ModelPrice]:
     models = {}
     for name in r.data:
         m = r.table(name)
@@ -423,7 +430,7 @@ def _parse_models(r: _Reader) -> dict[str, ModelPrice]:
     return models
 
 
-def _check_aliases(r: _Reader, models: dict[str, ModelPrice]) -> None:
+def _check_aliases(r: PolicyReader, models: dict[str, ModelPrice]) -> None:
     """Every alias names one model: not another catalog name, not an alias of another model."""
     folded_names = {name.casefold(): name for name in models}
     owners: dict[str, str] = {}
@@ -442,7 +449,7 @@ def _check_aliases(r: _Reader, models: dict[str, ModelPrice]) -> None:
             owners.setdefault(folded, name)
 
 
-def _parse_use_cases(r: _Reader, models: dict[str, ModelPrice]) -> dict[str, UseCase]:
+def _parse_use_cases(r: PolicyReader, models: dict[str, ModelPrice]) -> dict[str, UseCase]:
     use_cases = {}
     for name in r.data:
         u = r.table(name)
@@ -486,15 +493,15 @@ def _parse_use_cases(r: _Reader, models: dict[str, ModelPrice]) -> dict[str, Use
     return use_cases
 
 
-def _parse_list_of_tables(r: _Reader, name: str) -> list[_Reader]:
+def _parse_list_of_tables(r: PolicyReader, name: str) -> list[PolicyReader]:
     value = r.get(name, [])
     if not isinstance(value, list):
         r.fail(name, "must be an array of tables ([[...]])")
         return []
-    return [_Reader(item, f"{r.key(name)}[{i}]", r.errors) for i, item in enumerate(value)]
+    return [PolicyReader(item, f"{r.key(name)}[{i}]", r.errors) for i, item in enumerate(value)]
 
 
-def _thresholds(r: _Reader, name: str, default: list[float]) -> tuple[Decimal, ...]:
+def _thresholds(r: PolicyReader, name: str, default: list[float]) -> tuple[Decimal, ...]:
     value = r.get(name, default)
     if not isinstance(value, list) or not value:
         r.fail(name, "must be a non-empty list of shares, e.g. [0.8, 1.0]")
@@ -508,9 +515,21 @@ def _thresholds(r: _Reader, name: str, default: list[float]) -> tuple[Decimal, .
     return tuple(sorted(out))
 
 
-def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
+SectionReader = Callable[[PolicyReader], object]
+"""Validates one section owned outside budgets; its problems land in the reader's errors."""
+
+OWNED_ELSEWHERE = ("scoring", "governance")
+
+
+def parse_policy(
+    data: dict[str, Any],
+    source: str = "policy",
+    sections: Mapping[str, SectionReader] | None = None,
+) -> Policy:
+    """Validate the whole policy; `sections` validates the sections owned elsewhere (without
+    it they are only checked to be tables, and their owners check them when they read them)."""
     errors: list[PolicyError] = []
-    root = _Reader(data, "", errors)
+    root = PolicyReader(data, "", errors)
     root.allow_only(
         "phase",
         "periods",
@@ -629,17 +648,12 @@ def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
         org_wide=c.text("org_wide", None) or None, teams={k: teams_r.text(k) for k in teams_r.data}
     )
 
-    for section in ("scoring", "governance"):
+    for section in OWNED_ELSEWHERE:
         if not isinstance(root.get(section, {}), dict):
             root.fail(section, "must be a table")
-    if isinstance(root.get("scoring", {}), dict):
-        from scoring.config import read_scoring  # scoring owns the rules of its section
-
-        read_scoring(root.table("scoring", {}))
-    if isinstance(root.get("governance", {}), dict):
-        from scoring.governance import read_governance  # governance owns its section's rules
-
-        read_governance(root.table("governance", {}))
+    for section, read in (sections or {}).items():
+        if isinstance(root.get(section, {}), dict):
+            read(root.table(section, {}))
 
     if errors:
         raise PolicyInvalid(errors, source)
@@ -665,8 +679,11 @@ def parse_policy(data: dict[str, Any], source: str = "policy") -> Policy:
     )
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """Load and validate a policy file; the built-in default when no path is given."""
+def load_policy(
+    path: str | Path | None = None, sections: Mapping[str, SectionReader] | None = None
+) -> Policy:
+    """Load and validate a policy file (see `parse_policy`); the built-in default when no path
+    is given."""
     file = Path(path) if path else DEFAULT_POLICY_PATH
     source = str(file) if path else "built-in default"
     try:
@@ -679,4 +696,4 @@ def load_policy(path: str | Path | None = None) -> Policy:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyInvalid([PolicyError("(syntax)", str(exc))], source) from exc
-    return parse_policy(data, source)
+    return parse_policy(data, source, sections)

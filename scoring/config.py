@@ -2,7 +2,7 @@
 the recognition categories with their tiers.
 
 `read_scoring` validates the section with the policy's own reader, so a bad value is reported
-by `load_policy` next to every other problem, under its dotted key (`scoring.weights.optimize.
+by `load_policy` (handed `scoring.sections.POLICY_SECTIONS`) next to every other problem, under its dotted key (`scoring.weights.optimize.
 speed: must be ...`). `scoring_settings(policy)` returns the parsed, immutable settings; every
 value has a default, so a policy without a `[scoring]` section scores out of the box.
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from budgets.policy import PHASES, Policy, PolicyError, PolicyInvalid, _Reader
+from budgets.policy import PHASES, Policy, PolicyError, PolicyInvalid, PolicyReader
 
 COMPONENTS = (
     "adoption",  # accepted artifacts
@@ -144,7 +144,7 @@ class ScoringSettings:
         return next((c for c in self.categories if c.key == key), None)
 
 
-def _tiers(r: _Reader, name: str, default: dict[str, int]) -> tuple[tuple[str, int], ...]:
+def _tiers(r: PolicyReader, name: str, default: dict[str, int]) -> tuple[tuple[str, int], ...]:
     if name not in r.data:
         return tuple(default.items())
     value = r.data[name]
@@ -158,7 +158,7 @@ def _tiers(r: _Reader, name: str, default: dict[str, int]) -> tuple[tuple[str, i
     return tiers
 
 
-def _weights(r: _Reader) -> dict[str, dict[str, Decimal]]:
+def _weights(r: PolicyReader) -> dict[str, dict[str, Decimal]]:
     """Weights per phase; `baseline` (scores shown privately, nothing ranked) weighs like
     `incentives` unless it has its own table."""
     r.allow_only(*PHASES)
@@ -179,11 +179,11 @@ def _weights(r: _Reader) -> dict[str, dict[str, Decimal]]:
     return weights
 
 
-def _categories(r: _Reader) -> tuple[CategorySpec, ...]:
+def _categories(r: PolicyReader) -> tuple[CategorySpec, ...]:
     declared = r.data or DEFAULT_CATEGORIES
     categories = []
     for key, data in declared.items():
-        c = _Reader(data, r.key(key), r.errors)
+        c = PolicyReader(data, r.key(key), r.errors)
         c.allow_only("label", "measure", "min_value", "tiers", "team_tiers", "min_tasks")
         categories.append(
             CategorySpec(
@@ -199,7 +199,7 @@ def _categories(r: _Reader) -> tuple[CategorySpec, ...]:
     return tuple(categories)
 
 
-def read_scoring(r: _Reader) -> ScoringSettings:
+def read_scoring(r: PolicyReader) -> ScoringSettings:
     """Parse `[scoring]` with the policy reader `r`; problems land in `r.errors`."""
     r.allow_only(
         "trailing_weeks",
@@ -228,7 +228,7 @@ def scoring_settings(policy: Policy) -> ScoringSettings:
     """The parsed `[scoring]` section; raises PolicyInvalid (keys named) if it is invalid,
     which `load_policy` has already ruled out for policies loaded from a file."""
     errors: list[PolicyError] = []
-    settings = read_scoring(_Reader(policy.scoring, "scoring", errors))
+    settings = read_scoring(PolicyReader(policy.scoring, "scoring", errors))
     if errors:
         raise PolicyInvalid(errors, policy.source)
     return settings

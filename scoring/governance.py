@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from budgets.policy import Policy, PolicyError, PolicyInvalid, _Reader
+from budgets.policy import Policy, PolicyError, PolicyInvalid, PolicyReader
 from budgets.quotas import Recommendations  # the rules of [governance.recommendations]
 
 MISCONDUCT = (
@@ -148,15 +148,15 @@ class GovernanceSettings:
     recommendations: Recommendations = Recommendations()
 
 
-def _share(r: _Reader, name: str, default: float, lo: str = "0", hi: str = "1") -> float:
+def _share(r: PolicyReader, name: str, default: float, lo: str = "0", hi: str = "1") -> float:
     return float(r.decimal(name, str(default), lo, hi))
 
 
-def _count(r: _Reader, name: str, default: int, minimum: int = 1) -> int:
+def _count(r: PolicyReader, name: str, default: int, minimum: int = 1) -> int:
     return r.integer(name, default, minimum=minimum)
 
 
-def _context_inflation(r: _Reader) -> ContextInflation:
+def _context_inflation(r: PolicyReader) -> ContextInflation:
     d = ContextInflation()
     r.allow_only(
         "min_tasks",
@@ -178,7 +178,7 @@ def _context_inflation(r: _Reader) -> ContextInflation:
     )
 
 
-def _chat_loops(r: _Reader) -> ChatLoops:
+def _chat_loops(r: PolicyReader) -> ChatLoops:
     d = ChatLoops()
     r.allow_only("min_turns", "min_tokens", "min_loops", "min_share", "settle_hours")
     return ChatLoops(
@@ -190,7 +190,7 @@ def _chat_loops(r: _Reader) -> ChatLoops:
     )
 
 
-def _output_spam(r: _Reader) -> OutputSpam:
+def _output_spam(r: PolicyReader) -> OutputSpam:
     d = OutputSpam()
     r.allow_only("max_distance", "min_duplicates", "min_share")
     distance = _count(r, "max_distance", d.max_distance, minimum=0)
@@ -203,7 +203,7 @@ def _output_spam(r: _Reader) -> OutputSpam:
     )
 
 
-def _prompt_spam(r: _Reader) -> PromptSpam:
+def _prompt_spam(r: PolicyReader) -> PromptSpam:
     d = PromptSpam()
     r.allow_only("max_distance", "min_repeats", "min_share")
     distance = _count(r, "max_distance", d.max_distance, minimum=0)
@@ -216,7 +216,7 @@ def _prompt_spam(r: _Reader) -> PromptSpam:
     )
 
 
-def _task_splitting(r: _Reader) -> TaskSplitting:
+def _task_splitting(r: PolicyReader) -> TaskSplitting:
     d = TaskSplitting()
     r.allow_only("gap_minutes", "min_burst", "min_split", "min_bursts")
     return TaskSplitting(
@@ -227,7 +227,7 @@ def _task_splitting(r: _Reader) -> TaskSplitting:
     )
 
 
-def _recommendations(r: _Reader) -> Recommendations:
+def _recommendations(r: PolicyReader) -> Recommendations:
     d = Recommendations()
     r.allow_only("periods", "ceiling_share", "lapse_share", "min_acceptance", "pool_step")
     settings = Recommendations(
@@ -242,7 +242,7 @@ def _recommendations(r: _Reader) -> Recommendations:
     return settings
 
 
-def read_governance(r: _Reader) -> GovernanceSettings:
+def read_governance(r: PolicyReader) -> GovernanceSettings:
     """Parse `[governance]` with the policy reader `r`; problems land in `r.errors`."""
     r.allow_only(
         "baseline_weeks",
@@ -279,7 +279,7 @@ def governance_settings(policy: Policy) -> GovernanceSettings:
     """The parsed `[governance]` section; raises PolicyInvalid (keys named) if it is invalid,
     which `load_policy` has already ruled out for policies loaded from a file."""
     errors: list[PolicyError] = []
-    settings = read_governance(_Reader(policy.governance, "governance", errors))
+    settings = read_governance(PolicyReader(policy.governance, "governance", errors))
     if errors:
         raise PolicyInvalid(errors, policy.source)
     return settings

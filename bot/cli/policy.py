@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from budgets.policy import load_policy
+from scoring.sections import POLICY_SECTIONS
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -20,7 +21,9 @@ def check_policy(args) -> int:  # noqa: ANN001
     import os
 
     path = args.file or os.environ.get("TOKENBOT_POLICY")
-    policy = load_policy(path)  # PolicyInvalid is reported by main with every problem
+    policy = load_policy(
+        path, sections=POLICY_SECTIONS
+    )  # PolicyInvalid is reported by main with every problem
     print(
         f"policy OK ({policy.source}): phase {policy.phase}, {len(policy.tiers)} tiers, "
         f"{len(policy.models)} models, {len(policy.use_cases)} use cases, {len(policy.projects)} projects"

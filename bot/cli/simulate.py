@@ -11,6 +11,7 @@ import time
 from benchmarks.simulation import GOALS, simulate
 from bot.bootstrap import Settings
 from budgets.policy import load_policy
+from scoring.sections import POLICY_SECTIONS
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -29,7 +30,7 @@ def run_simulate(args) -> int:  # noqa: ANN001
 
     if args.people < 50 or args.weeks < 2:
         raise CommandFailed("simulate needs at least 50 people and 2 weeks")
-    policy = load_policy(Settings.from_env().policy_path)
+    policy = load_policy(Settings.from_env().policy_path, sections=POLICY_SECTIONS)
     started = time.monotonic()
 
     def progress(message: str) -> None:

@@ -61,6 +61,25 @@ def test_policy_check_lists_every_problem_with_its_key_and_exits_2(tmp_path: Pat
     assert "Traceback" not in done.stderr
 
 
+def test_policy_check_reports_the_scoring_and_governance_sections_in_the_same_pass(
+    tmp_path: Path, database_url
+):
+    """The sections scoring owns are checked by their owners' readers, which the CLI hands
+    to load_policy (budgets.policy never imports scoring)."""
+    default = (Path(__file__).parents[2] / "budgets" / "default_policy.toml").read_text()
+    broken = (
+        default.replace('phase = "incentives"', 'phase = "nope"', 1)
+        .replace("min_tasks = 5 ", "min_tasks = -3 ", 1)
+        .replace("min_turns = 15 ", "min_turns = 0 ", 1)
+    )
+    policy = tmp_path / "broken.toml"
+    policy.write_text(broken, encoding="utf-8")
+    done = tokenbot("policy", "check", str(policy), database_url=database_url)
+    assert done.returncode == 2
+    for key in ("phase", "scoring.min_tasks", "governance.chat_loops.min_turns"):
+        assert f"  - {key}: " in done.stderr, (key, done.stderr)
+
+
 def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
     services, org, tmp_path: Path
 ):

@@ -12,6 +12,7 @@ import pytest
 
 from budgets.policy import DEFAULT_POLICY_PATH, PolicyInvalid, load_policy, parse_policy
 from scoring.config import COMPONENTS, DEFAULT_CATEGORIES, scoring_settings
+from scoring.sections import POLICY_SECTIONS
 
 DEFAULT = tomllib.loads(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
 
@@ -24,7 +25,7 @@ def with_scoring(section: object) -> dict:
 
 def problems(section: object) -> list[str]:
     with pytest.raises(PolicyInvalid) as caught:
-        parse_policy(with_scoring(section))
+        parse_policy(with_scoring(section), sections=POLICY_SECTIONS)
     return [str(e) for e in caught.value.errors]
 
 
@@ -125,5 +126,13 @@ def test_a_phase_whose_weights_are_all_zero_is_refused():
 
 def test_settings_of_a_policy_built_in_code_are_checked_too():
     policy = replace(load_policy(), scoring={"min_tasks": -3})
+    with pytest.raises(PolicyInvalid, match="scoring.min_tasks"):
+        scoring_settings(policy)
+
+
+def test_without_the_scoring_readers_budgets_leave_the_section_to_scoring_which_refuses_it():
+    """budgets.policy never imports scoring: handed no section readers it keeps the table raw,
+    and scoring refuses it (by key) when it reads it."""
+    policy = parse_policy(with_scoring({"min_tasks": -3}))
     with pytest.raises(PolicyInvalid, match="scoring.min_tasks"):
         scoring_settings(policy)

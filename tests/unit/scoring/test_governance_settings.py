@@ -10,6 +10,7 @@ import pytest
 
 from budgets.policy import DEFAULT_POLICY_PATH, PolicyInvalid, load_policy, parse_policy
 from scoring.governance import GovernanceSettings, governance_settings
+from scoring.sections import POLICY_SECTIONS
 
 DEFAULT = tomllib.loads(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
 
@@ -22,7 +23,7 @@ def with_governance(section: object) -> dict:
 
 def problems(section: object) -> list[str]:
     with pytest.raises(PolicyInvalid) as caught:
-        parse_policy(with_governance(section))
+        parse_policy(with_governance(section), sections=POLICY_SECTIONS)
     return [str(e) for e in caught.value.errors]
 
 
