@@ -31,8 +31,8 @@ from bot.core.signin import issue_link
 from bot.server import build_app
 from bot.web.config import WebSettings
 from budgets.directory import find_person
+from budgets.windows import week_by_key
 from scoring.overview import store_rollups, window_by_key
-from scoring.windows import week_by_key
 from storage.database import upgrade_schema
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)

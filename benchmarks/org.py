@@ -40,7 +40,7 @@ from bot.bootstrap import Settings, bootstrap
 from budgets.ledger import ensure_period_grants
 from budgets.periods import next_period, period_for
 from budgets.policy import Policy, load_policy
-from scoring.windows import last_complete_week
+from budgets.windows import last_complete_week
 from storage.database import normalise_url
 
 USE_CASES = ("seo-brief", "ad-copy", "coding", "support-reply", "data-analysis", "security-review")

@@ -46,9 +46,9 @@ from bot.bootstrap import Settings, bootstrap
 from bot.jobs import run_spotlight
 from bot.outbox import to_notice
 from budgets.policy import Channels, load_policy
+from budgets.windows import week_by_key
 from scoring.categories import recognise
 from scoring.score import best_improvement, build_scoreboard
-from scoring.windows import week_by_key
 from storage.database import upgrade_schema
 from storage.models import (
     OutboxMessage,

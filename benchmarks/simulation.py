@@ -35,13 +35,13 @@ from budgets.directory import import_directory
 from budgets.ledger import ensure_period_grants, record_usage
 from budgets.periods import period_for
 from budgets.policy import Policy, load_policy
+from budgets.windows import Window, week_starting
 from ingest.events import OutcomeEvent, UsageEvent
 from ingest.store import record_outcomes
 from scoring.categories import recognise
 from scoring.flags import run_detectors
 from scoring.governance import MISCONDUCT
 from scoring.score import build_scoreboard
-from scoring.windows import Window, week_starting
 from storage.database import Database
 from storage.models import Base, Flag, Person
 

@@ -533,7 +533,7 @@ def bench_scoring(run: Run, url: str, now: datetime) -> None:
     from benchmarks.scoring import forget_rollups
     from bot.jobs import run_spotlight
     from budgets.policy import Channels, load_policy
-    from scoring.windows import last_complete_week
+    from budgets.windows import last_complete_week
 
     base = load_policy()
     teams = {f"Team {t:03d}": f"#team-{t:03d}" for t in range(run.size.teams)}

@@ -28,6 +28,7 @@ from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.requests import create_request
+from budgets.windows import last_complete_week, previous_week
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
 from scoring import template_library as library
@@ -35,7 +36,6 @@ from scoring.detectors import Conversation, Finding, chat_loops, output_spam, pr
 from scoring.flags import dispute, resolve, write_flags
 from scoring.governance import governance_settings
 from scoring.savings import claim_savings, decide_claim
-from scoring.windows import last_complete_week, previous_week
 from storage.models import Outcome, Person
 
 DEMO_MEMBER = "liam.walsh@demo.example"

@@ -26,6 +26,7 @@ from typing import NamedTuple
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
+from budgets.windows import Window, trailing_weeks
 from scoring.metrics import (
     MEDIANS,
     CurrentWeeks,
@@ -38,7 +39,6 @@ from scoring.metrics import (
     values_by_use_case,
     window_sums,
 )
-from scoring.windows import Window, trailing_weeks
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
+from budgets.windows import Window, previous_week
 from scoring.detectors import (
     Burst,
     Conversation,
@@ -39,7 +40,6 @@ from scoring.metrics import (
     planned_tokens,
     window_sums,
 )
-from scoring.windows import Window, previous_week
 from storage.models import Flag, Outcome, UsageEvent
 
 # --- the SQL aggregates --------------------------------------------------------------------

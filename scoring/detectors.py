@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from budgets.windows import Window
 from scoring.governance import (
     ChatLoops,
     ContextInflation,
@@ -48,7 +49,6 @@ from scoring.governance import (
     PromptSpam,
     TaskSplitting,
 )
-from scoring.windows import Window
 
 FINGERPRINT_BITS = 64
 

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
+from budgets.windows import Window, week_keys_between
 from scoring.config import CategorySpec, ScoringSettings
 from scoring.metrics import OPEN_FLAG_STATUSES
 from scoring.score import Scoreboard
-from scoring.windows import Window, week_keys_between
 from storage.models import Flag
 
 

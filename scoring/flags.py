@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from budgets import audit
 from budgets.directory import manages
 from budgets.policy import Policy
+from budgets.windows import week_starting
 from scoring.detector_data import detect_week
 from scoring.detectors import Finding
 from scoring.governance import MISCONDUCT
-from scoring.windows import week_starting
 from storage.database import upsert_insert
 from storage.models import Flag, Person
 

@@ -65,7 +65,7 @@ from sqlalchemy.orm import Session
 
 from budgets.periods import period_for
 from budgets.policy import Policy
-from scoring.windows import Window, week_keys_between
+from budgets.windows import Window, week_keys_between
 from storage.database import upsert_insert
 from storage.models import (
     Flag,

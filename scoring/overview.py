@@ -24,6 +24,14 @@ from sqlalchemy.orm import Session
 
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.windows import (
+    Window,
+    last_complete_week,
+    previous_week,
+    week_by_key,
+    week_keys_between,
+    week_of,
+)
 from scoring.metrics import (
     Totals,
     current_rollups,
@@ -41,14 +49,6 @@ from scoring.review import (
     month_window,
     quarter_before,
     quarter_window,
-)
-from scoring.windows import (
-    Window,
-    last_complete_week,
-    previous_week,
-    week_by_key,
-    week_keys_between,
-    week_of,
 )
 from storage.models import PromptTemplate, Team
 

@@ -39,9 +39,9 @@ from budgets.quotas import (
     recommend_quotas,
     store_recommendations,
 )
+from budgets.windows import Window, week_keys_between
 from scoring.governance import MISCONDUCT, governance_settings
 from scoring.metrics import Totals, grouped_totals, planned_tokens, window_sums
-from scoring.windows import Window, week_keys_between
 from storage.models import Flag, Person, PromptTemplate, QuotaRecommendation, Team
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")

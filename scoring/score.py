@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
+from budgets.windows import Window, trailing_weeks
 from scoring.baselines import Baseline, Comparison, compare, net_accepted, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
 from scoring.metrics import (
@@ -46,7 +47,6 @@ from scoring.metrics import (
     window_sums,
 )
 from scoring.templates import TemplateReport, best_template, weekly_template_reports
-from scoring.windows import Window, trailing_weeks
 from storage.database import Database
 from storage.models import Person, Team
 

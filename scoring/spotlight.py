@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
+from budgets.windows import Window, trailing_weeks, week_starting
 from scoring.categories import (
     CategoryResult,
     TeamStanding,
@@ -35,7 +36,6 @@ from scoring.config import scoring_settings
 from scoring.metrics import CurrentWeeks, current_weeks
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import TemplateReport, best_template
-from scoring.windows import Window, trailing_weeks, week_starting
 from storage.models import PromptTemplate
 
 NEW_TEMPLATE_WEEKS = 4  # a template counts as new this many weeks after its first approval

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from budgets.directory import find_person
 from budgets.policy import Policy
+from budgets.windows import Window
 from scoring.metrics import (
     CurrentWeeks,
     Totals,
@@ -30,7 +31,6 @@ from scoring.metrics import (
     template_sums,
     window_sums,
 )
-from scoring.windows import Window
 from storage.models import Person, PromptTemplate
 
 # A template needs this many artifacts in the window before its savings are quoted as a tip.

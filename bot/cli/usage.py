@@ -16,8 +16,8 @@ from budgets.attribution import (
     unknown_models,
 )
 from budgets.repricing import reprice_unknown
+from budgets.windows import week_keys_between
 from scoring.metrics import forget_week
-from scoring.windows import week_keys_between
 
 
 def register(sub) -> None:  # noqa: ANN001

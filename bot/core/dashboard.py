@@ -17,8 +17,8 @@ from bot.core.messages import Reply
 from bot.core.presenters.spotlight import window_context
 from budgets import requests as burst_requests
 from budgets.balances import balance_for
+from budgets.windows import last_complete_week
 from scoring.score import store_scored_weeks
-from scoring.windows import last_complete_week
 from storage.models import Person
 
 if TYPE_CHECKING:

@@ -46,9 +46,9 @@ from bot.web.pages import (
 from bot.web.scope import Scope, may_see_person, scope_of
 from bot.web.templates import build_web_env
 from budgets.spend import spend_rows
+from budgets.windows import last_complete_week
 from scoring.overview import overview_windows, pieces
 from scoring.score import store_scored_weeks
-from scoring.windows import last_complete_week
 from storage.models import Person
 
 log = logging.getLogger(__name__)

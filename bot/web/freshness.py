@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from budgets.windows import Window
 from scoring.metrics import current_rollups
-from scoring.windows import Window
 
 TTL_SECONDS = 60.0
 

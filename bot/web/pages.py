@@ -24,6 +24,7 @@ from budgets.balances import balance_for
 from budgets.periods import period_for, previous_period
 from budgets.policy import Policy
 from budgets.spend import forecast, lapsed, spend_by, spend_rows
+from budgets.windows import Window, last_complete_week
 from scoring.config import scoring_settings
 from scoring.flags import flags_of, may_view
 from scoring.metrics import CurrentWeeks, Totals
@@ -41,7 +42,6 @@ from scoring.overview import (
     window_by_key,
     workflows,
 )
-from scoring.windows import Window, last_complete_week
 from storage.models import Person
 
 # label, how to show it, what it means (shown under the figure)

@@ -24,10 +24,10 @@ from bot.bootstrap import Services
 from bot.demo import DemoUsage
 from budgets.directory import find_person, import_directory
 from budgets.ledger import record_usage
+from budgets.windows import Window, week_by_key
 from ingest.events import OutcomeEvent
 from ingest.store import record_outcomes
 from scoring.savings import claim_savings, decide_claim
-from scoring.windows import Window, week_by_key
 from storage.models import Flag, Person, PromptTemplate
 
 SCORED_WEEK = "2026-W46"  # 9 to 15 November 2026; the conftest clock is Wed 18 November

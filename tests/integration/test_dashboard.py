@@ -21,9 +21,9 @@ from bot.server import build_app
 from bot.web.config import WebSettings
 from budgets.periods import period_for
 from budgets.spend import forecast
+from budgets.windows import last_complete_week
 from message_templates import format_money, format_pct, format_tokens
 from scoring.review import build_review
-from scoring.windows import last_complete_week
 from storage.models import DashboardSession, DashboardSignIn
 from tests.conftest import run_together
 from tests.integration.cli_support import tokenbot

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
+from budgets.windows import trailing_weeks
 from scoring.metrics import current_weeks
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import register_template
-from scoring.windows import trailing_weeks
 from storage.models import (
     ScoringRollup,
     ScoringTemplateWeek,

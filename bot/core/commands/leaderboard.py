@@ -12,10 +12,10 @@ from bot.core.errors import UsageError
 from bot.core.messages import Reply
 from bot.core.presenters.spotlight import recognition_context, standings_context, window_context
 from bot.core.registry import registry
+from budgets.windows import last_complete_week, period_so_far
 from scoring.categories import recognise, team_standings
 from scoring.config import scoring_settings
 from scoring.score import build_scoreboard, store_scored_weeks
-from scoring.windows import last_complete_week, period_so_far
 
 USAGE = "leaderboard [CATEGORY] [--period]"
 

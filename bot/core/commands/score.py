@@ -21,6 +21,7 @@ from bot.core.presenters.spotlight import tip_context, window_context
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
 from budgets.policy import Policy
+from budgets.windows import Window, last_complete_week, week_by_key, week_of
 from scoring.baselines import SMOOTHING, net_accepted
 from scoring.eligibility import eligibility, flag_statuses
 from scoring.metrics import CurrentWeeks
@@ -33,7 +34,6 @@ from scoring.score import (
     build_scoreboard,
     store_scored_weeks,
 )
-from scoring.windows import Window, last_complete_week, week_by_key, week_of
 
 USAGE = "score [EMAIL] [--week 2026-W47|current]"
 

@@ -28,11 +28,11 @@ from bot.core.presenters import templates as present
 from bot.core.registry import registry
 from budgets.estimate import Estimate, InvalidEstimateInput, estimate
 from budgets.policy import Policy
+from budgets.windows import trailing_weeks, week_of
 from scoring import template_library as library
 from scoring.config import scoring_settings
 from scoring.metrics import window_sums
 from scoring.templates import TemplateReport, template_reports
-from scoring.windows import trailing_weeks, week_of
 from storage.models import Person
 
 USAGE = (

@@ -10,10 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.messages import Notice, Reply
+from budgets.windows import Window
 from scoring.categories import CategoryResult, TeamStanding
 from scoring.spotlight import SpotlightPost
 from scoring.templates import TemplateReport
-from scoring.windows import Window
 
 STANDINGS_SHOWN = 3
 

@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.presenters.flags import explain
 from budgets.policy import load_policy
+from budgets.windows import week_by_key
 from scoring.detectors import (
     Burst,
     ContextWeek,
@@ -30,7 +31,6 @@ from scoring.detectors import (
     underuse,
 )
 from scoring.governance import GovernanceSettings, governance_settings
-from scoring.windows import week_by_key
 
 S = GovernanceSettings()
 BRIEFS = UseCaseBaseline("seo-brief", person_weeks=40, input_per_task=2_000, tokens_per_task=8_000)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from budgets.windows import week_by_key
 from scoring.metrics import Totals
 from scoring.spotlight import NEW_TEMPLATE_WEEKS, most_reused_new_template
 from scoring.templates import TemplateReport
-from scoring.windows import week_by_key
 
 WEEK = week_by_key(ZoneInfo("Europe/Berlin"), "2026-W49")
 

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from budgets.policy import load_policy
+from budgets.windows import Window
 from scoring.baselines import Baseline
 from scoring.config import COMPONENTS, scoring_settings
 from scoring.metrics import Totals
 from scoring.score import Scoreboard, best_improvement, score_person
 from scoring.templates import TemplateReport
-from scoring.windows import Window
 
 POLICY = load_policy()
 SETTINGS = scoring_settings(POLICY)

@@ -1,4 +1,5 @@
-"""The time windows scores are computed over: ISO weeks and budget periods.
+"""The time windows scores and reports are computed over: ISO weeks and budget periods (beside
+`budgets.periods`, which they are cut from; scoring, the reports and the dashboard read them).
 
 A week runs Monday 00:00 to the next Monday 00:00 in the policy's time zone, and is named by
 its ISO week (`2026-W47`, the same key governance flags carry). A period window is the budget

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scoring.windows import (
+from budgets.windows import (
     last_complete_week,
     trailing_weeks,
     week_by_key,
