@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from budgets.ledger import DRAW_ORDER, identity_key
+from budgets.draws import draw_order
+from budgets.ledger import identity_key
 from budgets.periods import period_for
 from budgets.policy import Policy
 from storage.database import DriverQuery
@@ -42,8 +43,6 @@ WITHIN_BUDGET = "within_budget"
 REFUSALS = frozenset(
     {UNKNOWN_PERSON, PROHIBITED, MODEL_NOT_ALLOWED, CAPPED, HARD_LIMIT, SOFT_LIMIT}
 )
-
-_KIND_RANK = {kind: rank for rank, kind in enumerate(DRAW_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -200,6 +199,14 @@ def _decide(
     )
 
 
+class _GrantLeft(NamedTuple):
+    id: int
+    kind: str
+    token_class: str
+    expires_at: Any
+    remaining: int
+
+
 def _grants_left(
     connection: Connection,
     policy: Policy,
@@ -222,8 +229,8 @@ def _grants_left(
     )
     if not rows:
         return 0, None
-    cls = policy.token_class_for(use_case)
+    # Rows are (id, kind, token_class, expires_at, remaining), as the driver returns them;
     # expires_at compares within one backend (SQLite returns its sortable text form here).
-    # Rows are (id, kind, token_class, expires_at, remaining), as the driver returns them.
-    first = min(rows, key=lambda g: (_KIND_RANK.get(g[1], 99), g[2] != cls, g[3], g[0]))
-    return sum(g[4] for g in rows), first[1]
+    grants = [_GrantLeft(*row) for row in rows]
+    first = draw_order(grants, policy.token_class_for(use_case))[0]
+    return sum(g.remaining for g in grants), first.kind

@@ -11,10 +11,9 @@ Invariants (property-tested):
 - usage is always recorded: what no grant covers is an overdraft entry, never lost;
 - `expire(period)` runs once per period; a second call changes nothing.
 
-Draw-down order for a usage event (documented for admins in the README): the reserved pool for
-the event's use case, then the event's project budget, then the person's baseline, then their
-team's pool, then their burst grants, then manual grants. Within a kind, grants of the event's
-token class come first, then the soonest-expiring, then the oldest.
+Which grants a usage event is drawn from, and how much from each, is the draw-down rule in
+`budgets.draws` (`plan_draws`); this module picks the grants that may cover each group of usage
+(scope, effective and unexpired at its time), applies the plan and records it.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from budgets.draws import DRAW_ORDER, plan_draws
 from budgets.models import ResolvedModel
 from budgets.periods import Period, next_period, period_by_key, period_for
 from budgets.policy import ModelPrice, Policy
@@ -48,9 +48,7 @@ from storage.models import (
     UseCaseTotal,
 )
 
-DRAW_ORDER = ("reserved", "project", "baseline", "team_pool", "burst", "manual")
 GRANT_KINDS = DRAW_ORDER
-_KIND_RANK = {kind: rank for rank, kind in enumerate(DRAW_ORDER)}
 
 
 class UsageLike(Protocol):
@@ -553,18 +551,12 @@ def _debit(
             for g in by_scope.get(scope, ())
             if remaining[g.id] > 0 and g.effective_at <= moment < g.expires_at
         ]
-        usable.sort(
-            key=lambda g: (_KIND_RANK.get(g.kind, 99), g.token_class != cls, g.expires_at, g.id)
-        )
-        for g in usable:
-            if amount == 0:
-                break
-            take = min(amount, remaining[g.id])
-            remaining[g.id] -= take
-            draws[(g.id, person_id, period)] += take
-            amount -= take
-        if amount:
-            overdrafts[(person_id, period)] += amount
+        plan = plan_draws(usable, amount, cls, remaining)
+        for draw in plan.draws:
+            remaining[draw.grant_id] -= draw.amount
+            draws[(draw.grant_id, person_id, period)] += draw.amount
+        if plan.overdraft:
+            overdrafts[(person_id, period)] += plan.overdraft
 
     batch = f"usage-batch:{uuid.uuid4().hex}"
     entries = [

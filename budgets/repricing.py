@@ -29,8 +29,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from budgets import audit
+from budgets.draws import kind_rank
 from budgets.ledger import (
-    _KIND_RANK,
     _add_account_totals,
     _add_use_case_totals,
     _debit,
@@ -267,7 +267,7 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
             else []
         )
         # Last drawn first: the overdraft, then grants in reverse draw-down order.
-        grants.sort(key=lambda g: (_KIND_RANK.get(g.kind, 99), g.expires_at, g.id), reverse=True)
+        grants.sort(key=lambda g: (kind_rank(g.kind), g.expires_at, g.id), reverse=True)
         take = min(amount, max(overdraft, 0))
         if take:
             overdraft_back[(person_id, period)] = take
