@@ -1,4 +1,6 @@
-"""Burst budget requests: making one, routing it, deciding it, nudging and expiring it.
+"""Burst budget requests, the state machine: making one, deciding it, nudging and expiring it.
+Routing (who decides each step) is `budgets.request_routing`; the values and the reads that
+build them are `budgets.request_views`.
 
 States: pending -> approved | denied | cancelled | expired. A pending request waits on one
 step at a time: first the requester's manager (or the project's owner for a project request;
@@ -22,8 +24,6 @@ the scheduled jobs (`nudges_due`, `expire_stale`) send the very same approval me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,347 +34,38 @@ from budgets import audit
 from budgets.ledger import GrantSpec, issue_grants
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.request_routing import route
+from budgets.request_views import (
+    APPROVED,
+    CANCELLED,
+    DENIED,
+    EXPIRED,
+    PENDING,
+    STEP_FINANCE,
+    ClosedStep,
+    Created,
+    DecisionResult,
+    Problem,
+    RequestInvalid,
+    RequestView,
+    amount_to_grant,
+    decide_by,
+    decisions_of,
+    load,
+    needs_finance,
+    view,
+)
 from storage.models import BurstRequest, BurstRequestDecision, Person, Project
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
 
-PENDING, APPROVED, DENIED, CANCELLED, EXPIRED = (
-    "pending",
-    "approved",
-    "denied",
-    "cancelled",
-    "expired",
-)
-STEP_MANAGER, STEP_OWNER, STEP_ADMIN, STEP_FINANCE = "manager", "owner", "admin", "finance"
 APPROVE, DENY = "approve", "deny"
 SYSTEM_ACTOR = "tokenbot"
 
 
 def subject(request_id: int) -> str:
     return f"request:{request_id}"
-
-
-# --- values --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why something was refused: a code for the template and the facts it needs."""
-
-    code: str
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-class RequestInvalid(ValueError):
-    """A request that cannot be made; carries every problem so they are fixed in one go."""
-
-    def __init__(self, problems: Sequence[Problem]):
-        super().__init__(", ".join(p.code for p in problems))
-        self.problems = tuple(problems)
-
-
-@dataclass(frozen=True)
-class StepView:
-    step: str
-    decision: str
-    actor_name: str
-    actor_email: str
-    as_admin: bool
-    amount: int | None
-    comment: str | None
-    decided_at: datetime
-
-
-@dataclass(frozen=True)
-class RequestView:
-    """Everything a message about a request shows, as plain data."""
-
-    id: int
-    version: int
-    state: str
-    step: str
-    amount: int
-    amount_to_grant: int  # what approving now grants: the last approved step's amount, if any
-    granted_amount: int | None
-    reason: str
-    project: str | None
-    until: datetime | None
-    created_at: datetime
-    step_started_at: datetime
-    decide_by: datetime  # when a pending step expires
-    requester_id: int
-    requester_name: str
-    requester_email: str
-    approver_id: int | None
-    approver_name: str | None
-    approver_email: str | None
-    finance_approver_name: str | None
-    finance_step_pending: bool  # approving this step moves it on to finance
-    decided_by_name: str | None
-    decided_at: datetime | None
-    comment: str | None
-    steps: tuple[StepView, ...]
-
-    @property
-    def is_pending(self) -> bool:
-        return self.state == PENDING
-
-    @property
-    def last_step(self) -> StepView | None:
-        return self.steps[-1] if self.steps else None
-
-
-@dataclass(frozen=True)
-class Created:
-    request: RequestView
-
-
-@dataclass(frozen=True)
-class ClosedStep:
-    """The step a call closed (or moved on from): its approver, and whether a reminder was sent
-    (then two messages of theirs show live buttons)."""
-
-    step: str
-    approver_id: int | None
-    reminded: bool
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    """What a decide/cancel/expiry call did. `changed` is True only for the call that won."""
-
-    action: str  # approved | step_approved | denied | cancelled | expired | refused
-    request: RequestView | None
-    problem: Problem | None = None
-    actor_name: str | None = None
-    as_admin: bool = False
-    at: datetime | None = None
-    closed: ClosedStep | None = None  # set on the call that won
-    expiry: DecisionResult | None = None  # a refusal that expired the overdue request
-
-    @property
-    def changed(self) -> bool:
-        return self.problem is None
-
-
-# --- routing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    step: str
-    approver: Person
-    finance_approver: Person | None
-
-
-def _people(session: Session, ids: Iterable[int | None]) -> dict[int, Person]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    return {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(wanted)))}
-
-
-def management_chain(session: Session, person: Person) -> list[Person]:
-    """The person's managers, nearest first (stops on a loop, which import refuses anyway)."""
-    chain: list[Person] = []
-    seen = {person.id}
-    current = person.manager_id
-    while current is not None and current not in seen:
-        manager = session.get(Person, current)
-        if manager is None:
-            break
-        chain.append(manager)
-        seen.add(current)
-        current = manager.manager_id
-    return chain
-
-
-def _first_with_role(session: Session, role: str, excluding: set[int]) -> Person | None:
-    """The active person with `role` and the lowest id: deterministic, so routing is
-    reproducible and testable."""
-    candidates = session.scalars(
-        select(Person).where(Person.active, Person.roles.contains(role)).order_by(Person.id)
-    )
-    return next((p for p in candidates if p.has_role(role) and p.id not in excluding), None)
-
-
-def route(
-    session: Session, policy: Policy, requester: Person, amount: int, project: Project | None
-) -> Route | Problem:
-    """Who decides each step of a request; a Problem when nobody can."""
-    approver: Person | None = None
-    step = STEP_MANAGER
-    if project is not None and project.owner_id is not None:
-        owner = session.get(Person, project.owner_id)
-        if owner is not None and owner.active and owner.id != requester.id:
-            approver, step = owner, STEP_OWNER
-    if approver is None:
-        approver = next(
-            (p for p in management_chain(session, requester) if p.active),
-            None,
-        )
-    if approver is None:
-        approver, step = _first_with_role(session, "admin", {requester.id}), STEP_ADMIN
-    if approver is None:
-        return Problem("no_approver")
-    finance = None
-    if amount > policy.approvals.finance_threshold:
-        # Two steps means two people: finance is neither the requester nor the first approver.
-        finance = _first_with_role(session, "finance", {requester.id, approver.id})
-        if finance is None:
-            return Problem(
-                "no_finance_approver",
-                {"threshold": policy.approvals.finance_threshold, "approver": approver.name},
-            )
-    return Route(step, approver, finance)
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def _load(session: Session, request_id: int) -> BurstRequest | None:
-    """The committed row as it is now (not a copy cached earlier in this session)."""
-    return session.execute(
-        select(BurstRequest)
-        .where(BurstRequest.id == request_id)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
-def _decisions(
-    session: Session, request_ids: Sequence[int]
-) -> dict[int, list[BurstRequestDecision]]:
-    out: dict[int, list[BurstRequestDecision]] = {i: [] for i in request_ids}
-    if not request_ids:
-        return out
-    for d in session.scalars(
-        select(BurstRequestDecision)
-        .where(BurstRequestDecision.request_id.in_(list(request_ids)))
-        .order_by(BurstRequestDecision.decided_at, BurstRequestDecision.id)
-        .execution_options(populate_existing=True)
-    ):
-        out[d.request_id].append(d)
-    return out
-
-
-def _amount_to_grant(request: BurstRequest, decisions: Sequence[BurstRequestDecision]) -> int:
-    approved = [d.amount for d in decisions if d.decision == "approved" and d.amount is not None]
-    return approved[-1] if approved else request.amount
-
-
-def _needs_finance(policy: Policy, request: BurstRequest) -> bool:
-    """The amount asked decides, not a reduced one an earlier step approved: approving "less"
-    must not skip the finance step the request required (README, Security)."""
-    return (
-        request.step != STEP_FINANCE
-        and request.finance_approver_id is not None
-        and request.amount > policy.approvals.finance_threshold
-    )
-
-
-def _decide_by(policy: Policy, request: BurstRequest) -> datetime:
-    started = request.step_started_at or request.created_at
-    deadline = started + timedelta(hours=policy.approvals.expire_after_hours)
-    return min(deadline, request.until) if request.until else deadline
-
-
-def _views(session: Session, policy: Policy, requests: Sequence[BurstRequest]) -> list[RequestView]:
-    decisions = _decisions(session, [r.id for r in requests])
-    ids: list[int | None] = []
-    project_ids = set()
-    for r in requests:
-        ids += [r.requester_id, r.approver_id, r.finance_approver_id, r.decided_by_id]
-        ids += [d.actor_id for d in decisions[r.id]]
-        if r.project_id:
-            project_ids.add(r.project_id)
-    people = _people(session, ids)
-    projects = dict(
-        session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all()
-    )
-
-    def name(pid: int | None) -> str | None:
-        return people[pid].name if pid in people else None
-
-    views = []
-    for r in requests:
-        steps = tuple(
-            StepView(
-                step=d.step,
-                decision=d.decision,
-                actor_name=people[d.actor_id].name,
-                actor_email=people[d.actor_id].email,
-                as_admin=d.as_admin,
-                amount=d.amount,
-                comment=d.comment,
-                decided_at=d.decided_at,
-            )
-            for d in decisions[r.id]
-        )
-        to_grant = _amount_to_grant(r, decisions[r.id])
-        requester = people[r.requester_id]
-        views.append(
-            RequestView(
-                id=r.id,
-                version=r.version,
-                state=r.state,
-                step=r.step,
-                amount=r.amount,
-                amount_to_grant=to_grant,
-                granted_amount=r.granted_amount,
-                reason=r.reason,
-                project=projects.get(r.project_id) if r.project_id else None,
-                until=r.until,
-                created_at=r.created_at,
-                step_started_at=r.step_started_at or r.created_at,
-                decide_by=_decide_by(policy, r),
-                requester_id=r.requester_id,
-                requester_name=requester.name,
-                requester_email=requester.email,
-                approver_id=r.approver_id,
-                approver_name=name(r.approver_id),
-                approver_email=people[r.approver_id].email if r.approver_id in people else None,
-                finance_approver_name=name(r.finance_approver_id),
-                finance_step_pending=_needs_finance(policy, r),
-                decided_by_name=name(r.decided_by_id),
-                decided_at=r.decided_at,
-                comment=r.comment,
-                steps=steps,
-            )
-        )
-    return views
-
-
-def view(session: Session, policy: Policy, request: BurstRequest) -> RequestView:
-    return _views(session, policy, [request])[0]
-
-
-def get_view(session: Session, policy: Policy, request_id: int) -> RequestView | None:
-    request = _load(session, request_id)
-    return view(session, policy, request) if request else None
-
-
-def requests_of(
-    session: Session, policy: Policy, requester: Person, limit: int = 20
-) -> list[RequestView]:
-    """The person's own requests, newest first."""
-    rows = session.scalars(
-        select(BurstRequest)
-        .where(BurstRequest.requester_id == requester.id)
-        .order_by(BurstRequest.created_at.desc(), BurstRequest.id.desc())
-        .limit(limit)
-    ).all()
-    return _views(session, policy, rows)
-
-
-def awaiting(session: Session, policy: Policy, approver: Person) -> list[RequestView]:
-    """Pending requests whose current step is this person's to decide, oldest first."""
-    rows = session.scalars(
-        select(BurstRequest)
-        .where(BurstRequest.state == PENDING, BurstRequest.approver_id == approver.id)
-        .order_by(BurstRequest.created_at, BurstRequest.id)
-    ).all()
-    return _views(session, policy, rows)
 
 
 # --- making a request ----------------------------------------------------------------------
@@ -504,7 +195,7 @@ def _transition(session: Session, request: BurstRequest, **values: Any) -> bool:
 
 
 def _is_overdue(policy: Policy, request: BurstRequest, now: datetime) -> bool:
-    return now >= _decide_by(policy, request)
+    return now >= decide_by(policy, request)
 
 
 def _refused(
@@ -519,7 +210,7 @@ def _refused(
 
 def _closed_or_stale(session: Session, policy: Policy, request_id: int) -> DecisionResult:
     """Answer a click that lost (or came late): what happened instead, by whom, when."""
-    request = _load(session, request_id)
+    request = load(session, request_id)
     if request is None:
         return _refused(session, policy, None, "not_found", id=request_id)
     if request.state != PENDING:
@@ -533,7 +224,7 @@ def _expire_one(
     step, approver_id, nudged = request.step, request.approver_id, request.nudged_at is not None
     if not _transition(session, request, state=EXPIRED, decided_at=now):
         return None
-    fresh = _load(session, request.id)
+    fresh = load(session, request.id)
     assert fresh is not None
     audit.record(
         session,
@@ -544,7 +235,7 @@ def _expire_one(
         {
             "step": step,
             "approver_id": approver_id,
-            "decide_by": _decide_by(policy, request).isoformat(),
+            "decide_by": decide_by(policy, request).isoformat(),
         },
     )
     return DecisionResult(
@@ -572,7 +263,7 @@ def decide(
     wins per step; the others change nothing and say why."""
     if decision not in (APPROVE, DENY):
         raise ValueError(f"decision must be {APPROVE!r} or {DENY!r}, got {decision!r}")
-    request = _load(session, request_id)
+    request = load(session, request_id)
     if request is None:
         return _refused(session, policy, None, "not_found", id=request_id)
     refusal = _refusal(session, policy, request, actor, expected_version)
@@ -584,8 +275,8 @@ def decide(
             return _closed_or_stale(session, policy, request_id)
         return DecisionResult("refused", expired.request, Problem("expired_now"), expiry=expired)
 
-    decisions = _decisions(session, [request.id])[request.id]
-    proposed = _amount_to_grant(request, decisions)
+    decisions = decisions_of(session, [request.id])[request.id]
+    proposed = amount_to_grant(request, decisions)
     if amount is not None and not 0 < amount <= proposed:
         return _refused(session, policy, request, "amount_invalid", amount=amount, max=proposed)
     final_amount = proposed if amount is None else amount
@@ -599,7 +290,7 @@ def decide(
             session, request, state=DENIED, decided_by_id=actor.id, decided_at=now, comment=comment
         )
         action = "denied"
-    elif _needs_finance(policy, request):
+    elif needs_finance(policy, request):
         won = _transition(
             session,
             request,
@@ -645,7 +336,7 @@ def decide(
     }
     if as_admin:
         detail["approver_id"] = approver_id  # whose step an admin decided instead
-    fresh = _load(session, request.id)
+    fresh = load(session, request.id)
     assert fresh is not None
     if action == "approved":
         detail["grant_id"] = _grant(session, policy, fresh, final_amount, now)
@@ -700,7 +391,7 @@ def check_can_decide(
     expected_version: int | None = None,
 ) -> DecisionResult | None:
     """Before showing a form: the refusal `decide` would give now, or None. Changes nothing."""
-    request = _load(session, request_id)
+    request = load(session, request_id)
     if request is None:
         return _refused(session, policy, None, "not_found", id=request_id)
     return _refusal(session, policy, request, actor, expected_version)
@@ -739,7 +430,7 @@ def cancel(
     session: Session, policy: Policy, request_id: int, actor: Person, *, now: datetime
 ) -> DecisionResult:
     """The requester withdraws a pending request; the approver's message is updated."""
-    request = _load(session, request_id)
+    request = load(session, request_id)
     if request is None or request.requester_id != actor.id:
         # Someone else's request is reported as not found: ids are not a way to probe.
         return _refused(session, policy, None, "not_found", id=request_id)
@@ -751,7 +442,7 @@ def cancel(
     audit.record(
         session, now, actor.email, "request.cancelled", subject(request.id), {"step": step}
     )
-    fresh = _load(session, request.id)
+    fresh = load(session, request.id)
     assert fresh is not None
     return DecisionResult(
         "cancelled",
@@ -823,7 +514,7 @@ def nudges_due(session: Session, policy: Policy, now: datetime) -> list[RequestV
             subject(request.id),
             {"step": request.step, "approver_id": request.approver_id},
         )
-        fresh = _load(session, request.id)
+        fresh = load(session, request.id)
         assert fresh is not None
         reminded.append(view(session, policy, fresh))
     return reminded

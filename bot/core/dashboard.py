@@ -3,8 +3,8 @@
 It reuses the commands' own numbers, so the dashboard and the chat replies never disagree: the
 balance from `balance_for` (the `balance` command), the score summary from `person_score`
 (the `score` command, for the same week: the last complete one, which the spotlight covers),
-the open requests from `budgets.requests`. Every manager sees the requests awaiting them,
-whoever routed them (`budgets.requests.awaiting`), and their team's pool.
+the open requests from `budgets.request_views`. Every manager sees the requests awaiting them,
+whoever routed them (`budgets.request_views.awaiting`), and their team's pool.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bot.core.commands.score import person_score
 from bot.core.commands.team import decision_buttons
 from bot.core.messages import Reply
 from bot.core.presenters.spotlight import window_context
-from budgets import requests as burst_requests
+from budgets import request_views as burst_requests
 from budgets.balances import balance_for
 from budgets.windows import last_complete_week
 from scoring.score import store_scored_weeks

@@ -24,15 +24,14 @@ from bot.core.presenters.requests import (
 from budgets import audit
 from budgets.directory import import_directory
 from budgets.ledger import verify
+from budgets.request_views import RequestInvalid, get_view
 from budgets.requests import (
     APPROVE,
     DENY,
-    RequestInvalid,
     cancel,
     create_request,
     decide,
     expire_stale,
-    get_view,
     nudges_due,
 )
 from storage.models import BurstRequestDecision, Grant, GrantBalance, Outcome, Project

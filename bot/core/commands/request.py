@@ -30,20 +30,15 @@ from bot.core.presenters.requests import (
 )
 from bot.core.registry import registry
 from budgets.periods import period_for
-from budgets.requests import (
-    APPROVE,
-    DENY,
+from budgets.request_views import (
     DecisionResult,
     Problem,
     RequestInvalid,
     RequestView,
-    cancel,
-    check_can_decide,
-    create_request,
-    decide,
     get_view,
     requests_of,
 )
+from budgets.requests import APPROVE, DENY, cancel, check_can_decide, create_request, decide
 
 USAGE = (
     "request AMOUNT REASON [--project P] [--until YYYY-MM-DD] | request cancel ID | request list"

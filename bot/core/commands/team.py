@@ -13,7 +13,7 @@ from bot.core.presenters.requests import approval_buttons, request_context
 from bot.core.registry import registry
 from budgets.balances import BalanceView, PoolBalance, active_pools, balance_for
 from budgets.directory import reports_of
-from budgets.requests import RequestView, awaiting
+from budgets.request_views import RequestView, awaiting
 
 USAGE = "team"
 MAX_DECISION_BUTTONS = 10  # requests with buttons in one message (one actions block each)

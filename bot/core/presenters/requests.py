@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot.core.messages import Button, Notice, Reply
 from budgets.balances import BalanceView, balance_for
 from budgets.policy import Policy
-from budgets.requests import Created, DecisionResult, RequestView
+from budgets.request_views import Created, DecisionResult, RequestView
 from scoring.efficiency import Efficiency, recent_efficiency
 from storage.models import Person
 

@@ -11,7 +11,7 @@ from typing import Any
 from bot.core.presenters.requests import balance_context, efficiency_context, request_context
 from budgets.balances import BalanceView, PoolBalance
 from budgets.periods import Period
-from budgets.requests import RequestView, StepView
+from budgets.request_views import RequestView, StepView
 from scoring.efficiency import Efficiency
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
