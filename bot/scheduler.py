@@ -352,7 +352,8 @@ class LeasedScheduler:
 
 
 def run_clock_process(services: Services, settings: SchedulerSettings | None = None) -> int:
-    """`tokenbot scheduler`: run until SIGTERM or Ctrl-C, then hand the lease back."""
+    """`tokenbot scheduler`: run until SIGTERM or Ctrl-C, then hand the lease back. The
+    caller (the CLI's `main`) owns the services and closes them."""
     logging.getLogger("bot").setLevel(
         min(logging.getLogger("bot").getEffectiveLevel(), logging.INFO)
     )
@@ -367,7 +368,6 @@ def run_clock_process(services: Services, settings: SchedulerSettings | None = N
         pass
     finally:
         runner.stop()
-        services.close()
     return 0
 
 

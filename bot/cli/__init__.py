@@ -1,6 +1,10 @@
 """`tokenbot` command line: one sub-command module per area, each with `register(subparsers)`.
 
-Every sub-command gets its services from `bootstrap()`. Expected failures (bad input, bad
+`main` is the CLI's composition root: it builds the services once (`bootstrap()`, with the
+engine options a sub-command asks for), hands them to the sub-command's `run(args, services)`
+and closes them when it returns. A sub-command registered `standalone=True` (policy check,
+db upgrade, simulate, bench, teams package) needs no services and is run as `run(args)`.
+Expected failures (bad input, bad
 policy) print a clear message on stderr and exit 2; nothing prints a stack trace.
 """
 
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from bot.bootstrap import bootstrap
 from bot.cli import (
     apikeys,
     audit,
@@ -78,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.run(args) or 0)
+        return _run(args)
     except PolicyInvalid as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -93,6 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "standalone", False):
+        return int(args.run(args) or 0)
+    engine_options = getattr(args, "engine_options", None)
+    services = bootstrap(**(engine_options() if engine_options else {}))
+    try:
+        return int(args.run(args, services) or 0)
+    finally:
+        services.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from budgets.apikeys import ApiKeyError, create_api_key, list_api_keys, revoke_api_key
 
 
@@ -20,10 +20,9 @@ def register(sub) -> None:  # noqa: ANN001
     revoke.set_defaults(run=revoke_key)
 
 
-def create_key(args) -> int:  # noqa: ANN001
+def create_key(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
-    services = bootstrap()
     with services.db.unit_of_work() as uow:
         try:
             created = create_api_key(uow.session, args.name, services.clock())
@@ -35,8 +34,7 @@ def create_key(args) -> int:  # noqa: ANN001
     return 0
 
 
-def list_keys(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def list_keys(args, services: Services) -> int:  # noqa: ANN001
     with services.db.read() as session:
         keys = list_api_keys(session)
     if not keys:
@@ -48,10 +46,9 @@ def list_keys(args) -> int:  # noqa: ANN001
     return 0
 
 
-def revoke_key(args) -> int:  # noqa: ANN001
+def revoke_key(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
-    services = bootstrap()
     with services.db.unit_of_work() as uow:
         try:
             revoked = revoke_api_key(uow.session, args.name, services.clock())

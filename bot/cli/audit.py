@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from budgets.audit import entries
 
 
@@ -39,8 +39,7 @@ def parse_since(text: str, zone) -> datetime:  # noqa: ANN001
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def list_audit(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def list_audit(args, services: Services) -> int:  # noqa: ANN001
     since = parse_since(args.since, services.policy.periods.zone) if args.since else None
     with services.db.read() as session:
         found = entries(session, since=since, subject=args.subject, limit=args.limit)

@@ -12,7 +12,7 @@ def register(sub) -> None:  # noqa: ANN001
         "(a synthetic org of 10,000 people and 5 million usage events; --small for CI)",
     )
     add_arguments(bench)
-    bench.set_defaults(run=run_bench)
+    bench.set_defaults(run=run_bench, standalone=True)
 
 
 def run_bench(args) -> int:  # noqa: ANN001

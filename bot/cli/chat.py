@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from bot.console import run_console
 from bot.core.dispatch import Dispatcher
 
@@ -26,16 +26,14 @@ def register(sub) -> None:  # noqa: ANN001
     demo.set_defaults(run=run_demo)
 
 
-def run_chat(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def run_chat(args, services: Services) -> int:  # noqa: ANN001
     return run_console(Dispatcher(services), args.email)
 
 
-def run_demo(args) -> int:  # noqa: ANN001
+def run_demo(args, services: Services) -> int:  # noqa: ANN001
     from bot.demo import DEMO_MANAGER, DEMO_MEMBER, seed_demo
     from storage.database import upgrade_schema
 
-    services = bootstrap()
     upgrade_schema(services.settings.database_url)
     summary = seed_demo(services)
     print(summary)

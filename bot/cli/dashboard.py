@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from bot.core.signin import LINK_LIFETIME, issue_link, public_url
 from budgets.directory import find_person
 
@@ -20,29 +20,21 @@ def register(sub) -> None:  # noqa: ANN001
     link.set_defaults(run=print_link)
 
 
-def print_link(args) -> int:  # noqa: ANN001
+def print_link(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
-    services = bootstrap()
-    try:
-        base = (args.base_url or "").rstrip("/") or public_url(services)
-        if base is None:
-            raise CommandFailed(
-                "say where tokenbot is served: --base-url URL or TOKENBOT_PUBLIC_URL"
-            )
-        if not base.startswith(("http://", "https://")):
-            raise CommandFailed(f"--base-url must start with http:// or https://, got {base!r}")
-        now = services.clock()
-        with services.db.unit_of_work() as uow:
-            person = find_person(uow.session, args.email)
-            if person is None or not person.active:
-                raise CommandFailed(
-                    f"no active person with the email {args.email} is in the directory"
-                )
-            link = issue_link(uow.session, person, base, now)
-            uow.commit()
-    finally:
-        services.close()
+    base = (args.base_url or "").rstrip("/") or public_url(services)
+    if base is None:
+        raise CommandFailed("say where tokenbot is served: --base-url URL or TOKENBOT_PUBLIC_URL")
+    if not base.startswith(("http://", "https://")):
+        raise CommandFailed(f"--base-url must start with http:// or https://, got {base!r}")
+    now = services.clock()
+    with services.db.unit_of_work() as uow:
+        person = find_person(uow.session, args.email)
+        if person is None or not person.active:
+            raise CommandFailed(f"no active person with the email {args.email} is in the directory")
+        link = issue_link(uow.session, person, base, now)
+        uow.commit()
     print(link.url)
     minutes = int(LINK_LIFETIME.total_seconds() // 60)
     print(

@@ -12,9 +12,9 @@ def register(sub) -> None:  # noqa: ANN001
     )
     up = db.add_parser("upgrade", help="create or migrate the schema to the latest version")
     up.add_argument("--revision", default="head")
-    up.set_defaults(run=upgrade)
+    up.set_defaults(run=upgrade, standalone=True)
     cur = db.add_parser("current", help="show the schema version")
-    cur.set_defaults(run=current)
+    cur.set_defaults(run=current, standalone=True)
 
 
 def upgrade(args) -> int:  # noqa: ANN001

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from budgets.directory import add_alias, import_directory
 
 
@@ -31,7 +31,7 @@ def register(sub) -> None:  # noqa: ANN001
     add.set_defaults(run=alias_add)
 
 
-def import_people(args) -> int:  # noqa: ANN001
+def import_people(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
     try:
@@ -39,7 +39,6 @@ def import_people(args) -> int:  # noqa: ANN001
             text = handle.read()
     except OSError as exc:
         raise CommandFailed(f"cannot read {args.file}: {exc.strerror}") from exc
-    services = bootstrap()
     with services.db.unit_of_work() as uow:
         result = import_directory(uow.session, text, services.policy, services.clock())
         if not result.ok:
@@ -58,14 +57,13 @@ def import_people(args) -> int:  # noqa: ANN001
     return 0
 
 
-def alias_add(args) -> int:  # noqa: ANN001
+def alias_add(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
     if args.reassign:
         from bot.cli.usage import reassign
 
-        return reassign(args.alias, args.email)
-    services = bootstrap()
+        return reassign(services, args.alias, args.email)
     with services.db.unit_of_work() as uow:
         try:
             person = add_alias(uow.session, args.alias, args.email)

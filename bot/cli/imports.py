@@ -11,7 +11,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from ingest.formats import FORMATS
 from ingest.importer import ImportSummary, Progress, import_file
 
@@ -30,7 +30,7 @@ def register(sub) -> None:  # noqa: ANN001
     imp.set_defaults(run=run_import)
 
 
-def run_import(args) -> int:  # noqa: ANN001
+def run_import(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
     path = Path(args.file)
@@ -39,7 +39,6 @@ def run_import(args) -> int:  # noqa: ANN001
         path.open("rb").close()
     except OSError as exc:
         raise CommandFailed(f"cannot read {args.file}: {exc.strerror}") from exc
-    services = bootstrap()
     with ExitStack() as stack:
         progress = stack.enter_context(_progress_bar(size)) if sys.stderr.isatty() else None
         summary = import_file(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -42,60 +42,49 @@ def _moment(text: str | None, zone) -> datetime | None:  # noqa: ANN001
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _services(at: str | None):  # noqa: ANN202
-    services = bootstrap()
+def _pin_clock(services: Services, at: str | None) -> None:
+    """`--at`: run as if it were that moment (the policy's time zone when none is given)."""
     pinned = _moment(at, services.policy.periods.zone)
     if pinned is not None:
         services.clock = lambda: pinned
-    return services
 
 
-def list_jobs(args) -> int:  # noqa: ANN001
+def list_jobs(args, services: Services) -> int:  # noqa: ANN001
     from bot.outbox import outbox_counts
     from bot.scheduler import current_lease, next_run_times
 
-    services = _services(args.at)
+    _pin_clock(services, args.at)
+    policy = services.policy
+    zone = policy.periods.zone
+    now = services.clock()
+    print(f"jobs (times in {policy.periods.timezone}, the policy's time zone):")
+    for spec, next_run in next_run_times(policy, now):
+        when = next_run.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if next_run else "never"
+        print(f"  {spec.name:<10} next {when:<26} {spec.description}")
     try:
-        policy = services.policy
-        zone = policy.periods.zone
-        now = services.clock()
-        print(f"jobs (times in {policy.periods.timezone}, the policy's time zone):")
-        for spec, next_run in next_run_times(policy, now):
-            when = (
-                next_run.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if next_run else "never"
-            )
-            print(f"  {spec.name:<10} next {when:<26} {spec.description}")
-        try:
-            with services.db.read() as session:
-                lease = current_lease(session)
-                counts = outbox_counts(session)
-        except SQLAlchemyError as exc:
-            print(
-                f"scheduler: cannot read the database ({type(exc).__name__}); run `tokenbot db upgrade`?"
-            )
-            return 1
-        if lease is None or lease.expires_at <= now:
-            print("scheduler: no process holds the lease (no clock process running)")
-        else:
-            print(
-                f"scheduler: {lease.holder} holds the lease until {lease.expires_at:%H:%M:%S} UTC"
-            )
-        print(f"outbox: {counts.pending} message(s) waiting, {counts.given_up} given up")
-    finally:
-        services.close()
+        with services.db.read() as session:
+            lease = current_lease(session)
+            counts = outbox_counts(session)
+    except SQLAlchemyError as exc:
+        print(
+            f"scheduler: cannot read the database ({type(exc).__name__}); run `tokenbot db upgrade`?"
+        )
+        return 1
+    if lease is None or lease.expires_at <= now:
+        print("scheduler: no process holds the lease (no clock process running)")
+    else:
+        print(f"scheduler: {lease.holder} holds the lease until {lease.expires_at:%H:%M:%S} UTC")
+    print(f"outbox: {counts.pending} message(s) waiting, {counts.given_up} given up")
     return 0
 
 
-def run_one_job(args) -> int:  # noqa: ANN001
+def run_one_job(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
     from bot.jobs import JOBS, run_job
 
     if args.name not in JOBS:
         raise CommandFailed(f"no job named {args.name!r}; jobs: {', '.join(JOBS)}")
-    services = _services(args.at)
-    try:
-        result = run_job(services, args.name)
-    finally:
-        services.close()
+    _pin_clock(services, args.at)
+    result = run_job(services, args.name)
     print(f"{result.name}: {result.summary}; {result.delivered} message(s) delivered")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from budgets.ledger import expire, verify
 from budgets.periods import period_by_key, period_for, previous_period
 
@@ -22,8 +22,7 @@ def register(sub) -> None:  # noqa: ANN001
     exp.set_defaults(run=expire_period)
 
 
-def verify_ledger(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def verify_ledger(args, services: Services) -> int:  # noqa: ANN001
     with services.db.read() as session:
         problems = verify(session)
     if problems:
@@ -35,10 +34,9 @@ def verify_ledger(args) -> int:  # noqa: ANN001
     return 0
 
 
-def expire_period(args) -> int:  # noqa: ANN001
+def expire_period(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
-    services = bootstrap()
     now = services.clock()
     calendar = services.policy.periods
     try:

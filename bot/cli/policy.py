@@ -14,7 +14,7 @@ def register(sub) -> None:  # noqa: ANN001
         "check", help="validate a policy file (default: TOKENBOT_POLICY or the built-in one)"
     )
     check.add_argument("file", nargs="?")
-    check.set_defaults(run=check_policy)
+    check.set_defaults(run=check_policy, standalone=True)  # a policy, not the services
 
 
 def check_policy(args) -> int:  # noqa: ANN001

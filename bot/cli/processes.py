@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -16,34 +17,34 @@ def register(sub) -> None:  # noqa: ANN001
         action="store_true",
         help="also run the scheduled jobs in this process (or set TOKENBOT_SCHEDULER_IN_WEB=1)",
     )
-    serve.set_defaults(run=run_server)
+    serve.set_defaults(run=run_server, engine_options=web_engine_options)
     clock = sub.add_parser(
         "scheduler", help="run the clock process (expiry, reminders, spotlights)"
     )
     clock.set_defaults(run=run_scheduler)
 
 
-def run_server(args) -> int:  # noqa: ANN001
+def web_engine_options() -> dict[str, Any]:
+    """Statements of the web process end after TOKENBOT_DATABASE_STATEMENT_TIMEOUT seconds
+    (default 30; 0 turns it off): a request never waits on the database for longer."""
+    timeout = float(os.environ.get("TOKENBOT_DATABASE_STATEMENT_TIMEOUT") or 30)
+    return {"statement_timeout_seconds": timeout or None}
+
+
+def run_server(args, services: Services) -> int:  # noqa: ANN001
     """Run the one aiohttp app until interrupted; a bad policy stops it before it listens
-    (bootstrap raises PolicyInvalid, which `main` reports with every problem, exit 2)."""
+    (bootstrap raises PolicyInvalid, which `main` reports with every problem, exit 2). `main`
+    closes the services after the app has stopped (and its scheduler, if attached)."""
     from aiohttp import web
 
     from bot.server import build_app, server_options
 
-    # Statements of the web process end after TOKENBOT_DATABASE_STATEMENT_TIMEOUT seconds
-    # (default 30; 0 turns it off): a request never waits on the database for longer.
-    timeout = float(os.environ.get("TOKENBOT_DATABASE_STATEMENT_TIMEOUT") or 30)
-    services = bootstrap(statement_timeout_seconds=timeout or None)
     app = build_app(services)
     if args.with_scheduler or services.settings.run_scheduler_in_web:
         from bot.scheduler import attach_to_app
 
-        attach_to_app(app, services)  # stops before close_services below
+        attach_to_app(app, services)  # stopped on the app's cleanup
 
-    async def close_services(_app: web.Application) -> None:
-        services.close()
-
-    app.on_cleanup.append(close_services)
     web.run_app(
         app,
         host=args.host,
@@ -55,9 +56,9 @@ def run_server(args) -> int:  # noqa: ANN001
     return 0
 
 
-def run_scheduler(args) -> int:  # noqa: ANN001
+def run_scheduler(args, services: Services) -> int:  # noqa: ANN001
     """The clock process: runs the scheduled jobs while it holds the database lease, stands
     by otherwise (see bot/scheduler.py); SIGTERM hands the lease back."""
     from bot.scheduler import run_clock_process
 
-    return run_clock_process(bootstrap())
+    return run_clock_process(services)

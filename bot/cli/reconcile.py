@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from ingest.formats import FORMATS
 from ingest.reconcile import Amounts, Reconciliation, reconcile_file
 from message_templates import format_money, format_tokens
@@ -30,7 +30,7 @@ def register(usage) -> None:  # noqa: ANN001 - the `usage` sub-command's subpars
     reconcile.set_defaults(run=run_reconcile)
 
 
-def run_reconcile(args) -> int:  # noqa: ANN001
+def run_reconcile(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
     path = Path(args.file)
@@ -38,7 +38,6 @@ def run_reconcile(args) -> int:  # noqa: ANN001
         path.open("rb").close()
     except OSError as exc:
         raise CommandFailed(f"cannot read {args.file}: {exc.strerror}") from exc
-    services = bootstrap()
     result = reconcile_file(
         services.db, services.policy, args.fmt, lambda: path.open("rb"), now=services.clock()
     )

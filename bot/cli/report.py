@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from bot.core.presenters.review import chart_attachment, review_context, scorecard_context
 from bot.web.chargeback import neutralise
 from message_templates import build_template_env
@@ -102,10 +102,9 @@ def _cell(value: Any) -> Any:
     return neutralise(value) if isinstance(value, str) else value
 
 
-def run_report(args) -> int:  # noqa: ANN001
+def run_report(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
-    services = bootstrap()
     now = services.clock()
     env = build_template_env()
     try:

@@ -22,7 +22,7 @@ def register(sub) -> None:  # noqa: ANN001
     parser.add_argument("--people", type=int, default=300, help="synthetic people (default 300)")
     parser.add_argument("--weeks", type=int, default=6, help="weeks of work (default 6)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.set_defaults(run=run_simulate)
+    parser.set_defaults(run=run_simulate, standalone=True)
 
 
 def run_simulate(args) -> int:  # noqa: ANN001

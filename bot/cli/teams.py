@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from bot.bootstrap import Settings, bootstrap
+from bot.bootstrap import Services, Settings
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -21,7 +21,7 @@ def register(sub) -> None:  # noqa: ANN001
         "--host",
         help="the public HTTPS host of `tokenbot serve` (default: TOKENBOT_PUBLIC_HOST)",
     )
-    package.set_defaults(run=build)
+    package.set_defaults(run=build, standalone=True)
     unreachable = teams.add_parser(
         "unreachable", help="people tokenbot cannot message on Teams yet, and why"
     )
@@ -49,14 +49,10 @@ def build(args) -> int:  # noqa: ANN001
     return 0
 
 
-def list_unreachable(args) -> int:  # noqa: ANN001
+def list_unreachable(args, services: Services) -> int:  # noqa: ANN001
     from bot.teams import unreachable_people
 
-    services = bootstrap()
-    try:
-        people = unreachable_people(services)
-    finally:
-        services.close()
+    people = unreachable_people(services)
     if not people:
         print("tokenbot can reach everyone on Teams")
         return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from bot.core import prompt_text
 from scoring import template_library as library
 from storage.models import Person, PromptTemplate
@@ -40,7 +40,7 @@ def register(sub) -> None:  # noqa: ANN001
     show.set_defaults(run=list_templates)
 
 
-def add_template(args) -> int:  # noqa: ANN001
+def add_template(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
     from budgets.directory import find_person
 
@@ -60,7 +60,6 @@ def add_template(args) -> int:  # noqa: ANN001
         text=checked.text,
         variables=checked.variables,
     )
-    services = bootstrap()
     with services.db.unit_of_work() as uow:
         author = None
         if args.author:
@@ -84,10 +83,9 @@ def add_template(args) -> int:  # noqa: ANN001
     return 0
 
 
-def retire_template(args) -> int:  # noqa: ANN001
+def retire_template(args, services: Services) -> int:  # noqa: ANN001
     from bot.cli import CommandFailed
 
-    services = bootstrap()
     with services.db.unit_of_work() as uow:
         try:
             view = library.retire(
@@ -100,8 +98,7 @@ def retire_template(args) -> int:  # noqa: ANN001
     return 0
 
 
-def list_templates(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def list_templates(args, services: Services) -> int:  # noqa: ANN001
     with services.db.read() as session:
         rows = session.execute(
             select(

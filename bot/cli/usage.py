@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services
 from bot.cli import reconcile
 from budgets.attribution import (
     reassign_identity,
@@ -48,8 +48,7 @@ def register(sub) -> None:  # noqa: ANN001
     reconcile.register(usage)
 
 
-def list_unattributed(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def list_unattributed(args, services: Services) -> int:  # noqa: ANN001
     with services.db.read() as session:
         identities = unattributed_identities(session)
     if not identities:
@@ -65,11 +64,10 @@ def list_unattributed(args) -> int:  # noqa: ANN001
     return 0
 
 
-def reassign(identity: str, email: str) -> int:
+def reassign(services: Services, identity: str, email: str) -> int:
     """Shared by `usage reassign` and `directory alias add --reassign`."""
     from bot.cli import CommandFailed
 
-    services = bootstrap()
     with services.db.unit_of_work() as uow:
         try:
             result = reassign_identity(
@@ -87,12 +85,11 @@ def reassign(identity: str, email: str) -> int:
     return 0
 
 
-def run_reassign(args) -> int:  # noqa: ANN001
-    return reassign(args.identity, args.email)
+def run_reassign(args, services: Services) -> int:  # noqa: ANN001
+    return reassign(services, args.identity, args.email)
 
 
-def list_unknown(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def list_unknown(args, services: Services) -> int:  # noqa: ANN001
     with services.db.read() as session:
         models = unknown_models(session, services.policy)
         use_cases = uncategorised_use_cases(session, services.policy)
@@ -124,8 +121,7 @@ def list_unknown(args) -> int:  # noqa: ANN001
     return 0
 
 
-def run_reprice(args) -> int:  # noqa: ANN001
-    services = bootstrap()
+def run_reprice(args, services: Services) -> int:  # noqa: ANN001
     with services.db.unit_of_work() as uow:
         result = reprice_unknown(uow.session, services.policy, services.clock())
         if result.between is not None:
