@@ -117,7 +117,7 @@ def main() -> None:
         )
 
     services = bootstrap(Settings(database_url=url), clock=lambda: NOW)
-    services.extras["web_settings"] = WebSettings(public_url="http://bench")
+    services.web_settings = WebSettings(public_url="http://bench")
     started = time.perf_counter()
     with services.db.unit_of_work() as uow:
         for key in ("4W", "13W", "2026-11", "2026-W46", "2026-Q4"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +67,12 @@ class Services:
     policy: Policy
     renderer: Renderer
     clock: Clock
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Set by entry points, surfaces and tests; typed loosely because their types live in the
+    # layers above this one (bot.web, bot.slack, bot.teams).
+    public_url: str | None = None  # the base URL people reach tokenbot at; else the environment
+    web_settings: Any = None  # bot.web's WebSettings; None: read from the environment
+    slack_deliverer: Any = None  # the mounted Slack surface's deliverer, once mounted
+    teams_deliverer: Any = None  # the mounted Teams surface's deliverer, once mounted
 
     def close(self) -> None:
         self.db.dispose()

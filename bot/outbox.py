@@ -289,13 +289,9 @@ def _send(deliverers: Sequence[Deliverer], notice: Notice) -> str | None:
 
 
 def default_deliverers(services: Any) -> list[Deliverer]:
-    """The platforms configured for this process: `services.extras["deliverers"]` when an
-    entry point set them, else every configured chat platform (Slack, Teams: see
-    `bot.delivery.platform_deliverers`, which imports them late so the outbox itself knows no
-    chat SDK), else the log (single-machine setups, demos)."""
-    configured = services.extras.get("deliverers")
-    if configured:
-        return list(configured)
+    """The platforms configured for this process: every configured chat platform (Slack,
+    Teams: see `bot.delivery.platform_deliverers`, which imports them late so the outbox itself
+    knows no chat SDK), else the log (single-machine setups, demos)."""
     return platform_deliverers(services) or [LogDeliverer(services.renderer)]
 
 

@@ -131,9 +131,9 @@ def end_session(session: Session, token: str, now: datetime) -> bool:
 
 
 def public_url(services) -> str | None:  # noqa: ANN001
-    """The base URL people reach tokenbot at: `services.extras["public_url"]` (tests, embedders),
+    """The base URL people reach tokenbot at: `services.public_url` (tests, embedders),
     else TOKENBOT_PUBLIC_URL. None when neither is set."""
     import os
 
-    url = services.extras.get("public_url") or os.environ.get("TOKENBOT_PUBLIC_URL") or ""
+    url = services.public_url or os.environ.get("TOKENBOT_PUBLIC_URL") or ""
     return url.rstrip("/") or None

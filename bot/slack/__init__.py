@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLACK = web.AppKey("slack", SlackSurface)
-DELIVERER_KEY = "slack_deliverer"  # in Services.extras once Slack is mounted
 
 
 def is_configured(services: Services) -> bool:
@@ -38,7 +37,7 @@ def mount_slack(app: web.Application, services: Services) -> None:
         return
     surface = SlackSurface(services)
     app[SLACK] = surface
-    services.extras[DELIVERER_KEY] = surface.deliverer
+    services.slack_deliverer = surface.deliverer
     app.router.add_post(EVENTS_PATH, surface.handle_http)
     if services.settings.slack_app_token:
         app.cleanup_ctx.append(surface.socket_mode)
@@ -54,7 +53,7 @@ def slack_deliverer(services: Services) -> SlackDeliverer | None:
     """The Slack `Deliverer` (for jobs and notices), or None when Slack is not configured."""
     if not services.settings.slack_bot_token:
         return None
-    existing = services.extras.get(DELIVERER_KEY)
+    existing = services.slack_deliverer
     return existing if existing is not None else SlackDeliverer(services)
 
 

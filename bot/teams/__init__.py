@@ -31,14 +31,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TEAMS = web.AppKey("teams", TeamsSurface)
-DELIVERER_KEY = "teams_deliverer"  # in Services.extras once Teams is mounted
 
 
 def mount_teams(app: web.Application, services: Services) -> None:
     settings = services.settings
     surface = TeamsSurface(services)
     app[TEAMS] = surface
-    services.extras[DELIVERER_KEY] = surface.deliverer
+    services.teams_deliverer = surface.deliverer
     app.router.add_post(MESSAGES_PATH, surface.handle_http)
     if surface.local_mode:
         if settings.microsoft_app_id or settings.microsoft_app_password:
@@ -66,8 +65,8 @@ def teams_deliverer(services: Services) -> TeamsDeliverer | None:
     with the app's credentials, always; in local/emulator mode, once someone has talked to the
     bot there (until then notices keep going to the other platforms, or the log)."""
     if has_credentials(services.settings):
-        return services.extras.get(DELIVERER_KEY) or TeamsDeliverer(services)
-    mounted = services.extras.get(DELIVERER_KEY)
+        return services.teams_deliverer or TeamsDeliverer(services)
+    mounted = services.teams_deliverer
     return mounted if mounted is not None and mounted.has_met_anyone() else None
 
 

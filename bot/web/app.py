@@ -413,7 +413,7 @@ async def dashboard_guard(
 
 
 def mount_dashboard(app: web.Application, services: Any) -> None:
-    settings = services.extras.get("web_settings") or WebSettings.from_env()
+    settings = services.web_settings or WebSettings.from_env()
     dashboard = Dashboard(services, settings)
     app[WEB] = dashboard
     app.middlewares.append(dashboard_guard)

@@ -112,8 +112,8 @@ class LiveServer:
 
 @pytest.fixture
 def org(services):
-    services.extras["public_url"] = "http://127.0.0.1"
-    services.extras["web_settings"] = WebSettings(public_url=None)
+    services.public_url = "http://127.0.0.1"
+    services.web_settings = WebSettings(public_url=None)
     return seed_org(services)
 
 

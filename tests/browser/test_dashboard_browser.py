@@ -223,7 +223,7 @@ def test_each_kind_of_role_signs_in_with_the_fake_provider_button(
     fake = FakeProvider()
     idp = LiveServer(fake.app())
     fake.issuer = idp.start()
-    services.extras["web_settings"] = WebSettings(
+    services.web_settings = WebSettings(
         providers=(
             OidcProvider(
                 "slack",

@@ -45,8 +45,8 @@ BROWSER = {"Sec-Fetch-Mode": "navigate"}
 
 @pytest.fixture
 def org(services):
-    services.extras["web_settings"] = WebSettings(public_url="http://dashboard.test")
-    services.extras["public_url"] = "http://dashboard.test"
+    services.web_settings = WebSettings(public_url="http://dashboard.test")
+    services.public_url = "http://dashboard.test"
     return seed_org(services)
 
 
@@ -363,7 +363,7 @@ async def test_the_chat_command_sends_the_asker_their_own_link_privately(client,
 
 
 def test_without_a_public_url_the_chat_says_the_dashboard_is_not_set_up(services, org):
-    services.extras["public_url"] = None
+    services.public_url = None
     reply = say(services, "bob@acme.test", "dashboard")
     assert "TOKENBOT_PUBLIC_URL" in services.renderer.text(reply)
     with services.db.read() as session:

@@ -33,7 +33,7 @@ async def provider():
 
 @pytest.fixture
 async def client(services, provider):
-    services.extras["web_settings"] = WebSettings(
+    services.web_settings = WebSettings(
         secret_key=b"k" * 32,
         providers=(
             OidcProvider(
