@@ -195,9 +195,7 @@ def parse_timestamp(value: object, *, now: datetime) -> datetime:
     return moment
 
 
-def parse_usage_event(
-    raw: object, index: int, *, now: datetime | None = None
-) -> UsageEvent | list[FieldError]:
+def parse_usage_event(raw: object, index: int, *, now: datetime) -> UsageEvent | list[FieldError]:
     """A UsageEvent from one raw record, or every problem the record has.
 
     Fields: id (required; stored as `stored_id(id)`), user, model (required); input_tokens,
@@ -208,7 +206,7 @@ def parse_usage_event(
     """
     if not isinstance(raw, Mapping):
         return [FieldError(index, "record", "must be a JSON object")]
-    moment = _now_or_current(now)
+    moment = _aware(now)
     return quick_usage_event(raw, moment + MAX_CLOCK_SKEW) or careful_usage_event(
         raw, index, moment
     )
@@ -333,7 +331,7 @@ def quick_usage_event(raw: Mapping[str, Any], latest: datetime) -> UsageEvent | 
 
 
 def parse_outcome_event(
-    raw: object, index: int, *, now: datetime | None = None
+    raw: object, index: int, *, now: datetime
 ) -> OutcomeEvent | list[FieldError]:
     """An OutcomeEvent from one raw record, or every problem the record has.
 
@@ -347,7 +345,7 @@ def parse_outcome_event(
     """
     if not isinstance(raw, Mapping):
         return [FieldError(index, "record", "must be a JSON object")]
-    fields = _FieldReader(raw, index, _now_or_current(now))
+    fields = _FieldReader(raw, index, _aware(now))
     event_id = fields.required_id("id")
     user = fields.required_text("user")
     artifact_id = fields.required_text("artifact_id", max_length=MAX_ID_LENGTH)
@@ -407,7 +405,7 @@ def parse_outcome_event(
 
 
 def parse_usage_batch(
-    raws: Sequence[object], now: datetime | None = None
+    raws: Sequence[object], now: datetime
 ) -> tuple[list[UsageEvent], list[FieldError]]:
     """Every valid event of a batch and every problem of the invalid ones (index = position).
 
@@ -418,7 +416,7 @@ def parse_usage_batch(
 
 
 def parse_outcome_batch(
-    raws: Sequence[object], now: datetime | None = None
+    raws: Sequence[object], now: datetime
 ) -> tuple[list[OutcomeEvent], list[FieldError]]:
     """Like `parse_usage_batch`, for outcome events."""
     return _parse_batch(raws, now, parse_outcome_event)
@@ -426,12 +424,12 @@ def parse_outcome_batch(
 
 def _parse_batch(
     raws: Sequence[object],
-    now: datetime | None,
+    now: datetime,
     parse_one: Callable[..., _T | list[FieldError]],
 ) -> tuple[list[_T], list[FieldError]]:
     if not isinstance(raws, list | tuple):
         return [], [FieldError(-1, "batch", "must be a list of events")]
-    current = _now_or_current(now)
+    current = _aware(now)
     events: list[_T] = []
     errors: list[FieldError] = []
     for index, raw in enumerate(raws):
@@ -571,10 +569,6 @@ def _parse_outcome_text(value: object) -> str:
     if len(value) > MAX_OUTCOME_TEXT_LENGTH:
         raise InvalidValue(f"must be at most {MAX_OUTCOME_TEXT_LENGTH:,} characters")
     return value
-
-
-def _now_or_current(now: datetime | None) -> datetime:
-    return datetime.now(UTC) if now is None else _aware(now)
 
 
 def _aware(now: datetime) -> datetime:

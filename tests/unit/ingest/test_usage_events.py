@@ -224,11 +224,16 @@ def test_epoch_milliseconds_are_rejected_with_a_hint_to_use_seconds() -> None:
     assert "seconds, not milliseconds" in reason
 
 
-def test_the_future_limit_follows_the_current_time_when_no_now_is_given() -> None:
-    tomorrow_and_a_bit = datetime.now(UTC) + timedelta(days=1, hours=1)
+def test_the_future_limit_follows_the_now_handed_in_never_the_clock() -> None:
+    """Parsing reads no clock: the caller hands in `now` (here the real one)."""
+    current = datetime.now(UTC)
+    tomorrow_and_a_bit = current + timedelta(days=1, hours=1)
+    at = usage(timestamp=int(NOW.timestamp()))
+    late = usage(timestamp=tomorrow_and_a_bit.isoformat())
 
-    assert isinstance(parse_usage_event(usage(timestamp=int(NOW.timestamp())), 0), UsageEvent)
-    assert isinstance(parse_usage_event(usage(timestamp=tomorrow_and_a_bit.isoformat()), 0), list)
+    assert isinstance(parse_usage_event(at, 0, now=current), UsageEvent)
+    assert isinstance(parse_usage_event(late, 0, now=current), list)
+    assert isinstance(parse_usage_event(late, 0, now=tomorrow_and_a_bit), UsageEvent)
 
 
 def test_a_naive_now_is_a_programming_error() -> None:
