@@ -55,7 +55,7 @@ def is_json_safe(value: Any) -> bool:
     return True
 
 
-def enqueue(session: Session, key: str, notice: Notice, now: datetime | None = None) -> bool:
+def enqueue(session: Session, key: str, notice: Notice, now: datetime) -> bool:
     """Add a notice to the outbox under `key` unless that key is already there; True when this
     call added it. The caller commits, together with the change the notice announces."""
     reply = notice.reply
@@ -82,9 +82,8 @@ def enqueue(session: Session, key: str, notice: Notice, now: datetime | None = N
         "ref": notice.ref,
         "attempts": 0,
         "next_attempt_at": None,
+        "created_at": now,
     }
-    if now is not None:
-        row["created_at"] = now
     table = OutboxMessage.__table__
     stmt = (
         upsert_insert(session, table)
@@ -95,9 +94,7 @@ def enqueue(session: Session, key: str, notice: Notice, now: datetime | None = N
     return session.execute(stmt).first() is not None
 
 
-def enqueue_all(
-    session: Session, notices: Sequence[tuple[str, Notice]], now: datetime | None = None
-) -> int:
+def enqueue_all(session: Session, notices: Sequence[tuple[str, Notice]], now: datetime) -> int:
     """Enqueue (key, notice) pairs; returns how many were new."""
     return sum(enqueue(session, key, notice, now) for key, notice in notices)
 

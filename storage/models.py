@@ -83,10 +83,6 @@ class Base(DeclarativeBase):
         __table__: ClassVar[Table]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- directory -----------------------------------------------------------------------------
 
 
@@ -160,7 +156,7 @@ class Grant(Base):
     expires_at: Mapped[datetime] = mapped_column()
     priority: Mapped[int] = mapped_column(Integer, default=0)
     source: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (Index("ix_grants_owner", "owner_type", "owner_id", "expires_at"),)
 
@@ -186,7 +182,7 @@ class LedgerEntry(Base):
     period: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class AccountTotal(Base):
@@ -251,7 +247,7 @@ class UsageEvent(Base):
     period: Mapped[str] = mapped_column(String(20))
     unknown_price: Mapped[bool] = mapped_column(Boolean, default=False)
     uncategorised: Mapped[bool] = mapped_column(Boolean, default=False)
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (
         Index("ix_usage_person_time", "person_id", "occurred_at"),
@@ -308,7 +304,7 @@ class Outcome(Base):
     template_id: Mapped[str | None] = mapped_column(String(200))
     content_fingerprint: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column()
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (
         Index("ix_outcomes_person_time", "person_id", "occurred_at"),
@@ -325,7 +321,7 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     prefix: Mapped[str] = mapped_column(String(20), index=True)
     key_hash: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
@@ -420,7 +416,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column()
     to_person_id: Mapped[int | None] = mapped_column(Integer)
     to_channel: Mapped[str | None] = mapped_column(String(200))
     to_team: Mapped[str | None] = mapped_column(String(200))  # Notice.to_team

@@ -64,7 +64,7 @@ def test_a_key_enqueued_twice_is_one_row_holding_the_first_notice(services):
 def test_a_context_that_is_not_json_is_refused_when_enqueued(services):
     notice = Notice(7, Reply("expiry_reminder", {"expires_at": PERIOD_END}))
     with services.db.unit_of_work() as uow, pytest.raises(TypeError, match="not JSON-safe"):
-        enqueue(uow.session, "reminder:bad", notice)
+        enqueue(uow.session, "reminder:bad", notice, services.clock())
 
 
 def test_a_stored_notice_renders_as_the_original_after_a_restart(services):

@@ -521,6 +521,7 @@ def test_the_approval_message_shows_balance_burn_rate_and_recent_efficiency(serv
                     identity=ann.email,
                     status=status,
                     occurred_at=clock() - ago,
+                    recorded_at=clock(),
                 )
             )
         uow.commit()
