@@ -73,6 +73,9 @@ class Services:
     web_settings: Any = None  # bot.web's WebSettings; None: read from the environment
     slack_deliverer: Any = None  # the mounted Slack surface's deliverer, once mounted
     teams_deliverer: Any = None  # the mounted Teams surface's deliverer, once mounted
+    # The chat platforms' deliverer factories (`bot.platforms.chat_platforms()`), handed in by
+    # the entry point: this module sits below the adapters and names none of them.
+    platforms: tuple[Callable[[Services], Any], ...] = ()
 
     def close(self) -> None:
         self.db.dispose()
@@ -83,6 +86,7 @@ def bootstrap(
     *,
     clock: Clock | None = None,
     policy: Policy | None = None,
+    platforms: tuple[Callable[[Services], Any], ...] = (),
     **engine_kwargs: Any,
 ) -> Services:
     """Build the services; raises PolicyInvalid for a bad policy so nothing starts on one."""
@@ -93,4 +97,5 @@ def bootstrap(
         policy=policy or load_policy(settings.policy_path, sections=POLICY_SECTIONS),
         renderer=Renderer(),
         clock=clock or system_clock,
+        platforms=platforms,
     )

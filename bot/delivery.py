@@ -6,7 +6,8 @@ Jobs and commands never hold a Slack client or a Teams TurnContext; they produce
 reports people no platform could reach, so they can be reported to admins instead of being
 skipped silently; `deliver_first` stops at the first platform that reaches the recipient (a
 person on Slack and Teams gets one approval message, not two). `platform_deliverers` lists the
-platforms configured for this process.
+platforms configured for this process, from the factories the entry point handed to
+`bootstrap` (`bot.platforms`), so this module, the outbox and the jobs name no adapter.
 
 Deliverers remember how to reach people, channels and sent messages in `conversation_refs`
 (`remember_reference` / `recall_reference`), one row per platform and key.
@@ -86,16 +87,10 @@ def deliver_first(deliverers: list[Deliverer], notice: Notice) -> bool:
 
 
 def platform_deliverers(services: Services) -> list[Deliverer]:
-    """The chat platforms configured for this process (Slack, Teams), possibly none. Imported
-    late, so this module, the outbox and the jobs know no chat SDK."""
+    """The chat platforms configured for this process (of `services.platforms`: Slack, Teams),
+    possibly none."""
     found: list[Deliverer] = []
-    for module, factory in (("bot.slack", "slack_deliverer"), ("bot.teams", "teams_deliverer")):
-        try:
-            make = getattr(__import__(module, fromlist=[factory]), factory)
-        except ModuleNotFoundError as exc:  # a build without that adapter
-            if exc.name != module:
-                raise
-            continue
+    for make in services.platforms:
         deliverer = make(services)
         if deliverer is not None:
             found.append(deliverer)

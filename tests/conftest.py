@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bot.bootstrap import Services, Settings, bootstrap
+from bot.platforms import chat_platforms
 from budgets.policy import Policy, load_policy
 from storage.database import normalise_url, upgrade_schema
 from storage.models import Base
@@ -151,7 +152,12 @@ def policy() -> Policy:
 
 @pytest.fixture
 def services(clean_database: str, clock: Clock, policy: Policy) -> Iterator[Services]:
-    built = bootstrap(Settings(database_url=clean_database), clock=clock, policy=policy)
+    built = bootstrap(
+        Settings(database_url=clean_database),
+        clock=clock,
+        policy=policy,
+        platforms=chat_platforms(),  # as every entry point does
+    )
     yield built
     built.close()
 

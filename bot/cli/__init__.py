@@ -37,6 +37,7 @@ from bot.cli import (
     templates,
     usage,
 )
+from bot.platforms import chat_platforms
 from budgets.policy import PolicyInvalid
 
 MODULES = [
@@ -104,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "standalone", False):
         return int(args.run(args) or 0)
     engine_options = getattr(args, "engine_options", None)
-    services = bootstrap(**(engine_options() if engine_options else {}))
+    services = bootstrap(platforms=chat_platforms(), **(engine_options() if engine_options else {}))
     try:
         return int(args.run(args, services) or 0)
     finally:
