@@ -1,7 +1,8 @@
 """The policy's `[governance]` section: the thresholds of the gaming detectors, of the
 overspend and underuse reports, and of the monthly quota recommendations.
 
-`read_governance` validates the section with the policy's own reader, so `load_policy` reports
+`read_governance` validates the section with the policy's own `PolicyReader`, so `load_policy`
+(handed `scoring.sections.POLICY_SECTIONS` by the composition root) reports
 a bad value next to every other problem under its dotted key (`governance.chat_loops.min_turns:
 must be >= 2, got 1`). `governance_settings(policy)` returns the parsed, immutable settings.
 Every value has a default (the built-in policy spells them out), so a policy without the
