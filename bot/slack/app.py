@@ -235,8 +235,9 @@ class SlackSurface:
                 headers=request.headers,  # type: ignore[arg-type]
             )
         # Bolt decodes a JSON content type before any signature check, and reads the result
-        # as an object (`.get`): JSON that is null, a list or a number fails there.
-        except (ValueError, AttributeError):
+        # as an object (`.get`): JSON that is null, a list or a number fails there, and JSON
+        # nested deeper than Python's recursion limit fails in the decoder.
+        except (ValueError, AttributeError, RecursionError):
             return web.json_response(
                 {"error": "invalid request", "message": "the body is not a JSON object"},
                 status=400,

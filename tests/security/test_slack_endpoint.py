@@ -48,6 +48,17 @@ def test_a_json_content_type_with_json_that_is_not_an_object_is_a_400_not_a_500(
     assert slack.fake.calls == []
 
 
+def test_a_json_body_nested_past_the_recursion_limit_is_a_400_not_a_500(slack, org):
+    """Threat: Bolt's JSON decoding (before any signature check) of `[[[[...` nested deeper
+    than Python's recursion limit raised RecursionError: a 500 and a trace per request (found
+    by the fuzz suite)."""
+    body = "[" * 100_000
+    headers = {**sign(body), "Content-Type": "application/json"}
+    sent = slack.post(body, signed=False, headers=headers)
+    assert sent.status == 400
+    assert slack.fake.calls == []
+
+
 def test_a_byte_identical_replay_of_a_signed_command_runs_once(slack, services, org):
     """Threat: whoever sees one signed request (a proxy log, a shared HAR file) replays it
     within Slack's 5-minute window: a second burst request is filed in Ann's name."""
