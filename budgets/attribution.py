@@ -20,8 +20,8 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from budgets.directory import add_alias, find_person
-from budgets.ledger import debit_recorded_usage, identity_key
 from budgets.policy import Policy
+from budgets.usage_ledger import debit_recorded_usage, identity_key
 from storage.models import Outcome, UsageEvent
 
 

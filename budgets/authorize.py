@@ -25,9 +25,9 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from budgets.draws import draw_order
-from budgets.ledger import identity_key
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.usage_ledger import identity_key
 from storage.database import DriverQuery
 from storage.models import Person, UTCDateTime
 

@@ -234,7 +234,7 @@ def _graph_errors(session: Session, rows: list[DirectoryRow]) -> list[RowError]:
 def import_directory(session: Session, text: str, policy: Policy, now: datetime) -> ImportResult:
     """Validate and upsert a directory CSV; writes nothing unless every row is valid.
     New people get this period's baseline at once. The caller commits."""
-    from budgets.ledger import ensure_period_grants
+    from budgets.grants import ensure_period_grants
 
     rows, errors = parse_directory_csv(text, policy)
     # Graph problems are reported together with row problems (fix everything in one pass),

@@ -1,6 +1,6 @@
 """The draw-down rule: which grants an amount of usage is drawn from, and how much from each.
 
-One pure function, applied by the ledger when it debits usage (`budgets.ledger`) and by the
+One pure function, applied by the ledger when it debits usage (`budgets.usage_ledger`) and by the
 gateway's authorization when it says which pool a request would draw from first
 (`budgets.authorize`); repricing refunds in the reverse of the same order.
 

@@ -10,7 +10,7 @@ periods up to the month reviewed and proposes, each with its evidence:
 A recommendation is stored once per month and subject (its `key`), pending until an admin
 applies or dismisses it, exactly once (a conditional update on its status), audited in the same
 transaction. Applying writes a `QuotaOverride` effective from the start of the next budget
-period; `quota_overrides(session, period)` is what `budgets.ledger.period_grant_specs` consults
+period; `quota_overrides(session, period)` is what `budgets.grants.period_grant_specs` consults
 when it issues a period's allotments, so nothing changes in the running period.
 """
 

@@ -30,13 +30,13 @@ from sqlalchemy.orm import Session
 
 from budgets import audit
 from budgets.draws import kind_rank
-from budgets.ledger import (
-    _add_account_totals,
-    _add_use_case_totals,
-    _debit,
-    _IntegerPrices,
-)
 from budgets.policy import Policy
+from budgets.usage_ledger import (
+    IntegerPrices,
+    add_account_totals,
+    add_use_case_totals,
+    debit,
+)
 from storage.database import is_sqlite
 from storage.models import Grant, GrantBalance, LedgerEntry, Person, UsageEvent
 
@@ -95,7 +95,7 @@ def reprice_unknown(
         rows = _claim(session, name, resolved.name, resolved.source)
         if not rows:
             continue
-        prices: dict[int, _IntegerPrices] = {}
+        prices: dict[int, IntegerPrices] = {}
         changes = []
         earliest = min(r["occurred_at"] for r in rows)
         latest = max(r["occurred_at"] for r in rows)
@@ -107,7 +107,7 @@ def reprice_unknown(
             price = resolved.price_at(r["occurred_at"])
             integer = prices.get(id(price))
             if integer is None:
-                integer = prices[id(price)] = _IntegerPrices(price)
+                integer = prices[id(price)] = IntegerPrices(price)
             budget = integer.budget_tokens(r["input_tokens"], r["output_tokens"])
             cost = integer.cost_micros(
                 r["input_tokens"], r["output_tokens"], r["cached_input_tokens"]
@@ -226,7 +226,7 @@ def _book_differences(
             "cost_micros": cost - r["cost_micros"],
         }
         (more if row["budget_tokens"] >= 0 else less).append(row)
-    overdraft = _debit(session, more, policy, now, counts_events=False) if more else 0
+    overdraft = debit(session, more, policy, now, counts_events=False) if more else 0
     given_back = _give_back(session, less, now) if less else 0
     return sum(r["budget_tokens"] for r in more), overdraft, given_back
 
@@ -309,7 +309,7 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
         totals[(r["person_id"], r["period"])][0] += r["budget_tokens"]
         totals[(r["person_id"], r["period"])][1] += r["cost_micros"]
         by_use_case[(r["person_id"], r["period"], r["use_case"] or "")] += r["budget_tokens"]
-    _add_account_totals(
+    add_account_totals(
         session,
         [
             {
@@ -323,7 +323,7 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
             for (pid, period), (used, cost) in totals.items()
         ],
     )
-    _add_use_case_totals(
+    add_use_case_totals(
         session,
         [
             {"person_id": pid, "period": period, "use_case": uc, "used": used, "events": 0}

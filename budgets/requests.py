@@ -31,7 +31,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from budgets import audit
-from budgets.ledger import GrantSpec, issue_grants
+from budgets.grants import GrantSpec, issue_grants
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.request_routing import route

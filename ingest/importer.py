@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
-from budgets.ledger import record_usage
 from budgets.policy import Policy
+from budgets.usage_ledger import record_usage
 from ingest.events import FieldError, OutcomeEvent, UsageEvent
 from ingest.formats import ImportRow, read_file
 from ingest.store import outcome_storage_errors, record_outcomes, usage_storage_errors

@@ -13,7 +13,7 @@ Ids make it exact. Every reader derives the ids `tokenbot import` stores (long o
   source; they are counted as `unsourced_ids` and the ledger side is compared for the others only.
 
 Per line: the person is the directory's (an email) when the identity maps to one
-(`budgets.ledger.resolve_identities`, the rule record_usage applies), else the identity as sent
+(`budgets.usage_ledger.resolve_identities`, the rule record_usage applies), else the identity as sent
 (unattributed); the model is the resolved name (`Policy.resolve_model`), as record_usage stores
 it. Money: an export row is priced as record_usage would price it (the resolved model's price at
 the call's time, `ModelPrice.cost_micros`); a stored row counts what is stored (its price as
@@ -42,8 +42,8 @@ from sqlalchemy import Column, MetaData, String, Table, case, exists, func, inse
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from budgets.ledger import identity_key, resolve_identities
 from budgets.policy import Policy
+from budgets.usage_ledger import identity_key, resolve_identities
 from ingest.events import FieldError, UsageEvent
 from ingest.formats import read_file
 from ingest.importer import CHUNK_ROWS, MAX_REPORTED_PROBLEMS, checked_rows

@@ -1,6 +1,6 @@
 """Storing validated outcome events, and the storage limits every event must also fit.
 
-`record_outcomes` is the outcome counterpart of `budgets.ledger.record_usage`: each outcome id
+`record_outcomes` is the outcome counterpart of `budgets.usage_ledger.record_usage`: each outcome id
 is stored once (ON CONFLICT DO NOTHING), whatever the order or repetition of deliveries; the
 user resolves to a person like usage does (email or directory alias), and an identity nobody
 is mapped to is kept as unattributed (person_id NULL) until an admin re-assigns it. Only the
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from budgets.ledger import identity_key, resolve_identities, unique_by_id
+from budgets.usage_ledger import identity_key, resolve_identities, unique_by_id
 from ingest.events import FieldError
 from storage.database import insert_new_rows
 from storage.models import Outcome, UsageEvent

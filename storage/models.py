@@ -5,7 +5,7 @@ Invariants:
   updates or deletes them, except that the `person_id` of unattributed usage and outcomes is set
   once (NULL -> a person) when an admin re-assigns the identity they came from.
 - `GrantBalance`, `AccountTotal` and `UseCaseTotal` are projections of the ledger kept for O(1) reads;
-  `budgets.ledger.verify` rebuilds them from the facts and reports any difference.
+  `budgets.verify.verify` rebuilds them from the facts and reports any difference.
 - Token amounts are integers; money is integer micro-dollars (1 USD = 1,000,000).
 - Every datetime is stored as UTC and read back timezone-aware.
 - Prompt text is never stored: usage carries counts and, at most, a fingerprint.

@@ -5,8 +5,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budgets.ledger import _IntegerPrices
 from budgets.policy import ModelPrice
+from budgets.usage_ledger import IntegerPrices
 
 prices = st.decimals(min_value=0, max_value=200, places=3, allow_nan=False, allow_infinity=False)
 weights = st.decimals(min_value=Decimal("0.001"), max_value=20, places=3)
@@ -26,7 +26,7 @@ def test_integer_prices_equal_the_decimal_ones(
         weight=weight,
     )
     cached = min(cached, input_tokens)
-    fast = _IntegerPrices(model)
+    fast = IntegerPrices(model)
     assert fast.budget_tokens(input_tokens, output_tokens) == model.budget_tokens(
         input_tokens, output_tokens
     )

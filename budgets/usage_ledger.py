@@ -1,0 +1,514 @@
+"""Usage: record usage events once each and draw their budget tokens from grants.
+
+Usage events (`UsageEvent` rows) and the debit and overdraft `LedgerEntry` rows are facts;
+`GrantBalance`, `AccountTotal` and `UseCaseTotal` (each person's usage per use case and period,
+for capped use cases) are projections updated in the same transaction, so reads are O(1) in
+history size. Invariants (property-tested):
+- a usage event id is recorded once, whatever the order or repetition of deliveries;
+- usage is always recorded: what no grant covers is an overdraft entry, never lost;
+- a draw never takes a grant below zero remaining (amount = remaining + used + expired).
+
+Which grants a usage event is drawn from, and how much from each, is the draw-down rule in
+`budgets.draws` (`plan_draws`); this module picks the grants that may cover each group of usage
+(scope, effective and unexpired at its time), applies the plan and records it. `debit`,
+`IntegerPrices` and the totals' upserts are shared with `budgets.repricing`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from budgets.draws import plan_draws
+from budgets.models import ResolvedModel
+from budgets.periods import Period, period_for
+from budgets.policy import ModelPrice, Policy
+from storage.database import insert_new_rows, is_sqlite, upsert_insert
+from storage.models import (
+    AccountTotal,
+    Grant,
+    GrantBalance,
+    LedgerEntry,
+    Person,
+    Project,
+    UsageEvent,
+    UseCaseTotal,
+)
+
+
+class UsageLike(Protocol):
+    """What record_usage reads from a usage event. Read-only properties, so frozen
+    dataclasses (`ingest.events.UsageEvent`, `bot.demo.DemoUsage`) satisfy it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def input_tokens(self) -> int: ...
+
+    @property
+    def output_tokens(self) -> int: ...
+
+    @property
+    def cached_input_tokens(self) -> int: ...
+
+    @property
+    def use_case(self) -> str | None: ...
+
+    @property
+    def project(self) -> str | None: ...
+
+    @property
+    def template_id(self) -> str | None: ...
+
+    @property
+    def conversation_id(self) -> str | None: ...
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def prompt_fingerprint(self) -> str | None: ...
+
+
+@dataclass
+class RecordResult:
+    recorded: int = 0
+    duplicates: int = 0
+    unattributed: int = 0
+    overdraft: int = 0
+    unknown_models: set[str] = field(default_factory=set)
+    uncategorised_use_cases: set[str] = field(default_factory=set)
+
+
+def identity_key(identity: str) -> str:
+    """How an identity is looked up: emails case-insensitively, provider ids exactly."""
+    identity = identity.strip()
+    return identity.lower() if "@" in identity else identity
+
+
+def resolve_identities(
+    session: Session, identities: Iterable[str]
+) -> dict[str, tuple[int, int | None]]:
+    """Map emails and provider aliases to (person id, team id); unknown ones are absent."""
+    from storage.models import IdentityAlias
+
+    keys = {identity_key(i) for i in identities}
+    emails = [k for k in keys if "@" in k]
+    found: dict[str, tuple[int, int | None]] = {}
+    for chunk in _chunks(emails, 500):
+        for pid, email, team_id in session.execute(
+            select(Person.id, Person.email, Person.team_id).where(Person.email.in_(chunk))
+        ):
+            found[email] = (pid, team_id)
+    rest = [k for k in keys if k not in found]
+    for chunk in _chunks(rest, 500):
+        for alias, pid, team_id in session.execute(
+            select(IdentityAlias.alias, Person.id, Person.team_id)
+            .join(Person, Person.id == IdentityAlias.person_id)
+            .where(IdentityAlias.alias.in_(chunk))
+        ):
+            found[alias] = (pid, team_id)
+    return found
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _PeriodCache:
+    """period_for is called per event; consecutive events almost always share a period."""
+
+    def __init__(self, policy: Policy):
+        self.calendar = policy.periods
+        self.last: Period | None = None
+
+    def __call__(self, moment: datetime) -> Period:
+        if self.last is None or not self.last.contains(moment):
+            self.last = period_for(self.calendar, moment)
+        return self.last
+
+
+def unique_by_id(events: Iterable[Any]) -> tuple[dict[str, Any], int]:
+    """The first event of each id, in order, and how many repeats were dropped."""
+    unique: dict[str, Any] = {}
+    repeats = 0
+    for event in events:
+        if event.id in unique:
+            repeats += 1
+        else:
+            unique[event.id] = event
+    return unique, repeats
+
+
+class IntegerPrices:
+    """A model's `budget_tokens` and `cost_micros` in exact integer arithmetic: the same results
+    as ModelPrice's Decimal methods (ceiling; half up), several times faster per event."""
+
+    def __init__(self, model: ModelPrice):
+        self.weight = model.weight.as_integer_ratio()
+        ratios = [
+            price.as_integer_ratio()
+            for price in (model.input_per_1m, model.cached_input_per_1m, model.output_per_1m)
+        ]
+        self.denominator = math.lcm(*(d for _, d in ratios))
+        self.input, self.cached, self.output = (n * (self.denominator // d) for n, d in ratios)
+
+    def budget_tokens(self, input_tokens: int, output_tokens: int) -> int:
+        numerator, denominator = self.weight
+        return -(-(input_tokens + output_tokens) * numerator // denominator)
+
+    def cost_micros(self, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> int:
+        total = (
+            max(input_tokens - cached_input_tokens, 0) * self.input
+            + cached_input_tokens * self.cached
+            + output_tokens * self.output
+        )
+        return (2 * total + self.denominator) // (2 * self.denominator)
+
+
+def record_usage(
+    session: Session, events: Sequence[UsageLike], policy: Policy, now: datetime
+) -> RecordResult:
+    """Record usage events once each and draw their budget tokens from grants.
+
+    The caller validates events and commits. Duplicated ids (within the batch, or already
+    stored) are counted as duplicates and change nothing.
+    """
+    result = RecordResult()
+    unique, result.duplicates = unique_by_id(events)
+    if not unique:
+        return result
+
+    users = {e.user: identity_key(e.user) for e in unique.values()}
+    people = resolve_identities(session, users)
+    periods = _PeriodCache(policy)
+    # Names as sent resolve to catalog models, public prices or unknown (budgets.models);
+    # integer prices are made once per price (public prices can differ by the call's date).
+    models: dict[str, ResolvedModel] = {}
+    prices: dict[int, IntegerPrices] = {}
+    # The policy's spelling of each use case sent ("SEO-Brief" is seo-brief); others as sent.
+    use_cases: dict[str | None, str | None] = {}
+    rows = []
+    for e in unique.values():
+        resolved = models.get(e.model)
+        if resolved is None:
+            resolved = models[e.model] = policy.resolve_model(e.model)
+        price = resolved.price if resolved.source != "public" else resolved.price_at(e.timestamp)
+        model = prices.get(id(price))
+        if model is None:
+            model = prices[id(price)] = IntegerPrices(price)
+        if e.use_case not in use_cases:
+            known = policy.use_case_named(e.use_case)
+            use_cases[e.use_case] = known.name if known is not None else e.use_case
+        use_case = use_cases[e.use_case]
+        person = people.get(users[e.user])
+        rows.append(
+            {
+                "id": e.id,
+                "person_id": person[0] if person else None,
+                "identity": e.user.strip(),
+                "model": resolved.name,
+                "model_sent": e.model if e.model != resolved.name else None,
+                "price_source": resolved.source,
+                "input_tokens": e.input_tokens,
+                "output_tokens": e.output_tokens,
+                "cached_input_tokens": e.cached_input_tokens or 0,
+                "budget_tokens": model.budget_tokens(e.input_tokens, e.output_tokens),
+                "cost_micros": model.cost_micros(
+                    e.input_tokens, e.output_tokens, e.cached_input_tokens or 0
+                ),
+                "use_case": use_case,
+                "project": e.project,
+                "template_id": e.template_id,
+                "conversation_id": e.conversation_id,
+                "prompt_fingerprint": e.prompt_fingerprint,
+                "occurred_at": e.timestamp,
+                "period": periods(e.timestamp).key,
+                "unknown_price": resolved.source == "unknown",
+                "uncategorised": use_case not in policy.use_cases,
+                "recorded_at": now,
+            }
+        )
+    # Insert in id order: two concurrent batches sharing ids then lock them in the same order
+    # (PostgreSQL), so they queue instead of deadlocking.
+    rows.sort(key=lambda r: r["id"])
+    inserted = insert_new_rows(session, UsageEvent.__table__, rows)
+    new_rows = [r for r in rows if r["id"] in inserted]
+    result.recorded = len(new_rows)
+    result.duplicates += len(rows) - len(new_rows)
+    for r in new_rows:
+        if r["person_id"] is None:
+            result.unattributed += 1
+        if r["unknown_price"]:
+            result.unknown_models.add(r["model"])
+        if r["uncategorised"]:
+            result.uncategorised_use_cases.add(r["use_case"] or "(none)")
+    teams = {pid: team_id for pid, team_id in people.values()}
+    attributed = [
+        dict(r, team_id=teams[r["person_id"]]) for r in new_rows if r["person_id"] is not None
+    ]
+    result.overdraft = debit(session, attributed, policy, now)
+    return result
+
+
+def debit_recorded_usage(
+    session: Session, rows: list[dict[str, Any]], policy: Policy, now: datetime
+) -> int:
+    """Draw usage rows already stored (now attributed: `person_id`, `team_id`, `period`,
+    `use_case`, `project`, `occurred_at`, `budget_tokens`, `cost_micros`) from grants and add
+    them to the projections; returns the overdraft. Used when unattributed usage is re-assigned."""
+    return debit(session, rows, policy, now)
+
+
+def debit(
+    session: Session,
+    rows: list[dict[str, Any]],
+    policy: Policy,
+    now: datetime,
+    *,
+    counts_events: bool = True,
+) -> int:
+    """Draw recorded usage from grants; returns the overdraft (tokens no grant covered).
+    `counts_events=False` draws a correction of usage already counted (a reprice)."""
+    counted = 1 if counts_events else 0
+    if not rows:
+        return 0
+    # Aggregate per person, period, use case and project: one draw-down per group per batch.
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_use_case: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        key = (r["person_id"], r["team_id"], r["period"], r["use_case"], r["project"])
+        group = groups.setdefault(key, [0, r["occurred_at"]])
+        group[0] += r["budget_tokens"]
+        group[1] = max(group[1], r["occurred_at"])
+        total = totals[(r["person_id"], r["period"])]
+        total[0] += r["budget_tokens"]
+        total[1] += r["cost_micros"]
+        total[2] += counted
+        use_case_total = by_use_case[(r["person_id"], r["period"], r["use_case"] or "")]
+        use_case_total[0] += r["budget_tokens"]
+        use_case_total[1] += counted
+
+    person_ids = sorted({k[0] for k in groups})
+    team_ids = sorted({k[1] for k in groups if k[1] is not None})
+    project_names = sorted({k[4] for k in groups if k[4]})
+    use_cases = sorted({k[3] for k in groups if k[3]})
+    project_ids = (
+        dict(
+            session.execute(
+                select(Project.name, Project.id).where(Project.name.in_(project_names))
+            ).all()
+        )
+        if project_names
+        else {}
+    )
+    earliest = min(r["occurred_at"] for r in rows)
+    latest = max(r["occurred_at"] for r in rows)
+    owners = [and_(Grant.owner_type == "person", Grant.owner_id.in_(person_ids))]
+    if team_ids:
+        owners.append(and_(Grant.owner_type == "team", Grant.owner_id.in_(team_ids)))
+    if project_ids:
+        owners.append(
+            and_(Grant.owner_type == "project", Grant.owner_id.in_(list(project_ids.values())))
+        )
+    if use_cases:
+        owners.append(and_(Grant.owner_type == "org", Grant.use_case.in_(use_cases)))
+    query = (
+        select(
+            Grant.id,
+            Grant.kind,
+            Grant.token_class,
+            Grant.owner_type,
+            Grant.owner_id,
+            Grant.use_case,
+            Grant.effective_at,
+            Grant.expires_at,
+            GrantBalance.remaining,
+        )
+        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
+        .where(
+            GrantBalance.remaining > 0,
+            Grant.expires_at > earliest,
+            Grant.effective_at <= latest,
+            or_(*owners),
+        )
+        .order_by(Grant.id)
+    )
+    if not is_sqlite(session):
+        # Serialise concurrent draws on the same grants; ordered by id so two batches
+        # locking overlapping grants cannot deadlock.
+        query = query.with_for_update(of=GrantBalance)
+    candidates = session.execute(query).all()
+    remaining = {g.id: g.remaining for g in candidates}
+    # Which grants may cover a group, found by scope instead of testing every candidate.
+    by_scope: dict[tuple[str, Any], list[Any]] = defaultdict(list)
+    for g in candidates:
+        scope = _scope_of(g)
+        if scope is not None:
+            by_scope[scope].append(g)
+
+    draws: dict[tuple[int, int, str], int] = defaultdict(int)
+    overdrafts: dict[tuple[int, str], int] = defaultdict(int)
+    for (person_id, team_id, period, use_case, project), (amount, moment) in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3] or "", kv[0][4] or "")
+    ):
+        project_id = project_ids.get(project) if project else None
+        cls = policy.token_class_for(use_case)
+        usable = [
+            g
+            for scope in _scopes(person_id, team_id, project_id, use_case)
+            for g in by_scope.get(scope, ())
+            if remaining[g.id] > 0 and g.effective_at <= moment < g.expires_at
+        ]
+        plan = plan_draws(usable, amount, cls, remaining)
+        for draw in plan.draws:
+            remaining[draw.grant_id] -= draw.amount
+            draws[(draw.grant_id, person_id, period)] += draw.amount
+        if plan.overdraft:
+            overdrafts[(person_id, period)] += plan.overdraft
+
+    batch = f"usage-batch:{uuid.uuid4().hex}"
+    entries = [
+        {
+            "entry_type": "debit",
+            "grant_id": gid,
+            "person_id": pid,
+            "period": period,
+            "amount": amount,
+            "reference": batch,
+            "created_at": now,
+        }
+        for (gid, pid, period), amount in draws.items()
+    ] + [
+        {
+            "entry_type": "overdraft",
+            "grant_id": None,
+            "person_id": pid,
+            "period": period,
+            "amount": amount,
+            "reference": batch,
+            "created_at": now,
+        }
+        for (pid, period), amount in overdrafts.items()
+    ]
+    if entries:
+        session.execute(LedgerEntry.__table__.insert(), entries)
+    per_grant: dict[int, int] = defaultdict(int)
+    for (gid, _pid, _period), amount in draws.items():
+        per_grant[gid] += amount
+    if per_grant:
+        balances = GrantBalance.__table__
+        session.execute(
+            update(balances)
+            .where(balances.c.grant_id == _bind("gid"))
+            .values(
+                remaining=balances.c.remaining - _bind("amount"),
+                used=balances.c.used + _bind("amount"),
+            ),
+            [{"gid": gid, "amount": amount} for gid, amount in per_grant.items()],
+        )
+    add_account_totals(
+        session,
+        [
+            {
+                "person_id": pid,
+                "period": period,
+                "used": t[0],
+                "overdraft": overdrafts.get((pid, period), 0),
+                "cost_micros": t[1],
+                "events": t[2],
+            }
+            for (pid, period), t in totals.items()
+        ],
+    )
+    add_use_case_totals(
+        session,
+        [
+            {"person_id": pid, "period": period, "use_case": uc, "used": t[0], "events": t[1]}
+            for (pid, period, uc), t in by_use_case.items()
+        ],
+    )
+    return sum(overdrafts.values())
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _scope_of(g: Any) -> tuple[str, Any] | None:
+    """What a grant covers: a use case (reserved), a project, a team, or one person."""
+    if g.kind == "reserved":
+        return ("reserved", g.use_case) if g.use_case is not None else None
+    if g.kind == "project":
+        return ("project", g.owner_id)
+    if g.kind == "team_pool":
+        return ("team_pool", g.owner_id)
+    return ("person", g.owner_id) if g.owner_type == "person" else None
+
+
+def _scopes(
+    person_id: int, team_id: int | None, project_id: int | None, use_case: str | None
+) -> list[tuple[str, Any]]:
+    """The scopes of the grants that may cover usage by this person, team, project, use case."""
+    scopes: list[tuple[str, Any]] = [("person", person_id)]
+    if team_id is not None:
+        scopes.append(("team_pool", team_id))
+    if project_id is not None:
+        scopes.append(("project", project_id))
+    if use_case is not None:
+        scopes.append(("reserved", use_case))
+    return scopes
+
+
+def add_account_totals(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add per person and period deltas (used, overdraft, cost, events) to `AccountTotal`."""
+    if not rows:
+        return
+    table = AccountTotal.__table__
+    stmt = upsert_insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["person_id", "period"],
+        set_={
+            "used": table.c.used + stmt.excluded.used,
+            "overdraft": table.c.overdraft + stmt.excluded.overdraft,
+            "cost_micros": table.c.cost_micros + stmt.excluded.cost_micros,
+            "events": table.c.events + stmt.excluded.events,
+        },
+    )
+    # One executemany, rows in key order (PostgreSQL locks them in that order: no deadlock).
+    session.execute(stmt, sorted(rows, key=lambda r: (r["person_id"], r["period"])))
+
+
+def add_use_case_totals(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add per person, period and use case deltas (used, events) to `UseCaseTotal`."""
+    if not rows:
+        return
+    table = UseCaseTotal.__table__
+    stmt = upsert_insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["person_id", "period", "use_case"],
+        set_={
+            "used": table.c.used + stmt.excluded.used,
+            "events": table.c.events + stmt.excluded.events,
+        },
+    )
+    session.execute(stmt, sorted(rows, key=lambda r: (r["person_id"], r["period"], r["use_case"])))
