@@ -1,16 +1,23 @@
-"""The composition root: settings, database, policy, templates and clock, built once and
-handed to every entry point (HTTP, chat, CLI, jobs). Nothing is created at import time."""
+"""The composition root: settings, database, policy, templates, clock and the tokenizer's
+encodings, built once and handed to every entry point (HTTP, chat, CLI, jobs). Nothing is
+created at import time.
+
+The scheduler is not a field: `bot.scheduler` sits above this module (it runs jobs, which use
+the services), only `tokenbot scheduler` and `serve` with TOKENBOT_SCHEDULER_IN_WEB start one,
+and APScheduler's job store calls it back by a stored reference (`bot.scheduler.run_scheduled`),
+so it finds the running scheduler through that module rather than through the services."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.rendering import Renderer
 from budgets.policy import Policy, load_policy
+from budgets.tokenizer import EncodingCache, load_encoding
 from scoring.sections import POLICY_SECTIONS
 from storage.database import DEFAULT_DATABASE_URL, Database
 
@@ -67,6 +74,9 @@ class Services:
     policy: Policy
     renderer: Renderer
     clock: Clock
+    # Built encodings are immutable and cost seconds and hundreds of MB each, so every Services
+    # in a process shares the process-wide cache; close() leaves it for the others.
+    encodings: EncodingCache = field(default_factory=lambda: load_encoding)
     # Set by entry points, surfaces and tests; typed loosely because their types live in the
     # layers above this one (bot.web, bot.slack, bot.teams).
     public_url: str | None = None  # the base URL people reach tokenbot at; else the environment
@@ -97,5 +107,6 @@ def bootstrap(
         policy=policy or load_policy(settings.policy_path, sections=POLICY_SECTIONS),
         renderer=Renderer(),
         clock=clock or system_clock,
+        encodings=load_encoding,
         platforms=platforms,
     )

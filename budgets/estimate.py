@@ -21,7 +21,7 @@ Invariants:
   when that model would be the cheapest on the asked model's count; the cheapest model reported
   is always priced on its own exact (or calibrated) count.
 * A vocabulary is loaded once per process, even when the first estimates arrive together
-  (`budgets.tokenizer.load_encoding`).
+  (`budgets.tokenizer.load_encoding`, which the composition root hands in as `encodings`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from budgets.policy import ModelPrice, Policy, UseCase
 from budgets.sensitive import SensitiveFinding, find_sensitive
-from budgets.tokenizer import count_chat_tokens, count_tokens
+from budgets.tokenizer import EncodingCache, count_chat_tokens, count_tokens
 from storage.database import DriverQuery
 from storage.models import Grant, GrantBalance, Person, PromptTemplate, UsageEvent, UTCDateTime
 
@@ -149,6 +149,7 @@ def estimate(
     use_case: str | None = None,
     *,
     now: datetime,
+    encodings: EncodingCache | None = None,
 ) -> Estimate:
     """Estimate sending `text_or_messages` (plain text, or chat messages of role/content) to
     `model` (the policy's default when None) for `use_case`; raises InvalidEstimateInput."""
@@ -168,7 +169,7 @@ def estimate(
             f"{settings.max_text_chars:,} characters. Estimate it in parts."
         )
 
-    raw_counts = {price.encoding: _raw_count(text_or_messages, price.encoding)}
+    raw_counts = {price.encoding: _raw_count(text_or_messages, price.encoding, encodings)}
     sensitive = tuple(find_sensitive(scanned))
     remaining, history = _database_reads(session, person, use, now)
     ratio = _output_ratio(history, use, settings.default_output_ratio)
@@ -177,7 +178,9 @@ def estimate(
     candidates = [policy.models[name] for name in (use.allowed_models if use else ())] or list(
         policy.models.values()
     )
-    cheapest = _cheapest(candidates, text_or_messages, raw_counts, price.encoding, ratio.ratio)
+    cheapest = _cheapest(
+        candidates, text_or_messages, raw_counts, price.encoding, ratio.ratio, encodings
+    )
     saving = _template_saving(history, asked, price)
     return Estimate(
         model=asked,
@@ -247,10 +250,12 @@ def _scanned_text(text_or_messages: str | ChatMessages) -> str:
 # --- counting ---------------------------------------------------------------------------------
 
 
-def _raw_count(text_or_messages: str | ChatMessages, encoding: str) -> int:
+def _raw_count(
+    text_or_messages: str | ChatMessages, encoding: str, encodings: EncodingCache | None
+) -> int:
     if isinstance(text_or_messages, str):
-        return count_tokens(text_or_messages, encoding)
-    return count_chat_tokens(text_or_messages, encoding)
+        return count_tokens(text_or_messages, encoding, encodings)
+    return count_chat_tokens(text_or_messages, encoding, encodings)
 
 
 def _calibrated(raw_tokens: int, price: ModelPrice) -> int:
@@ -279,6 +284,7 @@ def _cheapest(
     raw_counts: dict[str, int],
     asked_encoding: str,
     ratio: Decimal,
+    encodings: EncodingCache | None,
 ) -> ModelCost:
     """The lowest-cost candidate, priced on its own encoding's count.
 
@@ -306,7 +312,7 @@ def _cheapest(
         best = min(candidates, key=rank)
         if best.encoding in raw_counts:
             return _model_cost(best, raw_counts[best.encoding], ratio)
-        raw_counts[best.encoding] = _raw_count(text_or_messages, best.encoding)
+        raw_counts[best.encoding] = _raw_count(text_or_messages, best.encoding, encodings)
 
 
 # --- history ----------------------------------------------------------------------------------

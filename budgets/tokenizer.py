@@ -59,6 +59,7 @@ from tiktoken_ext.openai_public import (
 
 __all__ = [
     "SUPPORTED_ENCODINGS",
+    "EncodingCache",
     "TokenEstimate",
     "VocabularyError",
     "count_chat_tokens",
@@ -307,7 +308,7 @@ def _build_encoding(name: str) -> tiktoken.Encoding:
     )
 
 
-class _EncodingCache:
+class EncodingCache:
     """Each encoding built once per process, even when the first callers arrive together.
 
     ``functools.cache`` alone lets simultaneous first calls each build the encoding (a second
@@ -338,7 +339,9 @@ class _EncodingCache:
             self._cached.cache_clear()
 
 
-load_encoding = _EncodingCache()
+# The process-wide cache: the composition root hands it to its callers (`Services.encodings`);
+# functions called without one use it too, so every caller shares the built encodings.
+load_encoding = EncodingCache()
 
 
 def _token_count(encoding: tiktoken.Encoding, text: str) -> int:
@@ -365,19 +368,23 @@ def _token_count(encoding: tiktoken.Encoding, text: str) -> int:
 _NO_SPECIAL_TOKENS: frozenset[str] = frozenset()
 
 
-def count_tokens(text: str, encoding_name: str) -> int:
+def count_tokens(text: str, encoding_name: str, encodings: EncodingCache | None = None) -> int:
     """Number of tokens in ``text``; special-token strings count as ordinary text."""
-    return _token_count(load_encoding(encoding_name), text)
+    return _token_count((encodings or load_encoding)(encoding_name), text)
 
 
-def count_chat_tokens(messages: Iterable[Mapping[str, str | None]], encoding_name: str) -> int:
+def count_chat_tokens(
+    messages: Iterable[Mapping[str, str | None]],
+    encoding_name: str,
+    encodings: EncodingCache | None = None,
+) -> int:
     """Prompt tokens of a chat request, per the OpenAI cookbook's chat-format accounting.
 
     Each message costs 3 tokens plus the tokens of every value (role, content, name, ...), a
     ``name`` costs 1 more, and 3 tokens prime the reply. ``None`` values (e.g. the content of an
     assistant tool-call message) count as empty.
     """
-    enc = load_encoding(encoding_name)
+    enc = (encodings or load_encoding)(encoding_name)
     total = _REPLY_PRIMING_TOKENS
     for message in messages:
         total += _TOKENS_PER_MESSAGE
@@ -409,6 +416,7 @@ def estimate_tokens(
     calibration: float = 1.0,
     *,
     proxy: bool = False,
+    encodings: EncodingCache | None = None,
 ) -> TokenEstimate:
     """Token estimate for ``text``, scaled by ``calibration`` and rounded up.
 
@@ -417,7 +425,7 @@ def estimate_tokens(
     is whenever ``calibration`` is not 1.
     """
     factor = _exact_fraction(calibration)
-    tokens = count_tokens(text, encoding_name)
+    tokens = count_tokens(text, encoding_name, encodings)
     if factor != 1:
         tokens = math.ceil(tokens * factor)
     return TokenEstimate(tokens=tokens, approximate=proxy or factor != 1)

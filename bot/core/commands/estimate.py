@@ -99,7 +99,16 @@ def estimate_reply(
     content: str | ChatMessages = to_chat_messages(text) or text
     try:
         with services.db.read() as session:
-            result = estimate(session, services.policy, person, content, model, use_case, now=now)
+            result = estimate(
+                session,
+                services.policy,
+                person,
+                content,
+                model,
+                use_case,
+                now=now,
+                encodings=services.encodings,
+            )
     except InvalidEstimateInput as exc:
         raise UsageError(exc.message, USAGE) from None
     saving = result.template_saving

@@ -28,6 +28,7 @@ from bot.core.presenters import templates as present
 from bot.core.registry import registry
 from budgets.estimate import Estimate, InvalidEstimateInput, estimate
 from budgets.policy import Policy
+from budgets.tokenizer import EncodingCache
 from budgets.windows import trailing_weeks, week_of
 from scoring import template_library as library
 from scoring.config import scoring_settings
@@ -103,11 +104,26 @@ def _reports(session: Session, policy: Policy, now: datetime) -> dict[str, Templ
 
 
 def _estimate(
-    session: Session, policy: Policy, person: Person, text: str, use_case: str, now: datetime
+    session: Session,
+    policy: Policy,
+    encodings: EncodingCache,
+    person: Person,
+    text: str,
+    use_case: str,
+    now: datetime,
 ) -> Estimate | None:
     """The text's estimate for the use case; None when the text is too long to estimate."""
     try:
-        return estimate(session, policy, person, text, None, use_case, now=now)
+        return estimate(
+            session,
+            policy,
+            person,
+            text,
+            None,
+            use_case,
+            now=now,
+            encodings=encodings,
+        )
     except InvalidEstimateInput:
         return None
 
@@ -159,7 +175,13 @@ def propose_submitted(ctx: ActionContext) -> Reply:
         except library.TemplateRefused as exc:
             return _refused(exc)
         cost = _estimate(
-            uow.session, ctx.services.policy, ctx.person, checked.text, draft.use_case, ctx.now
+            uow.session,
+            ctx.services.policy,
+            ctx.services.encodings,
+            ctx.person,
+            checked.text,
+            draft.use_case,
+            ctx.now,
         )
         uow.commit()
     return present.proposed_reply(proposed, cost)
@@ -280,7 +302,9 @@ def _filled(ctx: CommandContext | ActionContext, template_id: str, values: dict[
             text = prompt_text.render(version.text, values)
         except (library.TemplateRefused, prompt_text.PromptTextInvalid) as exc:
             return _refused(exc)
-        cost = _estimate(session, policy, ctx.person, text, view.use_case, ctx.now)
+        cost = _estimate(
+            session, policy, ctx.services.encodings, ctx.person, text, view.use_case, ctx.now
+        )
         report = _reports(session, policy, ctx.now).get(template_id)
     return present.filled_reply(view, version, text, cost, report)
 
