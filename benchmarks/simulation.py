@@ -45,10 +45,18 @@ from scoring.score import build_scoreboard
 from storage.database import Database
 from storage.models import Base, Flag, Person
 
-GOALS = {"recall": 0.90, "false_positives": 0.02}
-GAMING_SHARE = 0.05  # of the org, for each misconduct detector
-LIGHT_SHARE = 0.04  # honest people who barely use AI
-HEAVY_SHARE = 0.04  # honest people who use it three times as much as most
+# Recall goals per volume band (the light band's evidence is thinnest), false positives in all.
+GOALS = {"recall": 0.90, "light_recall": 0.70, "false_positives": 0.02}
+GAMING_SHARE = 0.06  # of the org, for each misconduct detector, split evenly over the bands
+# Tasks a week: people game (or work honestly) at every volume.
+BANDS: dict[str, tuple[float, float]] = {
+    "light": (3.0, 5.0),
+    "ordinary": (5.0, 10.0),
+    "heavy": (20.0, 40.0),
+}
+# The honest habits a detector could mistake for gaming; honest people in every band have one
+# of these (or none) in turn, so each band has look-alikes of every kind.
+LOOKALIKES = ("heavy_context", "long_session", "retrier", "faq", "batcher", None)
 START = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday
 DOMAIN = "sim.example"
 MODEL = "gpt-4o"
@@ -82,7 +90,8 @@ TEAM_USE_CASES = {
 class Profile:
     email: str
     team: str
-    label: str  # the detector they game, or honest, light or heavy (all three honest)
+    label: str  # the detector they game, or "honest"
+    band: str  # light, ordinary or heavy (BANDS)
     use_cases: tuple[str, ...]
     tasks_per_week: float
     efficiency: float  # multiplies tokens per turn (heavy-context people have more)
@@ -91,6 +100,8 @@ class Profile:
     faq: bool = False  # answers the same questions again (near-identical outputs)
     gaming: float = 1.0  # how strongly they game (detector-specific scale)
     creeper: bool = False  # context inflation that grows week by week
+    lookalike: str | None = None  # the honest habit they have (LOOKALIKES)
+    retries: float = 0.12  # share of turns that resend the previous prompt
     start: int = 0  # the week (from 0) they begin to game; honest before
     person_id: int = 0
 
@@ -117,48 +128,61 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def build_profiles(rng: random.Random, people: int, weeks: int) -> list[Profile]:
-    labels = []
-    for detector in MISCONDUCT:
-        labels += [detector] * max(1, round(people * GAMING_SHARE))
-    labels += ["light"] * max(1, round(people * LIGHT_SHARE))
-    labels += ["heavy"] * max(1, round(people * HEAVY_SHARE))
-    labels += ["honest"] * max(0, people - len(labels))
-    labels = labels[:people]
-    rng.shuffle(labels)
+    """`people` profiles: for each misconduct detector GAMING_SHARE of them game its way, as
+    many in each volume band; the rest are honest, a third in each band, with the look-alike
+    habits in turn."""
+    per_band = max(1, round(people * GAMING_SHARE / len(BANDS)))
+    slots = [(kind, band) for kind in MISCONDUCT for band in BANDS for _ in range(per_band)]
+    honest = max(0, people - len(slots))
+    bands = list(BANDS)
+    slots += [("honest", bands[i % len(bands)]) for i in range(honest)]
+    slots = slots[:people]
+    rng.shuffle(slots)
     profiles = []
-    for i, label in enumerate(labels):
+    seen: dict[str, int] = defaultdict(int)
+    for i, (label, band) in enumerate(slots):
         team = TEAM_NAMES[i % len(TEAM_NAMES)]
         main, second = TEAM_USE_CASES[team]
         use_cases = (main, second) if rng.random() < 0.35 else (main,)
-        tasks = min(max(rng.lognormvariate(math.log(16), 0.35), 8.0), 45.0)
-        if label == "light":
-            tasks = rng.uniform(0.5, 2.0)
+        low, high = BANDS[band]
         profile = Profile(
             email=f"p{i:04d}@{DOMAIN}",
             team=team,
             label=label,
+            band=band,
             use_cases=use_cases,
-            tasks_per_week=tasks,
+            tasks_per_week=rng.uniform(low, high),
             efficiency=min(max(_lognormal(rng, 0.28), 0.45), 2.2),
             acceptance=min(max(rng.betavariate(7, 3), 0.3), 0.97),
             batcher=(main in ("support-reply", "ad-copy") and rng.random() < 0.4)
             or rng.random() < 0.05,
             faq=main == "support-reply" and rng.random() < 0.5,
         )
-        if label == "heavy":
-            profile.tasks_per_week = rng.uniform(45, 70)
-            profile.efficiency = rng.uniform(1.2, 1.8)
+        if label == "honest":
+            profile.lookalike = LOOKALIKES[seen[band] % len(LOOKALIKES)]
+            seen[band] += 1
+            if profile.lookalike == "heavy_context":
+                profile.efficiency = rng.uniform(1.5, 2.0)
+            elif profile.lookalike == "retrier":
+                profile.retries = rng.uniform(0.25, 0.4)
+            elif profile.lookalike == "faq":
+                profile.faq = True
+            elif profile.lookalike == "batcher":
+                profile.batcher = True
         if profile.is_gamer:
             profile.start = rng.randrange(min(3, weeks))
+        tasks = profile.tasks_per_week
         if label == "context_inflation":
             profile.creeper = rng.random() < 0.3
-            profile.gaming = rng.uniform(3.0, 7.0)
-        elif label == "chat_loops":
-            profile.gaming = rng.uniform(4, 10)  # pointless long conversations a week
-        elif label == "output_spam":
-            profile.gaming = rng.uniform(8, 20)  # near-copies submitted a week
-        elif label == "prompt_spam":
-            profile.gaming = rng.uniform(20, 60)  # the same prompt resent a week
+            profile.gaming = rng.uniform(3.0, 6.0)  # times the use case's usual context
+        elif label == "chat_loops":  # fruitless long conversations a week: a couple, or more
+            profile.gaming = (
+                rng.uniform(2, 3.5) if band != "heavy" else tasks * rng.uniform(0.15, 0.3)
+            )
+        elif label == "output_spam":  # near-copies submitted a week
+            profile.gaming = rng.uniform(3, 6) if band != "heavy" else tasks * rng.uniform(0.3, 0.6)
+        elif label == "prompt_spam":  # the same prompt resent a week
+            profile.gaming = tasks * rng.uniform(1.5, 3.0)
         elif label == "task_splitting":
             profile.gaming = rng.uniform(0.5, 1.0)  # share of tasks split into pieces
         profiles.append(profile)
@@ -176,7 +200,7 @@ def directory_csv(profiles: list[Profile]) -> str:
             f"{slug}-lead@{DOMAIN},{team} Lead,{team},lead@{DOMAIN},member;manager,default,,"
         )
     for p in profiles:
-        tier = "power-user" if p.label == "heavy" else "default"
+        tier = "power-user" if p.band == "heavy" else "default"
         name = p.email.split("@")[0].upper()
         lines.append(f"{p.email},{name},{p.team},{p.team.lower()}-lead@{DOMAIN},member,{tier},,")
     return "\n".join(lines) + "\n"
@@ -317,7 +341,7 @@ class Generator:
         ids = []
         prompt = self._fingerprint()
         for turn in range(turns):
-            if not turn or rng.random() >= 0.12:  # else a retry: the same prompt again
+            if not turn or rng.random() >= p.retries:  # else a retry: the same prompt again
                 prompt = self._fingerprint()
             growth = 1 + 0.25 * min(turn, 8)
             inp = base_in * p.efficiency * size * growth * inflate * _lognormal(rng, 0.2)
@@ -352,11 +376,19 @@ class Generator:
         return at
 
     def honest_week(self, p: Profile, inflate: float = 1.0, split_share: float = 0.0) -> None:
-        """The week's real work; batchers go through several tasks minutes apart."""
+        """The week's real work; batchers go through several tasks minutes apart, and people
+        with long sessions have one most weeks (a debugging session, say) that half the time
+        ends with nothing accepted."""
         rng = self.rng
-        if p.label != "heavy" and rng.random() < 0.06:  # a week off
+        if p.band != "heavy" and rng.random() < 0.06:  # a week off
             return
         remaining = _poisson(rng, p.tasks_per_week)
+        if p.lookalike == "long_session" and remaining and rng.random() < 0.6:
+            remaining -= 1
+            turns = rng.randint(15, 30)
+            self.task(
+                p, p.use_cases[0], self._moment(), turns=turns, ends_in_nothing=rng.random() < 0.5
+            )
         while remaining > 0:
             at = self._moment()
             batch = rng.randint(3, 6) if p.batcher and rng.random() < 0.5 else 1
@@ -372,13 +404,20 @@ class Generator:
 
     # -- the ways of gaming --
 
+    def _count(self, mean: float) -> int:
+        """`mean` rounded at random: floor(mean), or one more with the fraction's chance."""
+        whole = math.floor(mean)
+        return whole + (1 if self.rng.random() < mean - whole else 0)
+
     def week_for(self, p: Profile) -> None:
         rng = self.rng
         if self.index < p.start:
             self.honest_week(p)
         elif p.label == "context_inflation":
-            # Creepers start where three weeks of +30% a week would have taken them.
-            inflate = 1.3 ** (self.index - p.start + 3) if p.creeper else p.gaming
+            # Several times the use case's usual context in every task; creepers from their own
+            # level, by 30% a week, starting where three weeks of it would have taken them.
+            weeks = self.index - p.start + 3
+            inflate = 1.3**weeks if p.creeper else p.gaming / p.efficiency
             self.honest_week(p, inflate=inflate)
         elif p.label == "task_splitting":
             self.honest_week(p, split_share=p.gaming)
@@ -388,12 +427,12 @@ class Generator:
         if self.index < p.start:
             return
         if p.label == "chat_loops":
-            for _ in range(_poisson(rng, p.gaming)):
+            for _ in range(self._count(p.gaming)):
                 turns = rng.randint(14, 35)
                 self.task(p, use_case, self._moment(), turns=turns, ends_in_nothing=True)
         elif p.label == "output_spam":
             base = self._fingerprint()
-            for _ in range(max(1, _poisson(rng, p.gaming))):
+            for _ in range(max(2, self._count(p.gaming))):
                 if rng.random() < 0.15:
                     base = self._fingerprint()  # something else copied from now on
                 at = self._moment()
@@ -403,7 +442,7 @@ class Generator:
         elif p.label == "prompt_spam":
             prompt = self._fingerprint()
             base_in, base_out, _ = USE_CASES[use_case]
-            for _ in range(_poisson(rng, p.gaming)):
+            for _ in range(self._count(p.gaming)):
                 self.usage(p, use_case, self._moment(), base_in / 2, base_out / 2, None, prompt)
 
 
@@ -415,10 +454,13 @@ FAQ_ANSWERS = tuple(f"{random.Random(n).getrandbits(64):016x}" for n in range(4)
 
 @dataclass(frozen=True)
 class DetectorQuality:
+    """One detector in one volume band: its gamers there, and the honest people there."""
+
     detector: str
-    gamers: int  # people who game this way
+    band: str
+    gamers: int  # people in the band who game this way
     caught: int
-    honest: int  # people it should leave alone
+    honest: int  # honest people in the band, whom it should leave alone
     false_positives: int
 
     @property
@@ -430,10 +472,27 @@ class DetectorQuality:
         return self.false_positives / self.honest if self.honest else 0.0
 
     @property
+    def recall_goal(self) -> float:
+        return GOALS["light_recall"] if self.band == "light" else GOALS["recall"]
+
+    @property
     def meets_goals(self) -> bool:
         return (
-            self.recall >= GOALS["recall"] and self.false_positive_rate <= GOALS["false_positives"]
+            self.recall >= self.recall_goal and self.false_positive_rate <= GOALS["false_positives"]
         )
+
+
+@dataclass(frozen=True)
+class BandFalsePositives:
+    """Honest people of a band flagged by any detector."""
+
+    band: str
+    honest: int
+    flagged: int
+
+    @property
+    def rate(self) -> float:
+        return self.flagged / self.honest if self.honest else 0.0
 
 
 @dataclass(frozen=True)
@@ -448,7 +507,8 @@ class SimulationReport:
     seed: int
     people: int
     weeks: int
-    rows: tuple[DetectorQuality, ...]
+    rows: tuple[DetectorQuality, ...]  # per detector and band, in MISCONDUCT and BANDS order
+    bands: tuple[BandFalsePositives, ...]
     gamers: int
     # Gamers who reached a recognition tier in a week they gamed.
     recognised_gamers: tuple[RecognisedGamer, ...]
@@ -461,7 +521,7 @@ class SimulationReport:
 
 def simulate(
     seed: int = 7,
-    people: int = 300,
+    people: int = 500,
     weeks: int = 6,
     policy: Policy | None = None,
     progress: Callable[[str], None] | None = None,
@@ -533,13 +593,26 @@ def _run(
         flagged: dict[str, set[int]] = defaultdict(set)
         for pid, detector in session.execute(select(Flag.person_id, Flag.detector)):
             flagged[detector].add(pid)
-    rows = [_quality(d, profiles, flagged[d]) for d in MISCONDUCT]
+    rows = [_quality(d, band, profiles, flagged[d]) for d in MISCONDUCT for band in BANDS]
+    anyone = set().union(*flagged.values()) if flagged else set()
     gamers = [p for p in profiles if p.is_gamer]
     return SimulationReport(
         seed=seed,
         people=len(profiles),
         weeks=weeks,
         rows=tuple(rows),
+        bands=tuple(
+            BandFalsePositives(
+                band,
+                sum(1 for p in profiles if p.band == band and not p.is_gamer),
+                sum(
+                    1
+                    for p in profiles
+                    if p.band == band and not p.is_gamer and p.person_id in anyone
+                ),
+            )
+            for band in BANDS
+        ),
         gamers=len(gamers),
         recognised_gamers=tuple(
             RecognisedGamer(p.email, p.label, tuple(recognised[p.person_id]))
@@ -570,11 +643,14 @@ def _recognised(db: Database, policy: Policy, week: Window, now: datetime) -> se
     return {r.person_id for result in recognise(board) for r in result.recognised}
 
 
-def _quality(detector: str, profiles: list[Profile], flagged: set[int]) -> DetectorQuality:
-    kind = [p for p in profiles if p.label == detector]
-    honest = [p for p in profiles if not p.is_gamer]
+def _quality(
+    detector: str, band: str, profiles: list[Profile], flagged: set[int]
+) -> DetectorQuality:
+    kind = [p for p in profiles if p.label == detector and p.band == band]
+    honest = [p for p in profiles if not p.is_gamer and p.band == band]
     return DetectorQuality(
         detector=detector,
+        band=band,
         gamers=len(kind),
         caught=sum(1 for p in kind if p.person_id in flagged),
         honest=len(honest),

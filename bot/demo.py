@@ -542,8 +542,9 @@ def flag_demo_gamers(services: Services) -> int:
             18,
             settings.output_spam,
         ),
+        # 5 of the week's 12 conversations went round in circles.
         "chat_loops": chat_loops(
-            [Conversation(22, 80_000, False)] * 5, 500_000, settings.chat_loops
+            [Conversation(22, 80_000, False)] * 5, 500_000, 12, settings.chat_loops
         ),
     }
     with services.db.unit_of_work() as uow:

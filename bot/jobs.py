@@ -40,7 +40,7 @@ from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
 from budgets.reminders import ExpiryReminder, reminders_due
 from budgets.requests import expire_stale, nudges_due
-from scoring.flags import run_detectors
+from scoring.flags import mark_judged, run_detectors, week_named, weeks_to_judge
 from scoring.metrics import CurrentWeeks
 from scoring.review import monthly_review
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
@@ -308,10 +308,36 @@ def run_review(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     return _run_content(services, "review", last_month, review_content)
 
 
-def run_detectors_job(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
-    """The gaming detectors over the week holding yesterday (daily, so Monday's run
-    settles the week the spotlight covers); each open flag is told to its person once."""
-    return _run_content(services, "detectors", week_of_yesterday, detectors_content)
+def run_detectors_job(
+    services: Services, deliverers: Sequence[Deliverer], week: str | None = None
+) -> JobResult:
+    """The gaming detectors, daily: every settled week not judged yet (after downtime, or a
+    first install on existing data; `catch_up_weeks` back at most), oldest first, then the
+    week holding yesterday (so Monday's run settles the week the spotlight covers); `week`
+    (`2026-W47`) judges that week alone. Each week in a transaction of its own, recorded as
+    judged once settled; each open flag is told to its person once (idempotent by key)."""
+    policy = services.policy
+    now = services.clock()
+    if week is not None:
+        weeks = [week_named(policy, week)]
+    else:
+        with services.db.read() as session:
+            weeks = weeks_to_judge(session, policy, now)
+    done, added, told = [], 0, 0
+    for window in weeks:
+        with services.db.unit_of_work() as uow:
+            start = window.start.astimezone(policy.periods.zone).date()
+            notices = detectors_content(uow.session, policy, start, now)
+            added += enqueue_all(uow.session, notices, now)
+            told += len(notices)
+            mark_judged(uow.session, policy, window, now)
+            uow.commit()
+        done.append(window.key)
+    return JobResult(
+        "detectors",
+        f"{', '.join(done)}: {added} message(s) queued ({told - added} already sent)",
+        enqueued=added,
+    )
 
 
 # --- the registry --------------------------------------------------------------------------
@@ -365,20 +391,29 @@ JOBS: dict[str, JobSpec] = {
             "detectors",
             run_detectors_job,
             lambda policy: {"hour": 6, "minute": 0},
-            "gaming detectors, daily, over the week holding yesterday",
+            "gaming detectors, daily: the week holding yesterday and any settled week missed",
         ),
     )
 }
 
 
 def run_job(
-    services: Services, name: str, deliverers: Sequence[Deliverer] | None = None
+    services: Services,
+    name: str,
+    deliverers: Sequence[Deliverer] | None = None,
+    week: str | None = None,
 ) -> JobResult:
-    """Run one job now, then deliver whatever the outbox holds that is due."""
+    """Run one job now, then deliver whatever the outbox holds that is due. `week`
+    (`2026-W47`) is for `detectors` alone: judge that week instead of the days' due ones."""
     spec = JOBS.get(name)
     if spec is None:
         raise KeyError(f"no job named {name!r} (jobs: {', '.join(JOBS)})")
     deliverers = list(deliverers) if deliverers is not None else default_deliverers(services)
-    result = spec.run(services, deliverers)
+    if week is not None:
+        if name != "detectors":
+            raise ValueError(f"--week is for the detectors job, not {name!r}")
+        result = run_detectors_job(services, deliverers, week)
+    else:
+        result = spec.run(services, deliverers)
     report = deliver_pending(services, deliverers)
     return replace(result, delivered=result.delivered + report.delivered)

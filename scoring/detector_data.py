@@ -191,14 +191,19 @@ def _conversations(
 
 
 def _fingerprints(
-    session: Session, table: Any, column: str, week: Window
+    session: Session, table: Any, column: str, week: Window, per_task: bool = False
 ) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
-    """Person -> fingerprint -> rows in the week, and person -> rows with a fingerprint."""
+    """Person -> fingerprint -> rows in the week (`per_task`: the separate conversations that
+    sent it, a row outside one counting as its own), and person -> rows with a fingerprint."""
     fingerprint = table.c[column]
+    if per_task:
+        counted = func.count(func.distinct(func.coalesce(table.c.conversation_id, table.c.id)))
+    else:
+        counted = func.count()
     per_person: dict[int, dict[str, int]] = defaultdict(dict)
     totals: dict[int, int] = defaultdict(int)
-    for pid, value, count in session.execute(
-        select(table.c.person_id, fingerprint, func.count())
+    for pid, value, count, rows in session.execute(
+        select(table.c.person_id, fingerprint, counted, func.count())
         .where(
             table.c.occurred_at >= week.start,
             table.c.occurred_at < week.end,
@@ -207,8 +212,9 @@ def _fingerprints(
         )
         .group_by(table.c.person_id, fingerprint)
     ):
-        per_person[pid][value.lower()[:16]] = per_person[pid].get(value.lower()[:16], 0) + count
-        totals[pid] += count
+        key = value.lower()[:16]
+        per_person[pid][key] = per_person[pid].get(key, 0) + count
+        totals[pid] += rows
     return per_person, totals
 
 
@@ -307,41 +313,65 @@ def _spend(session: Session, week: Window) -> dict[int, int]:
     }
 
 
-def week_data(
-    session: Session, policy: Policy, week: Window, now: datetime, settings: GovernanceSettings
+def week_counts(
+    session: Session, week: Window, now: datetime, settings: GovernanceSettings
 ) -> WeekData:
-    """Read every aggregate the detectors need for `week` (a handful of grouped queries)."""
-    zone = policy.periods.zone
-    span = max(settings.baseline_weeks, settings.context_inflation.rise_weeks + 1)
-    weeks = [week]
-    while len(weeks) < span:
-        weeks.insert(0, previous_week(zone, weeks[0]))
-    history = _history(session, weeks, now)
-    baseline_weeks = {w.key for w in weeks[-settings.baseline_weeks :]}
+    """The counts the count detectors judge for one week: long conversations, fingerprints,
+    bursts and spend (a handful of grouped queries)."""
     artifact_fps, _ = _fingerprints(session, Outcome.__table__, "content_fingerprint", week)
-    prompt_fps, calls = _fingerprints(session, UsageEvent.__table__, "prompt_fingerprint", week)
-    spend = _spend(session, week)
-    plans = planned_tokens(session, policy, week)
+    prompt_fps, calls = _fingerprints(
+        session, UsageEvent.__table__, "prompt_fingerprint", week, per_task=True
+    )
     return WeekData(
         week=week,
-        history=history,
-        baselines=baselines_from(
-            history,
-            baseline_weeks,
-            settings.context_inflation.min_tasks,
-            settings.min_baseline_people,
-        ),
         conversations=_conversations(session, week, now, settings.chat_loops),
         artifact_fingerprints=artifact_fps,
         artifacts=_artifact_counts(session, week),
         prompt_fingerprints=prompt_fps,
         fingerprinted_calls=calls,
         bursts=_bursts(session, week, settings.task_splitting),
-        spend=spend,
-        plans=plans,
-        people=set(plans),  # every active person: a plan is what underuse is judged by
-        continuing=_continuing(session, policy, week, settings.continuing_weeks),
+        spend=_spend(session, week),
     )
+
+
+def week_data(
+    session: Session, policy: Policy, week: Window, now: datetime, settings: GovernanceSettings
+) -> WeekData:
+    """Read every aggregate the detectors need for `week` (a handful of grouped queries), and
+    the counts of the `evidence_weeks - 1` weeks before it."""
+    zone = policy.periods.zone
+    inflation = settings.context_inflation
+    span = max(settings.baseline_weeks, inflation.rise_weeks + 1, inflation.evidence_weeks)
+    weeks = [week]
+    while len(weeks) < span:
+        weeks.insert(0, previous_week(zone, weeks[0]))
+    history = _history(session, weeks, now)
+    baseline_weeks = {w.key for w in weeks[-settings.baseline_weeks :]}
+    earlier: list[WeekData] = []
+    before = week
+    for _ in range(settings.evidence_weeks - 1):
+        before = previous_week(zone, before)
+        earlier.append(week_counts(session, before, now, settings))
+    data = week_counts(session, week, now, settings)
+    data.history = history
+    data.baselines = baselines_from(
+        history, baseline_weeks, inflation.min_tasks, settings.min_baseline_people
+    )
+    data.plans = planned_tokens(session, policy, week)
+    data.people = set(data.plans)  # every active person: a plan is what underuse is judged by
+    data.continuing = _continuing(session, policy, week, settings.continuing_weeks)
+    data.earlier = earlier
+    for counts in (data, *earlier):
+        counts.tasks = {
+            pid: sum(
+                row.tasks
+                for rows in by_use_case.values()
+                for row in rows
+                if row.week == counts.week.key
+            )
+            for pid, by_use_case in history.items()
+        }
+    return data
 
 
 def _continuing(session: Session, policy: Policy, week: Window, weeks: int) -> set[tuple[int, str]]:

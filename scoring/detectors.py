@@ -34,6 +34,7 @@ the policy's `[governance]` section.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -96,6 +97,7 @@ class ContextWeek:
     use_case: str
     median_input: float  # in the main use case
     baseline_input: float  # the main use case's median
+    task_ratios: tuple[float, ...] = ()  # each task's context against its use case's median
 
     @property
     def acceptance(self) -> float | None:
@@ -132,6 +134,7 @@ def context_weeks(
                 use_case=main.use_case,
                 median_input=main.median_input,
                 baseline_input=baselines[main.use_case].input_per_task,
+                task_ratios=tuple(ratios),
             )
         )
     return out
@@ -186,10 +189,52 @@ class WeekData:
     fingerprinted_calls: dict[int, int] = field(default_factory=dict)
     bursts: dict[int, dict[str, list[Burst]]] = field(default_factory=dict)
     spend: dict[int, int] = field(default_factory=dict)
+    tasks: dict[int, int] = field(default_factory=dict)  # conversations in the week
     plans: dict[int, int] = field(default_factory=dict)
     people: set[int] = field(default_factory=set)
     # (person, detector) flagged and not cleared in one of the weeks just before this one.
     continuing: set[tuple[int, str]] = field(default_factory=set)
+    # The counts (conversations, fingerprints, bursts, spend) of the weeks just before, newest
+    # first: evidence a pattern shows this week may be pooled with (`evidence_weeks`).
+    earlier: list[WeekData] = field(default_factory=list)
+
+
+def pooled(weeks: Sequence[WeekData]) -> WeekData:
+    """The counts of several weeks as one (the first one's week, history and baselines): what
+    the count detectors judge when a pattern's evidence accumulates over weeks."""
+    first = weeks[0]
+    out = WeekData(
+        week=first.week,
+        history=first.history,
+        baselines=first.baselines,
+        people=set(first.people),
+        plans=first.plans,
+        continuing=first.continuing,
+    )
+    for data in weeks:
+        for pid, rows in data.conversations.items():
+            out.conversations.setdefault(pid, []).extend(rows)
+        for mine, theirs in (
+            (out.artifact_fingerprints, data.artifact_fingerprints),
+            (out.prompt_fingerprints, data.prompt_fingerprints),
+        ):
+            for pid, counts in theirs.items():
+                merged = mine.setdefault(pid, {})
+                for key, n in counts.items():
+                    merged[key] = merged.get(key, 0) + n
+        for total, theirs_total in (
+            (out.artifacts, data.artifacts),
+            (out.fingerprinted_calls, data.fingerprinted_calls),
+            (out.spend, data.spend),
+            (out.tasks, data.tasks),
+        ):
+            for pid, n in theirs_total.items():
+                total[pid] = total.get(pid, 0) + n
+        for pid, by_use_case in data.bursts.items():
+            mine_bursts = out.bursts.setdefault(pid, {})
+            for uc, bursts in by_use_case.items():
+                mine_bursts.setdefault(uc, []).extend(bursts)
+    return out
 
 
 # --- the detectors (pure) ------------------------------------------------------------------
@@ -199,8 +244,38 @@ def _rounded(value: float | None, places: int = 2) -> float | None:
     return None if value is None else round(value, places)
 
 
+def shrunk_ratio(log_ratios: Sequence[float], prior_tasks: float) -> float:
+    """The typical ratio of `log_ratios` (natural logs of each task's context against its use
+    case's median), shrunk toward the use case's own (ratio 1) as if `prior_tasks` more tasks
+    had sat exactly at it: the median of n tasks counts n / (n + prior_tasks) of its distance.
+    A handful of tasks says less than a month of them, so a light week needs a larger ratio."""
+    if not log_ratios:
+        return 1.0
+    n = len(log_ratios)
+    return math.exp(statistics.median(log_ratios) * n / (n + prior_tasks))
+
+
+def elevated_run(history: Sequence[ContextWeek], s: ContextInflation) -> list[ContextWeek]:
+    """The judged week and the weeks just before it (at most `evidence_weeks` in all) whose
+    typical task was also at least `rise_min_ratio` times the median: evidence of one level
+    accumulates over the weeks it held, and a week back to normal ends it."""
+    run = [history[-1]]
+    for before in reversed(history[:-1]):
+        if len(run) >= s.evidence_weeks or before.ratio < s.rise_min_ratio:
+            break
+        run.insert(0, before)
+    return run
+
+
+def _logs(weeks: Sequence[ContextWeek]) -> list[float]:
+    """Each task's log ratio (a week read without them counts its median for every task)."""
+    return [math.log(r) for w in weeks for r in (w.task_ratios or (w.ratio,) * w.tasks) if r > 0]
+
+
 def context_inflation(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any] | None:
-    """`history`: the person's weeks (see `context_weeks`), oldest first, the judged one last."""
+    """`history`: the person's weeks (see `context_weeks`), oldest first, the judged one last.
+    Judged on the median task of the judged week and the elevated weeks just before it,
+    shrunk toward the use case's median by `prior_tasks` (see `shrunk_ratio`)."""
     if not history:
         return None
     now = history[-1]
@@ -213,10 +288,24 @@ def context_inflation(history: Sequence[ContextWeek], s: ContextInflation) -> di
         "input_per_task": round(now.median_input),
         "baseline_input_per_task": round(now.baseline_input),
         "acceptance": _rounded(now.acceptance),
+        "prior_tasks": s.prior_tasks,
     }
-    if now.ratio >= s.ratio:
-        return {**evidence, "pattern": "level", "threshold": round(s.ratio, 2)}
-    if now.ratio < s.rise_min_ratio:
+    run = elevated_run(history, s)
+    logs = _logs(run)
+    weighed = shrunk_ratio(logs, s.prior_tasks)
+    if weighed >= s.ratio:
+        return {
+            **evidence,
+            "pattern": "level",
+            "threshold": round(s.ratio, 2),
+            "weeks": len(run),
+            "from_week": run[0].week,
+            "tasks_judged": len(logs),
+            "median_ratio": round(math.exp(statistics.median(logs)), 2),
+            "weighed_ratio": round(weighed, 2),
+        }
+    this_week = shrunk_ratio(_logs([now]), s.prior_tasks)
+    if this_week < s.rise_min_ratio:
         return None
     jump = _jump(history, s)
     if jump is not None:
@@ -228,17 +317,22 @@ def context_inflation(history: Sequence[ContextWeek], s: ContextInflation) -> di
 
 
 def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any] | None:
-    """Context `jump_ratio` times the person's own of the weeks before (the median of up to
-    `rise_weeks` of them with `min_tasks` tasks), with acceptance no better than then."""
+    """Context `jump_ratio` times the person's own of the weeks before (the median task of up
+    to `rise_weeks` of them, `min_tasks` tasks in all), the jump shrunk like a level (a
+    handful of tasks this week says less), with acceptance no better than then."""
     now = history[-1]
-    before = [w for w in history[-(s.rise_weeks + 1) : -1] if w.tasks >= s.min_tasks]
-    if not before:
+    before = [w for w in history[-(s.rise_weeks + 1) : -1]]
+    logs_before = _logs(before)
+    logs_now = _logs([now])
+    if len(logs_before) < s.min_tasks or not logs_now:
         return None
-    reference = statistics.median(w.ratio for w in before)
+    reference = math.exp(statistics.median(logs_before))
     accepted = sum(w.accepted for w in before)
     artifacts = sum(w.artifacts for w in before)
     acceptance_before = accepted / artifacts if artifacts else 0.0
-    if reference <= 0 or now.ratio < s.jump_ratio * reference:
+    n = len(logs_now)
+    jump = math.exp((statistics.median(logs_now) - math.log(reference)) * n / (n + s.prior_tasks))
+    if jump < s.jump_ratio:
         return None
     if (now.acceptance or 0.0) > acceptance_before + s.acceptance_margin:
         return None
@@ -246,7 +340,8 @@ def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any]
         "weeks": len(before),
         "from_week": before[0].week,
         "ratio_before": round(reference, 2),
-        "jump": round(now.ratio / reference, 2),
+        "jump": round(jump, 2),
+        "threshold": round(s.jump_ratio, 2),
         "acceptance_before": round(acceptance_before, 2),
     }
 
@@ -261,7 +356,8 @@ def _sustained_rise(history: Sequence[ContextWeek], s: ContextInflation) -> dict
     values = [w.ratio for w in recent]
     if values[0] <= 0 or any(b <= a for a, b in zip(values, values[1:], strict=False)):
         return None
-    total = values[-1] / values[0] - 1
+    # Where it ends, shrunk like a level (a handful of tasks in the last week says less).
+    total = shrunk_ratio(_logs(recent[-1:]), s.prior_tasks) / values[0] - 1
     first, last = recent[0].acceptance or 0.0, recent[-1].acceptance or 0.0
     if total < s.rise_total or last > first + s.acceptance_margin:
         return None
@@ -275,9 +371,11 @@ def _sustained_rise(history: Sequence[ContextWeek], s: ContextInflation) -> dict
 
 
 def chat_loops(
-    conversations: Sequence[Conversation], week_tokens: int, s: ChatLoops
+    conversations: Sequence[Conversation], week_tokens: int, tasks: int, s: ChatLoops
 ) -> dict[str, Any] | None:
-    """`conversations`: the long ones that ended in the week; `week_tokens`: all spent."""
+    """`conversations`: the long ones that ended in the week; `week_tokens`: all spent;
+    `tasks`: all the person's conversations. Loops must be `min_loops` or more, and at least
+    `min_rate` of the conversations (a heavy user's unlucky week is not a light user's habit)."""
     loops = [
         c
         for c in conversations
@@ -285,10 +383,14 @@ def chat_loops(
     ]
     loop_tokens = sum(c.tokens for c in loops)
     share = loop_tokens / week_tokens if week_tokens else 1.0
-    if len(loops) < s.min_loops or share < s.min_share:
+    rate = len(loops) / max(tasks, len(loops), 1)
+    if len(loops) < s.min_loops or share < s.min_share or rate < s.min_rate:
         return None
     return {
         "loops": len(loops),
+        "tasks": max(tasks, len(loops)),
+        "rate": round(rate, 2),
+        "min_rate": s.min_rate,
         "long_conversations": sum(1 for c in conversations if c.turns >= s.min_turns),
         "median_turns": round(statistics.median(c.turns for c in loops)),
         "loop_tokens": loop_tokens,
@@ -360,7 +462,10 @@ def output_spam(counts: dict[str, int], artifacts: int, s: OutputSpam) -> dict[s
 
 
 def prompt_spam(counts: dict[str, int], calls: int, s: PromptSpam) -> dict[str, Any] | None:
-    """`counts`: the week's calls per prompt fingerprint; `calls`: all fingerprinted calls."""
+    """`counts`: per prompt fingerprint, the separate tasks (conversations; a call outside one
+    is a task of its own) that sent it in the week: a retry in the same conversation is one
+    task, the same prompt sent afresh again and again is many; `calls`: all fingerprinted
+    calls."""
     groups = near_duplicate_groups(counts, s.max_distance)
     repeats = groups[0] if groups else 0
     if not calls or repeats < s.min_repeats or repeats / calls < s.min_share:
@@ -428,7 +533,9 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
         return context_inflation(context, s)
 
     def loops(s: ChatLoops) -> dict[str, Any] | None:
-        return chat_loops(data.conversations.get(pid, []), data.spend.get(pid, 0), s)
+        return chat_loops(
+            data.conversations.get(pid, []), data.spend.get(pid, 0), data.tasks.get(pid, 0), s
+        )
 
     def copies(s: OutputSpam) -> dict[str, Any] | None:
         return output_spam(data.artifact_fingerprints.get(pid, {}), data.artifacts.get(pid, 0), s)
@@ -456,13 +563,22 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
     }
 
 
+POOLED = ("chat_loops", "output_spam", "prompt_spam", "task_splitting")
+
+
 def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
-    """Every finding for the week in `data`, person by person, detector by detector. A
-    pattern flagged in the weeks before (`data.continuing`) is judged again with eased
-    thresholds when the usual ones do not catch it; its evidence then says so."""
+    """Every finding for the week in `data`, person by person, detector by detector.
+
+    Evidence accumulates over weeks: a count detector (`POOLED`) that does not fire on this
+    week alone, but whose pattern shows this week at eased thresholds (`continuing_factor`),
+    is judged again on this week pooled with the weeks before (`data.earlier`), at the usual
+    thresholds; its evidence then names the weeks. A pattern flagged in the weeks before
+    (`data.continuing`) is judged again with eased thresholds when the usual ones do not catch
+    it; its evidence then says so."""
     week = data.week.key
     factor = settings.continuing_factor
     findings: list[Finding] = []
+    together = pooled([data, *data.earlier]) if data.earlier else None
 
     def found(
         person_id: int, detector: str, evidence: dict[str, Any] | None, misconduct: bool = True
@@ -472,11 +588,22 @@ def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
 
     for pid in sorted(data.people):
         checks = _checks(data, pid)
+        over_weeks = _checks(together, pid) if together is not None else {}
+        over_weeks = {d: c for d, c in over_weeks.items() if d in POOLED}
         for detector, check in checks.items():
             thresholds = getattr(settings, detector)
             evidence = check(thresholds)
+            eased = thresholds.relaxed(factor)
+            if evidence is None and detector in over_weeks and check(eased) is not None:
+                evidence = over_weeks[detector](thresholds)
+                if evidence is not None:
+                    evidence = {
+                        **evidence,
+                        "weeks": len(data.earlier) + 1,
+                        "from_week": data.earlier[-1].week.key,
+                    }
             if evidence is None and (pid, detector) in data.continuing:
-                evidence = check(thresholds.relaxed(factor))
+                evidence = check(eased)
                 if evidence is not None:
                     evidence = {**evidence, "continuing": True, "eased_to": factor}
             found(pid, detector, evidence)

@@ -20,21 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from budgets import audit
 from budgets.directory import manages
 from budgets.policy import Policy
-from budgets.windows import week_starting
+from budgets.windows import Window, week_by_key, week_of, week_starting
 from scoring.detector_data import detect_week
 from scoring.detectors import Finding
-from scoring.governance import MISCONDUCT
+from scoring.governance import MISCONDUCT, governance_settings
 from storage.database import upsert_insert
-from storage.models import Flag, Person
+from storage.models import DetectorRun, Flag, Person, UsageEvent
 
 SYSTEM_ACTOR = "tokenbot"
 UNDECIDED = ("pending", "disputed")
@@ -184,6 +184,51 @@ def run_detectors(
         session, week.key, [f for f in findings if f.person_id in active], now, explain
     )
     return [FlagState.of(flag) for flag in flags if flag.status in UNDECIDED]
+
+
+# --- which weeks to judge ------------------------------------------------------------------
+
+
+def is_settled(policy: Policy, week: Window, now: datetime) -> bool:
+    """A closed week whose long conversations have had `settle_hours` to be accepted: judging
+    it again later would find the same."""
+    hours = governance_settings(policy).chat_loops.settle_hours
+    return now >= week.end + timedelta(hours=hours)
+
+
+def weeks_to_judge(session: Session, policy: Policy, now: datetime) -> list[Window]:
+    """The weeks the daily job judges, oldest first: every settled week not judged yet (see
+    `mark_judged`), from the first week with usage but at most `catch_up_weeks` back, then the
+    week holding yesterday (judged every day until it has settled)."""
+    zone = policy.periods.zone
+    yesterday = week_of(zone, now - timedelta(days=1))
+    first_use = session.scalar(select(func.min(UsageEvent.occurred_at)))
+    if first_use is None:
+        return [yesterday]
+    week = week_of(
+        zone, max(first_use, now - timedelta(weeks=governance_settings(policy).catch_up_weeks))
+    )
+    judged = set(session.scalars(select(DetectorRun.week)))
+    due = []
+    while week.start < yesterday.start:
+        if week.key not in judged:
+            due.append(week)
+        week = week_of(zone, week.end)
+    return [*due, yesterday]
+
+
+def mark_judged(session: Session, policy: Policy, week: Window, now: datetime) -> None:
+    """Record a settled week as judged (idempotent); an unsettled one stays due."""
+    if is_settled(policy, week, now):
+        stmt = upsert_insert(session, DetectorRun.__table__).on_conflict_do_nothing(
+            index_elements=["week"]
+        )
+        session.execute(stmt, [{"week": week.key, "ran_at": now}])
+
+
+def week_named(policy: Policy, key: str) -> Window:
+    """`2026-W47` on the policy's calendar; ValueError names the form expected."""
+    return week_by_key(policy.periods.zone, key)
 
 
 # --- who may see and decide ----------------------------------------------------------------

@@ -47,8 +47,10 @@ def _fewer(count: int, factor: float) -> int:
 
 @dataclass(frozen=True)
 class ContextInflation:
-    min_tasks: int = 8
-    ratio: float = 2.5
+    min_tasks: int = 3
+    ratio: float = 2.8  # the median task, shrunk (prior_tasks), at this many times the median
+    prior_tasks: float = 1.5  # shrinkage: as if this many more tasks sat at the median
+    evidence_weeks: int = 4  # the week judged and elevated weeks just before it, pooled
     jump_ratio: float = 2.0  # or up this many times on the person's own weeks before ...
     rise_weeks: int = 3  # ... or rising this many weeks in a row ...
     rise_total: float = 1.0  # ... by this much in all; either way:
@@ -65,23 +67,27 @@ class ContextInflation:
 
 @dataclass(frozen=True)
 class ChatLoops:
-    min_turns: int = 15
+    min_turns: int = 14
     min_tokens: int = 20_000
     min_loops: int = 4
-    min_share: float = 0.3  # of the week's tokens spent in those loops
+    min_rate: float = 0.1  # loops per conversation the person had: evidence scales with volume
+    min_share: float = 0.3  # of the tokens spent in those loops
     settle_hours: int = 24
 
     def relaxed(self, factor: float) -> ChatLoops:
         return replace(
-            self, min_loops=_fewer(self.min_loops, factor), min_share=self.min_share * factor
+            self,
+            min_loops=_fewer(self.min_loops, factor),
+            min_rate=self.min_rate * factor,
+            min_share=self.min_share * factor,
         )
 
 
 @dataclass(frozen=True)
 class OutputSpam:
     max_distance: int = 16
-    min_duplicates: int = 4
-    min_share: float = 0.15
+    min_duplicates: int = 2
+    min_share: float = 0.2
 
     def relaxed(self, factor: float) -> OutputSpam:
         return replace(
@@ -94,7 +100,7 @@ class OutputSpam:
 @dataclass(frozen=True)
 class PromptSpam:
     max_distance: int = 3
-    min_repeats: int = 15
+    min_repeats: int = 5
     min_share: float = 0.25
 
     def relaxed(self, factor: float) -> PromptSpam:
@@ -109,7 +115,7 @@ class PromptSpam:
 class TaskSplitting:
     gap_minutes: int = 5
     min_burst: int = 4
-    min_split: float = 2.0  # results per normal task's worth of tokens, in a burst
+    min_split: float = 2.5  # results per normal task's worth of tokens, in a burst
     min_bursts: int = 2
 
     def relaxed(self, factor: float) -> TaskSplitting:
@@ -139,6 +145,12 @@ class GovernanceSettings:
     # gaming a little less for a week, and people whose pattern was cleared start afresh.
     continuing_weeks: int = 3
     continuing_factor: float = 0.6
+    # Evidence accumulates: a count detector's pattern that shows this week at eased thresholds
+    # (continuing_factor) is judged on this week and the `evidence_weeks - 1` before it pooled.
+    evidence_weeks: int = 2
+    # The daily job also judges closed weeks it has not judged yet (downtime, a first install
+    # on existing data), at most this many weeks back.
+    catch_up_weeks: int = 8
     context_inflation: ContextInflation = ContextInflation()
     chat_loops: ChatLoops = ChatLoops()
     output_spam: OutputSpam = OutputSpam()
@@ -157,11 +169,20 @@ def _count(r: PolicyReader, name: str, default: int, minimum: int = 1) -> int:
     return r.integer(name, default, minimum=minimum)
 
 
+def _weeks(r: PolicyReader, name: str, default: int, most: int = 8) -> int:
+    weeks = _count(r, name, default)
+    if weeks > most:
+        r.fail(name, f"must be at most {most}, got {weeks}")
+    return weeks
+
+
 def _context_inflation(r: PolicyReader) -> ContextInflation:
     d = ContextInflation()
     r.allow_only(
         "min_tasks",
         "ratio",
+        "prior_tasks",
+        "evidence_weeks",
         "jump_ratio",
         "rise_weeks",
         "rise_total",
@@ -171,6 +192,8 @@ def _context_inflation(r: PolicyReader) -> ContextInflation:
     return ContextInflation(
         min_tasks=_count(r, "min_tasks", d.min_tasks),
         ratio=_share(r, "ratio", d.ratio, "1.1", "100"),
+        prior_tasks=_share(r, "prior_tasks", d.prior_tasks, "0", "100"),
+        evidence_weeks=_weeks(r, "evidence_weeks", d.evidence_weeks),
         jump_ratio=_share(r, "jump_ratio", d.jump_ratio, "1.1", "100"),
         rise_weeks=_count(r, "rise_weeks", d.rise_weeks, minimum=2),
         rise_total=_share(r, "rise_total", d.rise_total, "0.05", "100"),
@@ -181,11 +204,12 @@ def _context_inflation(r: PolicyReader) -> ContextInflation:
 
 def _chat_loops(r: PolicyReader) -> ChatLoops:
     d = ChatLoops()
-    r.allow_only("min_turns", "min_tokens", "min_loops", "min_share", "settle_hours")
+    r.allow_only("min_turns", "min_tokens", "min_loops", "min_rate", "min_share", "settle_hours")
     return ChatLoops(
         min_turns=_count(r, "min_turns", d.min_turns, minimum=2),
         min_tokens=_count(r, "min_tokens", d.min_tokens),
         min_loops=_count(r, "min_loops", d.min_loops),
+        min_rate=_share(r, "min_rate", d.min_rate),
         min_share=_share(r, "min_share", d.min_share),
         settle_hours=_count(r, "settle_hours", d.settle_hours, minimum=0),
     )
@@ -250,6 +274,8 @@ def read_governance(r: PolicyReader) -> GovernanceSettings:
         "min_baseline_people",
         "continuing_weeks",
         "continuing_factor",
+        "evidence_weeks",
+        "catch_up_weeks",
         *DETECTORS,
         "recommendations",
     )
@@ -265,6 +291,14 @@ def read_governance(r: PolicyReader) -> GovernanceSettings:
         min_baseline_people=_count(
             r, "min_baseline_people", GovernanceSettings.min_baseline_people
         ),
+        continuing_weeks=_count(
+            r, "continuing_weeks", GovernanceSettings.continuing_weeks, minimum=0
+        ),
+        continuing_factor=_share(
+            r, "continuing_factor", GovernanceSettings.continuing_factor, "0.1", "1"
+        ),
+        evidence_weeks=_weeks(r, "evidence_weeks", GovernanceSettings.evidence_weeks, most=4),
+        catch_up_weeks=_weeks(r, "catch_up_weeks", GovernanceSettings.catch_up_weeks, most=52),
         context_inflation=_context_inflation(r.table("context_inflation", {})),
         chat_loops=_chat_loops(r.table("chat_loops", {})),
         output_spam=_output_spam(r.table("output_spam", {})),

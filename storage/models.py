@@ -217,6 +217,16 @@ class PeriodRun(Base):
     ran_at: Mapped[datetime] = mapped_column()
 
 
+class DetectorRun(Base):
+    """One row per closed week the gaming detectors judged once it had settled: what the daily
+    `detectors` job reads to catch up the weeks it has not judged (judging again is harmless;
+    this only spares the work)."""
+
+    __tablename__ = "detector_runs"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column()
+
+
 # --- usage and outcomes --------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """`tokenbot jobs list | run NAME [--at ISO-DATETIME]`: the scheduled jobs, for operators.
 
+`run detectors --week 2026-W47` judges that week (again: it is idempotent).
 `run` runs one job now in this process (then delivers the outbox), whatever the scheduler is
 doing: jobs are idempotent by key, so running one by hand next to the clock process changes
 nothing twice. `--at` pins the clock the job sees (a naive time is read in the policy's time
@@ -9,10 +10,14 @@ zone), for replaying a missed day or testing.
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.bootstrap import Services
+from budgets.windows import week_by_key
+
+UTC_ZONE = ZoneInfo("UTC")  # only to check the form of --week; the job reads the policy's
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -25,6 +30,7 @@ def register(sub) -> None:  # noqa: ANN001
     run = jobs.add_parser("run", help="run one job now, then deliver queued messages")
     run.add_argument("name", help="expire, reminders, alerts, nudges, spotlight, review, detectors")
     run.add_argument("--at", help="the time the job sees, e.g. 2026-12-01T00:05 (policy time zone)")
+    run.add_argument("--week", help="detectors only: judge this ISO week, e.g. 2026-W47")
     run.set_defaults(run=run_one_job)
 
 
@@ -84,7 +90,15 @@ def run_one_job(args, services: Services) -> int:  # noqa: ANN001
 
     if args.name not in JOBS:
         raise CommandFailed(f"no job named {args.name!r}; jobs: {', '.join(JOBS)}")
+    week = getattr(args, "week", None)
+    if week is not None:
+        if args.name != "detectors":
+            raise CommandFailed("--week is for the detectors job")
+        try:
+            week_by_key(UTC_ZONE, week)
+        except ValueError as exc:
+            raise CommandFailed(str(exc)) from exc
     _pin_clock(services, args.at)
-    result = run_job(services, args.name)
+    result = run_job(services, args.name, week=week)
     print(f"{result.name}: {result.summary}; {result.delivered} message(s) delivered")
     return 0

@@ -65,7 +65,7 @@ def test_flags_asked_in_a_channel_are_answered_to_the_asker_alone(slack, service
         uow.commit()
     reply = slack.reply_to(slack.command("flags", user="UANN", channel=GENERAL))
     assert reply["response_type"] == "ephemeral"
-    assert "The same prompt was sent 20 times" in reply.blocks_text
+    assert "The same prompt was sent afresh 20 times" in reply.blocks_text
     assert block_kit_problems(reply.params) == []
     slack.drain()
     assert slack.fake.calls_to("chat.postMessage") == []

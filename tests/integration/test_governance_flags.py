@@ -56,7 +56,7 @@ def test_the_detectors_write_one_flag_however_often_they_run_and_tell_the_person
     assert not flags_of(services, org["bob@acme.test"].id)
     assert (flag.week, flag.detector, flag.status) == (WEEK_KEY, "prompt_spam", "pending")
     assert flag.evidence["repeats"] == 20 and flag.evidence["calls"] == 30
-    assert "The same prompt was sent 20 times this week" in flag.explanation
+    assert "The same prompt was sent afresh 20 times this week" in flag.explanation
     assert [key for key, _ in first] == [key for key, _ in second] == [f"flag:{flag.id}:raised"]
     ((_, notice),) = first
     assert notice.to_person_id == org["ann@acme.test"].id and notice.to_channel is None
@@ -81,7 +81,8 @@ def test_a_person_sees_their_own_flags_with_the_numbers_and_what_clears_them(ser
     text = text_of(services, reply)
     assert reply.private
     assert "Repeated prompts, week 2026-W46: pending" in text
-    assert "The same prompt was sent 20 times this week, 67% of your 30 requests" in text
+    assert "The same prompt was sent afresh 20 times this week" in text
+    assert "67% of your 30 requests" in text
     assert "What clears it:" in text
     assert [b.label for b in reply.buttons] == ["Dispute"]
     assert "No flags" in text_of(services, say(services, "bob@acme.test", "flags"))

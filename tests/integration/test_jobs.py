@@ -371,7 +371,7 @@ def test_the_review_covers_last_month_and_the_detectors_the_week_of_yesterday(
     detectors = run_job(services, "detectors", [sent])
     assert seen == {"month": "2026-11", "week": datetime(2026, 11, 30).date()}
     assert review.enqueued == 1 and review.delivered == 1
-    assert detectors.summary == "2026-11-30: 0 message(s) queued (0 already sent)"
+    assert detectors.summary == "2026-W49: 0 message(s) queued (0 already sent)"
 
 
 def test_an_approver_is_nudged_once_and_a_stale_request_expires_telling_the_requester(

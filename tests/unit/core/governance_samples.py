@@ -43,17 +43,24 @@ def _week(key: str, ratio: float, accepted: int = 7) -> ContextWeek:
 
 EVIDENCE: dict[str, list[dict[str, Any]]] = {
     "context_inflation": [
-        context_inflation([_week("2026-W46", 3.2)], S.context_inflation),
+        context_inflation([_week("2026-W46", 4.0)], S.context_inflation),
         context_inflation(
             [_week("2026-W44", 0.6), _week("2026-W45", 0.7), _week("2026-W46", 1.7)],
             S.context_inflation,
         ),
         context_inflation(
-            [_week(f"2026-W4{n}", r) for n, r in ((3, 0.8), (4, 1.1), (5, 1.4), (6, 1.7))],
+            [_week(f"2026-W4{n}", r) for n, r in ((3, 0.7), (4, 1.0), (5, 1.3), (6, 1.8))],
             S.context_inflation,
         ),
     ],
-    "chat_loops": [chat_loops([Conversation(22, 80_000, False)] * 5, 500_000, S.chat_loops)],
+    "chat_loops": [
+        chat_loops([Conversation(22, 80_000, False)] * 5, 500_000, 12, S.chat_loops),
+        {
+            **chat_loops([Conversation(22, 80_000, False)] * 4, 420_000, 9, S.chat_loops),
+            "weeks": 2,
+            "from_week": "2026-W45",
+        },
+    ],
     "output_spam": [
         output_spam(
             {"a1b2c3d4e5f60718": 6, "a1b2c3d4e5f60719": 3, "0f0f0f0f0f0f0f0f": 9},

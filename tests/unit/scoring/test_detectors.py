@@ -72,17 +72,45 @@ def context(ratio: float, key: str = "2026-W46", tasks: int = 10, accepted: int 
 
 
 def test_context_far_above_the_use_case_median_is_flagged_with_the_numbers():
-    evidence = context_inflation([context(3.0)], S.context_inflation)
+    evidence = context_inflation([context(4.0)], S.context_inflation)
     assert evidence is not None and evidence["pattern"] == "level"
-    assert evidence["ratio"] == 3.0 and evidence["baseline_input_per_task"] == 2_000
+    assert evidence["median_ratio"] == 4.0 and evidence["baseline_input_per_task"] == 2_000
+    assert evidence["weighed_ratio"] == pytest.approx(4.0 ** (10 / 11.5), abs=0.01)
     text = explain("context_inflation", evidence)
-    assert "Across your 10 tasks this week, requests carried 3.0 times the usual context" in text
-    assert "each request carried 6,000 input tokens against a median of 2,000" in text
+    assert "Across your 10 tasks this week, the median request carried 4.0 times" in text
+    assert "each request carried 8,000 input tokens against a median of 2,000" in text
+    assert "Counting 1.5 more tasks at the usual context" in text and "It clears when" in text
 
 
 def test_heavy_but_ordinary_context_and_small_samples_are_left_alone():
     assert context_inflation([context(2.0)], S.context_inflation) is None
-    assert context_inflation([context(4.5, tasks=3)], S.context_inflation) is None
+    assert context_inflation([context(4.5, tasks=2)], S.context_inflation) is None
+
+
+def test_a_light_week_at_several_times_the_context_is_flagged_and_proves_less_than_many():
+    light = context_inflation([context(5.0, tasks=4, accepted=2)], S.context_inflation)
+    assert light is not None and light["tasks_judged"] == 4 and light["weighed_ratio"] < 5.0
+    assert context_inflation([context(3.0, tasks=3)], S.context_inflation) is None
+
+
+def test_evidence_of_inflated_context_accumulates_over_the_weeks_it_holds():
+    one = [context(3.5, "2026-W46", tasks=4)]
+    assert context_inflation(one, S.context_inflation) is None  # 4 tasks: 2.49 after shrinkage
+    two = [context(3.5, "2026-W45", tasks=4), *one]
+    evidence = context_inflation(two, S.context_inflation)
+    assert evidence is not None and (evidence["weeks"], evidence["tasks_judged"]) == (2, 8)
+    assert "in the 2 weeks from 2026-W45" in explain("context_inflation", evidence)
+    broken = [context(3.5, "2026-W44", tasks=4), context(1.0, "2026-W45", tasks=4), *one]
+    assert context_inflation(broken, S.context_inflation) is None  # a normal week ends the run
+
+
+def test_an_honest_heavy_context_month_and_one_long_debugging_session_are_left_alone():
+    heavy = [context(2.2, f"2026-W4{n}", tasks=20) for n in (3, 4, 5, 6)]
+    assert context_inflation(heavy, S.context_inflation) is None
+    debugging = ContextWeek(
+        "2026-W46", 7, 1.0, 7, 5, "seo-brief", 2_000, 2_000, (1.0, 0.9, 1.1, 1.0, 0.8, 1.2, 4.0)
+    )
+    assert context_inflation([debugging], S.context_inflation) is None
 
 
 def test_context_weeks_pool_a_persons_use_cases_against_each_ones_median():
@@ -103,14 +131,14 @@ def test_context_weeks_pool_a_persons_use_cases_against_each_ones_median():
 
 def test_context_rising_week_after_week_without_better_acceptance_is_flagged():
     history = [
-        context(0.8, "2026-W43"),
-        context(1.1, "2026-W44"),
-        context(1.4, "2026-W45"),
-        context(1.7, "2026-W46"),
+        context(0.7, "2026-W43"),
+        context(1.0, "2026-W44"),
+        context(1.3, "2026-W45"),
+        context(1.8, "2026-W46"),
     ]
     evidence = context_inflation(history, S.context_inflation)
     assert evidence is not None and evidence["pattern"] == "rising"
-    assert evidence["rise"] == pytest.approx(1.13, abs=0.01)
+    assert evidence["rise"] == pytest.approx(1.8 ** (10 / 11.5) / 0.7 - 1, abs=0.01)
     assert "rose every week for 3 weeks" in explain("context_inflation", evidence)
 
 
@@ -128,8 +156,10 @@ def test_a_sudden_jump_on_the_persons_own_weeks_is_flagged():
     history = [context(0.6, "2026-W44"), context(0.7, "2026-W45"), context(1.7, "2026-W46")]
     evidence = context_inflation(history, S.context_inflation)
     assert evidence is not None and evidence["pattern"] == "jump"
-    assert evidence["ratio_before"] == 0.65 and evidence["jump"] == 2.62
-    assert "2.62 times your own 0.65 in the weeks before" in explain("context_inflation", evidence)
+    jump = round((1.7 / evidence["ratio_before"]) ** (10 / 11.5), 2)
+    assert evidence["ratio_before"] == 0.65 and evidence["jump"] == pytest.approx(jump, abs=0.02)
+    text = explain("context_inflation", evidence)
+    assert f"{evidence['jump']} times your own 0.65 in the weeks before" in text
 
 
 # --- chat loops ---------------------------------------------------------------------------
@@ -137,22 +167,57 @@ def test_a_sudden_jump_on_the_persons_own_weeks_is_flagged():
 
 def test_long_conversations_that_end_in_nothing_are_chat_loops():
     loops = [Conversation(turns=20, tokens=60_000, accepted=False) for _ in range(4)]
-    evidence = chat_loops(loops, week_tokens=300_000, s=S.chat_loops)
+    evidence = chat_loops(loops, week_tokens=300_000, tasks=10, s=S.chat_loops)
     assert evidence is not None and evidence["loops"] == 4 and evidence["share"] == 0.8
     text = explain("chat_loops", evidence)
-    assert "4 of your conversations" in text and "ended with no accepted result" in text
+    assert "4 of your 10 conversations this week" in text and "ended with no accepted" in text
 
 
 def test_long_conversations_that_produce_something_are_not_loops():
     accepted = [Conversation(turns=25, tokens=90_000, accepted=True) for _ in range(6)]
-    assert chat_loops(accepted, 600_000, S.chat_loops) is None
+    assert chat_loops(accepted, 600_000, 10, S.chat_loops) is None
     short = [Conversation(turns=8, tokens=90_000, accepted=False) for _ in range(6)]
-    assert chat_loops(short, 600_000, S.chat_loops) is None
+    assert chat_loops(short, 600_000, 10, S.chat_loops) is None
 
 
 def test_a_few_fruitless_long_sessions_in_a_busy_week_are_not_loops():
     loops = [Conversation(turns=18, tokens=50_000, accepted=False) for _ in range(4)]
-    assert chat_loops(loops, week_tokens=2_000_000, s=S.chat_loops) is None  # 10% of the week
+    assert chat_loops(loops, week_tokens=2_000_000, tasks=30, s=S.chat_loops) is None
+    # a heavy user's unlucky fortnight: most tokens, but 4 in 60 conversations
+    assert chat_loops(loops, week_tokens=300_000, tasks=60, s=S.chat_loops) is None
+
+
+def loop_weeks(this_week: int, week_before: int, tasks: int = 5) -> WeekData:
+    """A light user's two weeks: `tasks` conversations each, some of them long fruitless ones."""
+    policy = load_policy()
+
+    def one(key: str, loops: int) -> WeekData:
+        return WeekData(
+            week=week_by_key(policy.periods.zone, key),
+            conversations={7: [Conversation(25, 90_000, False)] * loops},
+            spend={7: loops * 90_000 + 5 * 8_000},
+            tasks={7: tasks},
+            plans={7: 400_000},
+            people={7},
+        )
+
+    data = one("2026-W46", this_week)
+    data.earlier = [one("2026-W45", week_before)]
+    return data
+
+
+def test_a_couple_of_loops_a_week_burning_most_of_it_are_caught_as_they_accumulate():
+    settings = governance_settings(load_policy())
+    (finding,) = [f for f in judge(loop_weeks(2, 2), settings) if f.misconduct]
+    assert finding.detector == "chat_loops" and finding.evidence["weeks"] == 2
+    assert finding.evidence["loops"] == 4 and finding.evidence["share"] > 0.5
+    assert "in the 2 weeks from 2026-W45" in explain("chat_loops", finding.evidence)
+    assert not [f for f in judge(loop_weeks(2, 0), settings) if f.misconduct]  # not yet
+
+
+def test_one_long_debugging_session_a_week_that_ends_in_nothing_is_not_a_loop():
+    settings = governance_settings(load_policy())
+    assert not [f for f in judge(loop_weeks(1, 1), settings) if f.misconduct]
 
 
 # --- output and prompt spam ---------------------------------------------------------------
@@ -215,6 +280,15 @@ def test_many_near_copies_of_one_result_are_output_spam():
     )
 
 
+def test_a_light_user_adding_a_few_near_copies_is_output_spam_and_a_faq_answer_is_not():
+    base = "a1b2c3d4e5f60718"
+    copies = {flip(base, 1): 1, flip(base, 5, 6): 1, flip(base, 30): 1}
+    evidence = output_spam(copies | unrelated(4), artifacts=7, s=S.output_spam)
+    assert evidence is not None and (evidence["duplicates"], evidence["share"]) == (2, 0.29)
+    faq = {flip(base, 1): 1, flip(base, 5): 1}  # the same question answered twice
+    assert output_spam(faq | unrelated(5), artifacts=7, s=S.output_spam) is None
+
+
 def test_a_few_similar_answers_among_many_results_are_not_spam():
     base = "a1b2c3d4e5f60718"
     counts = {flip(base, 3): 1, flip(base, 9): 1, base: 1} | unrelated(29)
@@ -225,9 +299,17 @@ def test_the_same_prompt_over_and_over_is_prompt_spam_and_retries_are_not():
     spam = {"00000000000000ff": 30} | unrelated(40)
     evidence = prompt_spam(spam, calls=70, s=S.prompt_spam)
     assert evidence is not None and evidence["repeats"] == 30
-    assert "The same prompt was sent 30 times" in explain("prompt_spam", evidence)
-    retries = {fingerprint: 3 for fingerprint in unrelated(24)}
+    assert "The same prompt was sent afresh 30 times" in explain("prompt_spam", evidence)
+    # counts are separate tasks: retries within a conversation count once
+    retries = {fingerprint: 1 for fingerprint in unrelated(24)}
     assert prompt_spam(retries, calls=72, s=S.prompt_spam) is None
+
+
+def test_a_light_user_resending_one_prompt_is_prompt_spam_and_a_light_retrier_is_not():
+    evidence = prompt_spam({"00000000000000ff": 6} | unrelated(9), calls=15, s=S.prompt_spam)
+    assert evidence is not None and evidence["share"] == 0.4
+    retrier = {"00000000000000ff": 1} | unrelated(9)  # one prompt retried 5 times in one task
+    assert prompt_spam(retrier, calls=15, s=S.prompt_spam) is None
 
 
 # --- task splitting -----------------------------------------------------------------------
@@ -245,6 +327,31 @@ def test_a_quick_batch_of_complete_tasks_is_not_splitting():
     bursts = [Burst(artifacts=5, tokens=38_000), Burst(artifacts=4, tokens=30_000)]
     assert task_splitting(bursts, BRIEFS, S.task_splitting) is None
     assert task_splitting([Burst(6, 9_000)], BRIEFS, S.task_splitting) is None  # one burst
+
+
+def test_a_light_user_splitting_a_task_a_week_is_caught_over_two_weeks_and_a_batcher_is_not():
+    policy = load_policy()
+    settings = governance_settings(policy)
+
+    def weeks(this_week: list[Burst], week_before: list[Burst]) -> WeekData:
+        def one(key: str, bursts: list[Burst]) -> WeekData:
+            return WeekData(
+                week=week_by_key(policy.periods.zone, key),
+                baselines={"seo-brief": BRIEFS},
+                bursts={7: {"seo-brief": bursts}},
+                plans={7: 400_000},
+                people={7},
+            )
+
+        data = one("2026-W46", this_week)
+        data.earlier = [one("2026-W45", week_before)]
+        return data
+
+    split = [Burst(5, 9_000)]  # one task's worth of tokens cut into 5 results
+    (finding,) = [f for f in judge(weeks(split, split), settings) if f.misconduct]
+    assert finding.detector == "task_splitting" and finding.evidence["weeks"] == 2
+    batches = [Burst(4, 30_000)]  # four whole tasks minutes apart, each week
+    assert not [f for f in judge(weeks(batches, batches), settings) if f.misconduct]
 
 
 # --- reports and the judge ----------------------------------------------------------------
