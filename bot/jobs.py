@@ -44,6 +44,7 @@ from scoring.flags import mark_judged, run_detectors, week_named, weeks_to_judge
 from scoring.metrics import CurrentWeeks
 from scoring.review import monthly_review
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
+from scoring.windows import Window, week_starting
 from storage.models import Grant, PeriodRun
 
 log = logging.getLogger(__name__)
@@ -297,7 +298,11 @@ def _run_content(
 
 
 def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
-    """The weekly recognition posts for the last complete week (Monday, policy calendar)."""
+    """The weekly recognition posts for the last complete week (Monday, policy calendar).
+    The detectors judge that week first, whatever the schedule did: recognition is decided on
+    the week's flags, so nobody flagged for it is named."""
+    week_start = last_complete_week(services.policy, services.clock())
+    _judge_week(services, week_starting(services.policy.periods.zone, week_start))
     return _run_content(
         services, "spotlight", last_complete_week, spotlight_content, prepare=prepare_spotlight
     )
@@ -325,19 +330,28 @@ def run_detectors_job(
             weeks = weeks_to_judge(session, policy, now)
     done, added, told = [], 0, 0
     for window in weeks:
-        with services.db.unit_of_work() as uow:
-            start = window.start.astimezone(policy.periods.zone).date()
-            notices = detectors_content(uow.session, policy, start, now)
-            added += enqueue_all(uow.session, notices, now)
-            told += len(notices)
-            mark_judged(uow.session, policy, window, now)
-            uow.commit()
+        enqueued, notices = _judge_week(services, window)
+        added += enqueued
+        told += notices
         done.append(window.key)
     return JobResult(
         "detectors",
         f"{', '.join(done)}: {added} message(s) queued ({told - added} already sent)",
         enqueued=added,
     )
+
+
+def _judge_week(services: Services, window: Window) -> tuple[int, int]:
+    """Judge one week in a transaction of its own, recording it as judged once settled; returns
+    the messages enqueued and the flags told (each once, by its key)."""
+    policy, now = services.policy, services.clock()
+    with services.db.unit_of_work() as uow:
+        start = window.start.astimezone(policy.periods.zone).date()
+        notices = detectors_content(uow.session, policy, start, now)
+        added = enqueue_all(uow.session, notices, now)
+        mark_judged(uow.session, policy, window, now)
+        uow.commit()
+    return added, len(notices)
 
 
 # --- the registry --------------------------------------------------------------------------

@@ -37,13 +37,13 @@ from budgets.policy import Policy
 from budgets.windows import Window, trailing_weeks
 from scoring.baselines import Baseline, Comparison, compare, net_accepted, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
+from scoring.eligibility import barred_from_recognition
 from scoring.metrics import (
     CurrentWeeks,
     Totals,
     collector_paused,
     current_weeks,
     grouped_totals,
-    open_flags,
     window_sums,
 )
 from scoring.templates import TemplateReport, best_template, weekly_template_reports
@@ -249,7 +249,10 @@ class Scoreboard:
     scores: dict[int, PersonScore]
     person_totals: dict[int, Totals]  # everyone with usage or outcomes in the window
     people: dict[int, PersonInfo]
-    flagged: frozenset[int]  # open flags in the window: never eligible, never named
+    # People a flag not cleared keeps out of recognition in the window (the window's weeks,
+    # the week after, the weeks the detectors still watch: `scoring.eligibility`): never
+    # eligible, never named.
+    flagged: frozenset[int]
     templates: dict[str, TemplateReport]  # over the baseline weeks and the window (no people)
     templates_in_window: dict[str, TemplateReport]
     teams: dict[int, str] = field(default_factory=dict)
@@ -369,7 +372,7 @@ def build_scoreboard(
         scores=scores,
         person_totals=person_totals,
         people=people,
-        flagged=frozenset(open_flags(session, policy, window)),
+        flagged=barred_from_recognition(session, policy, window),
         templates=weekly_template_reports(
             session, [*history, window], now, current, count_people=False
         ),

@@ -10,6 +10,9 @@ from sqlalchemy import select
 
 from bot.jobs import detectors_content, run_job
 from budgets import audit
+from scoring.eligibility import eligibility
+from scoring.score import build_scoreboard
+from scoring.windows import week_starting
 from storage.models import Flag
 from tests.integration.governance_support import (
     WEEK,
@@ -203,3 +206,17 @@ def test_the_daily_detectors_job_flags_and_tells_the_person_once(services, org, 
     (notice,) = recorder.sent
     assert notice.to_person_id == org["ann@acme.test"].id and notice.reply.template == "flag_raised"
     assert [b.label for b in notice.reply.buttons] == ["Dispute"]
+
+
+def test_the_spotlight_judges_its_week_first_so_nobody_flagged_for_it_is_eligible(
+    services, org, clock
+):
+    prompt_spam(services, "ann@acme.test")
+    clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))  # Monday 09:00, no detectors run yet
+    run_job(services, "spotlight", [Recorder()])
+    ann = org["ann@acme.test"].id
+    assert [flag.week for flag in flags_of(services, ann)] == [WEEK_KEY]
+    week = week_starting(services.policy.periods.zone, WEEK)
+    with services.db.read() as session:
+        board = build_scoreboard(session, services.policy, week, clock())
+    assert eligibility(board, ann).why == "flagged"

@@ -23,7 +23,7 @@ from budgets.directory import find_person, manages
 from budgets.policy import Policy
 from budgets.windows import Window, last_complete_week, week_by_key, week_of
 from scoring.baselines import SMOOTHING, net_accepted
-from scoring.eligibility import eligibility, flag_statuses
+from scoring.eligibility import barring_flags, eligibility, flag_reach
 from scoring.metrics import CurrentWeeks
 from scoring.score import (
     COMPONENT_UNITS,
@@ -104,6 +104,9 @@ def score_context(score: PersonScore | None, board: Scoreboard, person_id: int) 
         "min_tasks": board.settings.min_tasks,
         "flagged": general.why == "flagged",
         "inactive": general.why == "inactive",
+        # Where the flags keeping the person out lie: "window", "adjacent" or "watched"
+        # (`person_score` reads them).
+        "flag_reach": "window",
         # Categories the person has too few artifacts for, with each one's minimum (all of
         # them: `short_everywhere`).
         "short_of": [{"label": spec.label, "min_tasks": e.min_tasks} for spec, e in short],
@@ -156,7 +159,10 @@ def person_score(
     `current`: what `store_scored_weeks` found stored, when the caller asked it."""
     board = build_scoreboard(session, policy, window, now, person_ids=[person_id], current=current)
     context = score_context(board.scores.get(person_id), board, person_id)
-    context["flag_statuses"] = flag_statuses(session, policy, window, person_id)
+    flags = barring_flags(session, policy, window, person_id)
+    context["flag_statuses"] = sorted(status for _, status in flags)
+    if flags:
+        context["flag_reach"] = flag_reach(policy.periods.zone, window, [week for week, _ in flags])
     return context
 
 

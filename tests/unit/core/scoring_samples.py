@@ -246,6 +246,7 @@ def _score(**changes: Any) -> dict[str, Any]:
         "flagged": False,
         "inactive": False,
         "flag_statuses": [],
+        "flag_reach": "window",
         "short_of": [],
         "short_everywhere": False,
         "trailing_weeks": 8,
@@ -320,6 +321,8 @@ SCORE_SAMPLES = [
     _score(own=False, name="Bob Builder", flagged=True, phase="baseline"),
     _score(own=False, name="Bob Builder", flagged=True, flag_statuses=["upheld"]),
     _score(flagged=True, flag_statuses=["pending", "upheld"]),
+    _score(flagged=True, flag_statuses=["pending"], flag_reach="adjacent"),
+    _score(flagged=True, flag_statuses=["upheld"], flag_reach="watched"),
     _score(inactive=True),
     _score(
         artifacts=3,

@@ -30,6 +30,16 @@ def test_an_upheld_flag_keeps_the_week_out_without_promising_it_can_be_cleared()
     assert "until the flag is cleared" in pending
 
 
+def test_a_flag_for_a_week_next_to_this_one_is_not_said_to_be_for_this_week():
+    text = score_text(flagged=True, flag_statuses=["pending"], flag_reach="adjacent")
+    assert "You have an open governance flag for this week or a week next to it" in text
+    watched = score_text(flagged=True, flag_statuses=["upheld"], flag_reach="watched")
+    assert "flag for this week or one of the weeks before it that the detectors still watch" in (
+        watched
+    )
+    assert "flag for this week was" not in watched
+
+
 def test_a_manager_reading_a_report_s_improvement_reads_their_not_your():
     for component, unit, value, baseline in [
         ("acceptance", "rate", 0.5, 0.75),

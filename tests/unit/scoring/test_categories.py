@@ -230,3 +230,22 @@ def test_knowledge_contribution_ranks_by_tokens_templates_saved_colleagues_with_
         8_000,
         90.0,
     )
+
+
+def test_one_rule_decides_eligibility_for_every_category_and_the_team_standings():
+    lucky = Totals(tokens=100, artifacts=1, accepted=1, edited=1, drafts=1)
+    org = board({**ORG, 6: ("Leo", 1, lucky)}, flagged=frozenset({3}))
+    people = dict(org.people)
+    people[4] = replace(people[4], active=False)
+    org = replace(org, people=people)
+    assert {pid: eligibility(org, pid).why for pid in (1, 3, 4, 6, 99)} == {
+        1: None,
+        3: "flagged",
+        4: "inactive",
+        6: "too_few_artifacts",
+        99: "unknown",  # not in the directory
+    }
+    recognised = {r.person_id for result in recognise(org) for r in result.recognised}
+    assert recognised and all(is_eligible(org, pid) for pid in recognised)
+    (team_2,) = [s for s in team_standings(org, 1) if s.team_id == 2]
+    assert team_2.people == 1  # Eli alone: Cid is flagged, Dee has left
