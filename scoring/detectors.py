@@ -17,7 +17,7 @@ recognition while it is not cleared):
 - output spam: many near-duplicate artifacts (content fingerprints a few bits apart);
 - prompt spam: the same prompt (prompt fingerprints a few bits apart) sent over and over;
 - task splitting: bursts of results minutes apart that between them cost about one task each
-  couple of results.
+  couple of results, several in a week or one holding a good share of the week's results.
 Reports (findings for managers and finance, never flags): overspend against plan and underuse.
 
 A use case's baseline is the median person-week of the `baseline_weeks` weeks up to and
@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -480,30 +480,55 @@ def prompt_spam(counts: dict[str, int], calls: int, s: PromptSpam) -> dict[str, 
 
 
 def task_splitting(
-    bursts: Sequence[Burst], baseline: UseCaseBaseline | None, s: TaskSplitting
+    bursts: Mapping[str, Sequence[Burst]],
+    baselines: Mapping[str, UseCaseBaseline],
+    results: int,
+    s: TaskSplitting,
 ) -> dict[str, Any] | None:
-    """`bursts`: the week's runs of >= min_burst artifacts of one use case. A burst is split
-    work when it has at least `min_split` results for each normal task's worth of the tokens
-    it took (a normal task: the use case's median)."""
-    if not bursts or baseline is None or baseline.tokens_per_task <= 0:
+    """`bursts`: per use case, the week's runs of >= min_burst artifacts; `results`: all the
+    person's artifacts in the week. A burst is split work when it has at least `min_split`
+    results for each normal task's worth of the tokens it took (a normal task: its use case's
+    median). Flagged from `min_bursts` split bursts in any use cases, or from one holding
+    `min_share` of the week's results: evidence scales with volume, and a light user's one
+    task cut into pieces is most of their week, where a heavy user's odd quick run is not."""
+    split: list[tuple[str, Burst, float]] = []  # use case, burst, its normal task's tokens
+    for use_case, runs in sorted(bursts.items()):
+        baseline = baselines.get(use_case)
+        if baseline is None or baseline.tokens_per_task <= 0:
+            continue
+        normal = baseline.tokens_per_task
+        split += [
+            (use_case, b, normal)
+            for b in runs
+            if b.artifacts * normal >= s.min_split * max(b.tokens, 1)
+        ]
+    if not split:
         return None
-    normal = baseline.tokens_per_task
-    split = [b for b in bursts if b.artifacts * normal >= s.min_split * max(b.tokens, 1)]
-    if len(split) < s.min_bursts:
+    pieces = sum(b.artifacts for _uc, b, _n in split)
+    share = pieces / max(results, pieces)
+    if len(split) < s.min_bursts and share < s.min_share:
         return None
-    tokens = statistics.median(b.tokens for b in split)
+    by_use_case: dict[str, int] = defaultdict(int)
+    for use_case, b, _normal in split:
+        by_use_case[use_case] += b.artifacts
+    main = max(by_use_case, key=lambda uc: (by_use_case[uc], uc))
+    normal = baselines[main].tokens_per_task
     return {
-        "use_case": baseline.use_case,
+        "use_case": main,
         "bursts": len(split),
-        "tasks_in_bursts": sum(b.artifacts for b in split),
-        "median_burst": round(statistics.median(b.artifacts for b in split)),
-        "tokens_per_burst": round(tokens),
+        "tasks_in_bursts": pieces,
+        "results": max(results, pieces),
+        "share": round(share, 2),
+        "median_burst": round(statistics.median(b.artifacts for _uc, b, _n in split)),
+        "tokens_per_burst": round(statistics.median(b.tokens for _uc, b, _n in split)),
         "baseline_tokens_per_task": round(normal),
-        "burst_cost_in_tasks": round(tokens / normal, 2),
+        "burst_cost_in_tasks": round(statistics.median(b.tokens / n for _uc, b, n in split), 2),
         "results_per_task": round(
-            statistics.median(b.artifacts * normal / max(b.tokens, 1) for b in split), 1
+            statistics.median(b.artifacts * n / max(b.tokens, 1) for _uc, b, n in split), 1
         ),
         "min_split": s.min_split,
+        "min_bursts": s.min_bursts,
+        "min_share": s.min_share,
         "gap_minutes": s.gap_minutes,
     }
 
@@ -546,12 +571,8 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
         )
 
     def splitting(s: TaskSplitting) -> dict[str, Any] | None:
-        return _strongest(
-            (
-                task_splitting(bursts, data.baselines.get(uc), s)
-                for uc, bursts in data.bursts.get(pid, {}).items()
-            ),
-            "tasks_in_bursts",
+        return task_splitting(
+            data.bursts.get(pid, {}), data.baselines, data.artifacts.get(pid, 0), s
         )
 
     return {
@@ -611,8 +632,3 @@ def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
         found(pid, "overspend", overspend(used, planned, settings.overspend.over_plan), False)
         found(pid, "underuse", underuse(used, planned, settings.underuse.max_used), False)
     return findings
-
-
-def _strongest(candidates: Iterable[dict[str, Any] | None], key: str) -> dict[str, Any] | None:
-    present = [c for c in candidates if c is not None]
-    return max(present, key=lambda c: c.get(key) or 0) if present else None

@@ -116,13 +116,15 @@ class TaskSplitting:
     gap_minutes: int = 5
     min_burst: int = 4
     min_split: float = 2.5  # results per normal task's worth of tokens, in a burst
-    min_bursts: int = 2
+    min_bursts: int = 2  # split bursts in a week, or ...
+    min_share: float = 0.3  # ... one burst holding this share of the week's results
 
     def relaxed(self, factor: float) -> TaskSplitting:
         return replace(
             self,
             min_bursts=_fewer(self.min_bursts, factor),
             min_split=max(self.min_split * factor, 1.0),
+            min_share=self.min_share * factor,
         )
 
 
@@ -243,12 +245,13 @@ def _prompt_spam(r: PolicyReader) -> PromptSpam:
 
 def _task_splitting(r: PolicyReader) -> TaskSplitting:
     d = TaskSplitting()
-    r.allow_only("gap_minutes", "min_burst", "min_split", "min_bursts")
+    r.allow_only("gap_minutes", "min_burst", "min_split", "min_bursts", "min_share")
     return TaskSplitting(
         gap_minutes=_count(r, "gap_minutes", d.gap_minutes),
         min_burst=_count(r, "min_burst", d.min_burst, minimum=2),
         min_split=_share(r, "min_split", d.min_split, "1", "100"),
         min_bursts=_count(r, "min_bursts", d.min_bursts),
+        min_share=_share(r, "min_share", d.min_share),
     )
 
 

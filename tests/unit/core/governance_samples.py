@@ -72,7 +72,15 @@ EVIDENCE: dict[str, list[dict[str, Any]]] = {
         prompt_spam({"00000000deadbeef": 30, "1234567890abcdef": 10}, 40, S.prompt_spam)
     ],
     "task_splitting": [
-        task_splitting([Burst(5, 9_000), Burst(6, 10_000)], BRIEFS, S.task_splitting)
+        task_splitting(
+            {"seo-brief": [Burst(5, 9_000), Burst(6, 10_000)]},
+            {"seo-brief": BRIEFS},
+            30,
+            S.task_splitting,
+        ),
+        task_splitting(
+            {"seo-brief": [Burst(6, 9_000)]}, {"seo-brief": BRIEFS}, 8, S.task_splitting
+        ),
     ],
     "overspend": [overspend(600_000, 400_000, 0.25)],
     "underuse": [underuse(20_000, 400_000, 0.2)],

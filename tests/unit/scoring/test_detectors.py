@@ -315,21 +315,43 @@ def test_a_light_user_resending_one_prompt_is_prompt_spam_and_a_light_retrier_is
 # --- task splitting -----------------------------------------------------------------------
 
 
+BRIEF_BASELINES = {"seo-brief": BRIEFS}
+
+
 def test_bursts_of_results_that_cost_one_task_between_them_are_split_work():
-    bursts = [Burst(artifacts=5, tokens=9_000), Burst(artifacts=6, tokens=10_000)]
-    evidence = task_splitting(bursts, BRIEFS, S.task_splitting)
+    bursts = {"seo-brief": [Burst(artifacts=5, tokens=9_000), Burst(artifacts=6, tokens=10_000)]}
+    evidence = task_splitting(bursts, BRIEF_BASELINES, 40, S.task_splitting)
     assert evidence is not None and evidence["bursts"] == 2 and evidence["tasks_in_bursts"] == 11
     text = explain("task_splitting", evidence)
-    assert "11 of your seo-brief results this week came in 2 bursts" in text
+    assert "11 of your 40 results this week (28%) came in 2 bursts" in text
+    assert "Flagged from 2 such bursts, or one holding 30% of the results." in text
 
 
 def test_a_quick_batch_of_complete_tasks_is_not_splitting():
-    bursts = [Burst(artifacts=5, tokens=38_000), Burst(artifacts=4, tokens=30_000)]
-    assert task_splitting(bursts, BRIEFS, S.task_splitting) is None
-    assert task_splitting([Burst(6, 9_000)], BRIEFS, S.task_splitting) is None  # one burst
+    batches = {"seo-brief": [Burst(artifacts=5, tokens=38_000), Burst(artifacts=4, tokens=30_000)]}
+    assert task_splitting(batches, BRIEF_BASELINES, 9, S.task_splitting) is None
 
 
-def test_a_light_user_splitting_a_task_a_week_is_caught_over_two_weeks_and_a_batcher_is_not():
+def test_one_task_cut_into_pieces_is_flagged_when_it_is_much_of_the_week_not_in_a_heavy_one():
+    one = {"seo-brief": [Burst(6, 9_000)]}  # one task's worth of tokens, six results
+    light = task_splitting(one, BRIEF_BASELINES, 9, S.task_splitting)
+    assert light is not None and light["bursts"] == 1 and light["share"] == 0.67
+    assert "6 of your 9 results this week (67%) came in 1 burst," in explain(
+        "task_splitting", light
+    )
+    assert task_splitting(one, BRIEF_BASELINES, 40, S.task_splitting) is None  # 15% of the week
+
+
+def test_split_bursts_count_together_across_use_cases_each_against_its_own_baseline():
+    ads = UseCaseBaseline("ad-copy", person_weeks=30, input_per_task=800, tokens_per_task=3_000)
+    bursts = {"seo-brief": [Burst(5, 9_000)], "ad-copy": [Burst(4, 3_000), Burst(4, 12_000)]}
+    evidence = task_splitting(bursts, {**BRIEF_BASELINES, "ad-copy": ads}, 40, S.task_splitting)
+    # seo-brief's burst and ad-copy's cheap one are split; ad-copy's costly one is 4 whole tasks
+    assert evidence is not None and evidence["bursts"] == 2 and evidence["tasks_in_bursts"] == 9
+    assert evidence["use_case"] == "seo-brief"
+
+
+def test_an_ordinary_user_splitting_a_task_a_week_is_caught_over_two_weeks_and_a_batcher_is_not():
     policy = load_policy()
     settings = governance_settings(policy)
 
@@ -337,8 +359,9 @@ def test_a_light_user_splitting_a_task_a_week_is_caught_over_two_weeks_and_a_bat
         def one(key: str, bursts: list[Burst]) -> WeekData:
             return WeekData(
                 week=week_by_key(policy.periods.zone, key),
-                baselines={"seo-brief": BRIEFS},
+                baselines=BRIEF_BASELINES,
                 bursts={7: {"seo-brief": bursts}},
+                artifacts={7: 20},
                 plans={7: 400_000},
                 people={7},
             )
@@ -347,9 +370,10 @@ def test_a_light_user_splitting_a_task_a_week_is_caught_over_two_weeks_and_a_bat
         data.earlier = [one("2026-W45", week_before)]
         return data
 
-    split = [Burst(5, 9_000)]  # one task's worth of tokens cut into 5 results
+    split = [Burst(5, 9_000)]  # one task's worth of tokens cut into 5 of the week's 20 results
     (finding,) = [f for f in judge(weeks(split, split), settings) if f.misconduct]
     assert finding.detector == "task_splitting" and finding.evidence["weeks"] == 2
+    assert finding.evidence["tasks_in_bursts"] == 10 and finding.evidence["results"] == 40
     batches = [Burst(4, 30_000)]  # four whole tasks minutes apart, each week
     assert not [f for f in judge(weeks(batches, batches), settings) if f.misconduct]
 
