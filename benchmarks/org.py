@@ -45,6 +45,8 @@ from storage.database import normalise_url
 
 USE_CASES = ("seo-brief", "ad-copy", "coding", "support-reply", "data-analysis", "security-review")
 BASE_TOKENS = (3_000, 1_200, 9_000, 800, 5_000, 12_000)  # typical budget tokens per call
+
+
 HISTORY = "bench:history"  # the reference of the ledger entries derive_projections writes
 
 
@@ -115,6 +117,14 @@ class _Sql:
             f"(CASE WHEN {expression} < {10**width} THEN lpad(CAST({expression} AS TEXT), "
             f"{width}, '0') ELSE CAST({expression} AS TEXT) END)"
         )
+
+    def fingerprint(self, n: str, salt: str) -> str:
+        """16 hex digits that look random, as a gateway's simhash of a text would: distinct
+        per event (and salt), so the detectors group them as they would real ones (SQLite has
+        no hash function: random bits; PostgreSQL: md5 of the event number)."""
+        if self.is_sqlite:
+            return "lower(hex(randomblob(8)))"
+        return f"substr(md5('{salt}' || CAST({n} AS TEXT)), 1, 16)"
 
     def moment(self, moment: datetime) -> str:
         stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -303,7 +313,8 @@ def add_usage(
                 tokens * 2 / 3, tokens - tokens * 2 / 3, 0, tokens, tokens * 5,
                 {_case("uc", USE_CASES)}, NULL,
                 CASE WHEN {templated} THEN {_case("uc", USE_CASES)} || '-v' || (1 + n % 2) END,
-                'c' || person_id || '-' || (n / 3), NULL, at, {period_case},
+                'c' || person_id || '-' || (n / 3), {sql.fingerprint("n", "prompt")},
+                at, {period_case},
                 FALSE, FALSE, {sql.moment(now)}
             FROM drawn
             """
@@ -325,7 +336,7 @@ def add_usage(
                 n % 50 = 0,
                 60 + n % 1800,
                 CASE WHEN n % 10 = 1 THEN NULL ELSE template_id END,
-                NULL, occurred_at, recorded_at
+                {sql.fingerprint("n", "content")}, occurred_at, recorded_at
             FROM (SELECT {n} AS n, * FROM usage_events
                   WHERE id >= 'u{first:09d}' AND id < 'u{last:09d}') AS generated
             WHERE (n * 7) % 1000 < {int(size.outcome_share * 1000)}

@@ -500,6 +500,7 @@ class RecognisedGamer:
     email: str
     way: str  # the detector they game
     weeks: tuple[str, ...]  # the weeks they reached a tier
+    flagged: tuple[str, ...] = ()  # the weeks they were flagged for, by any detector
 
 
 @dataclass(frozen=True)
@@ -591,8 +592,12 @@ def _run(
         )
     with db.read() as session:
         flagged: dict[str, set[int]] = defaultdict(set)
-        for pid, detector in session.execute(select(Flag.person_id, Flag.detector)):
+        flag_weeks: dict[int, set[str]] = defaultdict(set)
+        for pid, detector, flag_week in session.execute(
+            select(Flag.person_id, Flag.detector, Flag.week)
+        ):
             flagged[detector].add(pid)
+            flag_weeks[pid].add(flag_week)
     rows = [_quality(d, band, profiles, flagged[d]) for d in MISCONDUCT for band in BANDS]
     anyone = set().union(*flagged.values()) if flagged else set()
     gamers = [p for p in profiles if p.is_gamer]
@@ -615,7 +620,12 @@ def _run(
         ),
         gamers=len(gamers),
         recognised_gamers=tuple(
-            RecognisedGamer(p.email, p.label, tuple(recognised[p.person_id]))
+            RecognisedGamer(
+                p.email,
+                p.label,
+                tuple(recognised[p.person_id]),
+                tuple(sorted(flag_weeks[p.person_id])),
+            )
             for p in gamers
             if recognised.get(p.person_id)
         ),

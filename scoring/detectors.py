@@ -402,8 +402,10 @@ def chat_loops(
 
 def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int]:
     """Sizes (counting repeats) of the groups of fingerprints at most `max_distance` bits apart
-    (single linkage), largest first. Small sets compare every pair; larger ones only the
-    candidate pairs banding finds (cheaper from about twice as many as there are bands)."""
+    (single linkage), largest first. Only the candidate pairs banding finds are compared when
+    its bands are narrow enough to leave most pairs apart (prompts, a few bits apart, of a
+    large set); otherwise every pair, in a tight loop (content fingerprints, up to 16 bits
+    apart, where 3-bit bands would pair more than every pair)."""
     keys = list(counts)
     values = [int(k, 16) for k in keys]
     parent = list(range(len(keys)))
@@ -414,15 +416,22 @@ def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int
             i = parent[i]
         return i
 
-    if len(values) <= 2 * (max_distance + 1):
-        pairs: Iterable[tuple[int, int]] = (
-            (a, b) for a in range(len(values)) for b in range(a + 1, len(values))
-        )
+    def join(a: int, b: int) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+
+    bands = max_distance + 1
+    width = max(FINGERPRINT_BITS // bands, 1)
+    if len(values) > 2 * bands and 2**width >= 4 * bands:
+        for a, b in candidate_pairs(values, max_distance):
+            if (values[a] ^ values[b]).bit_count() <= max_distance:
+                join(a, b)
     else:
-        pairs = candidate_pairs(values, max_distance)
-    for a, b in pairs:
-        if (values[a] ^ values[b]).bit_count() <= max_distance and root(a) != root(b):
-            parent[root(a)] = root(b)
+        for a, value in enumerate(values):
+            for b in range(a + 1, len(values)):
+                if (value ^ values[b]).bit_count() <= max_distance:
+                    join(a, b)
     sizes: dict[int, int] = defaultdict(int)
     for i, key in enumerate(keys):
         sizes[root(i)] += counts[key]
@@ -445,9 +454,13 @@ def candidate_pairs(values: list[int], max_distance: int) -> Iterable[tuple[int,
                     yield a, b
 
 
-def output_spam(counts: dict[str, int], artifacts: int, s: OutputSpam) -> dict[str, Any] | None:
-    """`counts`: the week's artifacts per content fingerprint; `artifacts`: all of them."""
-    groups = near_duplicate_groups(counts, s.max_distance)
+def output_spam(
+    counts: dict[str, int], artifacts: int, s: OutputSpam, groups: list[int] | None = None
+) -> dict[str, Any] | None:
+    """`counts`: the week's artifacts per content fingerprint; `artifacts`: all of them;
+    `groups`: their `near_duplicate_groups` at `s.max_distance`, when already at hand."""
+    if groups is None:
+        groups = near_duplicate_groups(counts, s.max_distance)
     duplicates = sum(size - 1 for size in groups if size > 1)
     if not artifacts or duplicates < s.min_duplicates or duplicates / artifacts < s.min_share:
         return None
@@ -461,12 +474,15 @@ def output_spam(counts: dict[str, int], artifacts: int, s: OutputSpam) -> dict[s
     }
 
 
-def prompt_spam(counts: dict[str, int], calls: int, s: PromptSpam) -> dict[str, Any] | None:
+def prompt_spam(
+    counts: dict[str, int], calls: int, s: PromptSpam, groups: list[int] | None = None
+) -> dict[str, Any] | None:
     """`counts`: per prompt fingerprint, the separate tasks (conversations; a call outside one
     is a task of its own) that sent it in the week: a retry in the same conversation is one
     task, the same prompt sent afresh again and again is many; `calls`: all fingerprinted
-    calls."""
-    groups = near_duplicate_groups(counts, s.max_distance)
+    calls; `groups`: their `near_duplicate_groups` at `s.max_distance`, when at hand."""
+    if groups is None:
+        groups = near_duplicate_groups(counts, s.max_distance)
     repeats = groups[0] if groups else 0
     if not calls or repeats < s.min_repeats or repeats / calls < s.min_share:
         return None
@@ -562,12 +578,30 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
             data.conversations.get(pid, []), data.spend.get(pid, 0), data.tasks.get(pid, 0), s
         )
 
+    # The grouping is the costly part, and eased thresholds keep the distance: group once.
+    grouped: dict[tuple[str, int], list[int]] = {}
+
+    def groups(kind: str, counts: dict[str, int], distance: int) -> list[int]:
+        if (kind, distance) not in grouped:
+            grouped[kind, distance] = near_duplicate_groups(counts, distance)
+        return grouped[kind, distance]
+
     def copies(s: OutputSpam) -> dict[str, Any] | None:
-        return output_spam(data.artifact_fingerprints.get(pid, {}), data.artifacts.get(pid, 0), s)
+        counts = data.artifact_fingerprints.get(pid, {})
+        return output_spam(
+            counts,
+            data.artifacts.get(pid, 0),
+            s,
+            groups("artifacts", counts, s.max_distance),
+        )
 
     def repeats(s: PromptSpam) -> dict[str, Any] | None:
+        counts = data.prompt_fingerprints.get(pid, {})
         return prompt_spam(
-            data.prompt_fingerprints.get(pid, {}), data.fingerprinted_calls.get(pid, 0), s
+            counts,
+            data.fingerprinted_calls.get(pid, 0),
+            s,
+            groups("prompts", counts, s.max_distance),
         )
 
     def splitting(s: TaskSplitting) -> dict[str, Any] | None:

@@ -59,7 +59,8 @@ def run_simulate(args) -> int:  # noqa: ANN001
     if report.recognised_gamers:
         print(f"gamers recognised: {len(report.recognised_gamers)}")
         for gamer in report.recognised_gamers:
-            print(f"  {gamer.email} ({gamer.way}) in {', '.join(gamer.weeks)}")
+            flagged = ", ".join(gamer.flagged) or "never"
+            print(f"  {gamer.email} ({gamer.way}) in {', '.join(gamer.weeks)}; flagged: {flagged}")
     else:
         print(f"gamers recognised: none ({report.recognitions} recognitions in all)")
     verdict = "met" if report.meets_goals else "MISSED"

@@ -1,14 +1,18 @@
-"""The gaming detectors measured on a synthetic org (benchmarks.simulation): on a fixed seed each
-detector catches at least 90% of the people gaming its way in the ordinary and heavy volume
-bands (70% in the light band) and flags at most 2% of the honest people of each band. The org is smaller than the
-default `tokenbot simulate` (200 people, 4 weeks) so the test stays quick; the full run's
-numbers are in the report of issue 9."""
+"""The gaming detectors measured on a synthetic org (benchmarks.simulation), the default one of
+`tokenbot simulate` (500 people, 6 weeks) on a fixed seed: each detector catches at least 90% of
+the people gaming its way in the ordinary and heavy volume bands (70% in the light band) and
+flags at most 2% of the honest people of each band, and no gamer is recognised in a week the
+detectors had flagged them for or still watched. The README has the figures of five seeds."""
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 from benchmarks.simulation import BANDS, GOALS, simulate
 from bot.cli import main as cli_main
-from scoring.governance import MISCONDUCT
+from budgets.policy import load_policy
+from scoring.governance import MISCONDUCT, governance_settings
+from scoring.windows import week_by_key
 
 
 def test_on_a_fixed_seed_every_detector_meets_its_goals_in_every_volume_band():
@@ -21,8 +25,18 @@ def test_on_a_fixed_seed_every_detector_meets_its_goals_in_every_volume_band():
         assert row.recall >= row.recall_goal, row
         assert row.false_positive_rate <= GOALS["false_positives"], row
     assert report.recognitions > 0  # recognition ran, and named honest people
-    # Not met yet (see the README): gamers whose first gamed week's evidence only accumulates
-    # the week after can be recognised in that first week.
+    # No gamer is recognised in a week they were flagged for, nor in the weeks the detectors
+    # still watch after a flag: what the spotlight knows when it runs, it applies.
+    watched = timedelta(weeks=governance_settings(load_policy()).continuing_weeks)
+    for gamer in report.recognised_gamers:
+        flagged = [week_by_key(UTC, week).start for week in gamer.flagged]
+        for week in gamer.weeks:
+            start = week_by_key(UTC, week).start
+            assert not [f for f in flagged if timedelta(0) <= start - f <= watched], gamer
+    # The goal of none recognised in a week they gamed is not met yet (see the README): a few
+    # gamers are first flagged a week or more after a week they were recognised in (9 on this
+    # seed before eligibility took in the watched weeks and task splitting judged a light week).
+    assert len(report.recognised_gamers) <= 4, report.recognised_gamers
 
 
 def test_tokenbot_simulate_prints_a_row_per_detector(capsys):
