@@ -32,7 +32,7 @@ from benchmarks.scoring import Samples, _figure, forget_rollups, timed
 from bot.bootstrap import Settings, bootstrap
 from bot.jobs import run_detectors_job
 from budgets.policy import load_policy
-from scoring.windows import week_by_key
+from budgets.windows import week_by_key
 from storage.database import upgrade_schema
 from storage.models import Flag, Outcome, UsageEvent
 

@@ -70,7 +70,7 @@ def test_policy_check_reports_the_scoring_and_governance_sections_in_the_same_pa
     broken = (
         default.replace('phase = "incentives"', 'phase = "nope"', 1)
         .replace("min_tasks = 5 ", "min_tasks = -3 ", 1)
-        .replace("min_turns = 15 ", "min_turns = 0 ", 1)
+        .replace("min_turns = 14 ", "min_turns = 0 ", 1)
     )
     policy = tmp_path / "broken.toml"
     policy.write_text(broken, encoding="utf-8")

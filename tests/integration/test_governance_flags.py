@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from bot.jobs import detectors_content, run_job
 from budgets import audit
+from budgets.windows import week_starting
 from scoring.eligibility import eligibility
 from scoring.score import build_scoreboard
-from scoring.windows import week_starting
 from storage.models import Flag
 from tests.integration.governance_support import (
     WEEK,

@@ -11,8 +11,8 @@ from datetime import UTC, timedelta
 from benchmarks.simulation import BANDS, GOALS, simulate
 from bot.cli import main as cli_main
 from budgets.policy import load_policy
+from budgets.windows import week_by_key
 from scoring.governance import MISCONDUCT, governance_settings
-from scoring.windows import week_by_key
 
 
 def test_on_a_fixed_seed_every_detector_meets_its_goals_in_every_volume_band():
