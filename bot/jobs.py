@@ -42,8 +42,8 @@ from budgets.reminders import ExpiryReminder, reminders_due
 from budgets.requests import expire_stale, nudges_due
 from budgets.windows import Window, week_starting
 from scoring.flags import mark_judged, run_detectors, week_named, weeks_to_judge
-from scoring.metrics import CurrentWeeks
 from scoring.review import monthly_review
+from scoring.rollups import CurrentWeeks
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
 from storage.models import Grant, PeriodRun
 

@@ -27,13 +27,12 @@ from sqlalchemy.orm import Session
 
 from budgets.policy import Policy
 from budgets.windows import Window, trailing_weeks
-from scoring.metrics import (
+from scoring.metrics import Totals, grouped_totals
+from scoring.rollups import (
     MEDIANS,
     CurrentWeeks,
-    Totals,
     UseCaseValues,
     current_weeks,
-    grouped_totals,
     merge_values,
     stored_week_values,
     values_by_use_case,

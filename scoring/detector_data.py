@@ -32,14 +32,9 @@ from scoring.governance import (
     TaskSplitting,
     governance_settings,
 )
-from scoring.metrics import (
-    ACCEPTED_STATUSES,
-    OPEN_FLAG_STATUSES,
-    Totals,
-    grouped_totals,
-    planned_tokens,
-    window_sums,
-)
+from scoring.metrics import ACCEPTED_STATUSES, Totals, grouped_totals
+from scoring.plans import OPEN_FLAG_STATUSES, planned_tokens
+from scoring.rollups import window_sums
 from storage.models import Flag, Outcome, UsageEvent
 
 # --- the SQL aggregates --------------------------------------------------------------------

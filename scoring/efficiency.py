@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from budgets.windows import trailing_weeks
-from scoring.metrics import grouped_totals, window_sums
+from scoring.metrics import grouped_totals
+from scoring.rollups import window_sums
 
 EFFICIENCY_WEEKS = 4  # complete weeks of outcomes an approver sees the acceptance of
 

@@ -34,7 +34,8 @@ from budgets.policy import Policy
 from budgets.windows import Window, week_keys_between
 from scoring.config import CategorySpec, ScoringSettings
 from scoring.governance import governance_settings
-from scoring.metrics import OPEN_FLAG_STATUSES, Totals
+from scoring.metrics import Totals
+from scoring.plans import OPEN_FLAG_STATUSES
 from storage.models import Flag
 
 

@@ -2,12 +2,13 @@
 of people): the overview with its weekly trend and the change against the previous window,
 teams side by side per use case with outliers, and workflows.
 
-Nothing here computes a figure a second way. Every sum comes from `scoring.metrics`
-(`window_sums` -> `grouped_totals`, the rows `score`, the leaderboard and the monthly review
-read), every ratio is a `Totals` property, plans and flag counts are the monthly review's own
-(`scoring.review`), so for a calendar month and the same people the overview says what the
-review job says in chat (a test holds them together). Windows are a week (`2026-W49`), a
-calendar month (`2026-12`, the budget period under a monthly policy) or a quarter (`2026-Q4`).
+Nothing here computes a figure a second way. Every sum comes from `scoring.rollups` and
+`scoring.metrics` (`window_sums` -> `grouped_totals`, the rows `score`, the leaderboard and the
+monthly review read), every ratio is a `Totals` property, plans and flag counts are the
+monthly review's own (`scoring.review`), so for a calendar month and the same people the
+overview says what the review job says in chat (a test holds them together). Windows are a
+week (`2026-W49`), a calendar month (`2026-12`, the budget period under a monthly policy) or a
+quarter (`2026-Q4`).
 """
 
 from __future__ import annotations
@@ -32,13 +33,8 @@ from budgets.windows import (
     week_keys_between,
     week_of,
 )
-from scoring.metrics import (
-    Totals,
-    current_rollups,
-    grouped_totals,
-    planned_tokens,
-    window_sums,
-)
+from scoring.metrics import Totals, grouped_totals
+from scoring.plans import planned_tokens
 from scoring.review import (
     MIN_ARTIFACTS,
     FlagCount,
@@ -50,6 +46,7 @@ from scoring.review import (
     quarter_before,
     quarter_window,
 )
+from scoring.rollups import current_rollups, window_sums
 from storage.models import PromptTemplate, Team
 
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")

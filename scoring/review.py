@@ -41,7 +41,9 @@ from budgets.quotas import (
 )
 from budgets.windows import Window, week_keys_between
 from scoring.governance import MISCONDUCT, governance_settings
-from scoring.metrics import Totals, grouped_totals, planned_tokens, window_sums
+from scoring.metrics import Totals, grouped_totals
+from scoring.plans import planned_tokens
+from scoring.rollups import window_sums
 from storage.models import Flag, Person, PromptTemplate, QuotaRecommendation, Team
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from budgets import audit
 from budgets.policy import Policy
 from budgets.windows import week_of
-from scoring.metrics import ACCEPTED_STATUSES, forget_week
+from scoring.metrics import ACCEPTED_STATUSES
+from scoring.rollups import forget_week
 from storage.models import AuditEntry, Outcome, Person
 
 MAX_MINUTES = 7 * 24 * 60  # the most one artifact may claim (as ingestion caps minutes_saved)

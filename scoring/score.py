@@ -38,14 +38,8 @@ from budgets.windows import Window, trailing_weeks
 from scoring.baselines import Baseline, Comparison, compare, net_accepted, use_case_baselines
 from scoring.config import COMPONENTS, ScoringSettings, scoring_settings
 from scoring.eligibility import barred_from_recognition
-from scoring.metrics import (
-    CurrentWeeks,
-    Totals,
-    collector_paused,
-    current_weeks,
-    grouped_totals,
-    window_sums,
-)
+from scoring.metrics import Totals, collector_paused, grouped_totals
+from scoring.rollups import CurrentWeeks, current_weeks, window_sums
 from scoring.templates import TemplateReport, best_template, weekly_template_reports
 from storage.database import Database
 from storage.models import Person, Team

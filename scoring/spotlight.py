@@ -33,7 +33,7 @@ from scoring.categories import (
     team_standings,
 )
 from scoring.config import scoring_settings
-from scoring.metrics import CurrentWeeks, current_weeks
+from scoring.rollups import CurrentWeeks, current_weeks
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import TemplateReport, best_template
 from storage.models import PromptTemplate

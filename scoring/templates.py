@@ -24,13 +24,8 @@ from sqlalchemy.orm import Session
 from budgets.directory import find_person
 from budgets.policy import Policy
 from budgets.windows import Window
-from scoring.metrics import (
-    CurrentWeeks,
-    Totals,
-    stored_template_sums,
-    template_sums,
-    window_sums,
-)
+from scoring.metrics import Totals
+from scoring.rollups import CurrentWeeks, stored_template_sums, template_sums, window_sums
 from storage.models import Person, PromptTemplate
 
 # A template needs this many artifacts in the window before its savings are quoted as a tip.

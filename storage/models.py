@@ -585,7 +585,7 @@ class ScheduledJob(Base):
 class ScoringRollup(Base):
     """Projection: one person's usage and outcomes in one use case with one template in one
     closed ISO week (use case / template "" when none), so scores and baselines read a few sums
-    instead of scanning events. `scoring.metrics` rebuilds a week from the facts whenever the
+    instead of scanning events. `scoring.rollups` rebuilds a week from the facts whenever the
     week's event counts moved since it was built (see `ScoringWeek`)."""
 
     __tablename__ = "scoring_rollups"
@@ -619,14 +619,14 @@ class ScoringWeek(Base):
     outcomes: Mapped[int] = mapped_column(BigInteger)
     built_at: Mapped[datetime] = mapped_column()
     # The prompt templates (ids, approval, authors) the week's summaries were built with, as
-    # `scoring.metrics.templates_fingerprint`; NULL: no summaries yet. Summaries whose templates
+    # `scoring.rollups.templates_fingerprint`; NULL: no summaries yet. Summaries whose templates
     # changed are rebuilt from the rollup, which does not depend on them.
     templates: Mapped[str | None] = mapped_column(String(64))
 
 
 class ScoringWeekValues(Base):
     """Projection of one week's rollup, for baselines: per use case, the number of person-weeks
-    with usage or outcomes, and for each metric baselines take a median of (`scoring.metrics.
+    with usage or outcomes, and for each metric baselines take a median of (`scoring.rollups.
     MEDIANS`) the person-weeks' values where defined, sorted, as packed little-endian doubles. A
     baseline over 8 weeks merges 8 short arrays per metric instead of re-reading 8 weeks of
     rollups. Built and dropped with the week's rollup."""

@@ -17,7 +17,7 @@ from budgets.attribution import (
 )
 from budgets.repricing import reprice_unknown
 from budgets.windows import week_keys_between
-from scoring.metrics import forget_week
+from scoring.rollups import forget_week
 
 
 def register(sub) -> None:  # noqa: ANN001

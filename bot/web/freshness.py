@@ -1,6 +1,6 @@
 """Which closed weeks' rollups are current, remembered for a minute.
 
-Checking costs two counts per week (`scoring.metrics.current_weeks`): at 5 million events,
+Checking costs two counts per week (`scoring.rollups.current_weeks`): at 5 million events,
 about 25 ms a week, more than the rest of a page. A week found current is taken as current for
 `ttl` seconds; a stale or unbuilt one is built at once (as `score` and the Monday job build
 them) and then remembered. So a late event for a closed week shows on the dashboard within a
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from budgets.windows import Window
-from scoring.metrics import current_rollups
+from scoring.rollups import current_rollups
 
 TTL_SECONDS = 60.0
 

@@ -1,9 +1,9 @@
 """The dashboard's pages as presenters: domain facts in, template context out.
 
 Every figure comes from the domain function chat and reports use (`scoring.overview` over
-`scoring.metrics`, `budgets.balances.balance_for`, `person_score` of the `score` command,
-`scoring.flags`, `budgets.spend`); this module only picks, orders and labels them, and draws
-the charts. Nothing here sums or divides a figure of its own.
+`scoring.metrics` and `scoring.rollups`, `budgets.balances.balance_for`, `person_score` of the
+`score` command, `scoring.flags`, `budgets.spend`); this module only picks, orders and labels
+them, and draws the charts. Nothing here sums or divides a figure of its own.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from budgets.spend import forecast, lapsed, spend_by, spend_rows
 from budgets.windows import Window, last_complete_week
 from scoring.config import scoring_settings
 from scoring.flags import flags_of, may_view
-from scoring.metrics import CurrentWeeks, Totals
+from scoring.metrics import Totals
 from scoring.overview import (
     Overview,
     build_overview,
@@ -42,6 +42,7 @@ from scoring.overview import (
     window_by_key,
     workflows,
 )
+from scoring.rollups import CurrentWeeks
 from storage.models import Person
 
 # label, how to show it, what it means (shown under the figure)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot.jobs import spotlight_content
 from budgets.policy import Channels
 from scoring.categories import recognise
-from scoring.metrics import metric_table
+from scoring.plans import metric_table
 from scoring.score import build_scoreboard
 from scoring.spotlight import prepare_spotlight
 from storage.models import PromptTemplate, ScoringRollup, ScoringWeek

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from budgets.windows import trailing_weeks
-from scoring.metrics import current_weeks
+from scoring.rollups import current_weeks
 from scoring.score import Scoreboard, build_scoreboard
 from scoring.templates import register_template
 from storage.models import (

@@ -24,7 +24,7 @@ from budgets.policy import Policy
 from budgets.windows import Window, last_complete_week, week_by_key, week_of
 from scoring.baselines import SMOOTHING, net_accepted
 from scoring.eligibility import barring_flags, eligibility, flag_reach
-from scoring.metrics import CurrentWeeks
+from scoring.rollups import CurrentWeeks
 from scoring.score import (
     COMPONENT_UNITS,
     Improvement,

@@ -32,7 +32,7 @@ from budgets.tokenizer import EncodingCache
 from budgets.windows import trailing_weeks, week_of
 from scoring import template_library as library
 from scoring.config import scoring_settings
-from scoring.metrics import window_sums
+from scoring.rollups import window_sums
 from scoring.templates import TemplateReport, template_reports
 from storage.models import Person
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from scoring.baselines import compare, index_against, medians, shrink
-from scoring.metrics import (
+from scoring.metrics import Totals
+from scoring.rollups import (
     MEDIANS,
-    Totals,
     UseCaseValues,
     merge_values,
     pack_values,
