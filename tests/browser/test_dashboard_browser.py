@@ -41,6 +41,17 @@ def sign_in(driver, services, base_url: str, email: str) -> None:  # noqa: ANN00
     assert by_css(driver, "h1")[0].text.startswith("Overview")
 
 
+def wait_for_url(driver, url: str, seconds: float = 15) -> None:  # noqa: ANN001
+    """A click's navigation (a form POST, a redirect chain) finishes after click() returns."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, seconds).until(lambda d: d.current_url == url)
+    except TimeoutException:
+        raise AssertionError(f"still at {driver.current_url}, not {url}") from None
+
+
 def heading(driver) -> str:  # noqa: ANN001
     return by_css(driver, "h1")[0].text
 
@@ -107,7 +118,7 @@ def test_signing_out_in_the_browser_ends_the_session(driver, services, org, base
     sign_in(driver, services, base_url, "ann@acme.test")
     (button,) = [b for b in by_css(driver, "form button") if b.text == "Sign out"]
     button.click()
-    assert driver.current_url == f"{base_url}/dashboard/signed-out"
+    wait_for_url(driver, f"{base_url}/dashboard/signed-out")
     driver.get(f"{base_url}/dashboard")
     assert heading(driver) == "Sign in to the tokenbot dashboard"
     driver.get(f"{base_url}/dashboard/sign-in?token=not-a-real-token")
@@ -245,7 +256,7 @@ def test_each_kind_of_role_signs_in_with_the_fake_provider_button(
             assert heading(driver) == "Sign in to the tokenbot dashboard"
             (button,) = [a for a in by_css(driver, "a.button") if a.text == "Sign in with Slack"]
             button.click()
-            assert driver.current_url == f"{base_url}/dashboard", driver.current_url
+            wait_for_url(driver, f"{base_url}/dashboard")
             assert by_css(driver, "[data-scope]")[0].text == scope
             shot(driver, artifacts, f"sso-{role}")
     finally:
