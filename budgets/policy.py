@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import cached_property
@@ -180,6 +180,30 @@ class Approvals:
 
 
 @dataclass(frozen=True)
+class AutoApprovalRule:
+    """One `[[approvals.auto]]` rule: a burst request it matches is approved at once, by the
+    rule. Empty `use_cases`, `projects` or `tiers` match any. `min_acceptance` is the share of
+    the use case's baseline acceptance the requester must reach over the last 4 complete weeks
+    (0 admits people with no history)."""
+
+    name: str
+    max_amount: int  # per request
+    max_per_period: int  # auto-approved per person per budget period
+    min_acceptance: Decimal
+    undo_hours: int
+    use_cases: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """`[quotas]`: whether the optimize phase applies quota recommendations itself."""
+
+    auto_apply: bool = False
+
+
+@dataclass(frozen=True)
 class Limits:
     mode: str  # hard: refuse at zero; soft: allow an overdraft up to a share of the baseline
     soft_overdraft: Decimal
@@ -227,6 +251,8 @@ class Policy:
     scoring: dict[str, Any] = field(default_factory=dict)
     governance: dict[str, Any] = field(default_factory=dict)
     source: str = "built-in default"
+    auto_approvals: tuple[AutoApprovalRule, ...] = ()
+    quotas: QuotaSettings = QuotaSettings()
 
     @property
     def is_enforcing(self) -> bool:
@@ -515,6 +541,65 @@ def _thresholds(r: PolicyReader, name: str, default: list[float]) -> tuple[Decim
     return tuple(sorted(out))
 
 
+def _names_known(r: PolicyReader, name: str, known: Iterable[str], where: str) -> tuple[str, ...]:
+    names = r.strings(name)
+    allowed = sorted(known)
+    for n in names:
+        if n not in allowed:
+            r.fail(name, f"names {n!r}, which is not in {where} (known: {', '.join(allowed)})")
+    return names
+
+
+def _parse_auto_approvals(
+    a: PolicyReader,
+    approvals: Approvals,
+    use_cases: Mapping[str, UseCase],
+    tiers: Mapping[str, Tier],
+) -> tuple[AutoApprovalRule, ...]:
+    """`[[approvals.auto]]`: every problem under its own key (`approvals.auto[0].max_amount`)."""
+    rules: list[AutoApprovalRule] = []
+    seen: set[str] = set()
+    for r in _parse_list_of_tables(a, "auto"):
+        r.allow_only(
+            "name",
+            "max_amount",
+            "max_per_period",
+            "min_acceptance",
+            "undo_hours",
+            "use_cases",
+            "projects",
+            "tiers",
+        )
+        name = r.text("name").strip()
+        if not name:
+            r.fail("name", "is required: the audit and the messages say which rule approved")
+        elif name in seen:
+            r.fail("name", f"duplicate rule {name!r}: each rule needs its own name")
+        seen.add(name)
+        max_amount = r.integer("max_amount", minimum=1)
+        ceiling = min(approvals.max_request, approvals.finance_threshold)
+        if max_amount > ceiling:
+            r.fail(
+                "max_amount",
+                f"must be at most {ceiling:,} (approvals.max_request and "
+                f"approvals.finance_threshold: above it finance approves), got {max_amount:,}",
+            )
+        rules.append(
+            AutoApprovalRule(
+                name=name,
+                max_amount=max_amount,
+                max_per_period=r.integer("max_per_period", minimum=1),
+                min_acceptance=r.decimal("min_acceptance", lo="0", hi="1"),
+                undo_hours=r.integer("undo_hours", 24, minimum=1),
+                use_cases=_names_known(r, "use_cases", use_cases, "[use_cases]"),
+                # Projects live in the directory, not only in the policy: matched by name.
+                projects=r.strings("projects"),
+                tiers=_names_known(r, "tiers", tiers, "[tiers]"),
+            )
+        )
+    return tuple(rules)
+
+
 SectionReader = Callable[[PolicyReader], object]
 """Validates one section owned outside budgets; its problems land in the reader's errors."""
 
@@ -546,6 +631,7 @@ def parse_policy(
         "estimate",
         "channels",
         "escalation",
+        "quotas",
         "scoring",
         "governance",
     )
@@ -600,7 +686,9 @@ def parse_policy(
         reserved.append(pool)
 
     a = root.table("approvals", {})
-    a.allow_only("max_request", "finance_threshold", "nudge_after_hours", "expire_after_hours")
+    a.allow_only(
+        "max_request", "finance_threshold", "nudge_after_hours", "expire_after_hours", "auto"
+    )
     approvals = Approvals(
         max_request=a.integer("max_request", 1_000_000, minimum=1),
         finance_threshold=a.integer("finance_threshold", 250_000, minimum=1),
@@ -609,6 +697,14 @@ def parse_policy(
     )
     if approvals.expire_after_hours <= approvals.nudge_after_hours:
         a.fail("expire_after_hours", "must be later than nudge_after_hours")
+    auto_approvals = _parse_auto_approvals(a, approvals, use_cases, tiers)
+
+    q = root.table("quotas", {})
+    q.allow_only("auto_apply")
+    auto_apply = q.get("auto_apply", False)
+    if not isinstance(auto_apply, bool):
+        q.fail("auto_apply", f"must be true or false, got {auto_apply!r}")
+        auto_apply = False
 
     lim = root.table("limits", {})
     lim.allow_only("mode", "soft_overdraft")
@@ -676,6 +772,8 @@ def parse_policy(
         scoring=dict(data.get("scoring", {})),
         governance=dict(data.get("governance", {})),
         source=source,
+        auto_approvals=auto_approvals,
+        quotas=QuotaSettings(auto_apply=auto_apply),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from budgets.auto_approvals import RuleMiss
 from budgets.policy import Policy
 from storage.models import BurstRequest, BurstRequestDecision, Person, Project
 
@@ -91,6 +92,12 @@ class RequestView:
     decided_at: datetime | None
     comment: str | None
     steps: tuple[StepView, ...]
+    use_case: str | None = None
+    auto_rule: str | None = None  # the `[[approvals.auto]]` rule that approved it
+    undo_until: datetime | None = None
+    undone_at: datetime | None = None
+    undone_by_name: str | None = None
+    revoked_amount: int | None = None
 
     @property
     def is_pending(self) -> bool:
@@ -104,6 +111,12 @@ class RequestView:
 @dataclass(frozen=True)
 class Created:
     request: RequestView
+    misses: tuple[RuleMiss, ...] = ()  # why each auto-approval rule did not approve it
+    repeated: bool = False  # a retried submission: the request an earlier delivery made
+
+    @property
+    def auto_approved(self) -> bool:
+        return self.request.auto_rule is not None and not self.repeated
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,7 @@ def views(session: Session, policy: Policy, requests: Sequence[BurstRequest]) ->
     project_ids = set()
     for r in requests:
         ids += [r.requester_id, r.approver_id, r.finance_approver_id, r.decided_by_id]
+        ids.append(r.undone_by_id)
         ids += [d.actor_id for d in decisions[r.id]]
         if r.project_id:
             project_ids.add(r.project_id)
@@ -251,6 +265,12 @@ def views(session: Session, policy: Policy, requests: Sequence[BurstRequest]) ->
                 decided_at=r.decided_at,
                 comment=r.comment,
                 steps=steps,
+                use_case=r.use_case,
+                auto_rule=r.auto_rule,
+                undo_until=r.undo_until,
+                undone_at=r.undone_at,
+                undone_by_name=name(r.undone_by_id),
+                revoked_amount=r.revoked_amount,
             )
         )
     return views

@@ -28,9 +28,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from budgets import audit
+from budgets.auto_approvals import Standing, claim_rule
 from budgets.grants import GrantSpec, issue_grants
 from budgets.periods import period_for
 from budgets.policy import Policy
@@ -88,9 +90,23 @@ def create_request(
     until: date | None = None,
     *,
     now: datetime,
+    use_case: str | None = None,
+    submission_key: str | None = None,
+    standing: Standing | None = None,
 ) -> Created:
     """Validate and store a request and route it; returns it (its first approver is to be told).
-    Raises RequestInvalid with every problem when it cannot be made."""
+    Raises RequestInvalid with every problem when it cannot be made.
+
+    `submission_key` names the chat message that submitted it: the same key again (a retried
+    or redelivered submission) returns the request it made, `repeated`, and changes nothing.
+    `standing` (the requester's acceptance and flags, from scoring) lets the policy's
+    `[[approvals.auto]]` rules approve it at once: the first rule that admits it and has a free
+    slot this period approves it, issues the grant and opens its Undo window; otherwise it goes
+    to people, with every rule's miss in `Created.misses`."""
+    if submission_key is not None:
+        earlier = _submitted(session, policy, submission_key)
+        if earlier is not None:
+            return earlier
     problems: list[Problem] = []
     limit = policy.approvals.max_request
     if amount <= 0:
@@ -122,6 +138,11 @@ def create_request(
             problems.append(
                 Problem("until_after_period", {"until": until_at, "period_end": period.end})
             )
+    use_case_row = policy.use_case_named(use_case) if use_case is not None else None
+    if use_case is not None and use_case_row is None:
+        problems.append(
+            Problem("use_case_unknown", {"use_case": use_case, "known": sorted(policy.use_cases)})
+        )
     if problems:
         raise RequestInvalid(problems)
     routed = route(session, policy, requester, amount, project_row)
@@ -142,9 +163,21 @@ def create_request(
         created_at=now,
         step_started_at=now,
         message_refs={},
+        submission_key=submission_key,
+        use_case=use_case_row.name if use_case_row else None,
     )
-    session.add(request)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(request)
+            session.flush()
+    except IntegrityError:
+        # The same submission, made concurrently, won the unique key: answer with its request.
+        if submission_key is None:
+            raise
+        earlier = _submitted(session, policy, submission_key)
+        if earlier is None:
+            raise
+        return earlier
     audit.record(
         session,
         now,
@@ -159,9 +192,67 @@ def create_request(
             "step": routed.step,
             "approver": routed.approver.email,
             "finance_approver": routed.finance_approver.email if routed.finance_approver else None,
+            "use_case": request.use_case,
         },
     )
-    return Created(view(session, policy, request))
+    if standing is None or not policy.auto_approvals or routed.finance_approver is not None:
+        return Created(view(session, policy, request))
+    claimed, misses = claim_rule(
+        session,
+        policy,
+        request,
+        requester.tier,
+        project_row.name if project_row else None,
+        standing,
+        now,
+    )
+    if claimed is None:
+        return Created(view(session, policy, request), misses=misses)
+    session.refresh(request)
+    if not _transition(
+        session,
+        request,
+        state=APPROVED,
+        granted_amount=amount,
+        decided_at=now,
+        undo_until=claimed.undo_until,
+    ):
+        raise RuntimeError(f"request {request.id} changed while its rule approved it")
+    fresh = load(session, request.id)
+    assert fresh is not None
+    grant_id = _grant(session, policy, fresh, amount, now)
+    audit.record(
+        session,
+        now,
+        f"rule:{claimed.rule.name}",
+        "request.approved",
+        subject(request.id),
+        {
+            "rule": claimed.rule.name,
+            "amount": amount,
+            "grant_id": grant_id,
+            "period": claimed.period,
+            "slot": claimed.slot,
+            "max_per_period": claimed.rule.max_per_period,
+            "undo_until": claimed.undo_until.isoformat(),
+            "acceptance": standing.rate,
+            "baseline": standing.baseline,
+            "use_case": standing.use_case,
+        },
+    )
+    return Created(view(session, policy, fresh), misses=misses)
+
+
+def _submitted(session: Session, policy: Policy, submission_key: str) -> Created | None:
+    """The request an earlier delivery of the same submission made, if any."""
+    earlier = session.execute(
+        select(BurstRequest)
+        .where(BurstRequest.submission_key == submission_key)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if earlier is None:
+        return None
+    return Created(view(session, policy, earlier), repeated=True)
 
 
 # --- deciding ------------------------------------------------------------------------------

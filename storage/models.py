@@ -380,6 +380,31 @@ class BurstRequest(Base):
     nudged_at: Mapped[datetime | None] = mapped_column()
     # Where the approval message lives, so it can be updated in place: {"slack": {...}}.
     message_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The chat message that submitted it (Slack trigger id, Teams activity id, ...): a
+    # redelivered submission finds the request it made instead of making a second one.
+    submission_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    # The use case it is for (`--use-case`): auto-approval rules may be limited to some.
+    use_case: Mapped[str | None] = mapped_column(String(100))
+    # Approved by an `[[approvals.auto]]` rule: which, in which budget period, and which of
+    # the rule's `max_per_period` slots it took (unique: concurrent requests never exceed it).
+    auto_rule: Mapped[str | None] = mapped_column(String(100))
+    auto_period: Mapped[str | None] = mapped_column(String(20))
+    auto_slot: Mapped[int | None] = mapped_column(Integer)
+    # Until when the manager (or an admin) may undo a rule's approval; set when undone (once).
+    undo_until: Mapped[datetime | None] = mapped_column()
+    undone_at: Mapped[datetime | None] = mapped_column()
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    revoked_amount: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "requester_id",
+            "auto_rule",
+            "auto_period",
+            "auto_slot",
+            name="uq_burst_requests_auto_slot",
+        ),
+    )
 
 
 class BurstRequestDecision(Base):

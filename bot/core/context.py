@@ -21,6 +21,7 @@ class CommandContext:
     services: Services
     platform: str
     channel: str | None = None
+    message_id: str | None = None  # see IncomingMessage.message_id
 
     @property
     def policy(self):  # noqa: ANN201 - the Policy, kept short for handlers

@@ -96,6 +96,7 @@ class Dispatcher:
             services=self.services,
             platform=incoming.platform,
             channel=incoming.channel,
+            message_id=incoming.message_id,
         )
         return self._run(lambda: self._checked(command, ctx), command.usage)
 

@@ -104,6 +104,9 @@ class IncomingMessage:
     user_key: str  # the platform's id for the person (email for the console)
     text: str
     channel: str | None = None
+    # The platform's id of this message (Slack trigger id, Teams activity id): a redelivery
+    # carries the same id, so a command that makes something can make it once.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)

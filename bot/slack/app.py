@@ -338,7 +338,11 @@ class SlackSurface:
         user_id = body["user_id"]
         await self.answer(
             IncomingMessage(
-                PLATFORM, user_id, to_plain_text(body.get("text") or ""), body.get("channel_id")
+                PLATFORM,
+                user_id,
+                to_plain_text(body.get("text") or ""),
+                body.get("channel_id"),
+                message_id=body.get("trigger_id"),
             ),
             Target(
                 user_id=user_id,

@@ -251,7 +251,11 @@ class TeamsSurface:
             incoming: IncomingMessage | IncomingAction = self.to_action(activity, data)
         else:
             incoming = IncomingMessage(
-                PLATFORM, activity.from_property.id, message_text(activity), channel_name(activity)
+                PLATFORM,
+                activity.from_property.id,
+                message_text(activity),
+                channel_name(activity),
+                message_id=activity.id,
             )
         reply = await self.dispatch(incoming, person)
         clicked = activity.reply_to_id if data is not None else None

@@ -675,6 +675,7 @@ class Sent:
     body: str
     headers: dict[str, str] = field(default_factory=dict)
     response_url: str | None = None  # the response_url the request carried, if any
+    trigger_id: str | None = None  # the trigger id a slash command carried
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -771,9 +772,16 @@ class SlackTestbed:
 
     def command(self, text: str, *, user: str, channel: str = GENERAL, **options: Any) -> Sent:
         """`/tokens TEXT` typed by `user` in `channel`."""
-        response_url = self.fake.response_url(f"command-{next(self._counter)}")
-        fields = slash_command(text, user_id=user, response_url=response_url, channel_id=channel)
-        return replace(self.post_form(fields, **options), response_url=response_url)
+        n = next(self._counter)
+        response_url = self.fake.response_url(f"command-{n}")
+        # Slack gives every invocation its own trigger id (a redelivery carries the same one).
+        trigger_id = f"13345224609.738474920.{n:019x}"
+        fields = slash_command(
+            text, user_id=user, response_url=response_url, channel_id=channel, trigger_id=trigger_id
+        )
+        return replace(
+            self.post_form(fields, **options), response_url=response_url, trigger_id=trigger_id
+        )
 
     def click(
         self,

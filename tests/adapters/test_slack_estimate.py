@@ -48,7 +48,7 @@ def test_the_slash_command_with_no_text_opens_the_estimate_modal(slack, org):
 
     assert sent.status == 200
     opened = slack.fake.calls_to("views.open")[0]
-    assert opened["trigger_id"] == "13345224609.738474920.8088930838d88f008e0"
+    assert opened["trigger_id"] == sent.trigger_id
     assert view["callback_id"] == "estimate.submit"
     assert block_kit_problems(view) == []
     inputs = {block["block_id"]: block["element"] for block in view["blocks"]}

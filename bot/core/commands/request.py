@@ -21,14 +21,20 @@ from bot.core.presenters.requests import (
     ACTION_ADJUST_SUBMIT,
     ACTION_APPROVE,
     ACTION_DENY,
+    ACTION_UNDO,
+    auto_approved_reply,
     created_notices,
     decided_reply,
     decision_notices,
+    misses_context,
     parse_button_value,
     request_context,
     to_plain,
+    undo_context,
+    undo_notices,
 )
 from bot.core.registry import registry
+from budgets.auto_approvals import UndoResult, check_can_undo, undo
 from budgets.periods import period_for
 from budgets.request_views import (
     DecisionResult,
@@ -39,9 +45,11 @@ from budgets.request_views import (
     requests_of,
 )
 from budgets.requests import APPROVE, DENY, cancel, check_can_decide, create_request, decide
+from scoring.standing import requester_standing
 
 USAGE = (
-    "request AMOUNT REASON [--project P] [--until YYYY-MM-DD] | request cancel ID | request list"
+    "request AMOUNT REASON [--project P] [--until YYYY-MM-DD] [--use-case U]"
+    " | request cancel ID | request list | request undo ID"
 )
 
 
@@ -86,11 +94,26 @@ def request(ctx: CommandContext) -> Reply:
         return _list(ctx)
     if first == "cancel":
         return _cancel(ctx)
-    positional, options = parse_options(ctx.words, {"project", "until"}, USAGE)
+    if first == "undo":
+        return _show_undo(ctx)
+    positional, options = parse_options(ctx.words, {"project", "until", "use-case"}, USAGE)
     amount = parse_amount(positional[0]) if positional else 0
     until = parse_date(options["until"]) if "until" in options else None
+    use_case = options.get("use-case")
     zone = ctx.policy.periods.timezone
     with ctx.services.db.unit_of_work() as uow:
+        known = ctx.policy.use_case_named(use_case) if use_case else None
+        standing = (
+            requester_standing(
+                uow.session,
+                ctx.policy,
+                ctx.person.id,
+                known.name if known else None,
+                ctx.now,
+            )
+            if ctx.policy.auto_approvals and (use_case is None or known is not None)
+            else None
+        )
         try:
             created = create_request(
                 uow.session,
@@ -101,6 +124,9 @@ def request(ctx: CommandContext) -> Reply:
                 project=options.get("project"),
                 until=until,
                 now=ctx.now,
+                use_case=use_case,
+                submission_key=f"{ctx.platform}:{ctx.message_id}" if ctx.message_id else None,
+                standing=standing,
             )
         except RequestInvalid as exc:
             return refused_reply(exc.problems, None, zone)
@@ -112,10 +138,34 @@ def request(ctx: CommandContext) -> Reply:
             "request": request_context(created.request),
             "finance_threshold": ctx.policy.approvals.finance_threshold,
             "period_end": period_for(ctx.policy.periods, ctx.now).end.isoformat(),
+            "auto_approved": created.request.auto_rule is not None,
+            "repeated": created.repeated,
+            "misses": misses_context(created.misses),
             "zone": zone,
         },
         notices=notices,
     )
+
+
+def _request_id(ctx: CommandContext, verb: str) -> int:
+    if len(ctx.words) != 2 or not ctx.words[1].lstrip("#").isdigit():
+        raise UsageError(f"say which request to {verb}, e.g. `request {verb} 12`", USAGE)
+    return int(ctx.words[1].lstrip("#"))
+
+
+def _show_undo(ctx: CommandContext) -> Reply:
+    """`request undo ID`: the manager's notice of a rule's approval again, with its Undo
+    choice (where the chat has no message to click on, as in the console)."""
+    request_id = _request_id(ctx, "undo")
+    zone = ctx.policy.periods.timezone
+    with ctx.services.db.read() as session:
+        refusal = check_can_undo(session, request_id, ctx.person, ctx.now)
+        current = get_view(session, ctx.policy, request_id)
+    if refusal is not None:
+        shown = current if refusal.problem != "not_found" else None
+        return Reply("request_undo_refused", undo_context(refusal, shown, zone))
+    assert current is not None
+    return auto_approved_reply(current, zone, ctx.now)
 
 
 def _list(ctx: CommandContext) -> Reply:
@@ -128,9 +178,7 @@ def _list(ctx: CommandContext) -> Reply:
 
 
 def _cancel(ctx: CommandContext) -> Reply:
-    if len(ctx.words) != 2 or not ctx.words[1].lstrip("#").isdigit():
-        raise UsageError("say which request to cancel, e.g. `request cancel 12`", USAGE)
-    request_id = int(ctx.words[1].lstrip("#"))
+    request_id = _request_id(ctx, "cancel")
     zone = ctx.policy.periods.timezone
     with ctx.services.db.unit_of_work() as uow:
         result = cancel(uow.session, ctx.policy, request_id, ctx.person, now=ctx.now)
@@ -230,3 +278,25 @@ def adjust_submit(ctx: ActionContext) -> Reply:
     raw_amount = (ctx.form.get("amount") or "").strip()
     amount = parse_amount(raw_amount) if raw_amount else None
     return _decide(ctx, APPROVE, amount, ctx.form.get("comment"))
+
+
+@registry.action(ACTION_UNDO)
+def undo_auto_approval(ctx: ActionContext) -> Reply:
+    """Undo a rule's approval: its manager or an admin, within its window, once."""
+    zone = _zone(ctx)
+    if not ctx.value.isdigit():
+        return Reply("request_undo_refused", undo_context(UndoResult(0, "not_found"), None, zone))
+    with ctx.services.db.unit_of_work() as uow:
+        result = undo(uow.session, int(ctx.value), ctx.person, now=ctx.now)
+        current = get_view(uow.session, ctx.services.policy, result.request_id)
+        notices = undo_notices(result, current, zone)
+        uow.commit()
+    if result.problem is not None:
+        shown = current if result.problem != "not_found" else None
+        return Reply("request_undo_refused", undo_context(result, shown, zone))
+    return Reply(
+        "request_undone_by_you",
+        undo_context(result, current, zone),
+        replace_original=True,
+        notices=notices,
+    )

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Button, Notice, Reply
+from budgets.auto_approvals import RuleMiss, UndoResult
 from budgets.balances import BalanceView, balance_for
 from budgets.policy import Policy
 from budgets.request_views import Created, DecisionResult, RequestView
@@ -32,6 +33,8 @@ ACTION_APPROVE = "request.approve"
 ACTION_DENY = "request.deny"
 ACTION_ADJUST = "request.adjust"
 ACTION_ADJUST_SUBMIT = "request.adjust_submit"
+ACTION_UNDO = "request.undo"
+STEP_RULE = "rule"  # the ref of the manager's notice of a rule's approval
 
 
 def approval_ref(request_id: int, step: str, reminder: bool = False) -> str:
@@ -110,8 +113,17 @@ def approval_buttons(request: RequestView) -> tuple[Button, ...]:
     )
 
 
+def misses_context(misses: Sequence[RuleMiss]) -> list[dict[str, Any]]:
+    return [{"rule": m.rule, "code": m.code, "facts": to_plain(m.facts)} for m in misses]
+
+
 def approval_notice(
-    session: Session, policy: Policy, request: RequestView, now: datetime, reminder: bool = False
+    session: Session,
+    policy: Policy,
+    request: RequestView,
+    now: datetime,
+    reminder: bool = False,
+    misses: Sequence[RuleMiss] = (),
 ) -> Notice:
     """The approver's message for the current step: the request, the requester's balance,
     burn rate and recent efficiency, and the decision buttons."""
@@ -125,6 +137,7 @@ def approval_notice(
             "balance": balance_context(balance_for(session, requester, policy, now)),
             "efficiency": efficiency_context(efficiency),
             "reminder": reminder,
+            "misses": misses_context(misses),
             "zone": policy.periods.timezone,
         },
         buttons=approval_buttons(request),
@@ -176,11 +189,55 @@ def approver_updates(result: DecisionResult, zone: str) -> tuple[Notice, ...]:
 # --- who is told what ----------------------------------------------------------------------
 
 
+def auto_approved_reply(request: RequestView, zone: str, now: datetime) -> Reply:
+    """The manager's message about a rule's approval, with Undo while its window is open."""
+    undoable = (
+        request.undone_at is None and request.undo_until is not None and now <= request.undo_until
+    )
+    return Reply(
+        "request_auto_approved",
+        {"request": request_context(request), "undoable": undoable, "zone": zone},
+        buttons=(Button("Undo", ACTION_UNDO, str(request.id), style="danger"),) if undoable else (),
+    )
+
+
+def auto_approved_notice(request: RequestView, zone: str, now: datetime) -> Notice:
+    assert request.approver_id is not None
+    return Notice(
+        request.approver_id,
+        auto_approved_reply(request, zone, now),
+        ref=approval_ref(request.id, STEP_RULE),
+    )
+
+
 def created_notices(
     session: Session, policy: Policy, created: Created, now: datetime
 ) -> tuple[Notice, ...]:
-    """A new request: the first approver's message."""
-    return (approval_notice(session, policy, created.request, now),)
+    """A new request: the first approver's message (with why no rule approved it), or, when a
+    rule approved it, the manager's notice with Undo. A repeated submission tells nobody."""
+    if created.repeated:
+        return ()
+    if created.auto_approved:
+        return (auto_approved_notice(created.request, policy.periods.timezone, now),)
+    return (approval_notice(session, policy, created.request, now, misses=created.misses),)
+
+
+def undo_context(result: UndoResult, request: RequestView | None, zone: str) -> dict[str, Any]:
+    return {
+        "problem": result.problem,
+        "result": to_plain(asdict(result)),
+        "request": request_context(request) if request else None,
+        "zone": zone,
+    }
+
+
+def undo_notices(result: UndoResult, request: RequestView | None, zone: str) -> tuple[Notice, ...]:
+    """The requester hears that their rule-approved tokens were taken back (and how many)."""
+    if not result.changed or request is None:
+        return ()
+    return (
+        Notice(request.requester_id, Reply("request_undone", undo_context(result, request, zone))),
+    )
 
 
 def decision_notices(

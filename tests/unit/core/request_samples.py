@@ -8,7 +8,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.core.presenters.requests import balance_context, efficiency_context, request_context
+from bot.core.presenters.requests import (
+    balance_context,
+    efficiency_context,
+    misses_context,
+    request_context,
+    undo_context,
+)
+from budgets.auto_approvals import RuleMiss, UndoResult
 from budgets.balances import BalanceView, PoolBalance
 from budgets.periods import Period
 from budgets.request_views import RequestView, StepView
@@ -115,6 +122,58 @@ CANCELLED = replace(
 )
 EXPIRED = replace(PENDING, version=1, state="expired", decided_at=NOW + timedelta(hours=72))
 
+AUTO_APPROVED = replace(
+    PENDING,
+    version=1,
+    state="approved",
+    granted_amount=50_000,
+    decided_at=NOW,
+    use_case="ad-copy",
+    auto_rule="small-bursts",
+    undo_until=NOW + timedelta(hours=24),
+)
+UNDONE = replace(
+    AUTO_APPROVED,
+    undone_at=NOW + timedelta(hours=2),
+    undone_by_name="Mia Manager",
+    revoked_amount=38_000,
+)
+MISSES = (
+    RuleMiss("small-bursts", "amount_over", {"amount": 50_000, "max": 20_000}),
+    RuleMiss(
+        "trusted",
+        "acceptance_low",
+        {
+            "use_case": "ad-copy",
+            "rate": 0.5,
+            "accepted": 9,
+            "artifacts": 18,
+            "baseline": 0.75,
+            "weeks": 4,
+            "min": 0.9,
+            "ratio": 0.67,
+        },
+    ),
+    RuleMiss("trusted", "flagged", {"open_flags": 1}),
+    RuleMiss("trusted", "no_history", {"use_case": None, "weeks": 4, "min": 0.9}),
+    RuleMiss("seo", "use_case", {"use_case": "ad-copy", "allowed": ["seo-brief"]}),
+    RuleMiss("apollo", "project", {"project": None, "allowed": ["apollo"]}),
+    RuleMiss("power", "tier", {"tier": "default", "allowed": ["power-user"]}),
+    RuleMiss("daily", "period_full", {"max": 2}),
+    RuleMiss("new", "something_new", {}),
+)
+UNDO_DONE = UndoResult(
+    7,
+    rule="small-bursts",
+    requester_id=4,
+    granted=50_000,
+    used=12_000,
+    revoked=38_000,
+    undone_by="Mia Manager",
+    undone_at=NOW + timedelta(hours=2),
+    undo_until=NOW + timedelta(hours=24),
+)
+
 BALANCE = BalanceView(
     email="ann@acme.test",
     name="Ann Analyst",
@@ -167,6 +226,24 @@ def _refused(code: str, request: RequestView | None = PENDING, **facts: Any) -> 
 REQUEST_SAMPLES: dict[str, Any] = {
     "request_created": [
         {
+            "request": ctx(AUTO_APPROVED),
+            "finance_threshold": 250_000,
+            "period_end": NOVEMBER.end.isoformat(),
+            "auto_approved": True,
+            "repeated": False,
+            "misses": [],
+            "zone": ZONE,
+        },
+        {
+            "request": ctx(PENDING),
+            "finance_threshold": 250_000,
+            "period_end": NOVEMBER.end.isoformat(),
+            "auto_approved": False,
+            "repeated": True,
+            "misses": misses_context(MISSES[:1]),
+            "zone": ZONE,
+        },
+        {
             "request": ctx(PENDING),
             "finance_threshold": 250_000,
             "period_end": NOVEMBER.end.isoformat(),
@@ -180,6 +257,7 @@ REQUEST_SAMPLES: dict[str, Any] = {
         },
     ],
     "request_approval": [
+        {**_approval(PENDING, False, Efficiency(9, 18, 4)), "misses": misses_context(MISSES)},
         _approval(PENDING, False, Efficiency(0, 0, 4)),
         _approval(TWO_STEP, False, Efficiency(18, 24, 4)),
         _approval(AT_FINANCE, True, Efficiency(18, 24, 4)),
@@ -212,6 +290,7 @@ REQUEST_SAMPLES: dict[str, Any] = {
             "zone": ZONE,
         },
         _refused("amount_not_positive", None),
+        _refused("use_case_unknown", None, use_case="seo", known=["ad-copy", "seo-brief"]),
         _refused("project_unknown", None, project="x", known=[]),
         _refused("project_closed", None, project="apollo"),
         _refused(
@@ -225,6 +304,7 @@ REQUEST_SAMPLES: dict[str, Any] = {
         _refused("not_found", None, id=99),
         _refused("closed", APPROVED),
         _refused("closed", APPROVED_BY_ADMIN),
+        _refused("closed", AUTO_APPROVED),
         _refused("closed", DENIED),
         _refused("closed", CANCELLED),
         _refused("closed", EXPIRED),
@@ -239,12 +319,27 @@ REQUEST_SAMPLES: dict[str, Any] = {
     ],
     "request_list": [
         {
-            "requests": [ctx(r) for r in (AT_FINANCE, APPROVED, DENIED, CANCELLED, EXPIRED)],
+            "requests": [
+                ctx(r)
+                for r in (AT_FINANCE, APPROVED, AUTO_APPROVED, UNDONE, DENIED, CANCELLED, EXPIRED)
+            ],
             "zone": ZONE,
         },
         {"requests": [], "zone": ZONE},
     ],
     "request_adjust": {"request": ctx(AT_FINANCE), "zone": ZONE},
+    "request_auto_approved": [
+        {"request": ctx(AUTO_APPROVED), "undoable": True, "zone": ZONE},
+        {"request": ctx(AUTO_APPROVED), "undoable": False, "zone": ZONE},
+        {"request": ctx(UNDONE), "undoable": False, "zone": ZONE},
+    ],
+    "request_undone": undo_context(UNDO_DONE, UNDONE, ZONE),
+    "request_undone_by_you": undo_context(UNDO_DONE, UNDONE, ZONE),
+    "request_undo_refused": [
+        undo_context(replace(UNDO_DONE, problem="already_undone"), UNDONE, ZONE),
+        undo_context(replace(UNDO_DONE, problem="window_passed"), AUTO_APPROVED, ZONE),
+        undo_context(UndoResult(7, "not_found"), None, ZONE),
+    ],
     "approval_unreached": [
         {"request": ctx(PENDING), "approver": "Mia Manager", "audience": "requester"},
         {"request": ctx(PENDING), "approver": "Mia Manager", "audience": "admin"},
