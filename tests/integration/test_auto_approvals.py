@@ -364,3 +364,25 @@ def test_a_request_no_rule_takes_shows_the_approver_each_miss(services, org):
     assert "No auto-approval rule took it:" in text
     assert "small: 100,000 tokens is above its 50,000" in text
     assert "trusted-seo: it covers seo-brief, this is no known use case" in text
+
+
+def test_console_the_manager_undoes_through_a_numbered_choice(services, org):
+    from tests.integration.test_request_console import Console
+
+    dispatcher = Dispatcher(services)
+    ann, mia = Console(dispatcher, "ann@acme.test"), Console(dispatcher, "mia@acme.test")
+    ann.chat.handle("request 30k launch copy")
+    assert "(tokenbot also sent a message to Mia Manager)" in ann.seen()
+
+    ann.chat.handle("request undo 1")
+    assert "There is no rule-approved request #1 you can undo" in ann.seen()
+    mia.chat.handle("request undo 1")
+    shown = mia.seen()
+    assert "Approved by the rule small" in shown and "[1] Undo" in shown
+    mia.chat.handle("press 1")
+    assert "Undone: request #1 from Ann Analyst" in mia.seen()
+    mia.chat.handle("press 1")  # the undone message has no choices left
+    assert "There is no button 1" in mia.seen()
+    mia.chat.handle("request undo 1")
+    assert "was already undone by Mia Manager" in mia.seen()
+    assert grant_of(services, 1) == [(30_000, 0, 0, 30_000)]
