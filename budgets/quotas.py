@@ -3,8 +3,12 @@
 Monthly (in the `optimize` phase), `recommend_quotas` looks at the last `periods` budget
 periods up to the month reviewed and proposes, each with its evidence:
 - a person's tier one step up when they used at least `ceiling_share` of their baseline
-  allotment in every one of those periods with at least `min_acceptance` of their artifacts
-  accepted; one step down when they used at most `lapse_share` every time (it lapsed unused);
+  allotment in every one of those periods with good acceptance: at least `min_acceptance` of
+  their artifacts accepted and at least their use cases' baseline (the median person's
+  acceptance in each use case over the same periods, weighted by their artifacts there), so
+  the org's lowest acceptance is never "good"; one step down when they used at most
+  `lapse_share` every time (it lapsed unused), and never below what they used: the lower
+  tier's baseline must cover the most they used in any of those periods;
 - a team pool or a reserved pool raised or lowered by `pool_step` of its amount on the same
   ceiling and lapse rules.
 A recommendation is stored once per month and subject (its `key`), pending until an admin
@@ -17,6 +21,7 @@ when it issues a period's allotments, so nothing changes in the running period.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,15 +121,57 @@ def _tier_ladder(policy: Policy) -> list[str]:
     return [t.name for t in sorted(policy.tiers.values(), key=lambda t: (t.baseline, t.name))]
 
 
-def _acceptance(session: Session, start: datetime, end: datetime) -> dict[int, tuple[int, int]]:
-    """Person -> (artifacts, accepted or revised) in [start, end)."""
+@dataclass(frozen=True)
+class Acceptance:
+    """A person's artifacts and accepted (or revised) ones over the periods judged, and what
+    their use cases' baselines would have them accept (`expected`)."""
+
+    artifacts: int
+    accepted: int
+    expected: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.accepted / self.artifacts if self.artifacts else None
+
+    @property
+    def baseline(self) -> float | None:
+        return self.expected / self.artifacts if self.artifacts else None
+
+    def is_good(self, floor: float) -> bool:
+        """At least `floor` accepted and at least the baseline of the use cases worked in."""
+        rate = self.rate
+        # Compared in counts, so a person exactly at the baseline is at it (no float residue).
+        return rate is not None and rate >= floor and self.accepted >= self.expected - 1e-9
+
+
+def _acceptance(session: Session, start: datetime, end: datetime) -> dict[int, Acceptance]:
+    """Person -> their acceptance in [start, end) against their use cases' baselines (the
+    median person's acceptance rate in each use case over the same span)."""
     o = Outcome.__table__
     rows = session.execute(
-        select(o.c.person_id, func.count(), func.sum(case((o.c.status.in_(ACCEPTED), 1), else_=0)))
+        select(
+            o.c.person_id,
+            o.c.use_case,
+            func.count(),
+            func.sum(case((o.c.status.in_(ACCEPTED), 1), else_=0)),
+        )
         .where(o.c.occurred_at >= start, o.c.occurred_at < end, o.c.person_id.is_not(None))
-        .group_by(o.c.person_id)
-    )
-    return {pid: (int(total), int(ok or 0)) for pid, total, ok in rows}
+        .group_by(o.c.person_id, o.c.use_case)
+    ).all()
+    rates: dict[str | None, list[float]] = defaultdict(list)
+    for _pid, use_case, total, ok in rows:
+        rates[use_case].append(int(ok or 0) / int(total))
+    baselines = {use_case: statistics.median(values) for use_case, values in rates.items()}
+    found: dict[int, Acceptance] = {}
+    for pid, use_case, total, ok in rows:
+        was = found.get(pid, Acceptance(0, 0, 0.0))
+        found[pid] = Acceptance(
+            was.artifacts + int(total),
+            was.accepted + int(ok or 0),
+            was.expected + int(total) * baselines[use_case],
+        )
+    return found
 
 
 def _pool_usage(
@@ -206,27 +253,32 @@ def recommend_quotas(
         for key in keys:
             allotment = allotted[pid].get(key) or policy.tiers[tier].baseline
             shares.append((used[pid].get(key, 0), allotment))
-        total, accepted = acceptance.get(pid, (0, 0))
-        rate = accepted / total if total else None
+        record = acceptance.get(pid, Acceptance(0, 0, 0.0))
+        rate, baseline = record.rate, record.baseline
         evidence = {
             "periods": keys,
             "used": [u for u, _ in shares],
             "allotted": [a for _, a in shares],
-            "artifacts": total,
+            "artifacts": record.artifacts,
             "acceptance": round(rate, 2) if rate is not None else None,
+            "baseline_acceptance": round(baseline, 2) if baseline is not None else None,
         }
         step = ladder.index(tier)
         if (
             all(u >= rules.ceiling_share * a for u, a in shares)
-            and total >= MIN_ARTIFACTS
-            and rate is not None
-            and rate >= rules.min_acceptance
+            and record.artifacts >= MIN_ARTIFACTS
+            and record.is_good(rules.min_acceptance)
             and step + 1 < len(ladder)
         ):
             proposals.append(
                 _tier_proposal(pid, name, tier, ladder[step + 1], "raise", evidence, policy)
             )
-        elif all(u <= rules.lapse_share * a for u, a in shares) and step > 0:
+        elif (
+            all(u <= rules.lapse_share * a for u, a in shares)
+            and step > 0
+            and policy.tiers[ladder[step - 1]].baseline >= max(u for u, _ in shares)
+        ):
+            # Never below what they used: the lower tier must cover their busiest period.
             proposals.append(
                 _tier_proposal(pid, name, tier, ladder[step - 1], "lower", evidence, policy)
             )

@@ -74,6 +74,7 @@ def test_ceilings_hit_with_good_acceptance_and_allotments_left_unused_are_propos
         "allotted": [2_000_000, 2_000_000],
         "artifacts": 20,
         "acceptance": 0.8,
+        "baseline_acceptance": 0.8,  # she is the only one with results: her own median
     }
     assert (bob.direction, bob.tier_from, bob.tier_to) == ("lower", "default", "light")
     marketing = found["Marketing"]
@@ -84,6 +85,58 @@ def test_ceilings_hit_with_good_acceptance_and_allotments_left_unused_are_propos
     )
     assert found["Mia Manager"].tier_to == "default"  # a power-user who used nothing
     assert found["security-review reserve"].direction == "lower"
+
+
+def seed_periods(services, usage, outcomes) -> None:  # noqa: ANN001
+    with services.db.unit_of_work() as uow:
+        for key in ("2026-09", "2026-10"):
+            period = period_by_key(services.policy.periods, key)
+            ensure_period_grants(uow.session, services.policy, period, services.clock())
+        uow.commit()
+    record(services, usage, outcomes)
+
+
+def test_a_lowering_never_goes_below_what_the_person_used(optimizing, org):
+    """Bob used 600k of his 2M in each period (a lapse at the 30% share): light (500k) would
+    not cover what he used, so nothing is proposed; Fin, at 125k, is lowered to light."""
+    usage = []
+    for month in (9, 10):
+        day = datetime(2026, month, 10, 10, tzinfo=UTC)
+        usage += [call("bob@acme.test", day, tokens=480_000)]  # 600k with output
+        usage += [call("fin@acme.test", day, tokens=100_000)]
+    seed_periods(optimizing, usage, [])
+    found = {p.subject_name: p for p in proposals(optimizing) if p.kind == "tier"}
+    assert "Bob Builder" not in found
+    fin = found["Finn Finance"]
+    assert (fin.direction, fin.tier_to, fin.amount_to) == ("lower", "light", 500_000)
+    assert max(fin.evidence["used"]) <= fin.amount_to
+
+
+def test_good_acceptance_for_a_raise_is_good_against_the_use_case_baseline(optimizing, org):
+    """Ann and Bob both hit their ceiling. Ann's 64% is above the 60% floor but the lowest in
+    the org (the seo-brief median is Fin's 80%): no raise. Bob's 90% is above it: raised."""
+    usage, outcomes = [], []
+    for month in (9, 10):
+        day = datetime(2026, month, 10, 10, tzinfo=UTC)
+        usage += [
+            call(email, day, tokens=1_600_000) for email in ("ann@acme.test", "bob@acme.test")
+        ]
+        usage += [call("fin@acme.test", day, tokens=1_000)]
+    day = datetime(2026, 10, 12, 10, tzinfo=UTC)
+    for email, accepted, total in (
+        ("ann@acme.test", 16, 25),
+        ("bob@acme.test", 9, 10),
+        ("fin@acme.test", 8, 10),
+    ):
+        outcomes += [
+            result(email, day, status="accepted" if i < accepted else "rejected")
+            for i in range(total)
+        ]
+    seed_periods(optimizing, usage, outcomes)
+    raised = {p.subject_name: p for p in proposals(optimizing) if p.direction == "raise"}
+    assert "Ann Analyst" not in raised
+    bob = raised["Bob Builder"]
+    assert (bob.evidence["acceptance"], bob.evidence["baseline_acceptance"]) == (0.9, 0.8)
 
 
 def test_only_admins_get_the_recommendations_with_apply_and_dismiss_buttons(optimizing, org):
