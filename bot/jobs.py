@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
 from bot.core.presenters.flags import explain, flag_notice
+from bot.core.presenters.quota_changes import auto_applied_notices
 from bot.core.presenters.requests import expiry_notices, reminder_notices
 from bot.core.presenters.review import monthly_review_notices
 from bot.core.presenters.spotlight import spotlight_notices
@@ -38,10 +39,12 @@ from budgets.alerts import ThresholdCrossed, thresholds_crossed
 from budgets.ledger import expire
 from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
+from budgets.quotas import admin_ids, auto_apply_quotas
 from budgets.reminders import ExpiryReminder, reminders_due
 from budgets.requests import expire_stale, nudges_due
 from budgets.windows import Window, week_starting
 from scoring.flags import mark_judged, run_detectors, week_named, weeks_to_judge
+from scoring.governance import governance_settings
 from scoring.review import monthly_review
 from scoring.rollups import CurrentWeeks
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
@@ -96,13 +99,20 @@ def unclosed_periods(session: Session, policy: Policy, now: datetime) -> list[Pe
 
 def run_expire(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """Close every finished period not closed yet, in order, each in its own transaction (a
-    process that was down at the reset catches up on start, once per missed period)."""
+    process that was down at the reset catches up on start, once per missed period). In the
+    optimize phase with `[quotas] auto_apply`, each close first applies the quota changes due
+    (once per period: `budgets.quotas.auto_apply_quotas`) and tells who they concern."""
     now = services.clock()
     with services.db.read() as session:
         due = unclosed_periods(session, services.policy, now)
     closed = []
+    rules = governance_settings(services.policy).recommendations
     for period in due:
         with services.db.unit_of_work() as uow:
+            # Quota changes first: the next period's allotments are issued at their tiers.
+            changes = auto_apply_quotas(uow.session, services.policy, period, rules, now)
+            if changes:
+                enqueue_all(uow.session, auto_applied_notices(changes, admin_ids(uow.session)), now)
             result = expire(uow.session, services.policy, period, now)
             uow.commit()
         if not result.already_done:

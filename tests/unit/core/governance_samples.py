@@ -4,10 +4,13 @@ functions where they are pure, so the samples carry exactly what the handlers pu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from bot.core.presenters.quota_changes import change_context
 from bot.core.presenters.review import review_context, scorecard_context
 from budgets.policy import load_policy
+from budgets.quotas import AutoApplied
 from scoring.detectors import (
     Burst,
     ContextWeek,
@@ -188,6 +191,33 @@ POOL = {
     "amount_to": 3_750_000,
     "evidence": {"periods": ["2026-09", "2026-10"], "used": [0, 0], "allotted": [5_000_000] * 2},
 }
+AUTO_RAISE = AutoApplied(
+    recommendation_id=1,
+    person_id=4,
+    name="Ann Analyst",
+    manager_id=2,
+    direction="raise",
+    tier_from="default",
+    tier_to="power-user",
+    amount_from=2_000_000,
+    amount_to=6_000_000,
+    effective_period="2026-11",
+    evidence={**RECOMMENDATION["evidence"], "baseline_acceptance": 0.75},
+)
+AUTO_LOWER = replace(
+    AUTO_RAISE,
+    recommendation_id=2,
+    direction="lower",
+    tier_to="light",
+    amount_to=500_000,
+    evidence={
+        "periods": ["2026-09", "2026-10"],
+        "used": [90_000, 120_000],
+        "allotted": [2_000_000] * 2,
+        "artifacts": 0,
+        "acceptance": None,
+    },
+)
 RESERVED = {**POOL, "id": 3, "kind": "reserved_pool", "subject_name": "security-review reserve"}
 
 
@@ -281,6 +311,16 @@ GOVERNANCE_SAMPLES: dict[str, Any] = {
             "effective_period": None,
         },
     ],
+    "quota_auto_applied": [
+        change_context(change, audience)
+        for change in (AUTO_RAISE, AUTO_LOWER)
+        for audience in ("person", "manager", "admin")
+    ],
+    "quota_reverted": {
+        "recommendation": {**RECOMMENDATION, "status": "reverted"},
+        "decided_by": "Cleo Chief",
+        "effective_period": "2026-12",
+    },
     "quota_refused": [
         {
             "problem": problem,
