@@ -1,7 +1,8 @@
 """A realistic demo org: four teams, 30 people, eight weeks of usage across use cases and
 models, what became of the work (accepted, revised or rejected artifacts, with edit distances,
 minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval),
-three people whose gaming was flagged (one flag pending, one disputed, one upheld) and a burst request waiting for the demo member's manager, so `balance`, `score`, `leaderboard`,
+three people whose gaming was flagged (one flag pending, one disputed, one upheld), a burst request waiting for the demo member's manager
+and the demo member's own small request approved at once by an auto-approval rule (its Undo open to the manager), so `balance`, `score`, `leaderboard`,
 `templates` and `team` all have something to show. Seeded through the same services production
 uses (directory import, ledger, outcome store, template registry, savings claims, requests).
 
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +28,8 @@ from bot.core.presenters.flags import explain
 from budgets.directory import find_person, import_directory
 from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
-from budgets.policy import Policy
+from budgets.policy import AutoApprovalRule, Policy
+from budgets.request_views import RequestView
 from budgets.requests import create_request
 from budgets.windows import last_complete_week, previous_week
 from ingest.events import OutcomeEvent, OutcomeStatus
@@ -36,6 +39,7 @@ from scoring.detectors import Conversation, Finding, chat_loops, output_spam, pr
 from scoring.flags import dispute, resolve, write_flags
 from scoring.governance import governance_settings
 from scoring.savings import claim_savings, decide_claim
+from scoring.standing import requester_standing
 from storage.models import Outcome, Person
 
 DEMO_MEMBER = "liam.walsh@demo.example"
@@ -116,6 +120,17 @@ DEMO_SAVERS = (
 )
 # A burst request from a colleague of the demo member, waiting for their manager.
 DEMO_REQUEST = ("sofia.rossi@demo.example", 300_000, "Q4 campaign: 40 landing-page briefs")
+# The demo member's own small request, approved at once by this auto-approval rule (the demo
+# seeds it as if the policy had the rule; `[[approvals.auto]]` in README), so their manager
+# has an Undo to try: `request undo ID` as the manager, or the button in their notice.
+DEMO_AUTO_RULE = AutoApprovalRule(
+    name="demo-small-bursts",
+    max_amount=50_000,
+    max_per_period=2,
+    min_acceptance=Decimal("0"),
+    undo_hours=72,
+)
+DEMO_AUTO_REQUEST = (DEMO_MEMBER, 40_000, "Extra research for the onboarding guide")
 
 TEAMS = {
     "Marketing": ("seo-brief", "ad-copy", "research"),
@@ -446,14 +461,32 @@ def seed_demo(services: Services) -> str:
         created = create_request(uow.session, policy, requester, amount, reason, now=now)
         approver = uow.session.get(Person, created.request.approver_id)
         approver_name = approver.name if approver else "a manager"
+        auto = seed_auto_approved(uow.session, policy, now)
         uow.commit()
     return (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
         f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), "
-        f"{flagged} gaming flags (one disputed, one upheld), and a burst request awaiting "
-        f"{approver_name}."
+        f"{flagged} gaming flags (one disputed, one upheld), a burst request awaiting "
+        f"{approver_name}, and request #{auto.id} approved by the rule {DEMO_AUTO_RULE.name} "
+        f"(its Undo open to {auto.approver_name} until "
+        f"{auto.undo_until:%Y-%m-%d %H:%M} UTC: `request undo {auto.id}`)."
     )
+
+
+def seed_auto_approved(session: Session, policy: Policy, now: datetime) -> RequestView:
+    """The demo member's request, approved by DEMO_AUTO_RULE as a policy with it would."""
+    email, amount, reason = DEMO_AUTO_REQUEST
+    requester = find_person(session, email)
+    assert requester is not None
+    with_rule = replace(policy, auto_approvals=(*policy.auto_approvals, DEMO_AUTO_RULE))
+    standing = requester_standing(session, with_rule, requester.id, None, now)
+    created = create_request(
+        session, with_rule, requester, amount, reason, now=now, standing=standing
+    )
+    if created.request.auto_rule is None:  # a bug in the demo data, not user input
+        raise RuntimeError(f"the demo rule did not approve: {created.misses}")
+    return created.request
 
 
 def seed_usage(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.console import run_console
 from bot.core.dispatch import Dispatcher
+from bot.core.messages import IncomingAction, IncomingMessage
 from bot.demo import (
     DEMO_GAMERS,
     DEMO_MANAGER,
@@ -34,7 +35,8 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
     assert summary.startswith("Seeded the demo org: 30 people in 4 teams,")
     assert (
         "3 prompt templates (and one waiting for approval), 3 gaming flags (one disputed, one "
-        "upheld), and a burst request awaiting Maya Patel" in summary
+        "upheld), a burst request awaiting Maya Patel, and request #2 approved by the rule "
+        "demo-small-bursts (its Undo open to Maya Patel until" in summary
     )
     with services.db.read() as session:
         statuses = set(session.scalars(select(Outcome.status).distinct()))
@@ -48,9 +50,16 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
             **{t.id: "approved" for t in DEMO_TEMPLATES.values()},
             DEMO_PROPOSAL[1].id: "proposed",
         }
-        (request,) = session.scalars(select(BurstRequest)).all()
+        request, auto = session.scalars(select(BurstRequest).order_by(BurstRequest.id)).all()
         approver = session.get(Person, request.approver_id)
         assert request.state == "pending" and approver.email == DEMO_MANAGER
+        # The demo member's own request, approved by the rule; the manager may undo it.
+        assert (auto.state, auto.auto_rule, auto.approver_id) == (
+            "approved",
+            "demo-small-bursts",
+            request.approver_id,
+        )
+        assert auto.undo_until > services.clock()
         assert verify(session) == []
     seeded = row_counts(services)
     assert seed_demo(services) == "The demo org is already seeded in this database."
@@ -113,3 +122,17 @@ def test_the_demo_has_gaming_flags_pending_disputed_and_upheld_and_every_screen_
     assert "disputed" in hugo
     kenji = chat(services, "kenji.sato@demo.example", "score\n")
     assert "Your governance flag for this week was upheld" in kenji and "until" not in kenji
+
+
+def test_the_demo_manager_can_undo_the_demo_members_auto_approved_request(services):
+    seed_demo(services)
+    dispatcher = Dispatcher(services)
+    mine = dispatcher.handle_message(IncomingMessage("console", DEMO_MEMBER, "request list"))
+    assert "approved by the rule demo-small-bursts" in services.renderer.text(mine)
+    shown = dispatcher.handle_message(IncomingMessage("console", DEMO_MANAGER, "request undo 2"))
+    assert "Approved by the rule demo-small-bursts" in services.renderer.text(shown)
+    (undo,) = shown.buttons
+    undone = dispatcher.handle_action(
+        IncomingAction("console", DEMO_MANAGER, undo.action_id, undo.value)
+    )
+    assert "Undone: request #2 from Liam Walsh" in services.renderer.text(undone)
