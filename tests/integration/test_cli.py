@@ -80,6 +80,39 @@ def test_policy_check_reports_the_scoring_and_governance_sections_in_the_same_pa
         assert f"  - {key}: " in done.stderr, (key, done.stderr)
 
 
+def test_policy_check_refuses_impossible_auto_approval_rules_by_key(tmp_path: Path, services, org):
+    default = (Path(__file__).parents[2] / "budgets" / "default_policy.toml").read_text()
+    rules = """
+[[approvals.auto]]
+name = "small"
+max_amount = -5
+max_per_period = 1
+min_acceptance = 1.2
+undo_hours = 24
+tiers = ["gold"]
+
+[[approvals.auto]]
+name = "small"
+max_amount = 10_000
+max_per_period = 1
+min_acceptance = 0
+"""
+    policy = tmp_path / "rules.toml"
+    policy.write_text(default + rules, encoding="utf-8")
+    before = row_counts(services)
+    done = tokenbot("policy", "check", str(policy), database_url=services.settings.database_url)
+    assert done.returncode == 2
+    for line in (
+        "  - approvals.auto[0].max_amount: must be >= 1, got -5",
+        "  - approvals.auto[0].min_acceptance: must be between 0 and 1, got 1.2",
+        "  - approvals.auto[0].tiers: names 'gold', which is not in [tiers]",
+        "  - approvals.auto[1].name: duplicate rule 'small'",
+    ):
+        assert line in done.stderr, (line, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert row_counts(services) == before
+
+
 def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
     services, org, tmp_path: Path
 ):
