@@ -51,8 +51,15 @@ def requester_standing(
         use_case = max(sorted(by_use_case), key=lambda uc: by_use_case[uc].artifacts)
     flags = open_flags(session, person_id)
     totals = by_use_case.get(use_case) if use_case else None
-    if use_case is None:
-        return Standing(None, open_flags=flags, weeks=EFFICIENCY_WEEKS)
+    if use_case is None or not any(r.min_acceptance > 0 for r in policy.auto_approvals):
+        # No rule compares with a baseline: the org-wide medians need not be read.
+        return Standing(
+            use_case,
+            artifacts=totals.artifacts if totals else 0,
+            accepted=totals.accepted if totals else 0,
+            open_flags=flags,
+            weeks=EFFICIENCY_WEEKS,
+        )
     baselines = use_case_baselines(
         session, policy, Window("request", "period", now, now), now, EFFICIENCY_WEEKS
     )
