@@ -125,7 +125,10 @@ def request(ctx: CommandContext) -> Reply:
                 until=until,
                 now=ctx.now,
                 use_case=use_case,
-                submission_key=f"{ctx.platform}:{ctx.message_id}" if ctx.message_id else None,
+                # Scoped to the person: a message id is never a way to reach another's request.
+                submission_key=(
+                    f"{ctx.platform}:{ctx.person.id}:{ctx.message_id}" if ctx.message_id else None
+                ),
                 standing=standing,
             )
         except RequestInvalid as exc:
