@@ -39,7 +39,7 @@ from budgets.alerts import ThresholdCrossed, thresholds_crossed
 from budgets.ledger import expire
 from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
-from budgets.quotas import admin_ids, auto_apply_quotas
+from budgets.quota_changes import admin_ids, auto_apply_quotas
 from budgets.reminders import ExpiryReminder, reminders_due
 from budgets.requests import expire_stale, nudges_due
 from budgets.windows import Window, week_starting

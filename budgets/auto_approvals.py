@@ -28,10 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from budgets import audit
+from budgets.grants import lapse
 from budgets.periods import period_for
 from budgets.policy import AutoApprovalRule, Policy
-from storage.database import is_sqlite
-from storage.models import BurstRequest, Grant, GrantBalance, LedgerEntry, Person
+from storage.models import BurstRequest, Grant, Person
 
 APPROVED = "approved"
 
@@ -324,34 +324,11 @@ def _already_undone(session: Session, request: BurstRequest) -> UndoResult:
 
 
 def _revoke_grant(session: Session, request: BurstRequest, now: datetime) -> tuple[int, int, int]:
-    """Lapse what is left of the request's burst grant now: (granted, used, revoked). The
-    balance row is locked first, so a concurrent debit lands before or after, never lost."""
-    query = (
-        select(Grant.id, Grant.amount, Grant.period, GrantBalance.remaining, GrantBalance.used)
-        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
-        .where(Grant.idempotency_key == f"burst:{request.id}")
+    """Lapse what is left of the request's burst grant now: (granted, used, revoked)."""
+    grant_id = session.scalar(
+        select(Grant.id).where(Grant.idempotency_key == f"burst:{request.id}")
     )
-    if not is_sqlite(session):
-        query = query.with_for_update(of=GrantBalance)
-    row = session.execute(query).one_or_none()
-    if row is None:
+    if grant_id is None:
         return 0, 0, 0
-    if row.remaining > 0:
-        session.add(
-            LedgerEntry(
-                entry_type="expire",
-                grant_id=row.id,
-                person_id=request.requester_id,
-                period=row.period,
-                amount=row.remaining,
-                reference=f"undo:request:{request.id}",
-                created_at=now,
-            )
-        )
-        balances = GrantBalance.__table__
-        session.execute(
-            update(balances)
-            .where(balances.c.grant_id == row.id)
-            .values(remaining=0, expired=balances.c.expired + row.remaining)
-        )
-    return int(row.amount), int(row.used), int(row.remaining)
+    done = lapse(session, grant_id, request.requester_id, f"undo:request:{request.id}", now)
+    return done.amount, done.used, done.lapsed

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from budgets.draws import DRAW_ORDER
 from budgets.periods import Period
 from budgets.policy import Policy
-from storage.database import upsert_insert
+from storage.database import is_sqlite, upsert_insert
 from storage.models import Grant, GrantBalance, LedgerEntry, Person, Project, Team
 
 GRANT_KINDS = DRAW_ORDER
@@ -190,3 +190,53 @@ def period_grant_specs(session: Session, policy: Policy, period: Period) -> list
 def ensure_period_grants(session: Session, policy: Policy, period: Period, now: datetime) -> int:
     """Issue the period's policy allotments that are not issued yet (safe to call any time)."""
     return len(issue_grants(session, period_grant_specs(session, policy, period), now))
+
+
+@dataclass(frozen=True)
+class Lapsed:
+    """What `lapse` did to one grant: its amount, what was used of it, what it lapsed now."""
+
+    amount: int
+    used: int
+    lapsed: int
+
+
+def lapse(
+    session: Session,
+    grant_id: int,
+    person_id: int | None,
+    reference: str,
+    now: datetime,
+    most: int | None = None,
+) -> Lapsed:
+    """Lapse what is left of a grant now (at most `most`): an `expire` ledger entry and the
+    balance moved in the same transaction. The balance row is locked first, so a concurrent
+    debit lands before or after, never lost; used tokens stay used."""
+    query = (
+        select(Grant.amount, Grant.period, GrantBalance.remaining, GrantBalance.used)
+        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
+        .where(Grant.id == grant_id)
+    )
+    if not is_sqlite(session):
+        query = query.with_for_update(of=GrantBalance)
+    row = session.execute(query).one()
+    amount = row.remaining if most is None else min(most, row.remaining)
+    if amount > 0:
+        session.add(
+            LedgerEntry(
+                entry_type="expire",
+                grant_id=grant_id,
+                person_id=person_id,
+                period=row.period,
+                amount=amount,
+                reference=reference,
+                created_at=now,
+            )
+        )
+        balances = GrantBalance.__table__
+        session.execute(
+            update(balances)
+            .where(balances.c.grant_id == grant_id)
+            .values(remaining=balances.c.remaining - amount, expired=balances.c.expired + amount)
+        )
+    return Lapsed(int(row.amount), int(row.used), int(amount))

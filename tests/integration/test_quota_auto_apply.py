@@ -16,10 +16,18 @@ from sqlalchemy import func, select
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction
 from bot.jobs import run_job
-from budgets.ledger import expire
+from budgets.ledger import expire, verify
 from budgets.periods import period_by_key
 from budgets.policy import QuotaSettings
-from storage.models import AuditEntry, Grant, OutboxMessage, QuotaOverride, QuotaRecommendation
+from storage.models import (
+    AuditEntry,
+    Grant,
+    GrantBalance,
+    LedgerEntry,
+    OutboxMessage,
+    QuotaOverride,
+    QuotaRecommendation,
+)
 from tests.conftest import Clock
 from tests.integration.test_quotas import seed
 from tests.integration.test_request_races import all_at_once
@@ -154,9 +162,26 @@ def test_an_admin_reverts_a_change_once_and_only_an_admin(automatic, org, clock)
     assert refused.template == "quota_refused" and refused.context["problem"] == "not_admin"
     reverted = click("ceo@acme.test")
     assert reverted.template == "quota_reverted"
-    assert "is back to tier default (2M) from budget period 2026-12" in automatic.renderer.text(
+    assert "is back to tier default (2M) from budget period 2026-11" in automatic.renderer.text(
         reverted
     )
+    # November's allotment was issued at power-user: the extra 4M lapses now, once.
+    with automatic.db.read() as session:
+        left = session.scalar(
+            select(func.sum(GrantBalance.remaining))
+            .join(Grant, Grant.id == GrantBalance.grant_id)
+            .where(
+                Grant.kind == "baseline",
+                Grant.owner_id == ann.id,
+                Grant.period == "2026-11",
+                Grant.owner_type == "person",
+            )
+        )
+        lapsed = session.scalars(
+            select(LedgerEntry.amount).where(LedgerEntry.reference == f"quota-revert:{rec}")
+        ).all()
+        assert verify(session) == []
+    assert (left, sorted(lapsed)) == (2_000_000, [800_000, 3_200_000])
     again = click("ceo@acme.test")
     assert again.context["problem"] == "already_decided"
     _, audits, _, _ = facts(automatic)
@@ -166,3 +191,29 @@ def test_an_admin_reverts_a_change_once_and_only_an_admin(automatic, org, clock)
     clock.set(datetime(2026, 12, 1, 0, 5, tzinfo=UTC))
     run_job(automatic, "expire", deliverers=[])
     assert baseline_of(automatic, ann, "2026-12") == 2_000_000
+
+
+def test_reverting_a_lowering_grants_back_what_the_running_period_misses_once(
+    automatic, org, clock
+):
+    prepared(automatic, clock)
+    run_job(automatic, "expire", deliverers=[])
+    bob = org["bob@acme.test"]
+    with automatic.db.read() as session:
+        rec = session.scalar(
+            select(QuotaRecommendation.id).where(QuotaRecommendation.subject == f"person:{bob.id}")
+        )
+    dispatcher = Dispatcher(automatic)
+    for _ in range(2):
+        dispatcher.handle_action(
+            IncomingAction("console", "ceo@acme.test", "quota.revert", str(rec))
+        )
+    with automatic.db.read() as session:
+        top_ups = session.execute(
+            select(Grant.token_class, Grant.amount).where(
+                Grant.idempotency_key.like(f"quota-revert:{rec}:%")
+            )
+        ).all()
+        assert verify(session) == []
+    assert sorted(top_ups) == [("exploration", 300_000), ("operational", 1_200_000)]
+    assert baseline_of(automatic, bob) + sum(a for _, a in top_ups) == 2_000_000

@@ -15,14 +15,8 @@ from bot.core.context import ActionContext
 from bot.core.messages import Reply
 from bot.core.registry import registry
 from budgets.policy import Policy
-from budgets.quotas import (
-    ACTION_APPLY,
-    ACTION_DISMISS,
-    ACTION_REVERT,
-    QuotaDecision,
-    decide_recommendation,
-    revert_applied,
-)
+from budgets.quota_changes import ACTION_REVERT, revert_applied
+from budgets.quotas import ACTION_APPLY, ACTION_DISMISS, QuotaDecision, decide_recommendation
 from storage.models import Person
 
 Decide = Callable[[Session, Policy, int, Person, datetime], QuotaDecision]

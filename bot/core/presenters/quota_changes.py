@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.core.messages import Button, Notice, Reply
-from budgets.quotas import ACTION_REVERT, AutoApplied
+from budgets.quota_changes import ACTION_REVERT, AutoApplied
 
 
 def change_context(change: AutoApplied, audience: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from bot.core.presenters.quota_changes import change_context
 from bot.core.presenters.review import review_context, scorecard_context
 from budgets.policy import load_policy
-from budgets.quotas import AutoApplied
+from budgets.quota_changes import AutoApplied
 from scoring.detectors import (
     Burst,
     ContextWeek,
