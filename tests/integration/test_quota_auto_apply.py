@@ -217,3 +217,30 @@ def test_reverting_a_lowering_grants_back_what_the_running_period_misses_once(
         assert verify(session) == []
     assert sorted(top_ups) == [("exploration", 300_000), ("operational", 1_200_000)]
     assert baseline_of(automatic, bob) + sum(a for _, a in top_ups) == 2_000_000
+
+
+def test_concurrent_reverts_revert_once(automatic, org, clock):
+    prepared(automatic, clock)
+    run_job(automatic, "expire", deliverers=[])
+    ann = org["ann@acme.test"]
+    with automatic.db.read() as session:
+        rec = session.scalar(
+            select(QuotaRecommendation.id).where(QuotaRecommendation.subject == f"person:{ann.id}")
+        )
+    dispatcher = Dispatcher(automatic)
+    replies = all_at_once(
+        [
+            lambda: dispatcher.handle_action(
+                IncomingAction("console", "ceo@acme.test", "quota.revert", str(rec))
+            )
+            for _ in range(4)
+        ]
+    )
+    assert sorted(r.template for r in replies) == ["quota_refused"] * 3 + ["quota_reverted"]
+    with automatic.db.read() as session:
+        lapsed = session.scalars(
+            select(LedgerEntry.amount).where(LedgerEntry.reference == f"quota-revert:{rec}")
+        ).all()
+        assert verify(session) == []
+    assert sorted(lapsed) == [800_000, 3_200_000]
+    assert facts(automatic)[1]["quota.reverted"] == 1
