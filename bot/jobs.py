@@ -422,6 +422,7 @@ def run_job(
     spec = JOBS.get(name)
     if spec is None:
         raise KeyError(f"no job named {name!r} (jobs: {', '.join(JOBS)})")
+    services.refresh_policy()  # a policy applied since the last job is the one it runs on
     deliverers = list(deliverers) if deliverers is not None else default_deliverers(services)
     if week is not None:
         if name != "detectors":
