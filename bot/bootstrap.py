@@ -120,7 +120,8 @@ class Services:
             if number == 0:
                 if current is not None and self.file_policy is not None:
                     self.policy = self.file_policy  # versions gone (a test emptied the table)
-                self.policy_version = VersionInfo(0, None, None, self.policy.source)
+                source = self.file_policy.source if self.file_policy else "built-in default"
+                self.policy_version = VersionInfo(0, None, None, source)
                 return self.policy
             stored = load_version(self.db, POLICY_SECTIONS)
             if stored is None:  # pragma: no cover - versions are never deleted

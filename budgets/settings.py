@@ -126,6 +126,13 @@ def settings_for(session: Session, policy: Policy, person: Person) -> EffectiveS
     return _effective(person.id, _zone(person.timezone, policy), row, policy.settings_defaults)
 
 
+def quiet_until(session: Session, policy: Policy, person_id: int, now: datetime) -> datetime | None:
+    """When the quiet hours holding `now` end for this person; None when they are not quiet
+    (or not an active person: nothing to hold for)."""
+    found = effective_settings(session, policy, [person_id]).get(person_id)
+    return found.quiet_until(now) if found is not None else None
+
+
 def parse_choices(values: Mapping[str, str]) -> tuple[dict[str, object], list[SettingInvalid]]:
     """The stored form of each field given (`default` resets a field to the policy's), and
     every problem: fields are checked all at once so a person fixes them in one go."""

@@ -384,3 +384,26 @@ SAMPLES.update(DASHBOARD_SAMPLES)
 from tests.unit.core.library_samples import LIBRARY_SAMPLES  # noqa: E402
 
 SAMPLES.update(LIBRARY_SAMPLES)
+
+# The weekly digest (issue 23): balance, score trend, one tip.
+from tests.unit.core.scoring_samples import _improvement  # noqa: E402
+
+_DIGEST = {
+    "week": "2026-W46",
+    "previous_week": "2026-W45",
+    "remaining": 1_250_000,
+    "total": 2_000_000,
+    "used": 750_000,
+    "period": "2026-11",
+    "period_end": NOVEMBER.end.isoformat(),
+    "score": 104.5,
+    "previous_score": 98.0,
+    "improvement": _improvement("efficiency", "tokens_per_accepted", 6000.0, 4000.0),
+    "zone": "Europe/Paris",
+}
+SAMPLES["weekly_digest"] = [
+    _DIGEST,
+    {**_DIGEST, "score": 90.0},
+    {**_DIGEST, "previous_score": None, "improvement": None},
+    {**_DIGEST, "score": None},
+]
