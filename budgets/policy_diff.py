@@ -52,7 +52,10 @@ class PolicyChange:
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted key -> plain value, for any mix of dataclasses, dicts and lists."""
+    """Dotted key -> plain value, for any mix of dataclasses, dicts and lists. A dataclass
+    with a text form of its own (quiet hours' `19:00-08:00`) is one value, shown as that."""
+    if dataclasses.is_dataclass(value) and type(value).__str__ is not object.__str__:
+        return {prefix: str(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
