@@ -4,7 +4,7 @@
 force); `/tokens settings` stores what a person chose for reminders, alerts, the weekly digest
 and quiet hours (NULL: the policy's default).
 
-Revision ID: 0023_policy_versions_and_settings
+Revision ID: 0023_policy_versions
 Revises: 0017_detector_runs
 Create Date: 2026-12-07 22:40:00
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import storage.models
 
-revision = "0023_policy_versions_and_settings"
+revision = "0023_policy_versions"
 down_revision = "0017_detector_runs"
 branch_labels = None
 depends_on = None
