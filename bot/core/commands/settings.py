@@ -92,7 +92,16 @@ def settings_command(ctx: CommandContext) -> Reply:
 
 @registry.action(SUBMIT_ACTION)
 def settings_submitted(ctx: ActionContext) -> Reply:
-    values = {name: ctx.form.get(name, "") for name in FIELDS if name in ctx.form}
+    """A field left as the form showed the policy's default stays the default (it follows the
+    policy when that changes); anything typed is the person's choice."""
+    with ctx.services.db.read() as session:
+        current = settings_for(session, ctx.services.policy, ctx.person)
+    shown = current.as_text()
+    values = {
+        name: ctx.form[name]
+        for name in FIELDS
+        if name in ctx.form and (name in current.chosen or ctx.form[name].strip() != shown[name])
+    }
     return save(ctx.services, ctx.person, values, ctx.now)
 
 
