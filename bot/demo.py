@@ -28,6 +28,7 @@ from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.requests import create_request
+from budgets.settings import change_settings
 from budgets.windows import last_complete_week, previous_week
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
@@ -447,13 +448,32 @@ def seed_demo(services: Services) -> str:
         approver = uow.session.get(Person, created.request.approver_id)
         approver_name = approver.name if approver else "a manager"
         uow.commit()
+    seed_demo_settings(services)
     return (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
         f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), "
-        f"{flagged} gaming flags (one disputed, one upheld), and a burst request awaiting "
-        f"{approver_name}."
+        f"{flagged} gaming flags (one disputed, one upheld), a burst request awaiting "
+        f"{approver_name}, and personal settings for {len(DEMO_SETTINGS)} people "
+        "(`settings` shows yours)."
     )
+
+
+# People who chose their own notices (`settings`); everyone else has the policy's defaults.
+DEMO_SETTINGS = {
+    DEMO_MANAGER: {"quiet_hours": "19:00-08:00", "alerts": "90%"},
+    DEMO_MEMBER: {"digest": "on", "reminders": "on", "quiet_hours": "22:00-07:00"},
+}
+
+
+def seed_demo_settings(services: Services) -> None:
+    now = services.clock()
+    with services.db.unit_of_work() as uow:
+        for email, values in DEMO_SETTINGS.items():
+            person = find_person(uow.session, email)
+            assert person is not None
+            change_settings(uow.session, services.policy, person, values, now)
+        uow.commit()
 
 
 def seed_usage(

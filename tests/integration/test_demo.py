@@ -34,7 +34,8 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
     assert summary.startswith("Seeded the demo org: 30 people in 4 teams,")
     assert (
         "3 prompt templates (and one waiting for approval), 3 gaming flags (one disputed, one "
-        "upheld), and a burst request awaiting Maya Patel" in summary
+        "upheld), a burst request awaiting Maya Patel, and personal settings for 2 people"
+        in summary
     )
     with services.db.read() as session:
         statuses = set(session.scalars(select(Outcome.status).distinct()))
@@ -113,3 +114,12 @@ def test_the_demo_has_gaming_flags_pending_disputed_and_upheld_and_every_screen_
     assert "disputed" in hugo
     kenji = chat(services, "kenji.sato@demo.example", "score\n")
     assert "Your governance flag for this week was upheld" in kenji and "until" not in kenji
+
+
+def test_the_demo_policy_names_its_owners_and_demo_people_have_settings(services):
+    seed_demo(services)
+    page = chat(services, DEMO_MEMBER, "policy\nsettings\n")
+    assert "Purpose: Give everyone the AI tokens their work needs" in page
+    assert "Reviewed quarterly. Owners: spend monitored by finance@example.com" in page
+    assert "Quiet hours: 22:00-07:00\n" in page
+    assert "Budget alerts: on (the policy's default)" in page
