@@ -53,10 +53,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 @web.middleware
 async def policy_in_force(request: web.Request, handler: Callable) -> web.StreamResponse:  # type: ignore[type-arg]
-    """Before every request but the health check: the latest applied policy is in force
-    (one indexed read; `Services.refresh_policy`), so an apply reaches a running server
-    without a restart."""
-    if request.path != "/healthz":
+    """Before every dashboard page: the latest applied policy is in force (one indexed read;
+    `Services.refresh_policy`), so an apply reaches a running server without a restart. Chat
+    refreshes in the dispatcher, after Slack's and Teams' acks (which must not wait on the
+    database), and the API in its key check's worker hop."""
+    if request.path.startswith("/dashboard"):
         await asyncio.to_thread(request.app[SERVICES].refresh_policy)
     return await handler(request)
 
