@@ -23,7 +23,8 @@ from bot.outbox import deliver_pending, enqueue
 from budgets.balances import balance_for
 from budgets.setting_values import QuietHours
 from budgets.settings import change_settings
-from storage.models import OutboxMessage, Person
+from storage.models import AuditEntry, OutboxMessage, Person, PersonSettings
+from tests.conftest import run_together
 from tests.integration.jobs_support import outbox, spend
 from tests.integration.scoring_support import seed_org
 
@@ -197,3 +198,35 @@ def test_someone_with_no_scored_work_gets_their_balance_and_a_general_tip(servic
     (text,) = [t for n, t in sent.sent if n.to_person_id == ids["ceo"]]
     assert "Score: no scored work in 2026-W46." in text
     assert text.splitlines()[3].startswith("Tip: a prompt that works well is worth sharing")
+
+
+# --- races ------------------------------------------------------------------------------------
+
+
+def test_changes_racing_on_threads_each_count_once_in_the_revision_and_the_audit(services, org):
+    """Run with TOKENBOT_TEST_DATABASE_URL for PostgreSQL: the row lock orders the changes."""
+    shares = iter(["81%", "82%", "83%", "84%", "85%", "86%"])
+
+    def one_change() -> None:
+        with services.db.unit_of_work() as uow:
+            person = uow.session.get(Person, org["ann@acme.test"].id)
+            change_settings(
+                uow.session, services.policy, person, {"alerts": next(shares)}, services.clock()
+            )
+            uow.commit()
+
+    run_together(one_change, 6)
+
+    with services.db.read() as session:
+        row = session.get(PersonSettings, org["ann@acme.test"].id)
+        changes = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "settings.change")
+        ).all()
+    assert row.revision == 6 == len(changes)
+    assert sorted(c.detail["revision"] for c in changes) == list(range(1, 7))
+    # Each change saw the one before it: the chain of from -> to values is unbroken.
+    by_revision = sorted(changes, key=lambda c: c.detail["revision"])
+    assert by_revision[0].detail["changes"]["alerts"]["from"] is None
+    for before, after in zip(by_revision, by_revision[1:], strict=False):
+        assert after.detail["changes"]["alerts"]["from"] == before.detail["changes"]["alerts"]["to"]
+    assert row.alerts == by_revision[-1].detail["changes"]["alerts"]["to"]
