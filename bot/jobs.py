@@ -325,10 +325,14 @@ def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobRes
 
 
 def digest_content(
-    session: Session, policy: Policy, week_start: date, now: datetime
+    session: Session,
+    policy: Policy,
+    week_start: date,
+    now: datetime,
+    prepared: CurrentWeeks | None = None,
 ) -> list[tuple[str, Notice]]:
     week = week_starting(policy.periods.zone, week_start)
-    digests = weekly_digests(session, policy, week, now)
+    digests = weekly_digests(session, policy, week, now, current=prepared)
     wanted = effective_settings(session, policy, [d.person_id for d in digests])
     return digest_notices(digests, {pid: s.zone for pid, s in wanted.items()})
 
@@ -336,7 +340,11 @@ def digest_content(
 def run_digest(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The weekly digest of the last complete week to everyone whose settings ask for it:
     balance, score trend and one tip. Keyed per person and week; quiet hours hold it."""
-    return _run_content(services, "digest", last_complete_week, digest_content)
+    # The week's rollups are stored first (as for the spotlight), so scoring everyone runs in a
+    # read-only transaction that does not hold SQLite's write lock.
+    return _run_content(
+        services, "digest", last_complete_week, digest_content, prepare=prepare_spotlight
+    )
 
 
 def run_review(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:

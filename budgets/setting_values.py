@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 FIELDS = ("reminders", "alerts", "digest", "quiet_hours")
@@ -81,6 +81,8 @@ def parse_alerts(value: object) -> str:
         share = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
     except InvalidOperation:
         share = Decimal(-1)
+    if share.is_finite():
+        share = share.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)  # stored as text
     if not share.is_finite() or not 0 < share <= 2:
         raise SettingInvalid(
             "alerts",

@@ -21,6 +21,7 @@ from budgets.balances import BalanceView, balance_for
 from budgets.policy import Policy
 from budgets.settings import effective_settings
 from budgets.windows import Window, previous_week
+from scoring.rollups import CurrentWeeks
 from scoring.score import Improvement, best_improvement, build_scoreboard
 from storage.models import Person
 
@@ -51,14 +52,16 @@ def weekly_digests(
     week: Window,
     now: datetime,
     person_ids: Iterable[int] | None = None,
+    current: CurrentWeeks | None = None,
 ) -> list[WeeklyDigest]:
     """A digest for each recipient (default: `digest_recipients`) for `week`, scored as
-    `score` scores it; balances as of `now`."""
+    `score` scores it; balances as of `now`. `current`: what is stored for `week` and its
+    baseline weeks (`scoring.spotlight.prepare_spotlight`), when the caller stored it."""
     ids = list(person_ids) if person_ids is not None else digest_recipients(session, policy)
     if not ids:
         return []
     before = previous_week(policy.periods.zone, week)
-    board = build_scoreboard(session, policy, week, now, person_ids=ids)
+    board = build_scoreboard(session, policy, week, now, person_ids=ids, current=current)
     earlier = build_scoreboard(session, policy, before, now, person_ids=ids)
     people = session.scalars(select(Person).where(Person.id.in_(ids)).order_by(Person.id))
     digests = []
