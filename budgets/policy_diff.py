@@ -139,6 +139,14 @@ def subject_of(key: str) -> tuple[str, str]:
         return f"reserved pool {parts[1]} {parts[-1]}", "tokens" if parts[-1] == "amount" else ""
     if head == "governance" and parts[1:2] == ["recommendations"]:
         return f"quota recommendations: {'.'.join(parts[2:])}", ""
+    if head == "use_cases" and len(parts) >= 3:
+        return f"use case {parts[1]} {'.'.join(parts[2:])}", "tokens" if parts[-1] == "cap" else ""
+    if head == "models" and len(parts) >= 3:
+        return f"model {parts[1]} {'.'.join(parts[2:])}", ""
+    if head == "charter" and parts[1:2] == ["owners"] and len(parts) >= 3:
+        return f"policy owners: {parts[2]}", ""
+    if head == "settings_defaults" and len(parts) >= 2:
+        return f"default setting {parts[1]}", ""
     return key, ""
 
 

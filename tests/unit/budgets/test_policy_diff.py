@@ -73,7 +73,29 @@ def test_sections_without_wording_of_their_own_show_by_their_dotted_keys():
         "quota recommendations: periods",
     )
     assert found["charter.review_cadence"][:2] == ("quarterly", "monthly")
-    assert found["settings_defaults.quiet_hours"][:2] == (None, "19:00-08:00")
+    assert found["settings_defaults.quiet_hours"] == (
+        None,
+        "19:00-08:00",
+        "default setting quiet_hours",
+    )
+
+
+def test_rules_models_and_owners_are_named_as_such():
+    old = parse_policy(DEFAULT)
+    research = {**DEFAULT["use_cases"]["research"], "cap": 500_000}
+    new = edited(
+        use_cases__research=research,
+        models__o3={**DEFAULT["models"]["o3"], "weight": 1.0},
+        policy__owners={**DEFAULT["policy"]["owners"], "spend": ["cfo@acme.test"]},
+    )
+    found = lines(old, new)
+    assert found["use_cases.research.cap"] == (1_000_000, 500_000, "use case research cap")
+    assert found["models.o3.weight"] == (Decimal("0.8"), Decimal("1.0"), "model o3 weight")
+    assert found["charter.owners.spend"] == (
+        ("finance@example.com",),
+        ("cfo@acme.test",),
+        "policy owners: spend",
+    )
 
 
 def test_lists_of_named_entries_compare_by_name_and_order_follows_the_policy():
