@@ -191,3 +191,15 @@ def test_settings_typed_as_words_change_one_field_and_default_goes_back_to_the_p
         3,
     )
     assert len(audited(services)) == 3
+
+
+def test_on_slack_what_was_typed_comes_back_escaped(slack, services, org):
+    sent = slack.command("settings", user="UANN")
+    view = opened_modal(slack)
+
+    values = {"reminders": "<!channel>", "alerts": "on", "digest": "on", "quiet_hours": "off"}
+    slack.submit(view, values, user="UANN")
+
+    reply = slack.reply_to(sent)
+    assert "got '&lt;!channel&gt;'" in reply.text
+    assert "<!channel>" not in json.dumps(reply.params)
