@@ -287,6 +287,15 @@ def _too_large(limit: int) -> web.Response:
     )
 
 
+def _known_on_current_policy(services: Services, key: str | None) -> bool:
+    """The key check, then (for a known key) the latest applied policy in force for the work
+    that follows (`Services.refresh_policy`: one indexed read), in the same worker hop."""
+    known = _authenticated(services, key)
+    if known:
+        services.refresh_policy()
+    return known
+
+
 def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         limit = services.settings.max_body_bytes
@@ -298,7 +307,7 @@ def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitab
             # anything. The work checks it again in its own transaction (a revoked key stops
             # at once), which costs one indexed read.
             async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
-                known = await loop.run_in_executor(workers, _authenticated, services, key)
+                known = await loop.run_in_executor(workers, _known_on_current_policy, services, key)
             if not known:
                 return _refused_unread(UNAUTHORIZED)
             if request.content_length is not None and request.content_length > limit:

@@ -9,17 +9,24 @@ so it finds the running scheduler through that module rather than through the se
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
 from bot.core.rendering import Renderer
 from budgets.policy import Policy, load_policy
+from budgets.policy_store import VersionInfo, latest_number, load_version
 from budgets.tokenizer import EncodingCache, load_encoding
 from scoring.sections import POLICY_SECTIONS
 from storage.database import DEFAULT_DATABASE_URL, Database
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -86,6 +93,52 @@ class Services:
     # The chat platforms' deliverer factories (`bot.platforms.chat_platforms()`), handed in by
     # the entry point: this module sits below the adapters and names none of them.
     platforms: tuple[Callable[[Services], Any], ...] = ()
+    # Which policy is in force (`budgets.policy_store`): version 0 is the file this process
+    # started with (`file_policy`); None until `refresh_policy` first looked.
+    policy_version: VersionInfo | None = None
+    file_policy: Policy | None = None
+    _refresh_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refresh_policy(self) -> Policy:
+        """Make the latest applied policy the one in force; called before every chat command,
+        HTTP request and job. One indexed read of the latest version number; the stored text is
+        parsed again only when that number moved (another process applied a policy). Until a
+        policy is applied the file's holds. A database without the table yet (before `db
+        upgrade`) keeps the file's policy."""
+        try:
+            number = latest_number(self.db)
+        except (OperationalError, ProgrammingError):
+            log.debug("policy versions unreadable (schema not upgraded?); keeping the file's")
+            return self.policy
+        current = self.policy_version
+        if current is not None and current.version == number:
+            return self.policy
+        with self._refresh_lock:  # one parse per new version, not one per waiting thread
+            current = self.policy_version
+            if current is not None and current.version == number:
+                return self.policy
+            if number == 0:
+                if current is not None and self.file_policy is not None:
+                    self.policy = self.file_policy  # versions gone (a test emptied the table)
+                source = self.file_policy.source if self.file_policy else "built-in default"
+                self.policy_version = VersionInfo(0, None, None, source)
+                return self.policy
+            stored = load_version(self.db, POLICY_SECTIONS)
+            if stored is None:  # pragma: no cover - versions are never deleted
+                return self.policy
+            policy, info = stored
+            if current is None and self.settings.policy_path:
+                log.warning(
+                    "TOKENBOT_POLICY (%s) is not in force: policy version %s applied by %s is "
+                    "(change it with `tokenbot policy apply`)",
+                    self.settings.policy_path,
+                    info.version,
+                    info.applied_by,
+                )
+            # The policy before its version: a reader that sees the new number sees its policy.
+            self.policy = policy
+            self.policy_version = info
+            return policy
 
     def close(self) -> None:
         self.db.dispose()
@@ -99,14 +152,17 @@ def bootstrap(
     platforms: tuple[Callable[[Services], Any], ...] = (),
     **engine_kwargs: Any,
 ) -> Services:
-    """Build the services; raises PolicyInvalid for a bad policy so nothing starts on one."""
+    """Build the services; raises PolicyInvalid for a bad policy file so nothing starts on one.
+    The policy in force is the file's until `refresh_policy` finds an applied version."""
     settings = settings or Settings.from_env()
+    file_policy = policy or load_policy(settings.policy_path, sections=POLICY_SECTIONS)
     return Services(
         settings=settings,
         db=Database(settings.database_url, **engine_kwargs),
-        policy=policy or load_policy(settings.policy_path, sections=POLICY_SECTIONS),
+        policy=file_policy,
         renderer=Renderer(),
         clock=clock or system_clock,
         encodings=load_encoding,
         platforms=platforms,
+        file_policy=file_policy,
     )

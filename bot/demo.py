@@ -31,6 +31,7 @@ from budgets.periods import period_for
 from budgets.policy import AutoApprovalRule, Policy
 from budgets.request_views import RequestView
 from budgets.requests import create_request
+from budgets.settings import change_settings
 from budgets.windows import last_complete_week, previous_week
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
@@ -463,6 +464,7 @@ def seed_demo(services: Services) -> str:
         approver_name = approver.name if approver else "a manager"
         auto = seed_auto_approved(uow.session, policy, now)
         uow.commit()
+    seed_demo_settings(services)
     return (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
@@ -470,7 +472,8 @@ def seed_demo(services: Services) -> str:
         f"{flagged} gaming flags (one disputed, one upheld), a burst request awaiting "
         f"{approver_name}, and request #{auto.id} approved by the rule {DEMO_AUTO_RULE.name} "
         f"(its Undo open to {auto.approver_name} until "
-        f"{auto.undo_until:%Y-%m-%d %H:%M} UTC: `request undo {auto.id}`)."
+        f"{auto.undo_until:%Y-%m-%d %H:%M} UTC: `request undo {auto.id}`), and personal "
+        f"settings for {len(DEMO_SETTINGS)} people (`settings` shows yours)."
     )
 
 
@@ -487,6 +490,23 @@ def seed_auto_approved(session: Session, policy: Policy, now: datetime) -> Reque
     if created.request.auto_rule is None:  # a bug in the demo data, not user input
         raise RuntimeError(f"the demo rule did not approve: {created.misses}")
     return created.request
+
+
+# People who chose their own notices (`settings`); everyone else has the policy's defaults.
+DEMO_SETTINGS = {
+    DEMO_MANAGER: {"quiet_hours": "19:00-08:00", "alerts": "90%"},
+    DEMO_MEMBER: {"digest": "on", "reminders": "on", "quiet_hours": "22:00-07:00"},
+}
+
+
+def seed_demo_settings(services: Services) -> None:
+    now = services.clock()
+    with services.db.unit_of_work() as uow:
+        for email, values in DEMO_SETTINGS.items():
+            person = find_person(uow.session, email)
+            assert person is not None
+            change_settings(uow.session, services.policy, person, values, now)
+        uow.commit()
 
 
 def seed_usage(

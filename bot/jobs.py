@@ -1,6 +1,9 @@
 """Scheduled jobs: thin wrappers that call the budget and scoring services, once per period.
 
-Names: `expire`, `reminders`, `alerts`, `nudges`, `spotlight`, `review`, `detectors`. Each job
+Names: `expire`, `reminders`, `alerts`, `nudges`, `spotlight`, `review`, `detectors`,
+`digest`. Jobs that tell a person something honour their settings (`budgets.settings`):
+reminders, alerts (off, or only from their own share) and the digest are skipped for whoever
+turned them off; quiet hours hold a due direct message in the outbox until they end. Each job
 reads `now` from `services.clock` (tests and `tokenbot jobs run --at` pin it), does its work
 and enqueues its announcements in one unit of work, and is idempotent by key: a period close
 is guarded by `PeriodRun`, every notice by its outbox key (`reminder:2026-11:person:12`), so
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
+from bot.core.presenters.digest import digest_notices
 from bot.core.presenters.flags import explain, flag_notice
 from bot.core.presenters.quota_changes import auto_applied_notices
 from bot.core.presenters.requests import expiry_notices, reminder_notices
@@ -42,7 +46,9 @@ from budgets.policy import Policy
 from budgets.quota_changes import admin_ids, auto_apply_quotas
 from budgets.reminders import ExpiryReminder, reminders_due
 from budgets.requests import expire_stale, nudges_due
+from budgets.settings import effective_settings
 from budgets.windows import Window, week_starting
+from scoring.digest import weekly_digests
 from scoring.flags import mark_judged, run_detectors, week_named, weeks_to_judge
 from scoring.governance import governance_settings
 from scoring.review import monthly_review
@@ -183,6 +189,8 @@ def run_reminders(services: Services, deliverers: Sequence[Deliverer]) -> JobRes
     now = services.clock()
     with services.db.read() as session:
         due = reminders_due(session, services.policy, now)
+        wanted = effective_settings(session, services.policy, [r.person_id for r in due])
+    due = [r for r in due if r.person_id in wanted and wanted[r.person_id].reminders]
     return _queue(services, "reminders", [(r.key, reminder_notice(r)) for r in due], "reminder(s)")
 
 
@@ -191,6 +199,14 @@ def run_alerts(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     now = services.clock()
     with services.db.read() as session:
         crossed = thresholds_crossed(session, services.policy, now)
+        wanted = effective_settings(session, services.policy, [a.recipient_id for a in crossed])
+    # Off: none; a share (0.9): only thresholds from it. Not queued, so turning alerts back on
+    # brings the alert still true then.
+    crossed = [
+        a
+        for a in crossed
+        if a.recipient_id in wanted and wanted[a.recipient_id].wants_alert(a.threshold)
+    ]
     return _queue(services, "alerts", [(a.key, alert_notice(a)) for a in crossed], "alert(s)")
 
 
@@ -318,6 +334,29 @@ def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobRes
     )
 
 
+def digest_content(
+    session: Session,
+    policy: Policy,
+    week_start: date,
+    now: datetime,
+    prepared: CurrentWeeks | None = None,
+) -> list[tuple[str, Notice]]:
+    week = week_starting(policy.periods.zone, week_start)
+    digests = weekly_digests(session, policy, week, now, current=prepared)
+    wanted = effective_settings(session, policy, [d.person_id for d in digests])
+    return digest_notices(digests, {pid: s.zone for pid, s in wanted.items()})
+
+
+def run_digest(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
+    """The weekly digest of the last complete week to everyone whose settings ask for it:
+    balance, score trend and one tip. Keyed per person and week; quiet hours hold it."""
+    # The week's rollups are stored first (as for the spotlight), so scoring everyone runs in a
+    # read-only transaction that does not hold SQLite's write lock.
+    return _run_content(
+        services, "digest", last_complete_week, digest_content, prepare=prepare_spotlight
+    )
+
+
 def run_review(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """The monthly governance review of last month."""
     return _run_content(services, "review", last_month, review_content)
@@ -412,6 +451,12 @@ JOBS: dict[str, JobSpec] = {
             "monthly governance review of last month",
         ),
         JobSpec(
+            "digest",
+            run_digest,
+            lambda policy: {"day_of_week": "mon", "hour": 8, "minute": 0},
+            "weekly digest (balance, score trend, one tip) to everyone who wants it",
+        ),
+        JobSpec(
             "detectors",
             run_detectors_job,
             lambda policy: {"hour": 6, "minute": 0},
@@ -432,6 +477,7 @@ def run_job(
     spec = JOBS.get(name)
     if spec is None:
         raise KeyError(f"no job named {name!r} (jobs: {', '.join(JOBS)})")
+    services.refresh_policy()  # a policy applied since the last job is the one it runs on
     deliverers = list(deliverers) if deliverers is not None else default_deliverers(services)
     if week is not None:
         if name != "detectors":

@@ -15,6 +15,10 @@ kept for admins. A message in several parts (text, then a chart upload) is sent 
 the notice carries the row's key, under which the deliverer remembers each part it sent, so a
 retry after a partial failure sends only what was not sent.
 
+A direct message due in its recipient's quiet hours (`/tokens settings`, or the policy's
+default) is held, not sent and not dropped: its row is released unsent, its attempt not
+counted, and due again when the quiet hours end. Channel posts are never held.
+
 Contexts must be JSON-safe (dates as ISO strings; templates format them with `|from_iso`), so a
 row renders the same after a restart as it would have before.
 """
@@ -37,6 +41,7 @@ from sqlalchemy.orm import Session
 from bot.core.messages import Attachment, Button, Notice, Reply
 from bot.core.presenters.unreached import unreached_notices
 from bot.delivery import Deliverer, LogDeliverer, deliver_first, platform_deliverers
+from budgets.settings import quiet_until
 from storage.database import upsert_insert
 from storage.models import OutboxMessage
 
@@ -177,6 +182,8 @@ class DeliveryReport:
     failed: int = 0
     # Rows another sender claimed between our look and our claim: theirs to send.
     skipped: int = 0
+    # Direct messages due in their recipient's quiet hours: due again when those end.
+    held: int = 0
 
 
 def sender_id() -> str:
@@ -202,7 +209,7 @@ def deliver_pending(
     deliverers = list(deliverers) if deliverers is not None else default_deliverers(services)
     me = sender_id()
     table = OutboxMessage.__table__
-    delivered = failed = skipped = 0
+    delivered = failed = skipped = held = 0
     after = 0
     while True:
         now = services.clock()
@@ -223,12 +230,13 @@ def deliver_pending(
             delivered += outcome == "delivered"
             failed += outcome == "failed"
             skipped += outcome == "skipped"
-    return DeliveryReport(delivered=delivered, failed=failed, skipped=skipped)
+            held += outcome == "held"
+    return DeliveryReport(delivered=delivered, failed=failed, skipped=skipped, held=held)
 
 
 def _deliver_one(services: Any, deliverers: Sequence[Deliverer], me: str, row_id: int) -> str:
-    """Claim, send and settle one row: "delivered", "failed" or "skipped" (another sender
-    claimed or delivered it first)."""
+    """Claim, send and settle one row: "delivered", "failed", "skipped" (another sender
+    claimed or delivered it first) or "held" (its recipient's quiet hours)."""
     table = OutboxMessage.__table__
     now = services.clock()
     with services.db.unit_of_work() as uow:
@@ -246,6 +254,17 @@ def _deliver_one(services: Any, deliverers: Sequence[Deliverer], me: str, row_id
         row = uow.session.get(OutboxMessage, row_id)
         assert row is not None
         notice, attempts = to_notice(row), row.attempts
+        if row.to_person_id is not None and row.to_channel is None:
+            ends = quiet_until(uow.session, services.policy, row.to_person_id, now)
+            if ends is not None:
+                # Released unsent at once (same transaction as the claim): not an attempt.
+                uow.session.execute(
+                    update(table)
+                    .where(table.c.id == row_id, table.c.claimed_by == me)
+                    .values(claimed_by=None, attempts=table.c.attempts - 1, next_attempt_at=ends)
+                )
+                uow.commit()
+                return "held"
         uow.commit()
     error = _send(deliverers, notice)
     now = services.clock()

@@ -301,6 +301,16 @@ class LeasedScheduler:
         with self.services.db.unit_of_work() as uow:
             held = acquire_lease(uow.session, self.holder, now, self.settings.lease_seconds)
             uow.commit()
+        before = self.services.policy_version
+        self.services.refresh_policy()
+        if self.leading and before is not None and self.services.policy_version != before:
+            # A policy applied elsewhere may move the schedule (reset day, cadence, time zone).
+            changed = sync_jobs(self.scheduler, self.services.policy, self.settings.every_seconds)
+            log.info(
+                "policy %s in force; rescheduled: %s",
+                self.services.policy_version,
+                ", ".join(changed) or "none",
+            )
         if held and not self.leading and not self._stopping.is_set():
             self._lead()
         elif not held and self.leading:

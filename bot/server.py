@@ -51,8 +51,21 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
+@web.middleware
+async def policy_in_force(request: web.Request, handler: Callable) -> web.StreamResponse:  # type: ignore[type-arg]
+    """Before every dashboard page: the latest applied policy is in force (one indexed read;
+    `Services.refresh_policy`), so an apply reaches a running server without a restart. Chat
+    refreshes in the dispatcher, after Slack's and Teams' acks (which must not wait on the
+    database), and the API in its key check's worker hop."""
+    if request.path.startswith("/dashboard"):
+        await asyncio.to_thread(request.app[SERVICES].refresh_policy)
+    return await handler(request)
+
+
 def build_app(services: Services, mounts: list[Mount] | None = None) -> web.Application:
-    app = web.Application(client_max_size=services.settings.max_body_bytes)
+    app = web.Application(
+        client_max_size=services.settings.max_body_bytes, middlewares=[policy_in_force]
+    )
     app[SERVICES] = services
     http_limits.install(app, services.settings)
     app.router.add_get("/healthz", healthz)

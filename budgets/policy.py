@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from budgets.models import ModelResolver, ResolvedModel
+from budgets.setting_values import (
+    SettingInvalid,
+    SettingsDefaults,
+    parse_alerts,
+    parse_quiet_hours,
+    parse_switch,
+)
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
@@ -36,6 +43,12 @@ USE_CASE_STATUSES = ("approved", "capped", "prohibited")
 LIMIT_MODES = ("soft", "hard")
 PROJECT_STATUSES = ("open", "closed")
 ROLES = ("member", "manager", "finance", "admin", "executive")
+REVIEW_CADENCES = ("monthly", "quarterly", "half-yearly", "yearly")
+OWNER_DUTIES = {
+    "spend": "who monitors spend",
+    "exceptions": "who approves exceptions",
+    "rules": "who updates the rules",
+}
 
 
 def is_time_zone(name: str) -> bool:
@@ -231,6 +244,23 @@ class Channels:
 
 
 @dataclass(frozen=True)
+class PolicyOwners:
+    spend: tuple[str, ...]  # who monitors spend
+    exceptions: tuple[str, ...]  # who approves exceptions
+    rules: tuple[str, ...]  # who updates the rules
+
+
+@dataclass(frozen=True)
+class PolicyCharter:
+    """`[policy]`: what the policy is for, how often it is reviewed and who owns which part
+    (the minimum viable policy: purpose, cadence, named owners)."""
+
+    purpose: str
+    review_cadence: str
+    owners: PolicyOwners
+
+
+@dataclass(frozen=True)
 class Policy:
     phase: str
     periods: Periods
@@ -250,6 +280,10 @@ class Policy:
     # Sections owned by scoring and governance; validated by their own modules.
     scoring: dict[str, Any] = field(default_factory=dict)
     governance: dict[str, Any] = field(default_factory=dict)
+    # `[policy]`: purpose, review cadence and owners; None in a file without the section.
+    charter: PolicyCharter | None = None
+    # `[settings.defaults]`: each person's notice settings until they choose their own.
+    settings_defaults: SettingsDefaults = field(default_factory=SettingsDefaults)
     source: str = "built-in default"
     auto_approvals: tuple[AutoApprovalRule, ...] = ()
     quotas: QuotaSettings = QuotaSettings()
@@ -600,6 +634,56 @@ def _parse_auto_approvals(
     return tuple(rules)
 
 
+def _parse_charter(r: PolicyReader) -> PolicyCharter | None:
+    """`[policy]`: optional as a whole (older files), complete when present."""
+    if not r.data:
+        return None
+    r.allow_only("purpose", "review_cadence", "owners")
+    purpose = r.text("purpose")
+    if "purpose" in r.data and not purpose.strip():
+        r.fail("purpose", "must say what the policy is for (one sentence)")
+    owners_r = r.table("owners")
+    owners_r.allow_only(*OWNER_DUTIES)
+    owners = {}
+    for duty, meaning in OWNER_DUTIES.items():
+        value = owners_r.get(duty)
+        names = (value,) if isinstance(value, str) else owners_r.strings(duty)
+        if value is not None and not [n for n in names if n.strip()]:
+            owners_r.fail(duty, f"must name {meaning}: an email address or a #channel")
+        for name in names:
+            if name.strip() and "@" not in name and not name.startswith("#"):
+                owners_r.fail(duty, f"names {name!r}: give an email address or a #channel")
+        owners[duty] = tuple(n.strip() for n in names if n.strip())
+    return PolicyCharter(
+        purpose=purpose.strip(),
+        review_cadence=r.text("review_cadence", choices=REVIEW_CADENCES),
+        owners=PolicyOwners(**owners),
+    )
+
+
+def _parse_settings(r: PolicyReader) -> SettingsDefaults:
+    """`[settings.defaults]`: reminders, alerts, digest and quiet hours for people who have
+    not chosen (`/tokens settings`), checked by the same rules as a person's own choice."""
+    r.allow_only("defaults")
+    d = r.table("defaults", {})
+    d.allow_only("reminders", "alerts", "digest", "quiet_hours")
+    values: dict[str, Any] = {}
+    readers = {
+        "reminders": lambda v: parse_switch("reminders", v),
+        "alerts": parse_alerts,
+        "digest": lambda v: parse_switch("digest", v),
+        "quiet_hours": parse_quiet_hours,
+    }
+    for name, read in readers.items():
+        if name not in d.data:
+            continue
+        try:
+            values[name] = read(d.data[name])
+        except SettingInvalid as problem:
+            d.fail(name, problem.reason)
+    return replace(SettingsDefaults(), **values)
+
+
 SectionReader = Callable[[PolicyReader], object]
 """Validates one section owned outside budgets; its problems land in the reader's errors."""
 
@@ -634,6 +718,8 @@ def parse_policy(
         "quotas",
         "scoring",
         "governance",
+        "policy",
+        "settings",
     )
     phase = root.text("phase", "incentives", PHASES)
     periods = _parse_periods(root.table("periods", {}))
@@ -744,6 +830,9 @@ def parse_policy(
         org_wide=c.text("org_wide", None) or None, teams={k: teams_r.text(k) for k in teams_r.data}
     )
 
+    charter = _parse_charter(root.table("policy", {}))
+    settings_defaults = _parse_settings(root.table("settings", {}))
+
     for section in OWNED_ELSEWHERE:
         if not isinstance(root.get(section, {}), dict):
             root.fail(section, "must be a table")
@@ -771,6 +860,8 @@ def parse_policy(
         escalation=root.text("escalation", "Ask your manager, then the AI platform team."),
         scoring=dict(data.get("scoring", {})),
         governance=dict(data.get("governance", {})),
+        charter=charter,
+        settings_defaults=settings_defaults,
         source=source,
         auto_approvals=auto_approvals,
         quotas=QuotaSettings(auto_apply=auto_apply),

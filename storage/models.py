@@ -721,3 +721,37 @@ class DashboardSession(Base):
     created_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- policy versions and personal settings --------------------------------------------------
+
+
+class PolicyVersion(Base):
+    """A policy applied with `tokenbot policy apply`: the TOML text exactly as validated, who
+    applied it and when. Append-only; the highest `version` is the policy in force (see
+    `budgets.policy_store`). Versions are 1, 2, 3 ... with no gaps: an apply takes the next
+    number with an insert that the primary key makes unique, so two applies at once get two
+    versions, strictly ordered."""
+
+    __tablename__ = "policy_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_at: Mapped[datetime] = mapped_column()
+    applied_by: Mapped[str] = mapped_column(String(320))
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class PersonSettings(Base):
+    """What a person chose for their notices (`/tokens settings`). NULL: the policy's default
+    (`[settings.defaults]`), so a changed default reaches everyone who never chose. Each change
+    is recorded in the audit log (`settings.change`) and bumps `revision`."""
+
+    __tablename__ = "person_settings"
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    reminders: Mapped[bool | None] = mapped_column(Boolean)
+    alerts: Mapped[str | None] = mapped_column(String(10))  # on | off | a share such as 0.9
+    digest: Mapped[bool | None] = mapped_column(Boolean)
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))  # HH:MM-HH:MM | "" (none)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column()

@@ -106,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         return int(args.run(args) or 0)
     engine_options = getattr(args, "engine_options", None)
     services = bootstrap(platforms=chat_platforms(), **(engine_options() if engine_options else {}))
+    services.refresh_policy()  # the latest applied policy, once any is (budgets.policy_store)
     try:
         return int(args.run(args, services) or 0)
     finally:

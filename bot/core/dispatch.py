@@ -72,6 +72,7 @@ class Dispatcher:
             return session.scalar(select(Person).where(column == key, Person.active))
 
     def handle_message(self, incoming: IncomingMessage, person: Person | None = None) -> Reply:
+        self.services.refresh_policy()  # a policy applied meanwhile is in force from now on
         person = person or self.resolve(incoming)
         if person is None:
             return Reply("unknown_user", {"platform": incoming.platform})
@@ -101,6 +102,7 @@ class Dispatcher:
         return self._run(lambda: self._checked(command, ctx), command.usage)
 
     def handle_action(self, incoming: IncomingAction, person: Person | None = None) -> Reply:
+        self.services.refresh_policy()
         person = person or self.resolve(incoming)
         if person is None:
             return Reply("unknown_user", {"platform": incoming.platform})

@@ -135,6 +135,7 @@ class SlackDeliverer:
         return channel
 
     def publish_home(self, slack_user_id: str, person: Person | None) -> bool:
+        self.services.refresh_policy()  # the Home tab is built outside the dispatcher
         reply = (
             dashboard_reply(self.services, person)
             if person is not None

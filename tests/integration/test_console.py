@@ -43,13 +43,16 @@ def test_a_piped_session_answers_each_line_in_order_and_exits_at_quit(services, 
     assert done.stderr == ""
     out = done.stdout
     balance = out.index("Your token balance for ")
-    policy = out.index("AI usage policy (built-in default), rollout phase: incentives")
+    policy = out.index(
+        "AI usage policy, version 0 (the policy file: built-in default; none applied yet). "
+        "Rollout phase: incentives"
+    )
     help_ = out.index("Hi Ann Analyst, here is what tokenbot can do:")
     typo = out.index("I don't know the command `balanse`. Did you mean `balance`?")
     press = out.index("There is no button 1 (the last reply had no buttons).")
     assert balance < policy < help_ < typo < press
     assert out.count("Your token balance for ") == 2  # `/tokens balance` works as typed in Slack
-    assert out.count("rollout phase: ") == 1  # nothing after `quit` is read
+    assert out.count("Rollout phase: ") == 1  # nothing after `quit` is read
     assert "Baseline (operational)" in out and "Team pool (Marketing)" in out
     assert "tokens> " not in out  # no prompt without a terminal
 

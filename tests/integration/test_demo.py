@@ -38,6 +38,7 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
         "upheld), a burst request awaiting Maya Patel, and request #2 approved by the rule "
         "demo-small-bursts (its Undo open to Maya Patel until" in summary
     )
+    assert "and personal settings for 2 people" in summary
     with services.db.read() as session:
         statuses = set(session.scalars(select(Outcome.status).distinct()))
         assert statuses == {"accepted", "revised", "rejected"}
@@ -136,3 +137,12 @@ def test_the_demo_manager_can_undo_the_demo_members_auto_approved_request(servic
         IncomingAction("console", DEMO_MANAGER, undo.action_id, undo.value)
     )
     assert "Undone: request #2 from Liam Walsh" in services.renderer.text(undone)
+
+
+def test_the_demo_policy_names_its_owners_and_demo_people_have_settings(services):
+    seed_demo(services)
+    page = chat(services, DEMO_MEMBER, "policy\nsettings\n")
+    assert "Purpose: Give everyone the AI tokens their work needs" in page
+    assert "Reviewed quarterly. Owners: spend monitored by finance@example.com" in page
+    assert "Quiet hours: 22:00-07:00\n" in page
+    assert "Budget alerts: on (the policy's default)" in page

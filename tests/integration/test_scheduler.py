@@ -402,3 +402,30 @@ async def test_serve_with_the_scheduler_leads_while_the_app_runs_and_hands_the_l
     assert not runner.leading
     with services.db.read() as session:
         assert current_lease(session) is None
+
+
+def test_a_leading_scheduler_reschedules_when_a_policy_moving_the_calendar_is_applied(
+    services, org
+):
+    from budgets.policy import DEFAULT_POLICY_PATH
+    from budgets.policy_store import admin_named, apply
+
+    runner = LeasedScheduler(services, SchedulerSettings(), holder="leader")
+    runner.scheduler.start(paused=True)
+    try:
+        assert runner.tick() is True
+        runner.scheduler.pause()  # read the schedule only; no job runs in this test
+        before = runner.scheduler.get_job("spotlight").next_run_time
+        tokyo = DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
+            'timezone = "UTC"', 'timezone = "Asia/Tokyo"'
+        )
+        apply(services.db, tokyo, admin_named(services.db, "ceo@acme.test"), services.clock())
+
+        assert runner.tick() is True  # the next renewal sees version 1
+
+        assert services.policy.periods.timezone == "Asia/Tokyo"
+        after = runner.scheduler.get_job("spotlight").next_run_time
+        # Mondays 09:00 on the new calendar: 00:00 UTC, nine hours before the old one.
+        assert after.astimezone(UTC).hour == 0 and before.astimezone(UTC).hour == 9
+    finally:
+        runner.scheduler.shutdown(wait=False)

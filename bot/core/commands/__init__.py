@@ -12,6 +12,7 @@ from bot.core.commands import (  # noqa: F401
     request,
     savings,
     score,
+    settings,
     team,
     templates,
 )

@@ -17,7 +17,7 @@ from bot.core.context import CommandContext
 from bot.core.errors import NotAllowed, UsageError
 from bot.core.messages import Reply
 from bot.core.parsing import parse_options
-from bot.core.presenters.spotlight import tip_context, window_context
+from bot.core.presenters.spotlight import improvement_context, window_context
 from bot.core.registry import registry
 from budgets.directory import find_person, manages
 from budgets.policy import Policy
@@ -27,7 +27,6 @@ from scoring.eligibility import barring_flags, eligibility, flag_reach
 from scoring.rollups import CurrentWeeks
 from scoring.score import (
     COMPONENT_UNITS,
-    Improvement,
     PersonScore,
     Scoreboard,
     best_improvement,
@@ -36,24 +35,6 @@ from scoring.score import (
 )
 
 USAGE = "score [EMAIL] [--week 2026-W47|current]"
-
-
-def improvement_context(improvement: Improvement | None) -> dict[str, Any] | None:
-    if improvement is None:
-        return None
-    return {
-        "component": improvement.component,
-        "use_case": improvement.use_case,
-        "value": improvement.value,
-        "baseline": improvement.baseline,
-        "ratio": improvement.ratio,
-        "unit": improvement.unit,
-        "points": str(improvement.points),
-        "artifacts": improvement.artifacts,
-        "stretch": improvement.stretch,
-        "target": improvement.target,
-        "template": tip_context(improvement.template),
-    }
 
 
 # Components shown with the counts their rate divides (accepted of artifacts, ...).

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.core.messages import Notice, Reply
 from budgets.windows import Window
 from scoring.categories import CategoryResult, TeamStanding
+from scoring.score import Improvement
 from scoring.spotlight import SpotlightPost
 from scoring.templates import TemplateReport
 
@@ -106,3 +107,21 @@ def spotlight_notice(post: SpotlightPost) -> tuple[str, Notice]:
 
 def spotlight_notices(posts: list[SpotlightPost]) -> list[tuple[str, Notice]]:
     return [spotlight_notice(post) for post in posts]
+
+
+def improvement_context(improvement: Improvement | None) -> dict[str, Any] | None:
+    if improvement is None:
+        return None
+    return {
+        "component": improvement.component,
+        "use_case": improvement.use_case,
+        "value": improvement.value,
+        "baseline": improvement.baseline,
+        "ratio": improvement.ratio,
+        "unit": improvement.unit,
+        "points": str(improvement.points),
+        "artifacts": improvement.artifacts,
+        "stretch": improvement.stretch,
+        "target": improvement.target,
+        "template": tip_context(improvement.template),
+    }

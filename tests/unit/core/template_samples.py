@@ -34,6 +34,13 @@ NOVEMBER = Period(
 )
 POLICY = load_policy()
 BASELINE_POLICY = replace(POLICY, phase="baseline")
+SETTINGS = {
+    "settings": {"reminders": "on", "alerts": "0.9", "digest": "off", "quiet_hours": "19:00-08:00"},
+    "chosen": ["alerts", "quiet_hours"],
+    "zone": "Europe/Paris",
+    "revision": 2,
+}
+FILE_VERSION = {"version": 0, "applied_at": None, "applied_by": None, "source": "built-in default"}
 OPTIMIZE_POLICY = replace(POLICY, phase="optimize")
 
 POOLS = [
@@ -114,7 +121,29 @@ SAMPLES: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
     "not_available": {"command": "estimate", "summary": "Estimate what a prompt will cost"},
     "no_such_button": [{"number": "1", "count": 0}, {"number": "7", "count": 2}],
     "unknown_action": {"action_id": "burst:approve:42"},
-    "policy": [{"policy": POLICY}, {"policy": BASELINE_POLICY}, {"policy": OPTIMIZE_POLICY}],
+    "policy": [
+        {
+            "policy": POLICY,
+            "version": {
+                "version": 3,
+                "applied_at": NOW.isoformat(),
+                "applied_by": "ceo@acme.test",
+                "source": "version 3",
+            },
+            "zone": "Europe/Paris",
+        },
+        {"policy": BASELINE_POLICY, "version": FILE_VERSION, "zone": "UTC"},
+        {"policy": replace(OPTIMIZE_POLICY, charter=None), "version": FILE_VERSION, "zone": "UTC"},
+    ],
+    "settings": SETTINGS,
+    "settings_saved": [SETTINGS, {**SETTINGS, "chosen": [], "revision": 0}],
+    "settings_invalid": {
+        "problems": [
+            {"field": "quiet_hours", "reason": "must be a range HH:MM-HH:MM, got '25:00-8'"},
+            {"field": "digest", "reason": "must be on or off, got 'weekly'"},
+        ],
+        "usage": "settings [digest on|off]",
+    },
     "unknown_command": [
         {"name": "balanse", "suggestion": "balance"},
         {"name": "xyzzy", "suggestion": None},
@@ -355,3 +384,26 @@ SAMPLES.update(DASHBOARD_SAMPLES)
 from tests.unit.core.library_samples import LIBRARY_SAMPLES  # noqa: E402
 
 SAMPLES.update(LIBRARY_SAMPLES)
+
+# The weekly digest (issue 23): balance, score trend, one tip.
+from tests.unit.core.scoring_samples import _improvement  # noqa: E402
+
+_DIGEST = {
+    "week": "2026-W46",
+    "previous_week": "2026-W45",
+    "remaining": 1_250_000,
+    "total": 2_000_000,
+    "used": 750_000,
+    "period": "2026-11",
+    "period_end": NOVEMBER.end.isoformat(),
+    "score": 104.5,
+    "previous_score": 98.0,
+    "improvement": _improvement("efficiency", "tokens_per_accepted", 6000.0, 4000.0),
+    "zone": "Europe/Paris",
+}
+SAMPLES["weekly_digest"] = [
+    _DIGEST,
+    {**_DIGEST, "score": 90.0},
+    {**_DIGEST, "previous_score": None, "improvement": None},
+    {**_DIGEST, "score": None},
+]

@@ -86,7 +86,10 @@ def dispatcher(commands: Registry, checks=None):  # noqa: ANN001, ANN201
 
     from bot.core.dispatch import COMMAND_CHECKS, Dispatcher
 
-    services = SimpleNamespace(clock=lambda: datetime(2026, 11, 20, tzinfo=UTC))
+    # No database: the policy in force is whatever the test hands the command.
+    services = SimpleNamespace(
+        clock=lambda: datetime(2026, 11, 20, tzinfo=UTC), refresh_policy=lambda: None
+    )
     return Dispatcher(services, commands, COMMAND_CHECKS if checks is None else checks)
 
 
