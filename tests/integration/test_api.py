@@ -305,6 +305,18 @@ async def test_unattributed_usage_is_kept_and_reassigning_it_debits_the_person_o
         assert verify(session) == []
 
 
+async def test_usage_tagged_with_a_project_not_in_the_policy_is_listed_as_unknown(
+    client, services, org, api_key
+):
+    batch = [event(services, 1, project="Hermes")]
+    body = await (
+        await client.post("/api/v1/usage", json={"events": batch}, headers=auth(api_key))
+    ).json()
+    assert body["recorded"] == 1 and body["unknown_projects"] == ["Hermes"]
+    with services.db.read() as session:
+        assert session.scalar(select(UsageEvent.project)) == "Hermes"  # kept as sent
+
+
 async def test_an_unknown_model_and_use_case_are_recorded_and_listed(
     client, services, org, api_key
 ):

@@ -325,6 +325,24 @@ def _authorize_samples() -> list[dict[str, Any]]:
         ),
         a.Decision(True, 0, None, a.PROHIBITED, False, 12_000, {**facts, "policy_reason": "No."}),
         a.Decision(True, 900_000, "team_pool", a.WITHIN_BUDGET, False, 12_000, facts),
+        a.Decision(
+            False,
+            0,
+            None,
+            a.UNKNOWN_PROJECT,
+            True,
+            12_000,
+            {**facts, "project": "Hermes", "projects": [f"P{i}" for i in range(12)]},
+        ),
+        a.Decision(
+            True,
+            900_000,
+            "baseline",
+            a.WITHIN_BUDGET,
+            True,
+            12_000,
+            {**facts, "not_member_of": ["project Apollo", "reserved pool launch week"]},
+        ),
     ]
     return [{"decision": d} for d in decisions]
 
