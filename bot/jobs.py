@@ -1,6 +1,7 @@
 """Scheduled jobs: thin wrappers that call the budget and scoring services, once per period.
 
-Names: `expire`, `reminders`, `alerts`, `nudges`, `spotlight`, `review`, `detectors`. Each job
+Names: `expire`, `reminders`, `alerts`, `nudges`, `spotlight`, `review`, `detectors`,
+`launches`. Each job
 reads `now` from `services.clock` (tests and `tokenbot jobs run --at` pin it), does its work
 and enqueues its announcements in one unit of work, and is idempotent by key: a period close
 is guarded by `PeriodRun`, every notice by its outbox key (`reminder:2026-11:person:12`), so
@@ -29,12 +30,14 @@ from sqlalchemy.orm import Session
 from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
 from bot.core.presenters.flags import explain, flag_notice
+from bot.core.presenters.launches import launch_report_notices
 from bot.core.presenters.requests import expiry_notices, reminder_notices
 from bot.core.presenters.review import monthly_review_notices
 from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
 from budgets.alerts import ThresholdCrossed, thresholds_crossed
+from budgets.launches import issue_launch_pools, lapse_launch_pools, launch_reports
 from budgets.ledger import expire
 from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
@@ -182,6 +185,28 @@ def run_alerts(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
     with services.db.read() as session:
         crossed = thresholds_crossed(session, services.policy, now)
     return _queue(services, "alerts", [(a.key, alert_notice(a)) for a in crossed], "alert(s)")
+
+
+def run_launches(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
+    """Launch pools (`budgets.launches`): issue those whose window is not over, lapse what
+    ended ones hold (once, whatever the retries and races), then report each ended window to
+    its pool's owner (once, by the outbox key)."""
+    policy, now = services.policy, services.clock()
+    with services.db.unit_of_work() as uow:
+        issued = issue_launch_pools(uow.session, policy, now)
+        lapsed = lapse_launch_pools(uow.session, policy, now)
+        uow.commit()
+    with services.db.read() as session:
+        reports = launch_reports(session, policy, now)
+    queued = _queue(services, "launches", launch_report_notices(reports), "report(s)")
+    unknown = sorted({r.owner for r in reports if r.owner_id is None})
+    summary = (
+        f"{issued} pool(s) issued, {len(lapsed)} lapsed "
+        f"({sum(x.lapsed for x in lapsed):,} tokens); {queued.summary}"
+    )
+    if unknown:
+        summary += f"; owners not in the directory (no report): {', '.join(unknown)}"
+    return replace(queued, summary=summary)
 
 
 # --- weekly and monthly content ---------------------------------------------------------
@@ -406,6 +431,12 @@ JOBS: dict[str, JobSpec] = {
             run_detectors_job,
             lambda policy: {"hour": 6, "minute": 0},
             "gaming detectors, daily: the week holding yesterday and any settled week missed",
+        ),
+        JobSpec(
+            "launches",
+            run_launches,
+            lambda policy: {"minute": 10},
+            "launch pools, hourly: issue, lapse after the window, report to the owner",
         ),
     )
 }
