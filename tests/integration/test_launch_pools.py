@@ -211,3 +211,38 @@ def test_a_launch_pool_that_ended_before_it_was_issued_is_neither_lapsed_nor_rep
     assert sent.sent == []
     with services.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Grant)) == 0
+
+
+LAUNCH_TOML = """
+[[reserved_pools]]
+name = "launch week"
+use_case = "ad-copy"
+amount = 400
+starts = 2026-11-16
+ends = 2026-11-22
+owner = "mia@acme.test"
+teams = ["Marketing"]
+"""
+
+
+def test_tokenbot_jobs_run_launches_lapses_and_reports_once(
+    services, org, tmp_path, monkeypatch, capsys
+):
+    from bot.cli import main
+    from budgets.policy import DEFAULT_POLICY_PATH
+
+    default = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+    head, _pool, tail = default.partition("[[reserved_pools]]")
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(head + LAUNCH_TOML + tail.split("\n\n", 1)[1], encoding="utf-8")
+    monkeypatch.setenv("TOKENBOT_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("TOKENBOT_POLICY", str(policy_file))
+    assert main(["jobs", "run", "launches", "--at", "2026-11-23T09:00"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "launches: 0 pool(s) issued, 1 lapsed (400 tokens); 1 report(s) queued"
+    )
+    assert main(["jobs", "run", "launches", "--at", "2026-11-23T10:00"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "launches: 0 pool(s) issued, 0 lapsed (0 tokens); 0 report(s) queued (1 already sent"
+    )
+    assert lapse_entries(services) == [(400, f"lapse:{KEY}")]
