@@ -246,3 +246,48 @@ def test_tokenbot_jobs_run_launches_lapses_and_reports_once(
         "launches: 0 pool(s) issued, 0 lapsed (0 tokens); 0 report(s) queued (1 already sent"
     )
     assert lapse_entries(services) == [(400, f"lapse:{KEY}")]
+
+
+def test_a_window_across_a_period_end_outlives_that_periods_close(services, clock):
+    """A pool from Sat 28 Nov to Fri 4 Dec: closing November lapses November's grants, not
+    the pool, which members still draw on 2 December and which lapses after 4 December."""
+    from budgets.ledger import expire
+    from budgets.periods import period_by_key
+    from tests.conftest import PEOPLE_CSV
+    from tests.integration.jobs_support import import_org
+
+    data = small_policy_data()
+    data["reserved_pools"] = [
+        {
+            "name": "launch week",
+            "use_case": "ad-copy",
+            "amount": 400,
+            "starts": date(2026, 11, 28),
+            "ends": date(2026, 12, 4),
+            "owner": "mia@acme.test",
+            "teams": ["Marketing"],
+        }
+    ]
+    services.policy = parse_policy(data, "spanning launch policy")
+    import_org(services, PEOPLE_CSV, clock())
+    key = "launch:2026-11-28:launch week"
+    clock.set(datetime(2026, 12, 1, 0, 5, tzinfo=UTC))
+    with services.db.unit_of_work() as uow:
+        closed = expire(
+            uow.session, services.policy, period_by_key(services.policy.periods, "2026-11"), clock()
+        )
+        uow.commit()
+    assert closed.expired_grants > 0
+    record(
+        services,
+        usage("ann@acme.test", 50, datetime(2026, 12, 2, 9, tzinfo=UTC), use_case="ad-copy"),
+    )
+    with services.db.read() as s:
+        remaining, used, expired = s.execute(
+            select(GrantBalance.remaining, GrantBalance.used, GrantBalance.expired)
+            .join(Grant, Grant.id == GrantBalance.grant_id)
+            .where(Grant.idempotency_key == key)
+        ).one()
+    assert (remaining, used, expired) == (350, 50, 0)
+    clock.set(datetime(2026, 12, 5, 0, 0, tzinfo=UTC))
+    assert lapse(services) == 350
