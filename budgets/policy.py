@@ -221,6 +221,12 @@ class ReservedPool:
             raise ValueError(f"reserved pool {self.name!r} is not a launch pool")
         return _midnight(self.starts, zone), _midnight(self.ends + timedelta(days=1), zone)
 
+    def overlaps(self, other: ReservedPool) -> bool:
+        """True when both are launch pools whose windows share a day."""
+        if self.starts is None or self.ends is None or other.starts is None or other.ends is None:
+            return False
+        return self.starts <= other.ends and other.starts <= self.ends
+
     @property
     def grant_key(self) -> str:
         """The idempotency key of a launch pool's one grant (`launch:<starts>:<name>`)."""
@@ -702,7 +708,7 @@ def _parse_reserved_pools(root: PolicyReader, use_cases: dict[str, UseCase]) -> 
                 continue
             if not (pool.is_launch and other.is_launch):
                 p.fail("name", f"duplicate reserved pool {pool.name!r}")
-            elif pool.starts <= other.ends and other.starts <= pool.ends:  # type: ignore[operator]
+            elif pool.overlaps(other):
                 p.fail(
                     "starts",
                     f"launch pool {pool.name!r} from {pool.starts} to {pool.ends} overlaps "
