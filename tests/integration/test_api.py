@@ -426,6 +426,23 @@ async def test_authorize_answers_allow_remaining_pool_and_a_readable_reason(
     assert "acceptable-use policy" in refused["reason"]
 
 
+async def test_authorize_refuses_a_project_the_policy_does_not_name(
+    client, services, org, api_key
+):
+    request = {
+        "user": "ann@acme.test",
+        "model": "gpt-4o",
+        "estimated_tokens": 2000,
+        "use_case": "seo-brief",
+        "project": "Hermes",
+    }
+    response = await client.post("/api/v1/authorize", json=request, headers=auth(api_key))
+    body = await response.json()
+    assert response.status == 200
+    assert body["allow"] is False and body["code"] == "unknown_project"
+    assert body["reason"].startswith('There is no project "Hermes" in the policy.')
+
+
 async def test_authorize_checks_the_key_and_the_request(client, services, org, api_key):
     request = {"user": "ann@acme.test", "model": "gpt-4o", "estimated_tokens": 10}
     assert (await client.post("/api/v1/authorize", json=request)).status == 401

@@ -163,6 +163,32 @@ def test_closing_the_period_after_the_lapse_does_not_lapse_the_pool_again(servic
     assert lapse_entries(services) == [(400, f"lapse:{KEY}")]
 
 
+def test_a_period_close_racing_the_lapse_expires_the_pool_exactly_once(services, org, clock):
+    """Both paths lapse an ended launch pool; under the row lock only one finds it left."""
+    import itertools
+
+    from budgets.ledger import expire
+    from budgets.periods import period_by_key
+
+    clock.set(datetime(2026, 12, 1, 1, tzinfo=UTC))
+    november = period_by_key(services.policy.periods, "2026-11")
+    turns = itertools.count()
+
+    def lapse_or_close() -> None:
+        if next(turns) % 2:
+            lapse(services)
+            return
+        with services.db.unit_of_work() as uow:
+            expire(uow.session, services.policy, november, clock())
+            uow.commit()
+
+    run_together(lapse_or_close, 4)
+    ((amount, _reference),) = lapse_entries(services)
+    assert amount == 400
+    with services.db.read() as s:
+        assert verify(s) == []
+
+
 def test_the_report_compares_the_window_with_as_many_days_before(services, org, clock):
     clock.set(MON_NOV_23)
     record(
