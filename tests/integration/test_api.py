@@ -426,9 +426,7 @@ async def test_authorize_answers_allow_remaining_pool_and_a_readable_reason(
     assert "acceptable-use policy" in refused["reason"]
 
 
-async def test_authorize_refuses_a_project_the_policy_does_not_name(
-    client, services, org, api_key
-):
+async def test_authorize_refuses_a_project_the_policy_does_not_name(client, services, org, api_key):
     request = {
         "user": "ann@acme.test",
         "model": "gpt-4o",
