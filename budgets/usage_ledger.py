@@ -323,7 +323,12 @@ def debit(
     person_ids = sorted({k[0] for k in groups})
     team_ids = sorted({k[1] for k in groups if k[1] is not None})
     # Only projects the policy names draw a project budget (see the module docstring).
-    project_names = sorted({k[4] for k in groups if k[4] and policy.project_named(k[4])})
+    # Each project as sent -> the policy's name for it (rows stored before usage took the
+    # policy's spelling may differ in case).
+    known_projects = {
+        k[4]: spec.name for k in groups if k[4] and (spec := policy.project_named(k[4]))
+    }
+    project_names = sorted(set(known_projects.values()))
     use_cases = sorted({k[3] for k in groups if k[3]})
     project_ids = (
         dict(
@@ -387,7 +392,7 @@ def debit(
     for (person_id, team_id, period, use_case, project), (amount, moment) in sorted(
         groups.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3] or "", kv[0][4] or "")
     ):
-        project_id = project_ids.get(project) if project else None
+        project_id = project_ids.get(known_projects.get(project, "")) if project else None
         cls = policy.token_class_for(use_case)
         usable = [
             g

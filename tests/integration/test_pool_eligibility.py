@@ -21,7 +21,7 @@ from budgets import authorize as codes
 from budgets.authorize import authorize
 from budgets.ledger import record_usage
 from budgets.policy import Policy, parse_policy
-from storage.models import Grant, LedgerEntry, Project
+from storage.models import Grant, LedgerEntry, Project, UsageEvent
 from tests.integration.ledger_support import small_policy_data, usage
 
 NOV_10 = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -187,3 +187,13 @@ def test_a_project_still_stored_but_no_longer_in_the_policy_is_unknown(services,
     result = record(services, usage("ann@acme.test", 10, NOV_10, project="Retired"))
     assert result.unknown_projects == {"Retired"}
     assert ask(services, "ann@acme.test", project="Retired").reason == codes.UNKNOWN_PROJECT
+
+
+def test_a_project_spelled_differently_is_the_policys_project(services, org, clock):
+    clock.set(NOV_10)
+    result = record(services, usage("ann@acme.test", 50, NOV_10, project=" apollo"))
+    assert result.unknown_projects == set()
+    assert drawn_by_kind(services, org["ann@acme.test"].id) == {"project": 50}
+    assert ask(services, "ann@acme.test", project="APOLLO").pool == "project"
+    with services.db.read() as s:
+        assert s.scalar(select(UsageEvent.project)) == "Apollo"
