@@ -37,7 +37,12 @@ from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
 from budgets.alerts import ThresholdCrossed, thresholds_crossed
-from budgets.launches import issue_launch_pools, lapse_launch_pools, launch_reports
+from budgets.launches import (
+    REPORT_KEY_PREFIX,
+    issue_launch_pools,
+    lapse_launch_pools,
+    launch_reports,
+)
 from budgets.ledger import expire
 from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
@@ -48,7 +53,7 @@ from scoring.flags import mark_judged, run_detectors, week_named, weeks_to_judge
 from scoring.review import monthly_review
 from scoring.rollups import CurrentWeeks
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
-from storage.models import Grant, PeriodRun
+from storage.models import Grant, OutboxMessage, PeriodRun
 
 log = logging.getLogger(__name__)
 
@@ -189,15 +194,21 @@ def run_alerts(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
 
 def run_launches(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
     """Launch pools (`budgets.launches`): issue those whose window is not over, lapse what
-    ended ones hold (once, whatever the retries and races), then report each ended window to
-    its pool's owner (once, by the outbox key)."""
+    ended ones hold (once, whatever the retries and races), then report each window to its
+    pool's owner a day after it ended (once, by the outbox key)."""
     policy, now = services.policy, services.clock()
     with services.db.unit_of_work() as uow:
         issued = issue_launch_pools(uow.session, policy, now)
         lapsed = lapse_launch_pools(uow.session, policy, now)
         uow.commit()
     with services.db.read() as session:
-        reports = launch_reports(session, policy, now)
+        # Reports already in the outbox are not computed again (their key would refuse them).
+        sent = session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.key.startswith(REPORT_KEY_PREFIX))
+        )
+        reports = launch_reports(
+            session, policy, now, {key.removeprefix(REPORT_KEY_PREFIX) for key in sent}
+        )
     queued = _queue(services, "launches", launch_report_notices(reports), "report(s)")
     unknown = sorted({r.owner for r in reports if r.owner_id is None})
     summary = (

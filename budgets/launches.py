@@ -11,12 +11,14 @@ window only, so the draw-down rule draws it inside the window and for its member
   write lock (SQLite), so concurrent or repeated runs lapse nothing twice, and a period close
   after it finds nothing left (amount = remaining + used + expired still holds);
 - the report (`launch_reports`) compares the members' tokens of the pool's use case and their
-  accepted artifacts in the window with as many days just before it; the caller's key (one
-  per pool window) makes sending it once.
+  accepted artifacts in the window with as many days just before it, a day after the window
+  (`REPORT_AFTER`: gateways' late batches and outcomes decided the next morning are in); the
+  caller's key (one per pool window) makes sending it once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -30,6 +32,9 @@ from storage.database import is_sqlite
 from storage.models import Grant, GrantBalance, Outcome, Person, Team, UsageEvent
 
 LAUNCH_KEY_PREFIX = "launch:"
+REPORT_KEY_PREFIX = "launch-report:"  # + the pool's grant key: the report's outbox key
+# A window is reported this long after it ends, so usage and outcomes sent late are counted.
+REPORT_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class LaunchReport:
 
     @property
     def key(self) -> str:
-        return f"launch-report:{self.grant_key}"
+        return REPORT_KEY_PREFIX + self.grant_key
 
 
 def issue_launch_pools(session: Session, policy: Policy, now: datetime) -> int:
@@ -111,11 +116,18 @@ def lapse_launch_pools(session: Session, policy: Policy, now: datetime) -> list[
     return [LaunchLapsed(g.id, g.idempotency_key, g.remaining) for g in lapsing]
 
 
-def launch_reports(session: Session, policy: Policy, now: datetime) -> list[LaunchReport]:
-    """A report for every launch pool of the policy whose window is over and whose grant was
-    issued (a window over before it could be drawn has nothing to report)."""
+def launch_reports(
+    session: Session, policy: Policy, now: datetime, reported: Collection[str] = ()
+) -> list[LaunchReport]:
+    """A report for every launch pool of the policy whose window ended `REPORT_AFTER` ago and
+    whose grant was issued (a window over before it could be drawn has nothing to report),
+    except those whose grant key is in `reported` (the caller's: already sent)."""
     zone = policy.periods.zone
-    ended = [pool for pool in policy.launch_pools if pool.window(zone)[1] <= now]
+    ended = [
+        pool
+        for pool in policy.launch_pools
+        if pool.window(zone)[1] + REPORT_AFTER <= now and pool.grant_key not in reported
+    ]
     if not ended:
         return []
     grants = {

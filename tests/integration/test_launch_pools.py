@@ -190,7 +190,7 @@ def test_a_period_close_racing_the_lapse_expires_the_pool_exactly_once(services,
 
 
 def test_the_report_compares_the_window_with_as_many_days_before(services, org, clock):
-    clock.set(MON_NOV_23)
+    clock.set(datetime(2026, 11, 24, tzinfo=UTC))
     record(
         services,
         usage("bob@acme.test", 300, TUE_NOV_17, use_case="ad-copy"),
@@ -218,6 +218,10 @@ def test_the_launch_job_lapses_and_sends_the_owner_one_report(services, org, clo
     run_job(services, "launches", [sent])
     assert sent.sent == [] and lapse_entries(services) == []
     clock.set(datetime(2026, 11, 23, 9, tzinfo=UTC))
+    run_job(services, "launches", [sent])
+    assert lapse_entries(services) == [(300, f"lapse:{KEY}")]
+    assert sent.sent == []  # reported a day after the window: late usage and outcomes count
+    clock.set(datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
     run_job(services, "launches", [sent])
     run_job(services, "launches", [sent])
     assert lapse_entries(services) == [(300, f"lapse:{KEY}")]
@@ -265,11 +269,15 @@ def test_tokenbot_jobs_run_launches_lapses_and_reports_once(
     monkeypatch.setenv("TOKENBOT_POLICY", str(policy_file))
     assert main(["jobs", "run", "launches", "--at", "2026-11-23T09:00"]) == 0
     assert capsys.readouterr().out.startswith(
-        "launches: 0 pool(s) issued, 1 lapsed (400 tokens); 1 report(s) queued"
+        "launches: 0 pool(s) issued, 1 lapsed (400 tokens); 0 report(s) queued"
     )
-    assert main(["jobs", "run", "launches", "--at", "2026-11-23T10:00"]) == 0
+    assert main(["jobs", "run", "launches", "--at", "2026-11-24T09:00"]) == 0
     assert capsys.readouterr().out.startswith(
-        "launches: 0 pool(s) issued, 0 lapsed (0 tokens); 0 report(s) queued (1 already sent"
+        "launches: 0 pool(s) issued, 0 lapsed (0 tokens); 1 report(s) queued"
+    )
+    assert main(["jobs", "run", "launches", "--at", "2026-11-24T10:00"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "launches: 0 pool(s) issued, 0 lapsed (0 tokens); 0 report(s) queued (0 already sent"
     )
     assert lapse_entries(services) == [(400, f"lapse:{KEY}")]
 
