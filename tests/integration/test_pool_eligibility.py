@@ -21,7 +21,7 @@ from budgets import authorize as codes
 from budgets.authorize import authorize
 from budgets.ledger import record_usage
 from budgets.policy import Policy, parse_policy
-from storage.models import Grant, LedgerEntry, Project, UsageEvent
+from storage.models import Grant, LedgerEntry, Person, Project, UsageEvent
 from tests.integration.ledger_support import small_policy_data, usage
 
 NOV_10 = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -197,3 +197,21 @@ def test_a_project_spelled_differently_is_the_policys_project(services, org, clo
     assert ask(services, "ann@acme.test", project="APOLLO").pool == "project"
     with services.db.read() as s:
         assert s.scalar(select(UsageEvent.project)) == "Apollo"
+
+
+def test_balance_lists_the_project_and_the_reserved_pool_a_person_is_a_member_of(
+    services, org, clock
+):
+    from budgets.balances import balance_for
+
+    clock.set(NOV_10)
+
+    def labels(email: str) -> list[str]:
+        with services.db.read() as s:
+            person = s.get(Person, org[email].id)
+            return [pool.label for pool in balance_for(s, person, services.policy, clock()).pools]
+
+    assert "Project Apollo" in labels("ann@acme.test")
+    assert not any(label.startswith(("Project", "Reserved")) for label in labels("bob@acme.test"))
+    fin = labels("fin@acme.test")
+    assert "Project Zeus" in fin and "Reserved (security reserve)" in fin
