@@ -167,6 +167,8 @@ def ingest_usage(services: Services, key: str | None, body: bytes) -> Answer:
             "overdraft": result.overdraft,
             "unknown_models": sorted(result.unknown_models),
             "uncategorised_use_cases": sorted(result.uncategorised_use_cases),
+            # Drawn from the person's own grants (no such project in the policy).
+            "unknown_projects": sorted(result.unknown_projects),
         },
     )
 

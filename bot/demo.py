@@ -3,7 +3,9 @@ models, what became of the work (accepted, revised or rejected artifacts, with e
 minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval),
 three people whose gaming was flagged (one flag pending, one disputed, one upheld), a burst request waiting for the demo member's manager
 and the demo member's own small request approved at once by an auto-approval rule (its Undo open to the manager), so `balance`, `score`, `leaderboard`,
-`templates` and `team` all have something to show. Seeded through the same services production
+`templates` and `team` all have something to show. `demo_policy` adds a project with members
+(the Marketing team and one analyst by email) and a launch pool for Marketing's ad copy over
+the week before last, lapsed and reported to its owner when the demo is seeded. Seeded through the same services production
 uses (directory import, ledger, outcome store, template registry, savings claims, requests).
 
 Deterministic (fixed seeds, stable ids), and seeded once per database: a second run finds the
@@ -28,7 +30,7 @@ from bot.core.presenters.flags import explain
 from budgets.directory import find_person, import_directory
 from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
-from budgets.policy import AutoApprovalRule, Policy
+from budgets.policy import AutoApprovalRule, Members, Policy, ProjectBudget, ReservedPool
 from budgets.request_views import RequestView
 from budgets.requests import create_request
 from budgets.settings import change_settings
@@ -111,6 +113,11 @@ DEMO_PROPOSAL = (
     ),
 )
 TEMPLATE_TOKEN_SHARE = 0.6
+# A project with members: the Marketing team's SEO briefs and one analyst's analyses (by email)
+# are tagged with it on even days; and a launch pool for Marketing's ad copy.
+DEMO_PROJECT = "Spring campaign"
+DEMO_PROJECT_ANALYST = "ravi.menon@demo.example"
+DEMO_LAUNCH = "Launch week"
 # Whose minutes saved in the last two complete weeks their manager verified.
 DEMO_SAVERS = (
     DEMO_MEMBER,
@@ -230,6 +237,35 @@ class DemoUsage:
     prompt_fingerprint: str | None = None
 
 
+def demo_policy(policy: Policy, now: datetime) -> Policy:
+    """`policy` with the demo's project (members: the Marketing team and the analyst) and its
+    launch pool for Marketing's ad copy over the week before the last complete one (so the
+    seeded demo has a window that ended, lapsed and was reported, and a week before it)."""
+    zone = policy.periods.zone
+    monday = previous_week(zone, last_complete_week(zone, now)).start.astimezone(zone).date()
+    project = ProjectBudget(
+        DEMO_PROJECT,
+        DEMO_MANAGER,
+        3_000_000,
+        "open",
+        Members(frozenset({DEMO_PROJECT_ANALYST}), frozenset({"marketing"})),
+    )
+    launch = ReservedPool(
+        DEMO_LAUNCH,
+        "ad-copy",
+        2_000_000,
+        Members(teams=frozenset({"marketing"})),
+        starts=monday,
+        ends=monday + timedelta(days=6),
+        owner=DEMO_MANAGER,
+    )
+    return replace(
+        policy,
+        projects={**policy.projects, DEMO_PROJECT: project},
+        reserved_pools=(*policy.reserved_pools, launch),
+    )
+
+
 def demo_people() -> list[dict[str, str]]:
     """30 people: a manager per team, one admin, one finance partner, the rest members."""
     people = []
@@ -292,11 +328,16 @@ def demo_habits(people: list[dict[str, str]], rng: random.Random) -> dict[str, f
 
 
 def demo_usage(
-    people: list[dict[str, str]], start: datetime, days: int, seed: int = 7
+    people: list[dict[str, str]],
+    start: datetime,
+    days: int,
+    seed: int = 7,
+    project: str | None = None,
 ) -> dict[int, list[DemoUsage]]:
     """Usage per day index, by each person's habit, in conversations of up to three calls;
     work with a registered template (for the use cases that have one) takes
-    TEMPLATE_TOKEN_SHARE of the tokens."""
+    TEMPLATE_TOKEN_SHARE of the tokens. With a `project`, SEO briefs and the analyst's
+    analyses of even days are tagged with it."""
     rng = random.Random(seed)
     by_day: dict[int, list[DemoUsage]] = {}
     habits = demo_habits(people, rng)
@@ -328,7 +369,13 @@ def demo_usage(
                         output_tokens=int(output * share),
                         cached_input_tokens=int(cached * share),
                         use_case=use_case,
-                        project=None,
+                        project=project
+                        if day % 2 == 0
+                        and (
+                            use_case == "seo-brief"
+                            or (p["email"] == DEMO_PROJECT_ANALYST and use_case == "data-analysis")
+                        )
+                        else None,
                         template_id=template.id if template else None,
                         conversation_id=f"demo-conv:{p['email']}:{day}:{n // 3}",
                         timestamp=at,
@@ -465,7 +512,7 @@ def seed_demo(services: Services) -> str:
         auto = seed_auto_approved(uow.session, policy, now)
         uow.commit()
     seed_demo_settings(services)
-    return (
+    summary = (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
         f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), "
@@ -474,6 +521,23 @@ def seed_demo(services: Services) -> str:
         f"(its Undo open to {auto.approver_name} until "
         f"{auto.undo_until:%Y-%m-%d %H:%M} UTC: `request undo {auto.id}`), and personal "
         f"settings for {len(DEMO_SETTINGS)} people (`settings` shows yours)."
+    )
+    return summary + seed_launch(services)
+
+
+def seed_launch(services: Services) -> str:
+    """The demo's launch pool, when the policy has it (`demo_policy`): its window is over, so
+    the launches job lapses what is left and queues the report for its owner."""
+    from bot.jobs import run_launches  # the job a running installation would run
+
+    pool = next((p for p in services.policy.launch_pools if p.name == DEMO_LAUNCH), None)
+    if pool is None or DEMO_PROJECT not in services.policy.projects:
+        return ""
+    result = run_launches(services, [])
+    return (
+        f" The {DEMO_PROJECT} project is for the Marketing team and {DEMO_PROJECT_ANALYST}; "
+        f"the {DEMO_LAUNCH} pool ({pool.starts} to {pool.ends}, Marketing's ad copy) "
+        f"has lapsed and its report is queued for its owner ({result.enqueued} message)."
     )
 
 
@@ -518,7 +582,8 @@ def seed_usage(
     policy = services.policy
     period = period_for(policy.periods, start)
     recorded: list[DemoUsage] = []
-    for day, events in sorted(demo_usage(people, start, DEMO_WEEKS * 7).items()):
+    project = DEMO_PROJECT if DEMO_PROJECT in policy.projects else None
+    for day, events in sorted(demo_usage(people, start, DEMO_WEEKS * 7, project=project).items()):
         events = [e for e in events if e.timestamp <= now]
         moment = start + timedelta(days=day)
         with services.db.unit_of_work() as uow:

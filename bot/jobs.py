@@ -1,7 +1,7 @@
 """Scheduled jobs: thin wrappers that call the budget and scoring services, once per period.
 
 Names: `expire`, `reminders`, `alerts`, `nudges`, `spotlight`, `review`, `detectors`,
-`digest`. Jobs that tell a person something honour their settings (`budgets.settings`):
+`digest`, `launches`. Jobs that tell a person something honour their settings (`budgets.settings`):
 reminders, alerts (off, or only from their own share) and the digest are skipped for whoever
 turned them off; quiet hours hold a due direct message in the outbox until they end. Each job
 reads `now` from `services.clock` (tests and `tokenbot jobs run --at` pin it), does its work
@@ -33,6 +33,7 @@ from bot.bootstrap import Services
 from bot.core.messages import Notice, Reply
 from bot.core.presenters.digest import digest_notices
 from bot.core.presenters.flags import explain, flag_notice
+from bot.core.presenters.launches import launch_report_notices
 from bot.core.presenters.quota_changes import auto_applied_notices
 from bot.core.presenters.requests import expiry_notices, reminder_notices
 from bot.core.presenters.review import monthly_review_notices
@@ -40,6 +41,12 @@ from bot.core.presenters.spotlight import spotlight_notices
 from bot.delivery import Deliverer
 from bot.outbox import default_deliverers, deliver_pending, enqueue_all
 from budgets.alerts import ThresholdCrossed, thresholds_crossed
+from budgets.launches import (
+    REPORT_KEY_PREFIX,
+    issue_launch_pools,
+    lapse_launch_pools,
+    launch_reports,
+)
 from budgets.ledger import expire
 from budgets.periods import Period, next_period, period_for
 from budgets.policy import Policy
@@ -54,7 +61,7 @@ from scoring.governance import governance_settings
 from scoring.review import monthly_review
 from scoring.rollups import CurrentWeeks
 from scoring.spotlight import prepare_spotlight, weekly_spotlight
-from storage.models import Grant, PeriodRun
+from storage.models import Grant, OutboxMessage, PeriodRun
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +215,34 @@ def run_alerts(services: Services, deliverers: Sequence[Deliverer]) -> JobResult
         if a.recipient_id in wanted and wanted[a.recipient_id].wants_alert(a.threshold)
     ]
     return _queue(services, "alerts", [(a.key, alert_notice(a)) for a in crossed], "alert(s)")
+
+
+def run_launches(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
+    """Launch pools (`budgets.launches`): issue those whose window is not over, lapse what
+    ended ones hold (once, whatever the retries and races), then report each window to its
+    pool's owner a day after it ended (once, by the outbox key)."""
+    policy, now = services.policy, services.clock()
+    with services.db.unit_of_work() as uow:
+        issued = issue_launch_pools(uow.session, policy, now)
+        lapsed = lapse_launch_pools(uow.session, policy, now)
+        uow.commit()
+    with services.db.read() as session:
+        # Reports already in the outbox are not computed again (their key would refuse them).
+        sent = session.scalars(
+            select(OutboxMessage.key).where(OutboxMessage.key.startswith(REPORT_KEY_PREFIX))
+        )
+        reports = launch_reports(
+            session, policy, now, {key.removeprefix(REPORT_KEY_PREFIX) for key in sent}
+        )
+    queued = _queue(services, "launches", launch_report_notices(reports), "report(s)")
+    unknown = sorted({r.owner for r in reports if r.owner_id is None})
+    summary = (
+        f"{issued} pool(s) issued, {len(lapsed)} lapsed "
+        f"({sum(x.lapsed for x in lapsed):,} tokens); {queued.summary}"
+    )
+    if unknown:
+        summary += f"; owners not in the directory (no report): {', '.join(unknown)}"
+    return replace(queued, summary=summary)
 
 
 # --- weekly and monthly content ---------------------------------------------------------
@@ -461,6 +496,12 @@ JOBS: dict[str, JobSpec] = {
             run_detectors_job,
             lambda policy: {"hour": 6, "minute": 0},
             "gaming detectors, daily: the week holding yesterday and any settled week missed",
+        ),
+        JobSpec(
+            "launches",
+            run_launches,
+            lambda policy: {"minute": 10},
+            "launch pools, hourly: issue, lapse after the window, report to the owner",
         ),
     )
 }

@@ -1,11 +1,15 @@
 """Pre-flight authorization: may this person spend about this many tokens on this use case now?
 
 A gateway (LiteLLM proxy or similar) asks before it forwards a request. The answer applies the
-policy in this order: unknown person, prohibited use case, model not allowed for the use case,
+policy in this order: unknown person, unknown project (one the policy does not name),
+prohibited use case, model not allowed for the use case,
 the use case's cap for the period, then the balance under the policy's limit mode (hard: refuse
 what the applicable grants cannot cover; soft: allow an overdraft up to `soft_overdraft` x the
 person's baseline). In the `baseline` phase nothing is refused (measure only), but the decision
-still says what would have happened.
+still says what would have happened. A project budget or reserved pool whose policy entry names
+members counts only for them (`budgets.draws.eligible_grants`, as the ledger draws); anyone else
+is answered from their own grants, and `facts["not_member_of"]` names what they are not a
+member of.
 
 Cost: a handful of indexed reads of projections (the person, their active grants with what is
 left of them, two per-period totals), so it is O(active grants) and independent of how much
@@ -24,7 +28,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from budgets.draws import draw_order
+from budgets.draws import Drawer, draw_order, eligible_grants
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.usage_ledger import identity_key
@@ -33,6 +37,7 @@ from storage.models import Person, UTCDateTime
 
 # Reason codes. Refusals first; the rest allow.
 UNKNOWN_PERSON = "unknown_person"
+UNKNOWN_PROJECT = "unknown_project"
 PROHIBITED = "prohibited"
 MODEL_NOT_ALLOWED = "model_not_allowed"
 CAPPED = "capped"
@@ -41,7 +46,7 @@ SOFT_LIMIT = "soft_limit"
 OVERDRAFT = "overdraft"  # allowed, but part of it will be an overdraft (soft limit)
 WITHIN_BUDGET = "within_budget"
 REFUSALS = frozenset(
-    {UNKNOWN_PERSON, PROHIBITED, MODEL_NOT_ALLOWED, CAPPED, HARD_LIMIT, SOFT_LIMIT}
+    {UNKNOWN_PERSON, UNKNOWN_PROJECT, PROHIBITED, MODEL_NOT_ALLOWED, CAPPED, HARD_LIMIT, SOFT_LIMIT}
 )
 
 
@@ -66,19 +71,26 @@ class _Who:
     id: int
     team_id: int | None
     tier: str
+    email: str | None = None
+    team: str | None = None
 
 
 # Plain SQL, built once: this runs on every gateway request, and composing ORM statements per
 # call costs more than the indexed reads themselves. Each part of the grants query is a range
 # on ix_grants_owner (owner_type, owner_id, expires_at), so it reads active grants only.
-_BY_EMAIL = DriverQuery("SELECT id, team_id, tier FROM people WHERE email = :identity AND active")
+_WHO = "SELECT p.id, p.team_id, p.tier, p.email, t.name FROM people p "
+_TEAM = "LEFT JOIN teams t ON t.id = p.team_id "
+_BY_EMAIL = DriverQuery(_WHO + _TEAM + "WHERE p.email = :identity AND p.active")
 _BY_ALIAS = DriverQuery(
-    "SELECT p.id, p.team_id, p.tier FROM people p "
-    "JOIN identity_aliases a ON a.person_id = p.id WHERE a.alias = :identity AND p.active"
+    _WHO
+    + "JOIN identity_aliases a ON a.person_id = p.id "
+    + _TEAM
+    + "WHERE a.alias = :identity AND p.active"
 )
 _ACTIVE = "g.expires_at > :now AND g.effective_at <= :now AND b.remaining > 0"
 _GRANT = (
-    "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining FROM grants g "
+    "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining, g.idempotency_key "
+    "FROM grants g "
     "JOIN grant_balances b ON b.grant_id = g.id WHERE "
 )
 _GRANTS_LEFT = DriverQuery(
@@ -106,7 +118,8 @@ _OVERDRAWN = DriverQuery(
 def _find_person(connection: Connection, person_or_identity: Person | str) -> _Who | None:
     if isinstance(person_or_identity, Person):
         p = person_or_identity
-        return _Who(p.id, p.team_id, p.tier) if p.active else None
+        team = p.team.name if p.team is not None else None
+        return _Who(p.id, p.team_id, p.tier, p.email, team) if p.active else None
     identity = person_or_identity.strip()
     if "@" in identity:
         row = _BY_EMAIL.first(connection, {"identity": identity.lower()})
@@ -160,6 +173,11 @@ def _decide(
     who = _find_person(connection, person_or_identity)
     if who is None:
         return refuse(UNKNOWN_PERSON, identity=str(person_or_identity))
+    if project is not None:
+        known = policy.project_named(project)
+        if known is None:
+            return refuse(UNKNOWN_PROJECT, project=project, projects=sorted(policy.projects))
+        project = facts["project"] = known.name
     spec = policy.use_case_named(use_case)
     if spec is not None:
         # The policy's spelling: "Personal" is the prohibited "personal", and a capped use
@@ -171,7 +189,9 @@ def _decide(
         return refuse(MODEL_NOT_ALLOWED, allowed_models=list(spec.allowed_models))
 
     period = period_for(policy.periods, now)
-    remaining, pool = _grants_left(connection, policy, who, use_case, project, now)
+    remaining, pool, not_member_of = _grants_left(connection, policy, who, use_case, project, now)
+    if not_member_of:
+        facts["not_member_of"] = list(not_member_of)
     if spec is not None and spec.status == "capped" and spec.cap is not None:
         found = _USE_CASE_USED.first(
             connection, {"person": who.id, "period": period.key, "use_case": use_case}
@@ -205,6 +225,7 @@ class _GrantLeft(NamedTuple):
     token_class: str
     expires_at: Any
     remaining: int
+    idempotency_key: str
 
 
 def _grants_left(
@@ -214,9 +235,9 @@ def _grants_left(
     use_case: str | None,
     project: str | None,
     now: datetime,
-) -> tuple[int, str | None]:
-    """Budget tokens left in every grant the request could draw from, and the first of them
-    in the ledger's draw order."""
+) -> tuple[int, str | None, tuple[str, ...]]:
+    """Budget tokens left in every grant the request could draw from, the first of them in the
+    ledger's draw order, and the pools the person is not a member of."""
     rows = _GRANTS_LEFT.rows(
         connection,
         {
@@ -227,10 +248,14 @@ def _grants_left(
             "now": now,
         },
     )
-    if not rows:
-        return 0, None
-    # Rows are (id, kind, token_class, expires_at, remaining), as the driver returns them;
+    # Rows are (id, kind, token_class, expires_at, remaining, key), as the driver returns them;
     # expires_at compares within one backend (SQLite returns its sortable text form here).
     grants = [_GrantLeft(*row) for row in rows]
+    not_member_of: tuple[str, ...] = ()
+    if policy.has_members:
+        eligible = eligible_grants(grants, policy, Drawer(who.email, who.team), project)
+        grants, not_member_of = eligible.grants, eligible.not_member_of
+    if not grants:
+        return 0, None, not_member_of
     first = draw_order(grants, policy.token_class_for(use_case))[0]
-    return sum(g.remaining for g in grants), first.kind
+    return sum(g.remaining for g in grants), first.kind, not_member_of

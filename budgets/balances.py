@@ -1,7 +1,9 @@
 """A person's balance: what they can spend now, from where, until when, and how fast it goes.
 
 Reads only materialized projections (`GrantBalance`, `AccountTotal`) for the grants active
-now, so its cost does not grow with usage history.
+now, so its cost does not grow with usage history. With the policy, the projects and reserved
+pools that name the person among their members (`members`, `teams`) are listed too: the
+pools only they may draw.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from budgets.periods import Period, period_for
-from budgets.policy import Policy
+from budgets.policy import Policy, ReservedPool
 from storage.models import AccountTotal, Grant, GrantBalance, Person, Project, Team
 
 MAX_RUN_OUT_DAYS = 36_500
@@ -58,12 +60,22 @@ class BalanceView:
         return self.used / self.personal_total if self.personal_total else 0.0
 
 
-def active_pools(session: Session, person: Person, now: datetime) -> list[PoolBalance]:
-    owned_projects = select(Project.id).where(Project.owner_id == person.id)
+def active_pools(
+    session: Session, person: Person, now: datetime, policy: Policy | None = None
+) -> list[PoolBalance]:
+    team = person.team.name if person.team is not None else None
+    member_of = _member_projects(policy, person.email, team)
+    theirs = or_(Project.owner_id == person.id, Project.name.in_(member_of))
+    owned_projects = select(Project.id).where(theirs)
     owners = [
         and_(Grant.owner_type == "person", Grant.owner_id == person.id),
         and_(Grant.owner_type == "project", Grant.owner_id.in_(owned_projects)),
     ]
+    pools_of = _member_pools(policy, person.email, team)
+    if pools_of:
+        owners.append(
+            and_(Grant.kind == "reserved", Grant.use_case.in_({p.use_case for p in pools_of}))
+        )
     if person.team_id is not None:
         owners.append(and_(Grant.owner_type == "team", Grant.owner_id == person.team_id))
     rows = session.execute(
@@ -77,10 +89,17 @@ def active_pools(session: Session, person: Person, now: datetime) -> list[PoolBa
         dict(session.execute(select(Team.id, Team.name)).all()) if person.team_id else {}
     )
     project_names: dict[int | None, str] = dict(
-        session.execute(select(Project.id, Project.name).where(Project.owner_id == person.id)).all()
+        session.execute(select(Project.id, Project.name).where(theirs)).all()
     )
     pools = []
     for grant, remaining in rows:
+        pool = (
+            policy.reserved_pool_of_grant(grant.idempotency_key)
+            if policy is not None and grant.kind == "reserved"
+            else None
+        )
+        if grant.kind == "reserved" and pool not in pools_of:
+            continue  # another pool of the use case: open to everyone, or not theirs
         label = POOL_LABELS.get(grant.kind, grant.kind)
         if grant.kind == "baseline":
             label = f"Baseline ({grant.token_class})" + (
@@ -90,6 +109,8 @@ def active_pools(session: Session, person: Person, now: datetime) -> list[PoolBa
             label = f"Team pool ({team_names.get(grant.owner_id, 'team')})"
         elif grant.kind == "project":
             label = f"Project {project_names.get(grant.owner_id, grant.owner_id)}"
+        elif grant.kind == "reserved" and pool is not None:
+            label = f"Reserved ({pool.name})"
         pools.append(
             PoolBalance(
                 label=label,
@@ -102,6 +123,28 @@ def active_pools(session: Session, person: Person, now: datetime) -> list[PoolBa
             )
         )
     return pools
+
+
+def _member_projects(policy: Policy | None, email: str, team: str | None) -> list[str]:
+    """Projects whose policy entry names this person (by email or team)."""
+    if policy is None or not policy.has_members:
+        return []
+    return [
+        name
+        for name, project in policy.projects.items()
+        if not project.members.is_open and project.members.admits(email, team)
+    ]
+
+
+def _member_pools(policy: Policy | None, email: str, team: str | None) -> list[ReservedPool]:
+    """Reserved pools (launch pools among them) whose policy entry names this person."""
+    if policy is None or not policy.has_members:
+        return []
+    return [
+        pool
+        for pool in policy.reserved_pools
+        if not pool.members.is_open and pool.members.admits(email, team)
+    ]
 
 
 # The person's own grants active at `now`: balance_for's `personal_remaining`, in one query.
@@ -135,7 +178,7 @@ def burn_per_day(used: int, period: Period, now: datetime) -> int:
 
 def balance_for(session: Session, person: Person, policy: Policy, now: datetime) -> BalanceView:
     period = period_for(policy.periods, now)
-    pools = active_pools(session, person, now)
+    pools = active_pools(session, person, now, policy)
     totals = session.get(AccountTotal, (person.id, period.key))
     used = totals.used if totals else 0
     personal = [p for p in pools if not p.shared]

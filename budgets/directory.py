@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from budgets.periods import period_for
-from budgets.policy import ROLES, Policy, is_time_zone
+from budgets.policy import ROLES, Policy, is_email, is_time_zone
 from storage.models import IdentityAlias, Person, Team
 
 HEADER = (
@@ -32,7 +31,6 @@ HEADER = (
     "teams_user_id",
 )
 OPTIONAL = ("aliases", "timezone")
-EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -71,10 +69,6 @@ class ImportResult:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def is_email(value: str) -> bool:
-    return bool(EMAIL.match(value))
 
 
 def parse_directory_csv(text: str, policy: Policy) -> tuple[list[DirectoryRow], list[RowError]]:

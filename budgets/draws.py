@@ -9,13 +9,20 @@ project budget, then the person's baseline, then their team's pool, then their b
 then manual grants (`DRAW_ORDER`); within a kind, grants of the usage's token class first, then
 the soonest-expiring, then the oldest (lowest id). Each grant gives at most what it holds; what
 no grant covers is the overdraft, so the draws and the overdraft always add up to the amount.
+
+Eligibility (`eligible_grants`) comes before the order: a project budget or a reserved pool
+whose policy entry names members (people by email, directory teams) is drawn only by them;
+anyone else tagging that project or use case draws from their own grants. The ledger and
+authorize apply the same filter, from the policy in memory (no read per grant).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from budgets.policy import EVERYONE, Members, Policy
 
 DRAW_ORDER = ("reserved", "project", "baseline", "team_pool", "burst", "manual")
 _KIND_RANK = {kind: rank for rank, kind in enumerate(DRAW_ORDER)}
@@ -39,6 +46,58 @@ class Drawable(Protocol):
 
 
 G = TypeVar("G", bound=Drawable)
+
+
+class Keyed(Drawable, Protocol):
+    """A grant with its idempotency key, which names the reserved pool it was issued for."""
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+
+K = TypeVar("K", bound=Keyed)
+
+
+@dataclass(frozen=True)
+class Drawer:
+    """Who draws, as eligibility sees them: their email and directory team's name."""
+
+    email: str | None
+    team: str | None
+
+
+@dataclass(frozen=True)
+class Eligible(Generic[K]):
+    grants: list[K]  # those the drawer may draw from
+    not_member_of: tuple[str, ...]  # the pools they are not a member of ("project Apollo")
+
+
+def members_of(policy: Policy, grant: Keyed, project: str | None) -> tuple[str, Members]:
+    """Who may draw `grant` (a project's grant is the usage's `project`), with its label."""
+    if grant.kind == "project" and project is not None:
+        spec = policy.project_named(project)
+        return f"project {project}", spec.members if spec is not None else EVERYONE
+    if grant.kind == "reserved":
+        pool = policy.reserved_pool_of_grant(grant.idempotency_key)
+        if pool is not None:
+            return f"reserved pool {pool.name}", pool.members
+    return "", EVERYONE  # a person's own grants, their team's pool: chosen by scope
+
+
+def eligible_grants(
+    grants: Iterable[K], policy: Policy, drawer: Drawer, project: str | None
+) -> Eligible[K]:
+    """The grants `drawer` may draw when tagging `project` (the policy's name), and the pools
+    among them they may not (each named once)."""
+    allowed: list[K] = []
+    refused: dict[str, None] = {}
+    for grant in grants:
+        label, members = members_of(policy, grant, project)
+        if members.admits(drawer.email, drawer.team):
+            allowed.append(grant)
+        else:
+            refused[label] = None
+    return Eligible(allowed, tuple(refused))
 
 
 def kind_rank(kind: str) -> int:

@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from budgets.draws import DRAW_ORDER
-from budgets.periods import Period
-from budgets.policy import Policy
+from budgets.periods import Period, period_for
+from budgets.policy import Policy, ReservedPool
 from storage.database import is_sqlite, upsert_insert
 from storage.models import Grant, GrantBalance, LedgerEntry, Person, Project, Team
 
@@ -175,6 +175,11 @@ def period_grant_specs(session: Session, policy: Policy, period: Period) -> list
                 project.budget,
             )
     for pool in policy.reserved_pools:
+        if pool.is_launch:
+            start, end = pool.window(policy.periods.zone)
+            if start < period.end and period.start < end:  # the window overlaps the period
+                specs.append(launch_grant_spec(policy, pool))
+            continue
         spec(
             f"reserved:{pool.name}",
             "reserved",
@@ -185,6 +190,24 @@ def period_grant_specs(session: Session, policy: Policy, period: Period) -> list
             use_case=pool.use_case,
         )
     return specs
+
+
+def launch_grant_spec(policy: Policy, pool: ReservedPool) -> GrantSpec:
+    """A launch pool's one grant, effective over its window only (`budgets.launches`)."""
+    start, end = pool.window(policy.periods.zone)
+    return GrantSpec(
+        key=pool.grant_key,
+        kind="reserved",
+        token_class=policy.token_class_for(pool.use_case),
+        owner_type="org",
+        owner_id=None,
+        amount=pool.amount,
+        period=period_for(policy.periods, start).key,
+        effective_at=start,
+        expires_at=end,
+        source=f"launch pool {pool.name}"[:200],
+        use_case=pool.use_case,
+    )
 
 
 def ensure_period_grants(session: Session, policy: Policy, period: Period, now: datetime) -> int:

@@ -16,13 +16,15 @@ reported in the same pass, under their dotted keys.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from budgets.models import ModelResolver, ResolvedModel
@@ -33,6 +35,8 @@ from budgets.setting_values import (
     parse_quiet_hours,
     parse_switch,
 )
+
+T = TypeVar("T")
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
@@ -49,6 +53,8 @@ OWNER_DUTIES = {
     "exceptions": "who approves exceptions",
     "rules": "who updates the rules",
 }
+EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+TEAM_NAME_MAX = 200  # the directory's teams.name column
 
 
 def is_time_zone(name: str) -> bool:
@@ -160,19 +166,88 @@ class UseCase:
     output_ratio: Decimal | None = None
 
 
+def is_email(value: str) -> bool:
+    return bool(EMAIL.match(value))
+
+
+@dataclass(frozen=True)
+class Members:
+    """Who may draw a project budget or a reserved pool: people by email (lower case) and
+    directory teams (compared ignoring case). Naming nobody leaves it open to everyone."""
+
+    emails: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+
+    @property
+    def is_open(self) -> bool:
+        return not self.emails and not self.teams
+
+    def admits(self, email: str | None, team: str | None) -> bool:
+        return (
+            self.is_open
+            or (email or "").strip().lower() in self.emails
+            or (team or "").strip().casefold() in self.teams
+        )
+
+
+EVERYONE = Members()
+
+
 @dataclass(frozen=True)
 class ProjectBudget:
     name: str
     owner: str
     budget: int
     status: str
+    members: Members = EVERYONE
 
 
 @dataclass(frozen=True)
 class ReservedPool:
+    """A pool for one use case. A launch pool has a window (`starts` to `ends`, whole days on
+    the policy's calendar, both included): it draws only inside it, lapses once after it, and
+    its `owner` gets a report comparing the window with as many days before it."""
+
     name: str
     use_case: str
     amount: int
+    members: Members = EVERYONE
+    starts: date | None = None
+    ends: date | None = None
+    owner: str | None = None
+
+    @property
+    def is_launch(self) -> bool:
+        return self.starts is not None and self.ends is not None
+
+    @property
+    def days(self) -> int:
+        """Days in a launch pool's window (0 for a pool of every period)."""
+        if self.starts is None or self.ends is None:
+            return 0
+        return (self.ends - self.starts).days + 1
+
+    def window(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """A launch pool's window as UTC instants: midnight starting `starts` to midnight
+        ending `ends`, on the policy's calendar."""
+        if self.starts is None or self.ends is None:
+            raise ValueError(f"reserved pool {self.name!r} is not a launch pool")
+        return _midnight(self.starts, zone), _midnight(self.ends + timedelta(days=1), zone)
+
+    def overlaps(self, other: ReservedPool) -> bool:
+        """True when both are launch pools whose windows share a day."""
+        if self.starts is None or self.ends is None or other.starts is None or other.ends is None:
+            return False
+        return self.starts <= other.ends and other.starts <= self.ends
+
+    @property
+    def grant_key(self) -> str:
+        """The idempotency key of a launch pool's one grant (`launch:<starts>:<name>`)."""
+        return f"launch:{self.starts}:{self.name}"
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -315,13 +390,40 @@ class Policy:
         """The policy's use case by name, ignoring case and surrounding spaces as a fallback:
         gateways send "SEO-Brief" for "seo-brief", and recorded usage and authorize must
         agree on which use case that is."""
-        if not name:
-            return None
-        found = self.use_cases.get(name)
-        if found is not None:
-            return found
-        wanted = name.strip().casefold()
-        return next((u for key, u in self.use_cases.items() if key.casefold() == wanted), None)
+        return _named(self.use_cases, name)
+
+    def project_named(self, name: str | None) -> ProjectBudget | None:
+        """The policy's project by name, ignoring case and surrounding spaces as a fallback
+        (as `use_case_named`); None for a project the policy does not name."""
+        return _named(self.projects, name)
+
+    @cached_property
+    def _pools_by_grant_key(self) -> dict[str, ReservedPool]:
+        """Launch pools by their grant's key, pools of every period by `reserved:*:<name>`."""
+        return {
+            pool.grant_key if pool.is_launch else f"reserved:*:{pool.name}": pool
+            for pool in self.reserved_pools
+        }
+
+    def reserved_pool_of_grant(self, key: str) -> ReservedPool | None:
+        """The reserved pool a grant (by its idempotency key) was issued for; None when the
+        policy no longer names it."""
+        prefix, _period, name = (key.split(":", 2) + ["", ""])[:3]
+        if prefix == "reserved":  # reserved:<period>:reserved:<name> (budgets.grants)
+            return self._pools_by_grant_key.get(f"reserved:*:{name.removeprefix('reserved:')}")
+        return self._pools_by_grant_key.get(key) if prefix == "launch" else None
+
+    @cached_property
+    def has_members(self) -> bool:
+        """True when some project or reserved pool is not open to everyone: only then does
+        drawing need to know who the person is (their email and team)."""
+        return any(not p.members.is_open for p in self.projects.values()) or any(
+            not p.members.is_open for p in self.reserved_pools
+        )
+
+    @property
+    def launch_pools(self) -> tuple[ReservedPool, ...]:
+        return tuple(p for p in self.reserved_pools if p.is_launch)
 
     def token_class_for(self, use_case: str | None) -> str:
         uc = self.use_cases.get(use_case or "")
@@ -331,6 +433,17 @@ class Policy:
         """Split a baseline between token classes; integer parts that add up exactly."""
         exploration = math.floor(baseline * self.split["exploration"])
         return {"operational": baseline - exploration, "exploration": exploration}
+
+
+def _named(entries: Mapping[str, T], name: str | None) -> T | None:
+    """An entry by its exact name, else by the name ignoring case and surrounding spaces."""
+    if not name:
+        return None
+    found = entries.get(name)
+    if found is not None:
+        return found
+    wanted = name.strip().casefold()
+    return next((entry for key, entry in entries.items() if key.casefold() == wanted), None)
 
 
 # --- loading and validation ----------------------------------------------------------------
@@ -684,6 +797,96 @@ def _parse_settings(r: PolicyReader) -> SettingsDefaults:
     return replace(SettingsDefaults(), **values)
 
 
+def _parse_members(r: PolicyReader) -> Members:
+    """`members` (people by email) and `teams` (directory team names) of a project or pool."""
+    emails = []
+    for email in r.strings("members"):
+        if not is_email(email.strip()):
+            hint = " (directory teams go in `teams`)" if "@" not in email else ""
+            r.fail("members", f"holds {email!r}, which is not an email address{hint}")
+        emails.append(email.strip().lower())
+    teams = []
+    for team in r.strings("teams"):
+        if "@" in team:
+            r.fail("teams", f"holds {team!r}, an email: people go in `members`")
+        elif not team.strip() or team != team.strip():
+            r.fail("teams", f"holds {team!r}: a team name is not empty and has no spaces around it")
+        elif len(team) > TEAM_NAME_MAX or not team.isprintable():
+            r.fail(
+                "teams",
+                f"holds {team!r}: a team name is printable text of at most {TEAM_NAME_MAX} characters",
+            )
+        teams.append(team.casefold())
+    return Members(frozenset(emails), frozenset(teams))
+
+
+def _date(r: PolicyReader, name: str) -> date | None:
+    """A whole day: a TOML date (2026-12-07) or the same as a string."""
+    value = r.get(name, None)
+    if value is None:
+        return None
+    if isinstance(value, datetime) or not isinstance(value, date | str):
+        r.fail(name, f"must be a date such as 2026-12-07, got {value!r}")
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            r.fail(name, f"must be a date such as 2026-12-07, got {value!r}")
+            return None
+    return value
+
+
+def _parse_reserved_pools(root: PolicyReader, use_cases: dict[str, UseCase]) -> list[ReservedPool]:
+    """`[[reserved_pools]]`: a pool of every period per name, or launch pools (`starts` and
+    `ends`) whose windows of one name do not overlap."""
+    reserved: list[ReservedPool] = []
+    for p in _parse_list_of_tables(root, "reserved_pools"):
+        p.allow_only("name", "use_case", "amount", "members", "teams", "starts", "ends", "owner")
+        starts, ends = _date(p, "starts"), _date(p, "ends")
+        owner = p.text("owner", None) or None
+        pool = ReservedPool(
+            p.text("name"),
+            p.text("use_case"),
+            p.integer("amount"),
+            _parse_members(p),
+            starts,
+            ends,
+            owner.strip().lower() if owner else None,
+        )
+        if pool.use_case and pool.use_case not in use_cases:
+            p.fail("use_case", f"names {pool.use_case!r}, which is not in [use_cases]")
+        if owner is not None and not is_email(owner.strip()):
+            p.fail(
+                "owner", f"must be an email address (the launch report goes there), got {owner!r}"
+            )
+        if ("starts" in p.data) != ("ends" in p.data):
+            p.fail(
+                "starts" if "starts" not in p.data else "ends",
+                "a launch pool needs both starts and ends",
+            )
+        elif starts is not None and ends is not None:
+            if ends < starts:
+                p.fail("ends", f"is {ends}, before starts ({starts})")
+            if owner is None:
+                p.fail("owner", "is required for a launch pool (its report goes to this email)")
+            if pool.members.is_open:
+                p.fail("members", "a launch pool names its people: members (emails) or teams")
+        for other in reserved:
+            if other.name != pool.name:
+                continue
+            if not (pool.is_launch and other.is_launch):
+                p.fail("name", f"duplicate reserved pool {pool.name!r}")
+            elif pool.overlaps(other):
+                p.fail(
+                    "starts",
+                    f"launch pool {pool.name!r} from {pool.starts} to {pool.ends} overlaps "
+                    f"the one from {other.starts} to {other.ends}",
+                )
+        reserved.append(pool)
+    return reserved
+
+
 SectionReader = Callable[[PolicyReader], object]
 """Validates one section owned outside budgets; its problems land in the reader's errors."""
 
@@ -755,21 +958,19 @@ def parse_policy(
 
     projects = {}
     for p in _parse_list_of_tables(root, "projects"):
-        p.allow_only("name", "owner", "budget", "status")
+        p.allow_only("name", "owner", "budget", "status", "members", "teams")
         name = p.text("name")
         if name in projects:
             p.fail("name", f"duplicate project {name!r}")
         projects[name] = ProjectBudget(
-            name, p.text("owner"), p.integer("budget"), p.text("status", "open", PROJECT_STATUSES)
+            name,
+            p.text("owner"),
+            p.integer("budget"),
+            p.text("status", "open", PROJECT_STATUSES),
+            _parse_members(p),
         )
 
-    reserved = []
-    for p in _parse_list_of_tables(root, "reserved_pools"):
-        p.allow_only("name", "use_case", "amount")
-        pool = ReservedPool(p.text("name"), p.text("use_case"), p.integer("amount"))
-        if pool.use_case and pool.use_case not in use_cases:
-            p.fail("use_case", f"names {pool.use_case!r}, which is not in [use_cases]")
-        reserved.append(pool)
+    reserved = _parse_reserved_pools(root, use_cases)
 
     a = root.table("approvals", {})
     a.allow_only(

@@ -291,7 +291,8 @@ def recommend_quotas(
             )
             if proposal is not None:
                 proposals.append(proposal)
-    pools = {p.use_case: p.name for p in policy.reserved_pools}
+    # Launch pools are one-off windows: quotas recommend only the pools of every period.
+    pools = {p.use_case: p.name for p in policy.reserved_pools if not p.is_launch}
     for use_case, usage in sorted(_pool_usage(session, "reserved", periods).items()):
         if use_case in pools:
             proposal = _pool_proposal(

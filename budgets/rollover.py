@@ -11,9 +11,11 @@ Invariants (property-tested):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -90,28 +92,7 @@ def expire(session: Session, policy: Policy, period: Period, now: datetime) -> E
     lapsing = session.execute(query).all()
     result = ExpireResult(period=period.key, expired_grants=len(lapsing))
     if lapsing:
-        session.execute(
-            LedgerEntry.__table__.insert(),
-            [
-                {
-                    "entry_type": "expire",
-                    "grant_id": g.id,
-                    "person_id": g.owner_id if g.owner_type == "person" else None,
-                    "period": g.period,
-                    "amount": g.remaining,
-                    "reference": f"expire:{period.key}",
-                    "created_at": now,
-                }
-                for g in lapsing
-            ],
-        )
-        balances = GrantBalance.__table__
-        session.execute(
-            update(balances)
-            .where(balances.c.grant_id == bindparam("gid"))
-            .values(remaining=0, expired=balances.c.expired + bindparam("amount")),
-            [{"gid": g.id, "amount": g.remaining} for g in lapsing],
-        )
+        lapse_grants(session, lapsing, f"expire:{period.key}", now)
         result.expired_tokens = sum(g.remaining for g in lapsing)
 
     following = next_period(policy.periods, period)
@@ -148,6 +129,33 @@ def expire(session: Session, policy: Policy, period: Period, now: datetime) -> E
                 )
     result.issued_grants = len(issue_grants(session, specs, now))
     return result
+
+
+def lapse_grants(session: Session, lapsing: Sequence[Any], reference: str, now: datetime) -> None:
+    """Move what each grant row has left (`id`, `owner_type`, `owner_id`, `period`, and
+    `remaining` as read under the caller's lock) to expired, with an expire entry each."""
+    session.execute(
+        LedgerEntry.__table__.insert(),
+        [
+            {
+                "entry_type": "expire",
+                "grant_id": g.id,
+                "person_id": g.owner_id if g.owner_type == "person" else None,
+                "period": g.period,
+                "amount": g.remaining,
+                "reference": reference,
+                "created_at": now,
+            }
+            for g in lapsing
+        ],
+    )
+    balances = GrantBalance.__table__
+    session.execute(
+        update(balances)
+        .where(balances.c.grant_id == bindparam("gid"))
+        .values(remaining=0, expired=balances.c.expired + bindparam("amount")),
+        [{"gid": g.id, "amount": g.remaining} for g in lapsing],
+    )
 
 
 def period_of(policy: Policy, moment: datetime) -> Period:

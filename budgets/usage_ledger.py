@@ -10,7 +10,12 @@ history size. Invariants (property-tested):
 
 Which grants a usage event is drawn from, and how much from each, is the draw-down rule in
 `budgets.draws` (`plan_draws`); this module picks the grants that may cover each group of usage
-(scope, effective and unexpired at its time), applies the plan and records it. `debit`,
+(scope, effective and unexpired at its time, and the person a member where the policy names
+members: `eligible_grants`), applies the plan and records it.
+
+Usage tagged with a project the policy does not name is recorded with the project as sent,
+drawn from the person's own grants like untagged usage, and reported (`unknown_projects`); it
+never draws from a project row the database still holds but the policy has dropped. `debit`,
 `IntegerPrices` and the totals' upserts are shared with `budgets.repricing`.
 """
 
@@ -27,7 +32,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from budgets.draws import plan_draws
+from budgets.draws import Drawer, eligible_grants, plan_draws
 from budgets.models import ResolvedModel
 from budgets.periods import Period, period_for
 from budgets.policy import ModelPrice, Policy
@@ -39,6 +44,7 @@ from storage.models import (
     LedgerEntry,
     Person,
     Project,
+    Team,
     UsageEvent,
     UseCaseTotal,
 )
@@ -93,6 +99,8 @@ class RecordResult:
     overdraft: int = 0
     unknown_models: set[str] = field(default_factory=set)
     uncategorised_use_cases: set[str] = field(default_factory=set)
+    # Projects the policy does not name: that usage was drawn from the person's own grants.
+    unknown_projects: set[str] = field(default_factory=set)
 
 
 def identity_key(identity: str) -> str:
@@ -204,6 +212,7 @@ def record_usage(
     prices: dict[int, IntegerPrices] = {}
     # The policy's spelling of each use case sent ("SEO-Brief" is seo-brief); others as sent.
     use_cases: dict[str | None, str | None] = {}
+    projects: dict[str | None, str | None] = {None: None}
     rows = []
     for e in unique.values():
         resolved = models.get(e.model)
@@ -217,6 +226,9 @@ def record_usage(
             known = policy.use_case_named(e.use_case)
             use_cases[e.use_case] = known.name if known is not None else e.use_case
         use_case = use_cases[e.use_case]
+        if e.project not in projects:
+            spec = policy.project_named(e.project)
+            projects[e.project] = spec.name if spec is not None else e.project
         person = people.get(users[e.user])
         rows.append(
             {
@@ -234,7 +246,7 @@ def record_usage(
                     e.input_tokens, e.output_tokens, e.cached_input_tokens or 0
                 ),
                 "use_case": use_case,
-                "project": e.project,
+                "project": projects[e.project],
                 "template_id": e.template_id,
                 "conversation_id": e.conversation_id,
                 "prompt_fingerprint": e.prompt_fingerprint,
@@ -259,6 +271,8 @@ def record_usage(
             result.unknown_models.add(r["model"])
         if r["uncategorised"]:
             result.uncategorised_use_cases.add(r["use_case"] or "(none)")
+        if r["project"] and policy.project_named(r["project"]) is None:
+            result.unknown_projects.add(r["project"])
     teams = {pid: team_id for pid, team_id in people.values()}
     attributed = [
         dict(r, team_id=teams[r["person_id"]]) for r in new_rows if r["person_id"] is not None
@@ -308,7 +322,13 @@ def debit(
 
     person_ids = sorted({k[0] for k in groups})
     team_ids = sorted({k[1] for k in groups if k[1] is not None})
-    project_names = sorted({k[4] for k in groups if k[4]})
+    # Only projects the policy names draw a project budget (see the module docstring).
+    # Each project as sent -> the policy's name for it (rows stored before usage took the
+    # policy's spelling may differ in case).
+    known_projects = {
+        k[4]: spec.name for k in groups if k[4] and (spec := policy.project_named(k[4]))
+    }
+    project_names = sorted(set(known_projects.values()))
     use_cases = sorted({k[3] for k in groups if k[3]})
     project_ids = (
         dict(
@@ -340,6 +360,7 @@ def debit(
             Grant.use_case,
             Grant.effective_at,
             Grant.expires_at,
+            Grant.idempotency_key,
             GrantBalance.remaining,
         )
         .join(GrantBalance, GrantBalance.grant_id == Grant.id)
@@ -364,12 +385,14 @@ def debit(
         if scope is not None:
             by_scope[scope].append(g)
 
+    drawers = _drawers(session, policy, person_ids)
+
     draws: dict[tuple[int, int, str], int] = defaultdict(int)
     overdrafts: dict[tuple[int, str], int] = defaultdict(int)
     for (person_id, team_id, period, use_case, project), (amount, moment) in sorted(
         groups.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][3] or "", kv[0][4] or "")
     ):
-        project_id = project_ids.get(project) if project else None
+        project_id = project_ids.get(known_projects.get(project, "")) if project else None
         cls = policy.token_class_for(use_case)
         usable = [
             g
@@ -377,6 +400,9 @@ def debit(
             for g in by_scope.get(scope, ())
             if remaining[g.id] > 0 and g.effective_at <= moment < g.expires_at
         ]
+        if policy.has_members:
+            drawer = drawers.get(person_id, Drawer(None, None))
+            usable = eligible_grants(usable, policy, drawer, project if project_id else None).grants
         plan = plan_draws(usable, amount, cls, remaining)
         for draw in plan.draws:
             remaining[draw.grant_id] -= draw.amount
@@ -446,6 +472,21 @@ def debit(
         ],
     )
     return sum(overdrafts.values())
+
+
+def _drawers(session: Session, policy: Policy, person_ids: list[int]) -> dict[int, Drawer]:
+    """Each person's email and team name, read only when some pool names its members."""
+    if not policy.has_members:
+        return {}
+    found: dict[int, Drawer] = {}
+    for chunk in _chunks(person_ids, 500):
+        for pid, email, team in session.execute(
+            select(Person.id, Person.email, Team.name)
+            .outerjoin(Team, Team.id == Person.team_id)
+            .where(Person.id.in_(chunk))
+        ):
+            found[pid] = Drawer(email, team)
+    return found
 
 
 def _bind(name: str) -> Any:

@@ -53,6 +53,7 @@ class ImportSummary:
     outcomes_unattributed: int = 0
     unknown_models: set[str] = field(default_factory=set)
     uncategorised_use_cases: set[str] = field(default_factory=set)
+    unknown_projects: set[str] = field(default_factory=set)
 
 
 def checked_rows(rows: Iterator[ImportRow]) -> Iterator[tuple[ImportRow, list[FieldError]]]:
@@ -152,6 +153,7 @@ def _store(
     summary.overdraft += used.overdraft
     summary.unknown_models |= used.unknown_models
     summary.uncategorised_use_cases |= used.uncategorised_use_cases
+    summary.unknown_projects |= used.unknown_projects
     summary.outcomes_recorded += done.recorded
     summary.outcome_duplicates += done.duplicates
     summary.outcomes_unattributed += done.unattributed

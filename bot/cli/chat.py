@@ -31,10 +31,12 @@ def run_chat(args, services: Services) -> int:  # noqa: ANN001
 
 
 def run_demo(args, services: Services) -> int:  # noqa: ANN001
-    from bot.demo import DEMO_MANAGER, DEMO_MEMBER, seed_demo
+    from bot.demo import DEMO_MANAGER, DEMO_MEMBER, demo_policy, seed_demo
     from storage.database import upgrade_schema
 
     upgrade_schema(services.settings.database_url)
+    # The demo's project with members and its launch pool join the policy for this session.
+    services.policy = demo_policy(services.policy, services.clock())
     summary = seed_demo(services)
     print(summary)
     if args.no_chat:

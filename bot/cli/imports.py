@@ -121,3 +121,8 @@ def _print_summary(name: str, s: ImportSummary) -> None:
         )
     if s.uncategorised_use_cases:
         print(f"  use cases not in the policy: {', '.join(sorted(s.uncategorised_use_cases))}")
+    if s.unknown_projects:
+        print(
+            "  projects not in the policy (drawn from each person's own budgets): "
+            + ", ".join(sorted(s.unknown_projects))
+        )

@@ -7,6 +7,7 @@ import copy
 import tomllib
 from datetime import datetime
 from itertools import count
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,11 @@ def small_policy(**periods: object) -> Policy:
     """The built-in policy with amounts small enough to follow by hand: a default baseline of
     1,000 (800 operational, 200 exploration), team pools of 500, the Apollo project (owner
     mia@acme.test) with 200, a 300-token reserve for security reviews, rollover capped at 10%."""
+    return parse_policy(small_policy_data(**periods), "small test policy")
+
+
+def small_policy_data(**periods: object) -> dict[str, Any]:
+    """`small_policy` as TOML data, for tests that change a section before parsing it."""
     data = tomllib.loads(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
     data = copy.deepcopy(data)
     data["tiers"] = {
@@ -36,7 +42,7 @@ def small_policy(**periods: object) -> Policy:
         {"name": "security reserve", "use_case": "security-review", "amount": 300}
     ]
     data["periods"].update(periods)
-    return parse_policy(data, "small test policy")
+    return data
 
 
 def usage(

@@ -305,6 +305,18 @@ async def test_unattributed_usage_is_kept_and_reassigning_it_debits_the_person_o
         assert verify(session) == []
 
 
+async def test_usage_tagged_with_a_project_not_in_the_policy_is_listed_as_unknown(
+    client, services, org, api_key
+):
+    batch = [event(services, 1, project="Hermes")]
+    body = await (
+        await client.post("/api/v1/usage", json={"events": batch}, headers=auth(api_key))
+    ).json()
+    assert body["recorded"] == 1 and body["unknown_projects"] == ["Hermes"]
+    with services.db.read() as session:
+        assert session.scalar(select(UsageEvent.project)) == "Hermes"  # kept as sent
+
+
 async def test_an_unknown_model_and_use_case_are_recorded_and_listed(
     client, services, org, api_key
 ):
@@ -412,6 +424,21 @@ async def test_authorize_answers_allow_remaining_pool_and_a_readable_reason(
     ).json()
     assert refused["allow"] is False and refused["code"] == "prohibited"
     assert "acceptable-use policy" in refused["reason"]
+
+
+async def test_authorize_refuses_a_project_the_policy_does_not_name(client, services, org, api_key):
+    request = {
+        "user": "ann@acme.test",
+        "model": "gpt-4o",
+        "estimated_tokens": 2000,
+        "use_case": "seo-brief",
+        "project": "Hermes",
+    }
+    response = await client.post("/api/v1/authorize", json=request, headers=auth(api_key))
+    body = await response.json()
+    assert response.status == 200
+    assert body["allow"] is False and body["code"] == "unknown_project"
+    assert body["reason"].startswith('There is no project "Hermes" in the policy.')
 
 
 async def test_authorize_checks_the_key_and_the_request(client, services, org, api_key):

@@ -113,6 +113,65 @@ min_acceptance = 0
     assert row_counts(services) == before
 
 
+BAD_POOLS = """
+[[projects]]
+name = "Apollo"
+owner = "mia@acme.test"
+budget = 100
+members = ["Marketing"]
+teams = ["ann@acme.test", " Finance"]
+
+[[reserved_pools]]
+name = "launch week"
+use_case = "ad-copy"
+amount = 1_000
+starts = 2026-12-07
+ends = 2026-12-13
+owner = "mia@acme.test"
+teams = ["Marketing"]
+
+[[reserved_pools]]
+name = "launch week"
+use_case = "ad-copy"
+amount = 1_000
+starts = 2026-12-10
+ends = 2026-12-03
+owner = "mia"
+members = ["not-an-email"]
+
+[[reserved_pools]]
+name = "launch week"
+use_case = "ad-copy"
+amount = 1_000
+starts = 2026-12-13
+ends = 2026-12-20
+owner = "mia@acme.test"
+teams = ["Marketing"]
+"""
+
+
+def test_policy_check_names_each_bad_member_list_and_launch_window(tmp_path: Path, database_url):
+    default = (Path(__file__).parents[2] / "budgets" / "default_policy.toml").read_text()
+    head, _reserved, tail = default.partition("[[reserved_pools]]")
+    policy = tmp_path / "pools.toml"
+    policy.write_text(head + BAD_POOLS + tail.split("\n\n", 1)[1], encoding="utf-8")
+    done = tokenbot("policy", "check", str(policy), database_url=database_url)
+    assert done.returncode == 2, done.stdout
+    for line in (
+        "  - projects[0].members: holds 'Marketing', which is not an email address "
+        "(directory teams go in `teams`)",
+        "  - projects[0].teams: holds 'ann@acme.test', an email: people go in `members`",
+        "  - projects[0].teams: holds ' Finance': a team name is not empty and has no spaces",
+        "  - reserved_pools[1].ends: is 2026-12-03, before starts (2026-12-10)",
+        "  - reserved_pools[1].owner: must be an email address",
+        "  - reserved_pools[1].members: holds 'not-an-email', which is not an email address",
+        "  - reserved_pools[2].starts: launch pool 'launch week' from 2026-12-13 to 2026-12-20 "
+        "overlaps the one from 2026-12-07 to 2026-12-13",
+    ):
+        assert line in done.stderr, (line, done.stderr)
+    assert "Traceback" not in done.stderr
+
+
 def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
     services, org, tmp_path: Path
 ):

@@ -146,3 +146,46 @@ def test_the_demo_policy_names_its_owners_and_demo_people_have_settings(services
     assert "Reviewed quarterly. Owners: spend monitored by finance@example.com" in page
     assert "Quiet hours: 22:00-07:00\n" in page
     assert "Budget alerts: on (the policy's default)" in page
+
+
+def test_the_demo_policy_shows_a_project_with_members_and_a_launch_pool_that_lapsed(services):
+    from sqlalchemy import func
+
+    from bot.demo import DEMO_LAUNCH, DEMO_PROJECT, DEMO_PROJECT_ANALYST, demo_policy
+    from storage.models import Grant, GrantBalance, LedgerEntry, OutboxMessage, Project, Team
+
+    services.policy = demo_policy(services.policy, services.clock())
+    summary = seed_demo(services)
+    assert f"The {DEMO_PROJECT} project is for the Marketing team and {DEMO_PROJECT_ANALYST}" in (
+        summary
+    )
+    with services.db.read() as session:
+        project_id = session.scalar(select(Project.id).where(Project.name == DEMO_PROJECT))
+        drawers = set(
+            session.execute(
+                select(Team.name, Person.email)
+                .join(Person, Person.team_id == Team.id)
+                .join(LedgerEntry, LedgerEntry.person_id == Person.id)
+                .join(Grant, Grant.id == LedgerEntry.grant_id)
+                .where(Grant.owner_type == "project", Grant.owner_id == project_id)
+                .distinct()
+            ).all()
+        )
+        assert {team for team, _ in drawers} == {"Marketing", "Analytics"}
+        assert {email for team, email in drawers if team == "Analytics"} == {DEMO_PROJECT_ANALYST}
+        (pool,) = services.policy.launch_pools
+        used, expired = session.execute(
+            select(GrantBalance.used, GrantBalance.expired)
+            .join(Grant, Grant.id == GrantBalance.grant_id)
+            .where(Grant.idempotency_key == pool.grant_key)
+        ).one()
+        assert used > 0 and used + expired == pool.amount
+        lapses = session.scalar(
+            select(func.count()).where(LedgerEntry.reference == f"lapse:{pool.grant_key}")
+        )
+        assert lapses == 1
+        report = session.scalar(
+            select(OutboxMessage).where(OutboxMessage.key == f"launch-report:{pool.grant_key}")
+        )
+        assert report is not None and pool.name == DEMO_LAUNCH
+        assert verify(session) == []

@@ -139,3 +139,79 @@ def test_draws_follow_draw_order_then_token_class_then_expiry_then_id(
         for g in grants:
             if key(g.id) < last:
                 assert drawn.get(g.id, 0) == holdings.get(g.id, 0)
+
+
+# --- eligibility (issue 16): who may draw a project budget or a reserved pool -----------------
+
+
+@dataclass(frozen=True)
+class KG:
+    id: int
+    kind: str
+    idempotency_key: str
+    token_class: str = "operational"
+    expires_at: datetime = T0 + timedelta(days=30)
+
+
+def eligibility_policy():
+    import copy
+    import tomllib
+
+    from budgets.policy import DEFAULT_POLICY_PATH, parse_policy
+
+    data = copy.deepcopy(tomllib.loads(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")))
+    data["projects"] = [
+        {"name": "Apollo", "owner": "o@x.io", "budget": 1, "members": ["ann@x.io"]},
+        {"name": "Open", "owner": "o@x.io", "budget": 1},
+    ]
+    data["reserved_pools"] = [
+        {"name": "sec", "use_case": "security-review", "amount": 1, "teams": ["Security"]},
+        {"name": "free", "use_case": "coding", "amount": 1},
+    ]
+    return parse_policy(data, "eligibility")
+
+
+POLICY = eligibility_policy()
+GRANT_POOL = (
+    ("baseline", "baseline:2026-11:person:1:operational"),
+    ("team_pool", "team_pool:2026-11:team:1"),
+    ("burst", "burst:req-1"),
+    ("manual", "manual:1"),
+    ("project", "project:2026-11:project:1"),
+    ("reserved", "reserved:2026-11:reserved:sec"),
+    ("reserved", "reserved:2026-11:reserved:free"),
+    ("reserved", "reserved:2026-11:reserved:gone"),  # a pool the policy no longer names
+)
+
+
+def test_a_member_by_email_or_team_draws_and_anyone_else_is_told_what_they_are_not_in():
+    from budgets.draws import Drawer, eligible_grants
+
+    grants = [KG(i, kind, key) for i, (kind, key) in enumerate(GRANT_POOL)]
+    outsider = eligible_grants(grants, POLICY, Drawer("bob@x.io", "Sales"), "Apollo")
+    assert [g.idempotency_key for g in outsider.grants if g.kind in ("project", "reserved")] == [
+        "reserved:2026-11:reserved:free",
+        "reserved:2026-11:reserved:gone",
+    ]
+    assert outsider.not_member_of == ("project Apollo", "reserved pool sec")
+    insider = eligible_grants(grants, POLICY, Drawer("ANN@x.io", "security"), "Apollo")
+    assert insider.grants == grants and insider.not_member_of == ()
+
+
+@given(
+    picks=st.lists(st.integers(0, len(GRANT_POOL) - 1), max_size=12),
+    email=st.sampled_from(["ann@x.io", "bob@x.io", None]),
+    team=st.sampled_from(["Security", "Sales", None]),
+    project=st.sampled_from(["Apollo", "Open", None]),
+)
+def test_eligibility_only_removes_restricted_pools_and_keeps_the_order(picks, email, team, project):
+    from budgets.draws import Drawer, eligible_grants
+
+    grants = [KG(n, *GRANT_POOL[i]) for n, i in enumerate(picks)]
+    result = eligible_grants(grants, POLICY, Drawer(email, team), project)
+    assert result.grants == [g for g in grants if g in result.grants]  # a sub-list, in order
+    for g in grants:
+        if g.kind not in ("project", "reserved") or (g.kind == "project" and project != "Apollo"):
+            assert g in result.grants
+    assert len(set(result.not_member_of)) == len(result.not_member_of)
+    assert bool(result.not_member_of) == (len(result.grants) < len(grants))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,116 @@ def test_a_baseline_split_adds_up_exactly():
         parts = policy.baseline_split(baseline)
         assert sum(parts.values()) == baseline
         assert parts["exploration"] == baseline * 2 // 10
+
+
+def with_pools(projects=None, reserved=None) -> dict[str, Any]:
+    data = with_changes()
+    if projects is not None:
+        data["projects"] = projects
+    if reserved is not None:
+        data["reserved_pools"] = reserved
+    return data
+
+
+LAUNCH = {
+    "name": "launch week",
+    "use_case": "ad-copy",
+    "amount": 1_000,
+    "starts": date(2026, 12, 7),
+    "ends": date(2026, 12, 13),
+    "owner": "mia@acme.test",
+    "teams": ["Marketing"],
+}
+
+
+def test_project_members_and_teams_are_read_and_admit_only_them():
+    policy = parse_policy(
+        with_pools(
+            projects=[
+                {
+                    "name": "Apollo",
+                    "owner": "mia@acme.test",
+                    "budget": 5,
+                    "members": ["Ann@Acme.test"],
+                    "teams": ["Growth Marketing"],
+                }
+            ]
+        )
+    )
+    members = policy.projects["Apollo"].members
+    assert members.admits("ann@acme.test", None)
+    assert members.admits("bob@acme.test", "growth marketing")
+    assert not members.admits("bob@acme.test", "Finance")
+    assert policy.has_members
+    assert not load_policy().has_members  # the default names no members: open to everyone
+
+
+def test_a_project_member_that_is_not_an_email_points_to_teams():
+    data = with_pools(
+        projects=[{"name": "A", "owner": "o@x.io", "budget": 1, "members": ["Marketing"]}]
+    )
+    (reason,) = reasons_for(data, "projects[0].members")
+    assert "'Marketing'" in reason and "not an email" in reason and "teams" in reason
+
+
+@pytest.mark.parametrize("team", ["", "  Marketing", "ann@acme.test", "Mar\nketing", "x" * 201])
+def test_a_project_team_that_is_not_a_valid_team_name_is_a_problem(team: str):
+    data = with_pools(projects=[{"name": "A", "owner": "o@x.io", "budget": 1, "teams": [team]}])
+    (reason,) = reasons_for(data, "projects[0].teams")
+    assert repr(team) in reason
+
+
+def test_a_reserved_pools_eligible_teams_must_be_a_list_of_names():
+    data = with_pools(reserved=[{"name": "r", "use_case": "coding", "amount": 1, "teams": "Eng"}])
+    assert reasons_for(data, "reserved_pools[0].teams") == ["must be a list of strings"]
+
+
+def test_a_launch_pool_is_read_with_its_window_owner_and_members():
+    policy = parse_policy(with_pools(reserved=[LAUNCH]))
+    (pool,) = policy.launch_pools
+    assert pool.days == 7 and pool.owner == "mia@acme.test"
+    start, end = pool.window(policy.periods.zone)
+    assert (start.isoformat(), end.isoformat()) == (
+        "2026-12-07T00:00:00+00:00",
+        "2026-12-14T00:00:00+00:00",
+    )
+    assert policy.reserved_pool_of_grant(pool.grant_key) == pool
+
+
+def test_a_launch_pool_that_ends_before_it_starts_is_a_problem():
+    data = with_pools(reserved=[{**LAUNCH, "ends": date(2026, 12, 6)}])
+    (reason,) = reasons_for(data, "reserved_pools[0].ends")
+    assert "2026-12-06" in reason and "before starts" in reason
+
+
+def test_a_launch_pool_needs_both_dates_an_owner_email_and_members():
+    data = with_pools(reserved=[{**LAUNCH, "ends": None, "owner": "mia", "teams": []}])
+    del data["reserved_pools"][0]["ends"]
+    assert reasons_for(data, "reserved_pools[0].ends") == [
+        "a launch pool needs both starts and ends"
+    ]
+    data = with_pools(reserved=[{k: v for k, v in LAUNCH.items() if k not in ("owner", "teams")}])
+    assert "is required" in reasons_for(data, "reserved_pools[0].owner")[0]
+    assert "members" in reasons_for(data, "reserved_pools[0].members")[0]
+    data = with_pools(reserved=[{**LAUNCH, "owner": "mia"}])
+    assert "email" in reasons_for(data, "reserved_pools[0].owner")[0]
+
+
+def test_a_launch_pool_date_that_is_not_a_date_is_a_problem():
+    data = with_pools(reserved=[{**LAUNCH, "starts": "next monday"}])
+    (reason,) = reasons_for(data, "reserved_pools[0].starts")
+    assert "must be a date such as 2026-12-07" in reason
+
+
+def test_launch_pools_of_one_name_must_not_overlap_but_may_recur():
+    later = {**LAUNCH, "starts": date(2027, 3, 1), "ends": date(2027, 3, 7)}
+    assert len(parse_policy(with_pools(reserved=[LAUNCH, later])).launch_pools) == 2
+    overlapping = {**LAUNCH, "starts": date(2026, 12, 13), "ends": date(2026, 12, 20)}
+    (reason,) = reasons_for(with_pools(reserved=[LAUNCH, overlapping]), "reserved_pools[1].starts")
+    assert "overlaps" in reason and "2026-12-07" in reason
+
+
+def test_two_reserved_pools_of_one_name_are_a_problem_unless_launch_windows():
+    pool = {"name": "r", "use_case": "coding", "amount": 1}
+    (reason,) = reasons_for(with_pools(reserved=[pool, pool]), "reserved_pools[1].name")
+    assert "duplicate reserved pool 'r'" in reason

@@ -354,11 +354,67 @@ def _authorize_samples() -> list[dict[str, Any]]:
         ),
         a.Decision(True, 0, None, a.PROHIBITED, False, 12_000, {**facts, "policy_reason": "No."}),
         a.Decision(True, 900_000, "team_pool", a.WITHIN_BUDGET, False, 12_000, facts),
+        a.Decision(
+            False,
+            0,
+            None,
+            a.UNKNOWN_PROJECT,
+            True,
+            12_000,
+            {**facts, "project": "Hermes", "projects": [f"P{i}" for i in range(12)]},
+        ),
+        a.Decision(
+            True,
+            900_000,
+            "baseline",
+            a.WITHIN_BUDGET,
+            True,
+            12_000,
+            {**facts, "not_member_of": ["project Apollo", "reserved pool launch week"]},
+        ),
     ]
     return [{"decision": d} for d in decisions]
 
 
 SAMPLES["authorize_reason"] = _authorize_samples()
+
+
+def _launch_report_samples() -> list[dict[str, Any]]:
+    from datetime import date
+
+    from bot.core.presenters.launches import launch_report_context
+    from budgets.launches import LaunchReport, Span
+
+    def report(window: Span, before: Span, days: int = 7) -> dict[str, Any]:
+        return launch_report_context(
+            LaunchReport(
+                "launch week",
+                "ad-copy",
+                "mia@acme.test",
+                1,
+                400,
+                300,
+                100,
+                3,
+                window,
+                before,
+                "launch:2026-11-16:launch week",
+            )
+        )
+
+    return [
+        report(
+            Span(date(2026, 11, 16), date(2026, 11, 22), 400, 8),
+            Span(date(2026, 11, 9), date(2026, 11, 15), 200, 2),
+        ),
+        report(
+            Span(date(2026, 11, 16), date(2026, 11, 16), 10, 0),
+            Span(date(2026, 11, 15), date(2026, 11, 15), 0, 0),
+        ),
+    ]
+
+
+SAMPLES["launch_report"] = _launch_report_samples()
 
 # Scoring and recognition (issue 8): samples live in their own module.
 from tests.unit.core.scoring_samples import SCORING_SAMPLES  # noqa: E402
