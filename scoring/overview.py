@@ -38,13 +38,13 @@ from scoring.plans import planned_tokens
 from scoring.review import (
     MIN_ARTIFACTS,
     FlagCount,
-    _flag_counts,  # the review's own counting: the same figures in chat and on the page
-    _people_in_scope,
-    _team_plans,
+    flag_counts,  # the review's own counting: the same figures in chat and on the page
     month_before,
     month_window,
+    people_in_scope,
     quarter_before,
     quarter_window,
+    team_plans,
 )
 from scoring.rollups import current_rollups, window_sums
 from storage.models import PromptTemplate, Team
@@ -207,7 +207,7 @@ def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
 
 class _Plans:
     """The scope's planned tokens per window, through `planned_tokens` and the review's
-    `_team_plans`, asked once per budget period and window length (their only inputs besides
+    `team_plans`, asked once per budget period and window length (their only inputs besides
     the directory), so a quarter's 14 weeks cost two reads of the directory, not 14."""
 
     def __init__(self, session: Session, policy: Policy, people: dict[int, Any]):
@@ -218,8 +218,8 @@ class _Plans:
         key = (period_for(self.policy.periods, window.start).key, window.days)
         if key not in self.found:
             plans = planned_tokens(self.session, self.policy, window)
-            team_plans = _team_plans(self.session, self.policy, window, plans, self.people)
-            self.found[key] = sum(team_plans.values())
+            by_team = team_plans(self.session, self.policy, window, plans, self.people)
+            self.found[key] = sum(by_team.values())
         return self.found[key]
 
 
@@ -249,7 +249,7 @@ def build_overview(
     answer at hand; see also `store_rollups`), so a month or a quarter costs its edge days and
     the running week, not its events. People with a budget are the active people in scope
     whose tier has a baseline; active ones spent budget tokens in the window."""
-    people = _people_in_scope(session, person_ids)
+    people = people_in_scope(session, person_ids)
     ids = None if person_ids is None else list(people)
     previous = previous_window(policy, window)
     weeks = trend_weeks(policy, window, now)
@@ -287,7 +287,7 @@ def build_overview(
             people_with_budgets=with_budgets,
             people_active=active,
             planned=plans(w),
-            flags=_flag_counts(session, policy, w, scope_ids),
+            flags=flag_counts(session, policy, w, scope_ids),
         )
 
     return Overview(
@@ -355,7 +355,7 @@ def window_rows(
 
 
 def _ids(session: Session, person_ids: Iterable[int] | None) -> list[int] | None:
-    return None if person_ids is None else list(_people_in_scope(session, person_ids))
+    return None if person_ids is None else list(people_in_scope(session, person_ids))
 
 
 def teams_by_use_case(
