@@ -8,7 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import replace
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -166,6 +168,44 @@ async def test_sign_out_needs_the_pages_csrf_token_and_ends_the_session(client, 
     with services.db.read() as session:
         assert session.scalar(select(DashboardSession.ended_at)) is not None
     assert (await page(client, "/dashboard"))[0] == 401
+
+
+async def test_an_oversized_form_is_a_413_page_that_names_the_limit_and_changes_nothing(
+    services, org
+):
+    services.settings = replace(services.settings, max_body_bytes=4_000)
+    async with TestClient(TestServer(build_app(services))) as small:
+        await sign_in(small, services, "ann@acme.test")
+        _, html = await page(small, "/dashboard")
+        padded = {"csrf": csrf_of(html), "note": "x" * 5_000}
+        response = await small.post("/dashboard/sign-out", data=padded, allow_redirects=False)
+        assert response.status == 413
+        text = await response.text()
+        assert "larger than 4,000 bytes" in text and "nothing was done" in text
+        assert (await page(small, "/dashboard"))[0] == 200  # still signed in
+
+        async def chunks():  # no Content-Length: aiohttp's own limit answers with the page too
+            body = urlencode(padded).encode()
+            for start in range(0, len(body), 1024):
+                yield body[start : start + 1024]
+
+        response = await small.post(
+            "/dashboard/sign-out",
+            data=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            allow_redirects=False,
+        )
+        assert response.status == 413 and "larger than 4,000 bytes" in await response.text()
+        with services.db.read() as session:
+            assert session.scalar(select(DashboardSession.ended_at)) is None
+        small.session.cookie_jar.clear()
+        link = token_of(link_for(services, "ann@acme.test"))
+        response = await small.post(
+            "/dashboard/sign-in", data={"token": link, "check": "y" * 5_000}
+        )
+        assert response.status == 413 and "larger than 4,000 bytes" in await response.text()
+        with services.db.read() as session:
+            assert session.scalar(select(func.count()).select_from(DashboardSession)) == 1
 
 
 async def test_a_session_expires_and_a_tampered_cookie_is_no_session(client, services, clock):
