@@ -227,6 +227,24 @@ class DetectorRun(Base):
     ran_at: Mapped[datetime] = mapped_column()
 
 
+class AuthorizeRefusal(Base):
+    """One authorize call the policy refused (migration 0018): when, whose, why (the
+    decision's reason code) and for what. Written only on refusals, after the answer is
+    decided; the dashboard counts them by reason. No prompt is stored."""
+
+    __tablename__ = "authorize_refusals"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    person_id: Mapped[int | None] = mapped_column(Integer)  # None: the identity is unknown
+    identity: Mapped[str] = mapped_column(String(320))  # as the gateway sent it
+    code: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    use_case: Mapped[str | None] = mapped_column(String(100))
+    project: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_authorize_refusals_at_code", "at", "code"),)
+
+
 # --- usage and outcomes --------------------------------------------------------------------
 
 
