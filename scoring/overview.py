@@ -6,7 +6,8 @@ Nothing here computes a figure a second way. Every sum comes from `scoring.rollu
 `scoring.metrics` (`window_sums` -> `grouped_totals`, the rows `score`, the leaderboard and the
 monthly review read), every ratio is a `Totals` property, plans and flag counts are the
 monthly review's own (`scoring.review`), so for a calendar month and the same people the
-overview says what the review job says in chat (a test holds them together). Windows are a
+overview says what the review job says in chat (a test holds them together). Refused
+authorize calls are `budgets.refusals`' counts by reason. Windows are a
 week (`2026-W49`), a calendar month (`2026-12`, the budget period under a monthly policy) or a
 quarter (`2026-Q4`).
 """
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.refusals import refusals_by_reason
 from budgets.windows import (
     Window,
     last_complete_week,
@@ -129,6 +131,14 @@ class WindowFigures:
     people_active: int  # ... who spent tokens in the window
     planned: int  # baselines pro rata plus team pools (the monthly review's plan)
     flags: tuple[FlagCount, ...]
+    refused: tuple[tuple[str, int], ...] = ()  # refused authorize calls by reason code
+
+    def refused_for(self, code: str) -> int:
+        return dict(self.refused).get(code, 0)
+
+    @property
+    def refused_total(self) -> int:
+        return sum(n for _, n in self.refused)
 
     @property
     def adoption(self) -> float | None:
@@ -143,9 +153,12 @@ class WindowFigures:
         return sum(f.total for f in self.flags)
 
     def measure(self, name: str) -> float | None:
-        """A figure by name: a Totals metric, adoption or variance."""
-        if name in ("adoption", "variance", "flags_total"):
+        """A figure by name: a Totals metric, adoption, variance, a count of exceptions, or
+        `refused:<code>`, the refused calls of one reason."""
+        if name in ("adoption", "variance", "flags_total", "refused_total"):
             return getattr(self, name)
+        if name.startswith("refused:"):
+            return self.refused_for(name.removeprefix("refused:"))
         value = getattr(self.totals, name)
         return None if value is None else float(value)
 
@@ -174,6 +187,7 @@ MEASURES = (
     "cost_micros",
     "variance",
     "flags_total",
+    "refused_total",
 )
 
 
@@ -288,6 +302,7 @@ def build_overview(
             people_active=active,
             planned=plans(w),
             flags=flag_counts(session, policy, w, scope_ids),
+            refused=tuple(sorted(refusals_by_reason(session, w.start, w.end, ids).items())),
         )
 
     return Overview(

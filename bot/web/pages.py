@@ -20,6 +20,14 @@ from bot.core.presenters.flags import view_context
 from bot.core.presenters.spotlight import window_context
 from bot.web.charts import bars_svg, chart_values, trend_svg
 from bot.web.scope import Scope
+from budgets.authorize import (
+    CAPPED,
+    HARD_LIMIT,
+    MODEL_NOT_ALLOWED,
+    PROHIBITED,
+    SOFT_LIMIT,
+    UNKNOWN_PERSON,
+)
 from budgets.balances import balance_for
 from budgets.periods import period_for, previous_period
 from budgets.policy import Policy
@@ -56,6 +64,17 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     "cost_micros": ("Spend", "money", "in money, at the catalog's prices"),
     "variance": ("Budget variance", "signed_pct", "spend against plan (baselines + team pools)"),
     "flags_total": ("Policy exceptions", "count", "gaming flags raised in the period"),
+    "refused_total": ("Refused calls", "count", "gateway calls the policy refused"),
+}
+
+# Refused authorize calls by reason code (budgets.authorize), in the order the policy checks.
+REFUSAL_REASONS: dict[str, str] = {
+    UNKNOWN_PERSON: "Identity not in the directory",
+    PROHIBITED: "Prohibited use case",
+    MODEL_NOT_ALLOWED: "Model not allowed for the use case",
+    CAPPED: "Use case cap reached",
+    HARD_LIMIT: "Budget used up (hard limit)",
+    SOFT_LIMIT: "Overdraft allowance used up (soft limit)",
 }
 
 
@@ -113,24 +132,14 @@ def overview_context(
 ) -> dict[str, Any]:
     overview: Overview = build_overview(session, policy, window, now, scope.person_ids, current)
     hour_value = scoring_settings(policy).hour_value_usd
-    labels = tuple(w.window.key for w in overview.weeks)
-    cards = []
-    for name, (label, kind, meaning) in MEASURES.items():
-        values = [w.measure(name) for w in overview.weeks]
-        cards.append(
-            {
-                "name": name,
-                "label": label,
-                "meaning": meaning,
-                "kind": kind,
-                "value": overview.current.measure(name),
-                "previous": overview.previous.measure(name),
-                "change": overview.change(name),
-                "chart": trend_svg(labels, chart_values(values), kind),
-                "chart_label": f"{label} by week, {labels[0]} to {labels[-1]}: "
-                + ", ".join(_plain_value(v, kind) for v in values),
-            }
-        )
+    cards = [
+        _figure(overview, name, label, kind, meaning)
+        for name, (label, kind, meaning) in MEASURES.items()
+    ]
+    refused = [
+        _figure(overview, f"refused:{code}", label, "count", code)
+        for code, label in REFUSAL_REASONS.items()
+    ]
     current = overview.current
     return {
         "overview": overview,
@@ -142,10 +151,30 @@ def overview_context(
         "people_active": current.people_active,
         "people_with_budgets": current.people_with_budgets,
         "flags": current.flags,
+        "refused": refused,
         "previous_label": window_label(overview.previous.window, policy),
         "previous_key": f"the {round(window.weeks)} weeks before"
         if window.kind == "weeks"
         else overview.previous.window.key,
+    }
+
+
+def _figure(overview: Overview, name: str, label: str, kind: str, meaning: str) -> dict[str, Any]:
+    """One figure of the overview: its value, the previous window's, the change, and its trend
+    by week as a chart with a text equivalent."""
+    labels = tuple(w.window.key for w in overview.weeks)
+    values = [w.measure(name) for w in overview.weeks]
+    return {
+        "name": name,
+        "label": label,
+        "meaning": meaning,
+        "kind": kind,
+        "value": overview.current.measure(name),
+        "previous": overview.previous.measure(name),
+        "change": overview.change(name),
+        "chart": trend_svg(labels, chart_values(values), kind),
+        "chart_label": f"{label} by week, {labels[0]} to {labels[-1]}: "
+        + ", ".join(_plain_value(v, kind) for v in values),
     }
 
 

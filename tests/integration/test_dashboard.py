@@ -294,6 +294,26 @@ async def test_flags_show_to_the_person_and_their_managers_only(client, services
             assert "prompt &lt;b&gt;sent&lt;/b&gt; 40 times" in html
 
 
+@pytest.mark.parametrize(
+    ("email", "prohibited", "unknown"),
+    [(ROLES["finance"], 3, 1), (ROLES["manager"], 2, 0), (ROLES["member"], 2, 0)],
+)
+async def test_refused_calls_show_by_reason_in_the_viewers_scope_against_the_month_before(
+    client, services, org, email, prohibited, unknown
+):
+    """Finance sees every refusal (a stranger's too), Mia her reports' (Ann's, not Dan's), Ann
+    her own; October had one of Ann's."""
+    await sign_in(client, services, email)
+    status, html = await page(client, f"/dashboard?period={MONTH}")
+    assert status == 200
+    assert figure(html, "refused:prohibited") == str(prohibited)
+    assert figure(html, "refused:unknown_person") == str(unknown)
+    assert figure(html, "refused_total") == str(prohibited + unknown)
+    row = re.search(r'data-reason="prohibited".*?</tr>', html, re.S).group(0)
+    assert f"{(prohibited / 1 - 1) * 100:+.0f}%" in row and "vs 1" in row
+    assert "Prohibited use case" in row and "by week, 2026-W" in row
+
+
 # --- the same figures as the chat ----------------------------------------------------------
 
 
