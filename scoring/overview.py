@@ -48,7 +48,7 @@ from scoring.review import (
     quarter_window,
     team_plans,
 )
-from scoring.rollups import current_rollups, window_sums
+from scoring.rollups import current_rollups, is_stored_kind, window_sums
 from storage.models import PromptTemplate, Team
 
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
@@ -204,9 +204,10 @@ def trend_weeks(policy: Policy, window: Window, now: datetime, minimum: int = 6)
 
 def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
     """`window` as disjoint parts whose sums add up to its own: each ISO week wholly inside it
-    that has ended (read from its rollup when current), and the cut-off parts at its edges and
-    in the running week (aggregated live). Every sum is additive over time, so the totals of
-    the parts are the window's totals, whichever way `window_sums` reads each part."""
+    that has ended, and the whole days its edges share with a week once they have ended (both
+    read from their rollups when current: `scoring.rollups.STORED_KINDS`), and what falls in
+    the running week (aggregated live). Every sum is additive over time, so the totals of the
+    parts are the window's totals, whichever way `window_sums` reads each part."""
     if window.kind == "week":
         return [window]
     parts = []
@@ -215,8 +216,28 @@ def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
         if (start, end) == (week.start, week.end) and week.end <= now:
             parts.append(week)
         elif start < end:
-            parts.append(Window(f"{window.key}/{week.key}", "part", start, end))
+            parts.append(edge_days(policy, week, start, end, window.key, now))
     return parts
+
+
+def edge_days(
+    policy: Policy, week: Window, start: datetime, end: datetime, owner: str, now: datetime
+) -> Window:
+    """The days [start, end) of `week` at the edge of a window keyed `owner`: once ended, a
+    "days" window keyed by the week and the days (`2026-W44-6`: its first 6 days, `2026-W44+6`:
+    from its 7th day), the same key whichever window it is cut for, so one rollup serves the
+    month, the quarter and the previous period alike; else a live "part"."""
+    zone = policy.periods.zone
+    first = week.start.astimezone(zone).date()
+    if end <= now and start == week.start:
+        return Window(
+            f"{week.key}-{(end.astimezone(zone).date() - first).days}", "days", start, end
+        )
+    if end <= now and end == week.end:
+        return Window(
+            f"{week.key}+{(start.astimezone(zone).date() - first).days}", "days", start, end
+        )
+    return Window(f"{owner}/{week.key}", "part", start, end)
 
 
 class _Plans:
@@ -276,13 +297,13 @@ def build_overview(
     eligible = {pid for pid, row in people.items() if row.active and row.tier in tiers}
     totals: dict[str, Totals] = {}
     spenders: dict[str, set[int]] = {}
-    stored = [w for w in sub_windows if w.kind == "week" and w.key in current]
+    stored = [w for w in sub_windows if is_stored_kind(w) and w.key in current]
     if stored:  # rollups: cheap to read twice, once per window and once per spender
         rows = window_sums(session, stored, now, current=current)
         by_window = grouped_totals(session, rows, ("window",), ids)
         totals.update((key[0], t) for key, t in by_window.items())
         spenders.update(_spenders(session, rows, eligible))
-    live = [w for w in sub_windows if not (w.kind == "week" and w.key in current)]
+    live = [w for w in sub_windows if not (is_stored_kind(w) and w.key in current)]
     if live:  # aggregated from the events: read once, per window and person
         rows = window_sums(session, live, now, current=current)
         for (key, pid), t in grouped_totals(session, rows, ("window", "person_id"), ids).items():

@@ -68,6 +68,17 @@ from storage.models import (
 
 # --- weekly rollups ------------------------------------------------------------------------
 
+# What is stored: ISO weeks ("week"), and the whole days a calendar month or quarter shares
+# with a week at its edges ("days", keyed `2026-W44+6` for a week's last days from its 7th,
+# `2026-W44-6` for its first 6), so those views read sums too. Both are built, checked and read
+# alike; nothing reads a "days" rollup as a week (baselines and scores ask for week keys).
+STORED_KINDS = ("week", "days")
+
+
+def is_stored_kind(window: Window) -> bool:
+    """Whether `window` is read from a stored rollup once it is closed and current."""
+    return window.kind in STORED_KINDS
+
 
 def _event_counts(session: Session, window: Window) -> tuple[int, int]:
     def count(table: Any) -> int:
@@ -145,7 +156,7 @@ def current_weeks(
     """The closed weeks among `windows` whose stored rollup, and summaries, are current. With
     `store`, what is not current is built first (the caller commits): a stale rollup with its
     summaries, or only the summaries when the templates changed since."""
-    closed = [w for w in windows if w.kind == "week" and w.end <= now]
+    closed = [w for w in windows if is_stored_kind(w) and w.end <= now]
     if not closed:
         return CurrentWeeks(set(), set())
     stored = {
@@ -429,7 +440,7 @@ def window_sums(
     if current is None:
         current = current_rollups(session, windows, now, store=store)
     r = ScoringRollup.__table__
-    stored = sorted({w.key for w in windows if w.kind == "week" and w.key in current})
+    stored = sorted({w.key for w in windows if is_stored_kind(w) and w.key in current})
     parts: list[Select[Any]] = []
     if stored:
         parts.append(

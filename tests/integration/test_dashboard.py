@@ -9,7 +9,7 @@ import csv
 import io
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -25,7 +25,10 @@ from budgets.periods import period_for
 from budgets.spend import forecast
 from budgets.windows import last_complete_week
 from message_templates import format_money, format_pct, format_tokens
+from scoring.metrics import grouped_totals
+from scoring.overview import pieces, window_by_key
 from scoring.review import build_review
+from scoring.rollups import current_rollups, window_sums
 from storage.models import DashboardSession, DashboardSignIn
 from tests.conftest import run_together
 from tests.integration.cli_support import tokenbot
@@ -39,7 +42,7 @@ from tests.integration.dashboard_support import (
     seed_org,
     token_of,
 )
-from tests.integration.governance_support import say
+from tests.integration.governance_support import call, record, say
 
 # What a browser sends when a person opens a link (chat previews and scanners do not).
 BROWSER = {"Sec-Fetch-Mode": "navigate"}
@@ -499,3 +502,36 @@ def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again
     assert tokens() == before
     ticks[0] = 61.0
     assert tokens() == before + 100_000
+
+
+def test_a_months_edge_days_are_read_from_their_own_rollup_and_add_up_to_the_events(
+    services, org, clock
+):
+    """November 2026 starts on a Sunday: its first day is week 44's 7th, stored as
+    `2026-W44+6`; October's end is the same week's first 6 days, `2026-W44-6`. Read from those
+    rollups, each month's sums are the events' sums."""
+    policy, now = services.policy, clock()
+    edges = (datetime(2026, 11, 1, 12, tzinfo=UTC), datetime(2026, 10, 31, 12, tzinfo=UTC))
+    record(services, [call("ann@acme.test", at, tokens=3_000) for at in edges])
+    november = window_by_key(policy, MONTH, now)
+    october = window_by_key(policy, "2026-10", now)
+    with services.db.unit_of_work() as uow:
+        parts = {w: pieces(policy, w, now) for w in (november, october)}
+        keys = {w.key: [(p.key, p.kind) for p in found] for w, found in parts.items()}
+        assert keys[MONTH][0] == ("2026-W44+6", "days")
+        assert keys["2026-10"][0] == ("2026-W40+3", "days")
+        assert keys["2026-10"][-1] == ("2026-W44-6", "days")
+        stored = current_rollups(uow.session, [*parts[november], *parts[october]], now, store=True)
+        uow.commit()
+    assert {"2026-W44+6", "2026-W44-6", "2026-W40+3"} <= stored
+    with services.db.read() as session:
+        for window, found in parts.items():
+            from_rollups = grouped_totals(
+                session, window_sums(session, found, now, current=stored), ()
+            )
+            live = grouped_totals(
+                session, window_sums(session, [replace(window, kind="live")], now), ()
+            )
+            assert from_rollups == live and live[()].tokens > 0, window.key
+        edge = window_sums(session, [parts[november][0]], now, current=stored)
+        assert grouped_totals(session, edge, ())[()].events == 1  # the 1 November call
