@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.refusals import refusals_by_reason
+from budgets.spend import SpendRow, spend_rows_of
 from budgets.windows import (
     Window,
     last_complete_week,
@@ -48,7 +49,7 @@ from scoring.review import (
     quarter_window,
     team_plans,
 )
-from scoring.rollups import current_rollups, is_stored_kind, window_sums
+from scoring.rollups import current_rollups, is_stored_kind, window_spend, window_sums
 from storage.models import PromptTemplate, Team
 
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
@@ -513,3 +514,20 @@ def totals_by(
     ids = _ids(session, person_ids)
     rows = window_rows(session, policy, window, now, current)
     return {key[0]: t for key, t in grouped_totals(session, rows, (by,), ids).items()}
+
+
+def spend_in(
+    session: Session,
+    policy: Policy,
+    window: Window,
+    now: datetime,
+    person_ids: Iterable[int] | None = None,
+    current: set[str] | None = None,
+) -> list[SpendRow]:
+    """`budgets.spend.spend_rows` of `window` (by team, project, use case and model), read
+    from the stored spend of its `pieces` where current: the finance page and its chargeback
+    CSV. The same sums as the events give (a test holds them equal)."""
+    parts = pieces(policy, window, now)
+    if current is None:
+        current = current_rollups(session, parts, now, store=False)
+    return spend_rows_of(session, window_spend(parts, current), person_ids)

@@ -626,6 +626,25 @@ class ScoringRollup(Base):
     __table_args__ = {"sqlite_with_rowid": False}
 
 
+class ScoringSpendRollup(Base):
+    """Projection: one person's attributed usage in one project, use case and model in one
+    stored window of `ScoringRollup` (a closed ISO week, or a period's edge days), built and
+    checked with it (migration 0018), so finance and the chargeback read sums, not events
+    ("" where usage named no project or use case)."""
+
+    __tablename__ = "scoring_spend_rollups"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
 class ScoringWeek(Base):
     """A week whose rollup is built, with the usage and outcome counts it was built from: the
     rollup is current while those counts hold (usage and outcomes are append-only; verifying

@@ -51,9 +51,8 @@ from bot.web.pages import (
 )
 from bot.web.scope import Scope, may_see_person, scope_of
 from bot.web.templates import build_web_env
-from budgets.spend import spend_rows
 from budgets.windows import last_complete_week
-from scoring.overview import overview_windows, pieces
+from scoring.overview import overview_windows, pieces, spend_in
 from scoring.score import store_scored_weeks
 from storage.models import Person
 
@@ -370,7 +369,11 @@ class Dashboard:
         if not scope.sees_groups:
             return self.forbidden(request)
         window = self._window(request)
-        rows = await self._read(lambda s: spend_rows(s, window.start, window.end, scope.person_ids))
+        policy, now = self.services.policy, self.services.clock()
+        current = await self._current(pieces(policy, window, now))
+        rows = await self._read(
+            lambda s: spend_in(s, policy, window, now, scope.person_ids, current)
+        )
         return web.Response(
             body=chargeback_csv(window.key, rows).encode("utf-8"),
             content_type="text/csv",

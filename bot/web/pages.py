@@ -31,7 +31,7 @@ from budgets.authorize import (
 from budgets.balances import balance_for
 from budgets.periods import period_for, previous_period
 from budgets.policy import Policy
-from budgets.spend import forecast, lapsed, spend_by, spend_rows
+from budgets.spend import forecast, lapsed, spend_by
 from budgets.windows import Window, last_complete_week
 from scoring.config import scoring_settings
 from scoring.flags import flags_of, may_view
@@ -42,6 +42,7 @@ from scoring.overview import (
     month_key,
     previous_window,
     quarter_key,
+    spend_in,
     team_names,
     teams_by_use_case,
     totals_by,
@@ -249,7 +250,7 @@ def finance_context(
     names = team_names(session)
     teams = totals_by(session, policy, window, now, "team_id", scope.person_ids, current)
     use_cases = totals_by(session, policy, window, now, "use_case", scope.person_ids, current)
-    rows = spend_rows(session, window.start, window.end, scope.person_ids)
+    rows = spend_in(session, policy, window, now, scope.person_ids, current)
     by_team = _by_cost(
         (names.get(t, "No team") if t is not None else "No team", x.tokens, x.cost_micros)
         for t, x in teams.items()

@@ -10,6 +10,7 @@ import io
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from urllib.parse import urlencode
 
 import pytest
@@ -22,11 +23,11 @@ from bot.core.signin import redeem_link, token_hash
 from bot.server import build_app
 from bot.web.config import WebSettings
 from budgets.periods import period_for
-from budgets.spend import forecast
+from budgets.spend import forecast, spend_rows
 from budgets.windows import last_complete_week
 from message_templates import format_money, format_pct, format_tokens
 from scoring.metrics import grouped_totals
-from scoring.overview import pieces, window_by_key
+from scoring.overview import pieces, spend_in, window_by_key
 from scoring.review import build_review
 from scoring.rollups import current_rollups, window_sums
 from storage.models import DashboardSession, DashboardSignIn
@@ -393,6 +394,55 @@ async def test_the_chargeback_csv_adds_up_to_the_finance_page_and_is_formula_saf
     assert "'" + FORMULA_PROJECT in projects and FORMULA_PROJECT not in projects
     teams = {r["team"] for r in rows}
     assert teams == {"Marketing", "R&D <Labs>"}  # CSV is not HTML: no entities
+
+
+@pytest.mark.parametrize("period", [MONTH, "4W", "2026-Q4"])
+def test_finance_reads_stored_spend_that_equals_the_events_for_every_scope(
+    services, org, clock, period
+):
+    """Spend by team, project, use case and model from the stored rollups (edges included)
+    is what the events say, for the org and for Mia's reports."""
+    policy, now = services.policy, clock()
+    window = window_by_key(policy, period, now)
+    with services.db.unit_of_work() as uow:
+        stored = current_rollups(uow.session, pieces(policy, window, now), now, store=True)
+        uow.commit()
+    assert stored
+    reports = [org["ann@acme.test"].id, org["bob@acme.test"].id]
+    with services.db.read() as session:
+        for scope in (None, reports):
+            rows = spend_in(session, policy, window, now, scope, stored)
+            assert rows == spend_rows(session, window.start, window.end, scope)
+            assert rows and all(r.events > 0 for r in rows)
+
+
+async def test_the_finance_pages_spend_by_team_is_the_monthly_reports(
+    client, services, clean_database
+):
+    """`tokenbot report --month` (the review job's figures, for finance tools) against the
+    finance page of the same month: each team's spend and budget tokens."""
+    done = tokenbot("report", "--month", MONTH, "--format", "csv", database_url=clean_database)
+    assert done.returncode == 0, done.stderr
+    report: dict[str, dict[str, int]] = {}
+    for row in csv.DictReader(io.StringIO(done.stdout)):
+        if row["section"] == "team" and row["measure"] in ("tokens", "cost_micros"):
+            report.setdefault(row["team"], {})[row["measure"]] = int(float(row["value"]))
+    await sign_in(client, services, ROLES["finance"])
+    _, html = await page(client, f"/dashboard/finance?period={MONTH}")
+    table = html.split("Spend by team", 1)[1].split("</table>", 1)[0]
+    shown = {
+        unescape(name): (cost, tokens)
+        for name, cost, tokens in re.findall(
+            r'<th scope="row">(.*?)</th><td>(.*?)</td><td>(.*?)</td>', table
+        )
+    }
+    spending = {team: f for team, f in report.items() if f["tokens"]}
+    assert set(shown) == set(spending) and len(shown) >= 2
+    for team, figures in spending.items():
+        assert shown[team] == (
+            format_money(figures["cost_micros"]),
+            format_tokens(figures["tokens"]),
+        ), team
 
 
 async def test_the_finance_page_forecasts_the_period_and_splits_spend_by_project_and_model(
