@@ -59,6 +59,19 @@ _ROLLING = re.compile(r"^([1-9]\d?)W$")  # the last N complete weeks: 4W, 13W
 OUTLIER_FACTOR = 1.5  # a team at 1.5x the use case's median (of teams) stands out
 
 
+@dataclass(frozen=True)
+class View:
+    """What a screen asks for: `window` as of `now`, for `person_ids` (None: everyone), reading
+    the closed weeks in `current` from their rollups (a `current_rollups` answer at hand; None:
+    checked here, without building any)."""
+
+    policy: Policy
+    window: Window
+    now: datetime
+    person_ids: Iterable[int] | None = None
+    current: set[str] | None = None
+
+
 # --- windows -------------------------------------------------------------------------------
 
 
@@ -272,19 +285,14 @@ def overview_windows(policy: Policy, window: Window, now: datetime) -> list[Wind
     return list({w.key: w for w in found}.values())
 
 
-def build_overview(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> Overview:
-    """The window, the one before it and the weeks of its trend, for `person_ids` (None: all).
-    Closed weeks are read from their rollups when current (`current`: a `current_rollups`
-    answer at hand; see also `store_rollups`), so a month or a quarter costs its edge days and
-    the running week, not its events. People with a budget are the active people in scope
-    whose tier has a baseline; active ones spent budget tokens in the window."""
+def build_overview(session: Session, view: View) -> Overview:
+    """The window, the one before it and the weeks of its trend, for the view's people.
+    Closed weeks and edge days are read from their rollups when current (see also
+    `store_rollups`), so a month or a quarter costs the running week, not its events. People
+    with a budget are the active people in scope whose tier has a baseline; active ones spent
+    budget tokens in the window."""
+    policy, window, now, person_ids = view.policy, view.window, view.now, view.person_ids
+    current = view.current
     people = people_in_scope(session, person_ids)
     ids = None if person_ids is None else list(people)
     previous = previous_window(policy, window)
@@ -383,30 +391,27 @@ def team_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Team.id, Team.name)).all())
 
 
-def window_rows(
-    session: Session, policy: Policy, window: Window, now: datetime, current: set[str] | None = None
-) -> Any:
-    """`window_sums` rows of the window's `pieces`: grouped without "window", the window's.
-    `current`: a `current_rollups` answer at hand (it costs two counts per week)."""
-    return window_sums(session, pieces(policy, window, now), now, current=current)
+def window_rows(session: Session, view: View) -> Any:
+    """`window_sums` rows of the view's window's `pieces`: grouped without "window", the
+    window's."""
+    return window_sums(
+        session, pieces(view.policy, view.window, view.now), view.now, current=view.current
+    )
 
 
-def _ids(session: Session, person_ids: Iterable[int] | None) -> list[int] | None:
-    return None if person_ids is None else list(people_in_scope(session, person_ids))
+def view_totals(session: Session, view: View, by: Sequence[str]) -> dict[tuple[Any, ...], Totals]:
+    """The view's totals grouped `by` (team_id, use_case, template_id, ...), for its people."""
+    ids = None if view.person_ids is None else list(people_in_scope(session, view.person_ids))
+    return grouped_totals(session, window_rows(session, view), by, ids)
 
 
-def teams_by_use_case(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> dict[str, list[TeamUseCase]]:
+def team_label(names: dict[int, str], team_id: int | None) -> str:
+    return names.get(team_id, "No team") if team_id is not None else "No team"
+
+
+def teams_by_use_case(session: Session, view: View) -> dict[str, list[TeamUseCase]]:
     """Per use case (uncategorised work left out), each team's totals, outliers marked."""
-    ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now, current)
-    grouped = grouped_totals(session, rows, ("use_case", "team_id"), ids)
+    grouped = view_totals(session, view, ("use_case", "team_id"))
     names = team_names(session)
     by_use_case: dict[str, dict[int | None, Totals]] = {}
     for (use_case, team_id), totals in grouped.items():
@@ -423,7 +428,7 @@ def teams_by_use_case(
             (
                 TeamUseCase(
                     team_id,
-                    names.get(team_id, "No team") if team_id is not None else "No team",
+                    team_label(names, team_id),
                     use_case,
                     totals,
                     tuple(
@@ -460,25 +465,14 @@ class Rework:
     totals: Totals
 
 
-def workflows(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> tuple[list[Workflow], list[Rework]]:
+def workflows(session: Session, view: View) -> tuple[list[Workflow], list[Rework]]:
     """Use cases and templates by accepted output per 1,000 tokens (best first), and where
     rework concentrates: team and use case by revision burden, from `MIN_ARTIFACTS` edited
     results (the review's hot spots, not cut to its top five)."""
-    ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now, current)
     names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).all())
     found = [
         Workflow(uc, template or None, names.get(template) if template else None, t)
-        for (uc, template), t in grouped_totals(
-            session, rows, ("use_case", "template_id"), ids
-        ).items()
+        for (uc, template), t in view_totals(session, view, ("use_case", "template_id")).items()
         if uc and (t.tokens or t.artifacts)
     ]
     found.sort(
@@ -491,8 +485,8 @@ def workflows(
     )
     teams = team_names(session)
     rework = [
-        Rework(teams.get(team_id, "No team") if team_id is not None else "No team", uc, t)
-        for (team_id, uc), t in grouped_totals(session, rows, ("team_id", "use_case"), ids).items()
+        Rework(team_label(teams, team_id), uc, t)
+        for (team_id, uc), t in view_totals(session, view, ("team_id", "use_case")).items()
         if uc and t.edited >= MIN_ARTIFACTS
     ]
     rework.sort(
@@ -501,33 +495,17 @@ def workflows(
     return found, rework
 
 
-def totals_by(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    by: str,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> dict[Any, Totals]:
+def totals_by(session: Session, view: View, by: str) -> dict[Any, Totals]:
     """Totals per team_id or use_case (spend by team and by use case on the finance page)."""
-    ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now, current)
-    return {key[0]: t for key, t in grouped_totals(session, rows, (by,), ids).items()}
+    return {key[0]: t for key, t in view_totals(session, view, (by,)).items()}
 
 
-def spend_in(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> list[SpendRow]:
-    """`budgets.spend.spend_rows` of `window` (by team, project, use case and model), read
-    from the stored spend of its `pieces` where current: the finance page and its chargeback
-    CSV. The same sums as the events give (a test holds them equal)."""
-    parts = pieces(policy, window, now)
+def spend_in(session: Session, view: View) -> list[SpendRow]:
+    """`budgets.spend.spend_rows` of the view's window (by team, project, use case and
+    model), read from the stored spend of its `pieces` where current: the finance page and
+    its chargeback CSV. The same sums as the events give (a test holds them equal)."""
+    parts = pieces(view.policy, view.window, view.now)
+    current = view.current
     if current is None:
-        current = current_rollups(session, parts, now, store=False)
-    return spend_rows_of(session, window_spend(parts, current), person_ids)
+        current = current_rollups(session, parts, view.now, store=False)
+    return spend_rows_of(session, window_spend(parts, current), view.person_ids)

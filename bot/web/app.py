@@ -52,7 +52,7 @@ from bot.web.pages import (
 from bot.web.scope import Scope, may_see_person, scope_of
 from bot.web.templates import build_web_env
 from budgets.windows import last_complete_week
-from scoring.overview import overview_windows, pieces, spend_in
+from scoring.overview import View, overview_windows, pieces, spend_in
 from scoring.score import store_scored_weeks
 from storage.models import Person
 
@@ -326,6 +326,14 @@ class Dashboard:
         does); remembered for a minute (bot.web.freshness)."""
         return await asyncio.to_thread(self.freshness.current, windows, self.services.clock())
 
+    async def _view(self, request: web.Request) -> View:
+        """The `?period=` window for the viewer's scope, with its closed weeks' rollups
+        current (`_current`)."""
+        window = self._window(request)
+        policy, now = self.services.policy, self.services.clock()
+        current = await self._current(pieces(policy, window, now))
+        return View(policy, window, now, request[SCOPE].person_ids, current)
+
     def _period_context(self, window) -> dict[str, Any]:  # noqa: ANN001
         policy = self.services.policy
         return {
@@ -338,9 +346,8 @@ class Dashboard:
         window = self._window(request)
         policy, now, scope = self.services.policy, self.services.clock(), request[SCOPE]
         current = await self._current(overview_windows(policy, window, now))
-        context = await self._read(
-            lambda s: overview_context(s, policy, scope, window, now, current)
-        )
+        view = View(policy, window, now, scope.person_ids, current)
+        context = await self._read(lambda s: overview_context(s, view))
         return self.page(request, "overview", "overview", **self._period_context(window), **context)
 
     async def grouped_page(
@@ -349,11 +356,9 @@ class Dashboard:
         scope: Scope = request[SCOPE]
         if not scope.sees_groups:
             return self.forbidden(request)
-        window = self._window(request)
-        policy, now = self.services.policy, self.services.clock()
-        current = await self._current(pieces(policy, window, now))
-        context = await self._read(lambda s: build(s, policy, scope, window, now, current))
-        return self.page(request, name, name, **self._period_context(window), **context)
+        view = await self._view(request)
+        context = await self._read(lambda s: build(s, view))
+        return self.page(request, name, name, **self._period_context(view.window), **context)
 
     async def teams(self, request: web.Request) -> web.Response:
         return await self.grouped_page(request, "teams", teams_context)
@@ -368,12 +373,9 @@ class Dashboard:
         scope: Scope = request[SCOPE]
         if not scope.sees_groups:
             return self.forbidden(request)
-        window = self._window(request)
-        policy, now = self.services.policy, self.services.clock()
-        current = await self._current(pieces(policy, window, now))
-        rows = await self._read(
-            lambda s: spend_in(s, policy, window, now, scope.person_ids, current)
-        )
+        view = await self._view(request)
+        window = view.window
+        rows = await self._read(lambda s: spend_in(s, view))
         return web.Response(
             body=chargeback_csv(window.key, rows).encode("utf-8"),
             content_type="text/csv",

@@ -38,11 +38,13 @@ from scoring.flags import flags_of, may_view
 from scoring.metrics import Totals
 from scoring.overview import (
     Overview,
+    View,
     build_overview,
     month_key,
     previous_window,
     quarter_key,
     spend_in,
+    team_label,
     team_names,
     teams_by_use_case,
     totals_by,
@@ -123,15 +125,9 @@ def window_label(window: Window, policy: Policy) -> str:
     return f"{window.key} ({days})"
 
 
-def overview_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
-    overview: Overview = build_overview(session, policy, window, now, scope.person_ids, current)
+def overview_context(session: Session, view: View) -> dict[str, Any]:
+    overview: Overview = build_overview(session, view)
+    policy, window = view.policy, view.window
     hour_value = scoring_settings(policy).hour_value_usd
     cards = [
         _figure(overview, name, label, kind, meaning)
@@ -187,15 +183,8 @@ def _plain_value(value: float | None, kind: str) -> str:
     return f"{value:,.0f}"
 
 
-def teams_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
-    groups = teams_by_use_case(session, policy, window, now, scope.person_ids, current)
+def teams_context(session: Session, view: View) -> dict[str, Any]:
+    groups = teams_by_use_case(session, view)
     out = []
     for use_case, teams in groups.items():
         shown = [t for t in teams if t.tokens_per_accepted is not None]
@@ -216,15 +205,8 @@ def teams_context(
     return {"groups": out}
 
 
-def workflows_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
-    found, rework = workflows(session, policy, window, now, scope.person_ids, current)
+def workflows_context(session: Session, view: View) -> dict[str, Any]:
+    found, rework = workflows(session, view)
     top = [w for w in found if w.totals.accepted_per_1k_tokens][:12]
     return {
         "workflows": found,
@@ -239,35 +221,24 @@ def workflows_context(
     }
 
 
-def finance_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
+def finance_context(session: Session, view: View) -> dict[str, Any]:
     names = team_names(session)
-    teams = totals_by(session, policy, window, now, "team_id", scope.person_ids, current)
-    use_cases = totals_by(session, policy, window, now, "use_case", scope.person_ids, current)
-    rows = spend_in(session, policy, window, now, scope.person_ids, current)
-    by_team = _by_cost(
-        (names.get(t, "No team") if t is not None else "No team", x.tokens, x.cost_micros)
-        for t, x in teams.items()
-    )
+    teams = totals_by(session, view, "team_id")
+    use_cases = totals_by(session, view, "use_case")
+    rows = spend_in(session, view)
+    by_team = _by_cost((team_label(names, t), x.tokens, x.cost_micros) for t, x in teams.items())
     by_use_case = _by_cost(
         (uc or "uncategorised", x.tokens, x.cost_micros) for uc, x in use_cases.items()
     )
     by_project = _by_cost((p, t, c) for p, (t, c) in spend_by(rows, "project").items())
     by_model = _by_cost((m, t, c) for m, (t, c) in spend_by(rows, "model").items())
+    policy, now, person_ids = view.policy, view.now, view.person_ids
     period = period_for(policy.periods, now)
     team_ids = None
-    if scope.person_ids is not None:
+    if person_ids is not None:
         team_ids = {
             t
-            for (t,) in session.execute(
-                select(Person.team_id).where(Person.id.in_(scope.person_ids))
-            )
+            for (t,) in session.execute(select(Person.team_id).where(Person.id.in_(person_ids)))
             if t
         }
     earlier = [previous_period(policy.periods, period)]
@@ -286,13 +257,8 @@ def finance_context(
         )
         if by_team
         else None,
-        "forecast": forecast(session, period, now, scope.person_ids),
-        "lapsed": lapsed(
-            session,
-            [p.key for p in reversed(earlier)],
-            scope.person_ids,
-            team_ids,
-        ),
+        "forecast": forecast(session, period, now, person_ids),
+        "lapsed": lapsed(session, [p.key for p in reversed(earlier)], person_ids, team_ids),
     }
 
 

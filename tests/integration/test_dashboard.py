@@ -27,7 +27,7 @@ from budgets.spend import forecast, spend_rows
 from budgets.windows import last_complete_week
 from message_templates import format_money, format_pct, format_tokens
 from scoring.metrics import grouped_totals
-from scoring.overview import pieces, spend_in, window_by_key
+from scoring.overview import View, pieces, spend_in, window_by_key
 from scoring.review import build_review
 from scoring.rollups import current_rollups, window_sums
 from storage.models import DashboardSession, DashboardSignIn
@@ -411,7 +411,7 @@ def test_finance_reads_stored_spend_that_equals_the_events_for_every_scope(
     reports = [org["ann@acme.test"].id, org["bob@acme.test"].id]
     with services.db.read() as session:
         for scope in (None, reports):
-            rows = spend_in(session, policy, window, now, scope, stored)
+            rows = spend_in(session, View(policy, window, now, scope, stored))
             assert rows == spend_rows(session, window.start, window.end, scope)
             assert rows and all(r.events > 0 for r in rows)
 
@@ -532,7 +532,7 @@ def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again
     """Closed weeks are read from rollups whose freshness is remembered for a minute: a late
     event is left out until then, and counted after (the rollup is rebuilt)."""
     from bot.web.freshness import RollupFreshness
-    from scoring.overview import build_overview, overview_windows, window_by_key
+    from scoring.overview import View, build_overview, overview_windows, window_by_key
     from tests.integration.dashboard_support import day
     from tests.integration.governance_support import call, record
 
@@ -544,7 +544,9 @@ def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again
     def tokens() -> int:
         current = freshness.current(overview_windows(policy, week, now), now)
         with services.db.read() as session:
-            return build_overview(session, policy, week, now, None, current).current.totals.tokens
+            return build_overview(
+                session, View(policy, week, now, None, current)
+            ).current.totals.tokens
 
     before = tokens()
     record(services, [call("ann@acme.test", day(11, 3), tokens=80_000)])  # Tue of 2026-W45
