@@ -46,10 +46,15 @@ def record_refusal(
             identity=identity.strip()[:320],
             code=decision.reason,
             model=str(decision.facts.get("model") or model)[:200],
-            use_case=decision.facts.get("use_case"),
-            project=project,
+            use_case=_cut(decision.facts.get("use_case"), 100),
+            project=_cut(project, 200),
         )
     )
+
+
+def _cut(text: str | None, length: int) -> str | None:
+    """As sent, cut to the column's length (the gateway's text is not checked for length)."""
+    return None if text is None else text[:length]
 
 
 def refusals_by_reason(

@@ -449,16 +449,22 @@ async def test_each_refused_call_is_recorded_with_its_reason_and_allowed_calls_l
     assert allowed["allow"] is True and refused_rows(services) == []
 
     prohibited = await authorize_as(client, api_key, use_case="Personal", project="apollo")
+    long_names = await authorize_as(
+        client, api_key, use_case="u" * 150, project="p" * 250, estimated_tokens=90_000_000
+    )
     unknown = await authorize_as(client, api_key, user="nobody@acme.test")
     assert (prohibited["allow"], prohibited["code"]) == (False, "prohibited")
     assert (unknown["allow"], unknown["code"]) == (False, "unknown_person")
     assert "acceptable-use policy" in prohibited["reason"]  # the answer is the usual one
 
     rows = refused_rows(services)
+    assert long_names["allow"] is False
     assert [(r.code, r.person_id, r.identity) for r in rows] == [
         ("prohibited", org["ann@acme.test"].id, "ann@acme.test"),
+        (long_names["code"], org["ann@acme.test"].id, "ann@acme.test"),
         ("unknown_person", None, "nobody@acme.test"),
     ]
+    assert (rows[1].use_case, rows[1].project) == ("u" * 100, "p" * 200)  # cut to the columns
     first = rows[0]
     assert (first.use_case, first.project, first.model) == ("personal", "apollo", "gpt-4o")
     assert first.at == services.clock()
