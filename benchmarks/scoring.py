@@ -54,6 +54,7 @@ from storage.models import (
     OutboxMessage,
     Outcome,
     ScoringRollup,
+    ScoringSpendRollup,
     ScoringTemplateWeek,
     ScoringWeek,
     ScoringWeekValues,
@@ -101,7 +102,13 @@ def forget_rollups(services: Any, week_keys: list[str]) -> None:
     """Drop stored rollups and their summaries: of these weeks, or of every week when none is
     named."""
     with services.db.unit_of_work() as uow:
-        for model in (ScoringWeek, ScoringRollup, ScoringWeekValues, ScoringTemplateWeek):
+        for model in (
+            ScoringWeek,
+            ScoringRollup,
+            ScoringSpendRollup,
+            ScoringWeekValues,
+            ScoringTemplateWeek,
+        ):
             statement = delete(model)
             if week_keys:
                 statement = statement.where(model.week.in_(week_keys))

@@ -34,8 +34,9 @@ from bot.core.messages import Reply
 from bot.http_limits import FloodLog, read_body
 from bot.request_bodies import MalformedBody, decode_json
 from budgets.apikeys import verify_api_key
-from budgets.authorize import authorize
+from budgets.authorize import Decision, authorize
 from budgets.ledger import record_usage
+from budgets.refusals import record_refusal
 from ingest.events import (
     FieldError,
     InvalidValue,
@@ -236,6 +237,8 @@ def authorize_call(services: Services, key: str | None, body: bytes) -> Answer:
             request["project"],
             services.clock(),
         )
+    if not decision.allow:  # the dashboard's refused calls by reason (issue 21)
+        _note_refusal(services, decision, request)
     reason = services.renderer.text(Reply("authorize_reason", {"decision": decision}))
     return Answer(
         200,
@@ -249,6 +252,24 @@ def authorize_call(services: Services, key: str | None, body: bytes) -> Answer:
             "estimated_budget_tokens": decision.estimated_budget_tokens,
         },
     )
+
+
+def _note_refusal(services: Services, decision: Decision, request: dict[str, Any]) -> None:
+    """Record a refused call in a transaction of its own, after the decision. A failure to
+    record is logged and the refusal is answered all the same."""
+    try:
+        with services.db.unit_of_work() as uow:
+            record_refusal(
+                uow.session,
+                decision,
+                request["user"],
+                request["model"],
+                request["project"],
+                services.clock(),
+            )
+            uow.commit()
+    except Exception:
+        log.exception("authorize: a refused call (%s) was not recorded", decision.reason)
 
 
 def render_template(services: Services, key: str | None, body: bytes) -> Answer:

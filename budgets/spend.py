@@ -9,11 +9,12 @@ Money is integer micro-dollars.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, literal_column, or_, select
+from sqlalchemy import Select, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from budgets.balances import burn_per_day
@@ -32,37 +33,57 @@ class SpendRow:
     events: int
 
 
-def spend_rows(
-    session: Session,
-    start: datetime,
-    end: datetime,
-    person_ids: Iterable[int] | None = None,
-) -> list[SpendRow]:
-    """Attributed usage in [start, end) summed per (team, project, use case, model); "" where
-    usage named no project or use case, "No team" for people without one."""
+SPEND_KEYS = ("person_id", "project", "use_case", "model")
+SPEND_SUMS = ("tokens", "cost_micros", "events")
+
+
+def usage_spend(start: datetime, end: datetime) -> Select[Any]:
+    """Attributed usage in [start, end) summed per (person_id, project, use case, model): rows
+    of SPEND_KEYS and SPEND_SUMS, "" where usage named no project or use case. What
+    `spend_rows_of` adds up, live or as stored per closed week (`scoring.rollups`)."""
     u = UsageEvent.__table__
     # One expression each for SELECT and GROUP BY, with a literal '' (PostgreSQL sees two bound
     # parameters as two different expressions).
     project = func.coalesce(u.c.project, literal_column("''"))
     use_case = func.coalesce(u.c.use_case, literal_column("''"))
+    return (
+        select(
+            u.c.person_id,
+            project.label("project"),
+            use_case.label("use_case"),
+            u.c.model,
+            func.sum(u.c.budget_tokens).label("tokens"),
+            func.sum(u.c.cost_micros).label("cost_micros"),
+            func.count().label("events"),
+        )
+        .where(u.c.occurred_at >= start, u.c.occurred_at < end, u.c.person_id.is_not(None))
+        .group_by(u.c.person_id, project, use_case, u.c.model)
+    )
+
+
+def spend_rows_of(
+    session: Session, parts: Sequence[Select[Any]], person_ids: Iterable[int] | None = None
+) -> list[SpendRow]:
+    """`usage_spend`-shaped rows of disjoint parts of a window, summed per (team, project, use
+    case, model), "No team" for people without one; the people's teams as they are now."""
+    source = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("spend")
     query = (
         select(
             Team.name,
-            project,
-            use_case,
-            u.c.model,
-            func.sum(u.c.budget_tokens),
-            func.sum(u.c.cost_micros),
-            func.count(),
+            source.c.project,
+            source.c.use_case,
+            source.c.model,
+            *(func.sum(source.c[name]) for name in SPEND_SUMS),
         )
         .select_from(
-            u.join(Person, Person.id == u.c.person_id).outerjoin(Team, Team.id == Person.team_id)
+            source.join(Person, Person.id == source.c.person_id).outerjoin(
+                Team, Team.id == Person.team_id
+            )
         )
-        .where(u.c.occurred_at >= start, u.c.occurred_at < end, u.c.person_id.is_not(None))
-        .group_by(Team.name, project, use_case, u.c.model)
+        .group_by(Team.name, source.c.project, source.c.use_case, source.c.model)
     )
     if person_ids is not None:
-        query = query.where(u.c.person_id.in_(list(person_ids)))
+        query = query.where(source.c.person_id.in_(list(person_ids)))
     return sorted(
         (
             SpendRow(team or "No team", project, use_case, model, int(t or 0), int(c or 0), int(n))
@@ -70,6 +91,17 @@ def spend_rows(
         ),
         key=lambda r: (r.team, r.project, r.use_case, r.model),
     )
+
+
+def spend_rows(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    person_ids: Iterable[int] | None = None,
+) -> list[SpendRow]:
+    """Attributed usage in [start, end) summed per (team, project, use case, model), from the
+    events; "" where usage named no project or use case, "No team" for people without one."""
+    return spend_rows_of(session, [usage_spend(start, end)], person_ids)
 
 
 def spend_by(rows: Iterable[SpendRow], field: str) -> dict[str, tuple[int, int]]:

@@ -6,7 +6,8 @@ Nothing here computes a figure a second way. Every sum comes from `scoring.rollu
 `scoring.metrics` (`window_sums` -> `grouped_totals`, the rows `score`, the leaderboard and the
 monthly review read), every ratio is a `Totals` property, plans and flag counts are the
 monthly review's own (`scoring.review`), so for a calendar month and the same people the
-overview says what the review job says in chat (a test holds them together). Windows are a
+overview says what the review job says in chat (a test holds them together). Refused
+authorize calls are `budgets.refusals`' counts by reason. Windows are a
 week (`2026-W49`), a calendar month (`2026-12`, the budget period under a monthly policy) or a
 quarter (`2026-Q4`).
 """
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.refusals import refusals_by_reason
+from budgets.spend import SpendRow, spend_rows_of
 from budgets.windows import (
     Window,
     last_complete_week,
@@ -38,15 +41,15 @@ from scoring.plans import planned_tokens
 from scoring.review import (
     MIN_ARTIFACTS,
     FlagCount,
-    _flag_counts,  # the review's own counting: the same figures in chat and on the page
-    _people_in_scope,
-    _team_plans,
+    flag_counts,  # the review's own counting: the same figures in chat and on the page
     month_before,
     month_window,
+    people_in_scope,
     quarter_before,
     quarter_window,
+    team_plans,
 )
-from scoring.rollups import current_rollups, window_sums
+from scoring.rollups import current_rollups, is_stored_kind, window_spend, window_sums
 from storage.models import PromptTemplate, Team
 
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
@@ -54,6 +57,19 @@ _MONTH = re.compile(r"^\d{4}-\d{2}$")
 _QUARTER = re.compile(r"^\d{4}-Q[1-4]$")
 _ROLLING = re.compile(r"^([1-9]\d?)W$")  # the last N complete weeks: 4W, 13W
 OUTLIER_FACTOR = 1.5  # a team at 1.5x the use case's median (of teams) stands out
+
+
+@dataclass(frozen=True)
+class View:
+    """What a screen asks for: `window` as of `now`, for `person_ids` (None: everyone), reading
+    the closed weeks in `current` from their rollups (a `current_rollups` answer at hand; None:
+    checked here, without building any)."""
+
+    policy: Policy
+    window: Window
+    now: datetime
+    person_ids: Iterable[int] | None = None
+    current: set[str] | None = None
 
 
 # --- windows -------------------------------------------------------------------------------
@@ -129,6 +145,14 @@ class WindowFigures:
     people_active: int  # ... who spent tokens in the window
     planned: int  # baselines pro rata plus team pools (the monthly review's plan)
     flags: tuple[FlagCount, ...]
+    refused: tuple[tuple[str, int], ...] = ()  # refused authorize calls by reason code
+
+    def refused_for(self, code: str) -> int:
+        return dict(self.refused).get(code, 0)
+
+    @property
+    def refused_total(self) -> int:
+        return sum(n for _, n in self.refused)
 
     @property
     def adoption(self) -> float | None:
@@ -143,9 +167,12 @@ class WindowFigures:
         return sum(f.total for f in self.flags)
 
     def measure(self, name: str) -> float | None:
-        """A figure by name: a Totals metric, adoption or variance."""
-        if name in ("adoption", "variance", "flags_total"):
+        """A figure by name: a Totals metric, adoption, variance, a count of exceptions, or
+        `refused:<code>`, the refused calls of one reason."""
+        if name in ("adoption", "variance", "flags_total", "refused_total"):
             return getattr(self, name)
+        if name.startswith("refused:"):
+            return self.refused_for(name.removeprefix("refused:"))
         value = getattr(self.totals, name)
         return None if value is None else float(value)
 
@@ -174,6 +201,7 @@ MEASURES = (
     "cost_micros",
     "variance",
     "flags_total",
+    "refused_total",
 )
 
 
@@ -190,9 +218,10 @@ def trend_weeks(policy: Policy, window: Window, now: datetime, minimum: int = 6)
 
 def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
     """`window` as disjoint parts whose sums add up to its own: each ISO week wholly inside it
-    that has ended (read from its rollup when current), and the cut-off parts at its edges and
-    in the running week (aggregated live). Every sum is additive over time, so the totals of
-    the parts are the window's totals, whichever way `window_sums` reads each part."""
+    that has ended, and the whole days its edges share with a week once they have ended (both
+    read from their rollups when current: `scoring.rollups.STORED_KINDS`), and what falls in
+    the running week (aggregated live). Every sum is additive over time, so the totals of the
+    parts are the window's totals, whichever way `window_sums` reads each part."""
     if window.kind == "week":
         return [window]
     parts = []
@@ -201,13 +230,33 @@ def pieces(policy: Policy, window: Window, now: datetime) -> list[Window]:
         if (start, end) == (week.start, week.end) and week.end <= now:
             parts.append(week)
         elif start < end:
-            parts.append(Window(f"{window.key}/{week.key}", "part", start, end))
+            parts.append(edge_days(policy, week, start, end, window.key, now))
     return parts
+
+
+def edge_days(
+    policy: Policy, week: Window, start: datetime, end: datetime, owner: str, now: datetime
+) -> Window:
+    """The days [start, end) of `week` at the edge of a window keyed `owner`: once ended, a
+    "days" window keyed by the week and the days (`2026-W44-6`: its first 6 days, `2026-W44+6`:
+    from its 7th day), the same key whichever window it is cut for, so one rollup serves the
+    month, the quarter and the previous period alike; else a live "part"."""
+    zone = policy.periods.zone
+    first = week.start.astimezone(zone).date()
+    if end <= now and start == week.start:
+        return Window(
+            f"{week.key}-{(end.astimezone(zone).date() - first).days}", "days", start, end
+        )
+    if end <= now and end == week.end:
+        return Window(
+            f"{week.key}+{(start.astimezone(zone).date() - first).days}", "days", start, end
+        )
+    return Window(f"{owner}/{week.key}", "part", start, end)
 
 
 class _Plans:
     """The scope's planned tokens per window, through `planned_tokens` and the review's
-    `_team_plans`, asked once per budget period and window length (their only inputs besides
+    `team_plans`, asked once per budget period and window length (their only inputs besides
     the directory), so a quarter's 14 weeks cost two reads of the directory, not 14."""
 
     def __init__(self, session: Session, policy: Policy, people: dict[int, Any]):
@@ -218,8 +267,8 @@ class _Plans:
         key = (period_for(self.policy.periods, window.start).key, window.days)
         if key not in self.found:
             plans = planned_tokens(self.session, self.policy, window)
-            team_plans = _team_plans(self.session, self.policy, window, plans, self.people)
-            self.found[key] = sum(team_plans.values())
+            by_team = team_plans(self.session, self.policy, window, plans, self.people)
+            self.found[key] = sum(by_team.values())
         return self.found[key]
 
 
@@ -236,20 +285,15 @@ def overview_windows(policy: Policy, window: Window, now: datetime) -> list[Wind
     return list({w.key: w for w in found}.values())
 
 
-def build_overview(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> Overview:
-    """The window, the one before it and the weeks of its trend, for `person_ids` (None: all).
-    Closed weeks are read from their rollups when current (`current`: a `current_rollups`
-    answer at hand; see also `store_rollups`), so a month or a quarter costs its edge days and
-    the running week, not its events. People with a budget are the active people in scope
-    whose tier has a baseline; active ones spent budget tokens in the window."""
-    people = _people_in_scope(session, person_ids)
+def build_overview(session: Session, view: View) -> Overview:
+    """The window, the one before it and the weeks of its trend, for the view's people.
+    Closed weeks and edge days are read from their rollups when current (see also
+    `store_rollups`), so a month or a quarter costs the running week, not its events. People
+    with a budget are the active people in scope whose tier has a baseline; active ones spent
+    budget tokens in the window."""
+    policy, window, now, person_ids = view.policy, view.window, view.now, view.person_ids
+    current = view.current
+    people = people_in_scope(session, person_ids)
     ids = None if person_ids is None else list(people)
     previous = previous_window(policy, window)
     weeks = trend_weeks(policy, window, now)
@@ -262,13 +306,13 @@ def build_overview(
     eligible = {pid for pid, row in people.items() if row.active and row.tier in tiers}
     totals: dict[str, Totals] = {}
     spenders: dict[str, set[int]] = {}
-    stored = [w for w in sub_windows if w.kind == "week" and w.key in current]
+    stored = [w for w in sub_windows if is_stored_kind(w) and w.key in current]
     if stored:  # rollups: cheap to read twice, once per window and once per spender
         rows = window_sums(session, stored, now, current=current)
         by_window = grouped_totals(session, rows, ("window",), ids)
         totals.update((key[0], t) for key, t in by_window.items())
         spenders.update(_spenders(session, rows, eligible))
-    live = [w for w in sub_windows if not (w.kind == "week" and w.key in current)]
+    live = [w for w in sub_windows if not (is_stored_kind(w) and w.key in current)]
     if live:  # aggregated from the events: read once, per window and person
         rows = window_sums(session, live, now, current=current)
         for (key, pid), t in grouped_totals(session, rows, ("window", "person_id"), ids).items():
@@ -287,7 +331,8 @@ def build_overview(
             people_with_budgets=with_budgets,
             people_active=active,
             planned=plans(w),
-            flags=_flag_counts(session, policy, w, scope_ids),
+            flags=flag_counts(session, policy, w, scope_ids),
+            refused=tuple(sorted(refusals_by_reason(session, w.start, w.end, ids).items())),
         )
 
     return Overview(
@@ -346,30 +391,27 @@ def team_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Team.id, Team.name)).all())
 
 
-def window_rows(
-    session: Session, policy: Policy, window: Window, now: datetime, current: set[str] | None = None
-) -> Any:
-    """`window_sums` rows of the window's `pieces`: grouped without "window", the window's.
-    `current`: a `current_rollups` answer at hand (it costs two counts per week)."""
-    return window_sums(session, pieces(policy, window, now), now, current=current)
+def window_rows(session: Session, view: View) -> Any:
+    """`window_sums` rows of the view's window's `pieces`: grouped without "window", the
+    window's."""
+    return window_sums(
+        session, pieces(view.policy, view.window, view.now), view.now, current=view.current
+    )
 
 
-def _ids(session: Session, person_ids: Iterable[int] | None) -> list[int] | None:
-    return None if person_ids is None else list(_people_in_scope(session, person_ids))
+def view_totals(session: Session, view: View, by: Sequence[str]) -> dict[tuple[Any, ...], Totals]:
+    """The view's totals grouped `by` (team_id, use_case, template_id, ...), for its people."""
+    ids = None if view.person_ids is None else list(people_in_scope(session, view.person_ids))
+    return grouped_totals(session, window_rows(session, view), by, ids)
 
 
-def teams_by_use_case(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> dict[str, list[TeamUseCase]]:
+def team_label(names: dict[int, str], team_id: int | None) -> str:
+    return names.get(team_id, "No team") if team_id is not None else "No team"
+
+
+def teams_by_use_case(session: Session, view: View) -> dict[str, list[TeamUseCase]]:
     """Per use case (uncategorised work left out), each team's totals, outliers marked."""
-    ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now, current)
-    grouped = grouped_totals(session, rows, ("use_case", "team_id"), ids)
+    grouped = view_totals(session, view, ("use_case", "team_id"))
     names = team_names(session)
     by_use_case: dict[str, dict[int | None, Totals]] = {}
     for (use_case, team_id), totals in grouped.items():
@@ -386,7 +428,7 @@ def teams_by_use_case(
             (
                 TeamUseCase(
                     team_id,
-                    names.get(team_id, "No team") if team_id is not None else "No team",
+                    team_label(names, team_id),
                     use_case,
                     totals,
                     tuple(
@@ -423,25 +465,14 @@ class Rework:
     totals: Totals
 
 
-def workflows(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> tuple[list[Workflow], list[Rework]]:
+def workflows(session: Session, view: View) -> tuple[list[Workflow], list[Rework]]:
     """Use cases and templates by accepted output per 1,000 tokens (best first), and where
     rework concentrates: team and use case by revision burden, from `MIN_ARTIFACTS` edited
     results (the review's hot spots, not cut to its top five)."""
-    ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now, current)
     names = dict(session.execute(select(PromptTemplate.id, PromptTemplate.name)).all())
     found = [
         Workflow(uc, template or None, names.get(template) if template else None, t)
-        for (uc, template), t in grouped_totals(
-            session, rows, ("use_case", "template_id"), ids
-        ).items()
+        for (uc, template), t in view_totals(session, view, ("use_case", "template_id")).items()
         if uc and (t.tokens or t.artifacts)
     ]
     found.sort(
@@ -454,8 +485,8 @@ def workflows(
     )
     teams = team_names(session)
     rework = [
-        Rework(teams.get(team_id, "No team") if team_id is not None else "No team", uc, t)
-        for (team_id, uc), t in grouped_totals(session, rows, ("team_id", "use_case"), ids).items()
+        Rework(team_label(teams, team_id), uc, t)
+        for (team_id, uc), t in view_totals(session, view, ("team_id", "use_case")).items()
         if uc and t.edited >= MIN_ARTIFACTS
     ]
     rework.sort(
@@ -464,16 +495,17 @@ def workflows(
     return found, rework
 
 
-def totals_by(
-    session: Session,
-    policy: Policy,
-    window: Window,
-    now: datetime,
-    by: str,
-    person_ids: Iterable[int] | None = None,
-    current: set[str] | None = None,
-) -> dict[Any, Totals]:
+def totals_by(session: Session, view: View, by: str) -> dict[Any, Totals]:
     """Totals per team_id or use_case (spend by team and by use case on the finance page)."""
-    ids = _ids(session, person_ids)
-    rows = window_rows(session, policy, window, now, current)
-    return {key[0]: t for key, t in grouped_totals(session, rows, (by,), ids).items()}
+    return {key[0]: t for key, t in view_totals(session, view, (by,)).items()}
+
+
+def spend_in(session: Session, view: View) -> list[SpendRow]:
+    """`budgets.spend.spend_rows` of the view's window (by team, project, use case and
+    model), read from the stored spend of its `pieces` where current: the finance page and
+    its chargeback CSV. The same sums as the events give (a test holds them equal)."""
+    parts = pieces(view.policy, view.window, view.now)
+    current = view.current
+    if current is None:
+        current = current_rollups(session, parts, view.now, store=False)
+    return spend_rows_of(session, window_spend(parts, current), view.person_ids)

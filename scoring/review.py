@@ -193,17 +193,21 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _people_in_scope(session: Session, person_ids: Iterable[int] | None) -> dict[int, Any]:
+def people_in_scope(session: Session, person_ids: Iterable[int] | None) -> dict[int, Any]:
+    """The directory rows (id, name, team_id, tier, active) of `person_ids` (None: everyone),
+    by id: the one scope of people the review, the scorecard and the dashboard count over."""
     query = select(Person.id, Person.name, Person.team_id, Person.tier, Person.active)
     rows = session.execute(query).all()
     wanted = set(person_ids) if person_ids is not None else None
     return {r.id: r for r in rows if wanted is None or r.id in wanted}
 
 
-def _team_plans(
+def team_plans(
     session: Session, policy: Policy, window: Window, plans: dict[int, int], people: dict[int, Any]
 ) -> dict[int | None, int]:
-    """Members' baselines plus the team pool (override first), pro rata for the window."""
+    """Planned tokens per team for `window`: its members' baselines (`plans`, by person id)
+    plus the team pool (a quota override first, else the policy's), pro rata for the window's
+    share of its budget period. People without a team are summed under None."""
     period = period_for(policy.periods, window.start)
     share = window.days / period.days
     overrides = quota_overrides(session, period)
@@ -219,9 +223,12 @@ def _team_plans(
     return out
 
 
-def _flag_counts(
+def flag_counts(
     session: Session, policy: Policy, window: Window, person_ids: set[int]
 ) -> tuple[FlagCount, ...]:
+    """Gaming flags raised in the weeks `window` overlaps on `person_ids`, by detector and
+    status (one FlagCount per misconduct detector, zeros included): the counts the monthly
+    review prints and the dashboard's policy exceptions show."""
     weeks = week_keys_between(policy.periods.zone, window.start, window.end)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for pid, detector, status, n in session.execute(
@@ -251,7 +258,7 @@ def build_review(
     """The review of `month` for everyone, or for `person_ids` (a manager's reports)."""
     window = month_window(policy, month)
     previous = month_window(policy, month_before(month))
-    people = _people_in_scope(session, person_ids)
+    people = people_in_scope(session, person_ids)
     ids = list(people)
     rows = window_sums(session, [window], now)
     per_person = grouped_totals(session, rows, ("person_id",), ids)
@@ -316,7 +323,7 @@ def build_review(
     )[:TOP]
 
     team_totals = grouped_totals(session, rows, ("team_id",), ids)
-    team_plans = _team_plans(session, policy, window, plans, people)
+    plans_by_team = team_plans(session, policy, window, plans, people)
     members: dict[int | None, int] = defaultdict(int)
     for row in people.values():
         if row.active:
@@ -326,7 +333,7 @@ def build_review(
         set(members) | {k[0] for k in team_totals}, key=lambda t: teams.get(t, "") if t else "~"
     ):
         t = team_totals.get((team_id,), Totals())
-        planned = team_plans.get(team_id, 0)
+        planned = plans_by_team.get(team_id, 0)
         team_lines.append(
             TeamLine(
                 team_id,
@@ -350,8 +357,8 @@ def build_review(
         ).values(),
         Totals(),
     )
-    flag_counts = _flag_counts(session, policy, window, set(ids))
-    flag_counts_before = _flag_counts(session, policy, previous, set(ids))
+    flags_now = flag_counts(session, policy, window, set(ids))
+    flag_counts_before = flag_counts(session, policy, previous, set(ids))
     trend = (
         Change("tokens", now_total.tokens, before.tokens),
         Change("cost_micros", now_total.cost_micros, before.cost_micros),
@@ -359,9 +366,7 @@ def build_review(
         Change("accepted", now_total.accepted, before.accepted),
         Change("acceptance", now_total.acceptance_rate or 0.0, before.acceptance_rate or 0.0),
         Change("verified_minutes", now_total.verified_minutes, before.verified_minutes),
-        Change(
-            "flags", sum(f.total for f in flag_counts), sum(f.total for f in flag_counts_before)
-        ),
+        Change("flags", sum(f.total for f in flags_now), sum(f.total for f in flag_counts_before)),
     )
     return MonthlyReview(
         month=month,
@@ -373,7 +378,7 @@ def build_review(
         workflows=tuple(workflows),
         hot_spots=tuple(hot_spots),
         teams=tuple(team_lines),
-        flags=flag_counts,
+        flags=flags_now,
         trend=trend,
     )
 
@@ -432,7 +437,7 @@ def quarterly_scorecard(
     """Each team's quarter against the quarter before (see the module docstring)."""
     window = quarter_window(policy, quarter)
     before = quarter_window(policy, quarter_before(quarter))
-    people = _people_in_scope(session, person_ids)
+    people = people_in_scope(session, person_ids)
     ids = list(people)
     teams = dict(session.execute(select(Team.id, Team.name)).all())
     now_totals = grouped_totals(session, window_sums(session, [window], now), ("team_id",), ids)
@@ -440,7 +445,7 @@ def quarterly_scorecard(
     plans: dict[int | None, int] = defaultdict(int)
     for month in months_of(policy, window.key):
         month_plan = planned_tokens(session, policy, month)
-        for team_id, amount in _team_plans(session, policy, month, month_plan, people).items():
+        for team_id, amount in team_plans(session, policy, month, month_plan, people).items():
             plans[team_id] += amount
     cards = []
     for team_id in sorted(
@@ -494,7 +499,10 @@ def months_of(policy: Policy, quarter: str) -> list[Window]:
 # --- the monthly job -----------------------------------------------------------------------
 
 
-def _reports_below(session: Session, manager_id: int) -> list[int]:
+def reports_below(session: Session, manager_id: int) -> list[int]:
+    """Everyone below `manager_id` in the reporting chain (direct and indirect reports,
+    sorted ids; a cycle in the directory is walked once): whom a manager's review and
+    dashboard cover."""
     managers = dict(session.execute(select(Person.id, Person.manager_id)).all())
     children: dict[int, list[int]] = defaultdict(list)
     for pid, mid in managers.items():
@@ -541,7 +549,7 @@ def monthly_review(session: Session, policy: Policy, month: str, now: datetime) 
     for person in recipients:
         if person in leaders or not person.has_role("manager"):
             continue
-        reports = _reports_below(session, person.id)
+        reports = reports_below(session, person.id)
         if not reports:
             continue
         review = build_review(session, policy, month, now, reports, f"{person.name}'s team")

@@ -1,6 +1,7 @@
 """Stored weekly rollups and their summaries: closed ISO weeks summed once from the events
 and read back, and `window_sums`, which reads any windows from the stored rollups where they are
-current and from the live aggregates (`scoring.metrics`) elsewhere.
+current and from the live aggregates (`scoring.metrics`) elsewhere. With each rollup, its
+spend by person, project, use case and model (`window_spend`, for finance).
 
 Closed weeks are summed once into `ScoringRollup` rows (per week, person, use case, template) and
 read back from there while the week's usage and outcome counts still match the counts the rollup
@@ -44,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from budgets.spend import SPEND_KEYS, SPEND_SUMS, usage_spend
 from budgets.windows import Window
 from scoring.metrics import (
     KEYS,
@@ -60,6 +62,7 @@ from storage.models import (
     Outcome,
     PromptTemplate,
     ScoringRollup,
+    ScoringSpendRollup,
     ScoringTemplateWeek,
     ScoringWeek,
     ScoringWeekValues,
@@ -67,6 +70,19 @@ from storage.models import (
 )
 
 # --- weekly rollups ------------------------------------------------------------------------
+
+SPEND_COLUMNS = (*SPEND_KEYS, *SPEND_SUMS)
+
+# What is stored: ISO weeks ("week"), and the whole days a calendar month or quarter shares
+# with a week at its edges ("days", keyed `2026-W44+6` for a week's last days from its 7th,
+# `2026-W44-6` for its first 6), so those views read sums too. Both are built, checked and read
+# alike; nothing reads a "days" rollup as a week (baselines and scores ask for week keys).
+STORED_KINDS = ("week", "days")
+
+
+def is_stored_kind(window: Window) -> bool:
+    """Whether `window` is read from a stored rollup once it is closed and current."""
+    return window.kind in STORED_KINDS
 
 
 def _event_counts(session: Session, window: Window) -> tuple[int, int]:
@@ -95,16 +111,9 @@ def build_week_rollup(
     time), never current."""
     counts = counts or _event_counts(session, week)
     rollup = ScoringRollup.__table__
-    session.execute(delete(rollup).where(rollup.c.week == week.key))
     # The usage sums, then the outcome sums added onto the same keys: what `live_totals` gives,
     # without sorting the union of both once more.
-    usage = usage_sums(week.start, week.end).subquery("usage_sums")
-    session.execute(
-        insert(rollup).from_select(
-            ["week", *KEYS, *SUMS],
-            select(literal(week.key, String), *(usage.c[c] for c in (*KEYS, *SUMS))),
-        )
-    )
+    _store_week(session, rollup, week.key, usage_sums(week.start, week.end), (*KEYS, *SUMS))
     outcomes = outcome_sums(week.start, week.end).subquery("outcome_sums")
     added = upsert_insert(session, rollup).from_select(
         ["week", *KEYS, *SUMS],
@@ -117,6 +126,8 @@ def build_week_rollup(
             set_={name: rollup.c[name] + added.excluded[name] for name in SUMS},
         )
     )
+    spend = ScoringSpendRollup.__table__
+    _store_week(session, spend, week.key, usage_spend(week.start, week.end), SPEND_COLUMNS)
     stmt = upsert_insert(session, ScoringWeek.__table__)
     session.execute(
         stmt.on_conflict_do_update(
@@ -132,6 +143,20 @@ def build_week_rollup(
     build_week_summaries(session, week.key, templates or templates_fingerprint(session))
 
 
+def _store_week(
+    session: Session, table: Any, week_key: str, rows: Select[Any], columns: Sequence[str]
+) -> None:
+    """Replace `table`'s rows of `week_key` with `rows` (their `columns`, in that order)."""
+    session.execute(delete(table).where(table.c.week == week_key))
+    found = rows.subquery("found")
+    session.execute(
+        insert(table).from_select(
+            ["week", *columns],
+            select(literal(week_key, String), *(found.c[c] for c in columns)),
+        )
+    )
+
+
 class CurrentWeeks(NamedTuple):
     """Which closed weeks can be read from what is stored."""
 
@@ -145,7 +170,7 @@ def current_weeks(
     """The closed weeks among `windows` whose stored rollup, and summaries, are current. With
     `store`, what is not current is built first (the caller commits): a stale rollup with its
     summaries, or only the summaries when the templates changed since."""
-    closed = [w for w in windows if w.kind == "week" and w.end <= now]
+    closed = [w for w in windows if is_stored_kind(w) and w.end <= now]
     if not closed:
         return CurrentWeeks(set(), set())
     stored = {
@@ -429,7 +454,7 @@ def window_sums(
     if current is None:
         current = current_rollups(session, windows, now, store=store)
     r = ScoringRollup.__table__
-    stored = sorted({w.key for w in windows if w.kind == "week" and w.key in current})
+    stored = sorted({w.key for w in windows if is_stored_kind(w) and w.key in current})
     parts: list[Select[Any]] = []
     if stored:
         parts.append(
@@ -442,3 +467,15 @@ def window_sums(
             live = live_totals(window.start, window.end).subquery()
             parts.append(select(literal(window.key, String).label("window"), *live.c))
     return parts[0] if len(parts) == 1 else union_all(*parts)  # type: ignore[return-value]
+
+
+def window_spend(windows: Sequence[Window], current: set[str]) -> list[Select[Any]]:
+    """`budgets.spend.usage_spend`-shaped rows of disjoint `windows`, for `spend_rows_of`: the
+    stored spend of those whose rollup is current (`current`), the events' for the rest."""
+    s = ScoringSpendRollup.__table__
+    stored = sorted({w.key for w in windows if is_stored_kind(w) and w.key in current})
+    parts: list[Select[Any]] = []
+    if stored:
+        parts.append(select(*(s.c[c] for c in SPEND_COLUMNS)).where(s.c.week.in_(stored)))
+    parts += [usage_spend(w.start, w.end) for w in windows if w.key not in stored]
+    return parts

@@ -227,6 +227,24 @@ class DetectorRun(Base):
     ran_at: Mapped[datetime] = mapped_column()
 
 
+class AuthorizeRefusal(Base):
+    """One authorize call the policy refused (migration 0018): when, whose, why (the
+    decision's reason code) and for what. Written only on refusals, after the answer is
+    decided; the dashboard counts them by reason. No prompt is stored."""
+
+    __tablename__ = "authorize_refusals"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    person_id: Mapped[int | None] = mapped_column(Integer)  # None: the identity is unknown
+    identity: Mapped[str] = mapped_column(String(320))  # as the gateway sent it
+    code: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    use_case: Mapped[str | None] = mapped_column(String(100))
+    project: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_authorize_refusals_at_code", "at", "code"),)
+
+
 # --- usage and outcomes --------------------------------------------------------------------
 
 
@@ -630,6 +648,25 @@ class ScoringRollup(Base):
     verified_minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
     # Clustered on the key in SQLite: a week's rows are read in key order, not row by row.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class ScoringSpendRollup(Base):
+    """Projection: one person's attributed usage in one project, use case and model in one
+    stored window of `ScoringRollup` (a closed ISO week, or a period's edge days), built and
+    checked with it (migration 0018), so finance and the chargeback read sums, not events
+    ("" where usage named no project or use case)."""
+
+    __tablename__ = "scoring_spend_rollups"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    use_case: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
     __table_args__ = {"sqlite_with_rowid": False}
 
 

@@ -1,6 +1,9 @@
 """The dashboard's routes on the one aiohttp app, under /dashboard.
 
-Every page is a GET that reads; the only form is sign-out (a POST with a CSRF token). A page
+Every page is a GET that reads; the only forms are sign-out (a POST with a CSRF token) and the
+sign-in link's Continue button. A form's body is read as the API reads its bodies
+(`bot.http_limits.read_body`: `max_body_bytes`, `body_read_seconds`, and the cap on bodies read
+at once from people not signed in), and a refusal is a page that says which limit. A page
 runs its database work in a worker thread (one read-only unit of work) and renders a template
 with autoescape on. Who may see what is decided before anything is read (`bot.web.scope`): a
 page outside the viewer's scope is a 403 page that says nothing about what is behind it.
@@ -10,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from bot.core.signin import end_session, redeem_link, session_person, start_session
+from bot.http_limits import read_body
 from bot.web.auth import (
     COOKIE_PATH,
     PRE_SESSION_COOKIE,
@@ -45,9 +51,8 @@ from bot.web.pages import (
 )
 from bot.web.scope import Scope, may_see_person, scope_of
 from bot.web.templates import build_web_env
-from budgets.spend import spend_rows
 from budgets.windows import last_complete_week
-from scoring.overview import overview_windows, pieces
+from scoring.overview import View, overview_windows, pieces, spend_in
 from scoring.score import store_scored_weeks
 from storage.models import Person
 
@@ -129,6 +134,41 @@ class Dashboard:
             "else their own figures.",
         )
 
+    async def form(self, request: web.Request, *, signed_in: bool) -> dict[str, str] | web.Response:
+        """A posted form's fields (the first value of each), read within the API's body
+        limits, or the refusal page to send instead: 413 over `max_body_bytes`, 408 too slow,
+        503 when too many people not signed in are sending at once."""
+        limit = self.services.settings.max_body_bytes
+        too_large = (
+            413,
+            "Form too large",
+            f"The form sent is larger than {limit:,} bytes, the most tokenbot reads; "
+            "nothing was done. Reload the page and try again.",
+        )
+        if request.content_length is not None and request.content_length > limit:
+            return self._unread(request, *too_large)
+        try:
+            body = await read_body(request, authenticated=signed_in)
+        except web.HTTPRequestEntityTooLarge:  # aiohttp stops at client_max_size (= limit)
+            return self._unread(request, *too_large)
+        if isinstance(body, web.Response):  # 408 or 503, with the reason in its JSON
+            reason = json.loads(body.text or "{}").get("message", "")
+            return self._unread(
+                request,
+                body.status,
+                "Form not read",
+                f"{reason[:1].upper()}{reason[1:]}; nothing was done.",
+            )
+        fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=20)
+        return {name: values[0] for name, values in fields.items()}
+
+    def _unread(self, request: web.Request, status: int, title: str, message: str) -> web.Response:
+        """A refusal page that closes the connection (what the client still sends is not
+        drained)."""
+        response = self.refusal(request, status, title, message)
+        response.force_close()
+        return response
+
     # --- the session -------------------------------------------------------------------
 
     async def who(self, request: web.Request) -> Person | None:
@@ -174,14 +214,16 @@ class Dashboard:
     async def sign_in_confirmed(self, request: web.Request) -> web.StreamResponse:
         """The Continue button: the form's check must match the cookie the page set (a form
         posted from elsewhere cannot sign this browser in to someone else's session)."""
-        form = await request.post()
-        check = str(form.get("check") or "")
+        form = await self.form(request, signed_in=False)
+        if isinstance(form, web.Response):
+            return form
+        check = form.get("check", "")
         cookie = request.cookies.get(LINK_CHECK_COOKIE, "")
         if not check or not hmac.compare_digest(check, cookie):
             return self.refusal(
                 request, 403, "Sign-in refused", "Open the sign-in link itself and press Continue."
             )
-        return await self._redeem(request, str(form.get("token") or ""))
+        return await self._redeem(request, form.get("token", ""))
 
     async def _redeem(self, request: web.Request, token: str) -> web.StreamResponse:
         now = self.services.clock()
@@ -234,9 +276,11 @@ class Dashboard:
         raise response
 
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        form = await self.form(request, signed_in=True)
+        if isinstance(form, web.Response):
+            return form
         token = request.get(TOKEN)
-        if token is None or not csrf_ok(self.settings, token, str(form.get("csrf") or "")):
+        if token is None or not csrf_ok(self.settings, token, form.get("csrf", "")):
             return self.refusal(
                 request,
                 403,
@@ -282,6 +326,14 @@ class Dashboard:
         does); remembered for a minute (bot.web.freshness)."""
         return await asyncio.to_thread(self.freshness.current, windows, self.services.clock())
 
+    async def _view(self, request: web.Request) -> View:
+        """The `?period=` window for the viewer's scope, with its closed weeks' rollups
+        current (`_current`)."""
+        window = self._window(request)
+        policy, now = self.services.policy, self.services.clock()
+        current = await self._current(pieces(policy, window, now))
+        return View(policy, window, now, request[SCOPE].person_ids, current)
+
     def _period_context(self, window) -> dict[str, Any]:  # noqa: ANN001
         policy = self.services.policy
         return {
@@ -294,9 +346,8 @@ class Dashboard:
         window = self._window(request)
         policy, now, scope = self.services.policy, self.services.clock(), request[SCOPE]
         current = await self._current(overview_windows(policy, window, now))
-        context = await self._read(
-            lambda s: overview_context(s, policy, scope, window, now, current)
-        )
+        view = View(policy, window, now, scope.person_ids, current)
+        context = await self._read(lambda s: overview_context(s, view))
         return self.page(request, "overview", "overview", **self._period_context(window), **context)
 
     async def grouped_page(
@@ -305,11 +356,9 @@ class Dashboard:
         scope: Scope = request[SCOPE]
         if not scope.sees_groups:
             return self.forbidden(request)
-        window = self._window(request)
-        policy, now = self.services.policy, self.services.clock()
-        current = await self._current(pieces(policy, window, now))
-        context = await self._read(lambda s: build(s, policy, scope, window, now, current))
-        return self.page(request, name, name, **self._period_context(window), **context)
+        view = await self._view(request)
+        context = await self._read(lambda s: build(s, view))
+        return self.page(request, name, name, **self._period_context(view.window), **context)
 
     async def teams(self, request: web.Request) -> web.Response:
         return await self.grouped_page(request, "teams", teams_context)
@@ -324,8 +373,9 @@ class Dashboard:
         scope: Scope = request[SCOPE]
         if not scope.sees_groups:
             return self.forbidden(request)
-        window = self._window(request)
-        rows = await self._read(lambda s: spend_rows(s, window.start, window.end, scope.person_ids))
+        view = await self._view(request)
+        window = view.window
+        rows = await self._read(lambda s: spend_in(s, view))
         return web.Response(
             body=chargeback_csv(window.key, rows).encode("utf-8"),
             content_type="text/csv",

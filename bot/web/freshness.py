@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from budgets.windows import Window
-from scoring.rollups import current_rollups
+from scoring.rollups import current_rollups, is_stored_kind
 
 TTL_SECONDS = 60.0
 
@@ -29,7 +29,7 @@ class RollupFreshness:
     def current(self, windows: Sequence[Window], now: datetime) -> set[str]:
         """Keys of the closed weeks among `windows` to read from their rollups (built first
         where missing or stale; the caller passes this as `current=`)."""
-        closed = [w for w in windows if w.kind == "week" and w.end <= now]
+        closed = [w for w in windows if is_stored_kind(w) and w.end <= now]
         moment = self.clock()
         with self.lock:
             known = {

@@ -20,20 +20,31 @@ from bot.core.presenters.flags import view_context
 from bot.core.presenters.spotlight import window_context
 from bot.web.charts import bars_svg, chart_values, trend_svg
 from bot.web.scope import Scope
+from budgets.authorize import (
+    CAPPED,
+    HARD_LIMIT,
+    MODEL_NOT_ALLOWED,
+    PROHIBITED,
+    SOFT_LIMIT,
+    UNKNOWN_PERSON,
+)
 from budgets.balances import balance_for
 from budgets.periods import period_for, previous_period
 from budgets.policy import Policy
-from budgets.spend import forecast, lapsed, spend_by, spend_rows
+from budgets.spend import forecast, lapsed, spend_by
 from budgets.windows import Window, last_complete_week
 from scoring.config import scoring_settings
 from scoring.flags import flags_of, may_view
 from scoring.metrics import Totals
 from scoring.overview import (
     Overview,
+    View,
     build_overview,
     month_key,
     previous_window,
     quarter_key,
+    spend_in,
+    team_label,
     team_names,
     teams_by_use_case,
     totals_by,
@@ -56,6 +67,17 @@ MEASURES: dict[str, tuple[str, str, str]] = {
     "cost_micros": ("Spend", "money", "in money, at the catalog's prices"),
     "variance": ("Budget variance", "signed_pct", "spend against plan (baselines + team pools)"),
     "flags_total": ("Policy exceptions", "count", "gaming flags raised in the period"),
+    "refused_total": ("Refused calls", "count", "gateway calls the policy refused"),
+}
+
+# Refused authorize calls by reason code (budgets.authorize), in the order the policy checks.
+REFUSAL_REASONS: dict[str, str] = {
+    UNKNOWN_PERSON: "Identity not in the directory",
+    PROHIBITED: "Prohibited use case",
+    MODEL_NOT_ALLOWED: "Model not allowed for the use case",
+    CAPPED: "Use case cap reached",
+    HARD_LIMIT: "Budget used up (hard limit)",
+    SOFT_LIMIT: "Overdraft allowance used up (soft limit)",
 }
 
 
@@ -103,34 +125,18 @@ def window_label(window: Window, policy: Policy) -> str:
     return f"{window.key} ({days})"
 
 
-def overview_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
-    overview: Overview = build_overview(session, policy, window, now, scope.person_ids, current)
+def overview_context(session: Session, view: View) -> dict[str, Any]:
+    overview: Overview = build_overview(session, view)
+    policy, window = view.policy, view.window
     hour_value = scoring_settings(policy).hour_value_usd
-    labels = tuple(w.window.key for w in overview.weeks)
-    cards = []
-    for name, (label, kind, meaning) in MEASURES.items():
-        values = [w.measure(name) for w in overview.weeks]
-        cards.append(
-            {
-                "name": name,
-                "label": label,
-                "meaning": meaning,
-                "kind": kind,
-                "value": overview.current.measure(name),
-                "previous": overview.previous.measure(name),
-                "change": overview.change(name),
-                "chart": trend_svg(labels, chart_values(values), kind),
-                "chart_label": f"{label} by week, {labels[0]} to {labels[-1]}: "
-                + ", ".join(_plain_value(v, kind) for v in values),
-            }
-        )
+    cards = [
+        _figure(overview, name, label, kind, meaning)
+        for name, (label, kind, meaning) in MEASURES.items()
+    ]
+    refused = [
+        _figure(overview, f"refused:{code}", label, "count", code)
+        for code, label in REFUSAL_REASONS.items()
+    ]
     current = overview.current
     return {
         "overview": overview,
@@ -142,10 +148,30 @@ def overview_context(
         "people_active": current.people_active,
         "people_with_budgets": current.people_with_budgets,
         "flags": current.flags,
+        "refused": refused,
         "previous_label": window_label(overview.previous.window, policy),
         "previous_key": f"the {round(window.weeks)} weeks before"
         if window.kind == "weeks"
         else overview.previous.window.key,
+    }
+
+
+def _figure(overview: Overview, name: str, label: str, kind: str, meaning: str) -> dict[str, Any]:
+    """One figure of the overview: its value, the previous window's, the change, and its trend
+    by week as a chart with a text equivalent."""
+    labels = tuple(w.window.key for w in overview.weeks)
+    values = [w.measure(name) for w in overview.weeks]
+    return {
+        "name": name,
+        "label": label,
+        "meaning": meaning,
+        "kind": kind,
+        "value": overview.current.measure(name),
+        "previous": overview.previous.measure(name),
+        "change": overview.change(name),
+        "chart": trend_svg(labels, chart_values(values), kind),
+        "chart_label": f"{label} by week, {labels[0]} to {labels[-1]}: "
+        + ", ".join(_plain_value(v, kind) for v in values),
     }
 
 
@@ -157,15 +183,8 @@ def _plain_value(value: float | None, kind: str) -> str:
     return f"{value:,.0f}"
 
 
-def teams_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
-    groups = teams_by_use_case(session, policy, window, now, scope.person_ids, current)
+def teams_context(session: Session, view: View) -> dict[str, Any]:
+    groups = teams_by_use_case(session, view)
     out = []
     for use_case, teams in groups.items():
         shown = [t for t in teams if t.tokens_per_accepted is not None]
@@ -186,15 +205,8 @@ def teams_context(
     return {"groups": out}
 
 
-def workflows_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
-    found, rework = workflows(session, policy, window, now, scope.person_ids, current)
+def workflows_context(session: Session, view: View) -> dict[str, Any]:
+    found, rework = workflows(session, view)
     top = [w for w in found if w.totals.accepted_per_1k_tokens][:12]
     return {
         "workflows": found,
@@ -209,35 +221,24 @@ def workflows_context(
     }
 
 
-def finance_context(
-    session: Session,
-    policy: Policy,
-    scope: Scope,
-    window: Window,
-    now: datetime,
-    current: set[str] | None = None,
-) -> dict[str, Any]:
+def finance_context(session: Session, view: View) -> dict[str, Any]:
     names = team_names(session)
-    teams = totals_by(session, policy, window, now, "team_id", scope.person_ids, current)
-    use_cases = totals_by(session, policy, window, now, "use_case", scope.person_ids, current)
-    rows = spend_rows(session, window.start, window.end, scope.person_ids)
-    by_team = _by_cost(
-        (names.get(t, "No team") if t is not None else "No team", x.tokens, x.cost_micros)
-        for t, x in teams.items()
-    )
+    teams = totals_by(session, view, "team_id")
+    use_cases = totals_by(session, view, "use_case")
+    rows = spend_in(session, view)
+    by_team = _by_cost((team_label(names, t), x.tokens, x.cost_micros) for t, x in teams.items())
     by_use_case = _by_cost(
         (uc or "uncategorised", x.tokens, x.cost_micros) for uc, x in use_cases.items()
     )
     by_project = _by_cost((p, t, c) for p, (t, c) in spend_by(rows, "project").items())
     by_model = _by_cost((m, t, c) for m, (t, c) in spend_by(rows, "model").items())
+    policy, now, person_ids = view.policy, view.now, view.person_ids
     period = period_for(policy.periods, now)
     team_ids = None
-    if scope.person_ids is not None:
+    if person_ids is not None:
         team_ids = {
             t
-            for (t,) in session.execute(
-                select(Person.team_id).where(Person.id.in_(scope.person_ids))
-            )
+            for (t,) in session.execute(select(Person.team_id).where(Person.id.in_(person_ids)))
             if t
         }
     earlier = [previous_period(policy.periods, period)]
@@ -256,13 +257,8 @@ def finance_context(
         )
         if by_team
         else None,
-        "forecast": forecast(session, period, now, scope.person_ids),
-        "lapsed": lapsed(
-            session,
-            [p.key for p in reversed(earlier)],
-            scope.person_ids,
-            team_ids,
-        ),
+        "forecast": forecast(session, period, now, person_ids),
+        "lapsed": lapsed(session, [p.key for p in reversed(earlier)], person_ids, team_ids),
     }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from scoring.review import _reports_below  # the review's scope for a manager, not a second walk
+from scoring.review import reports_below  # the review's scope for a manager, not a second walk
 from storage.models import Person
 
 ORG_ROLES = ("executive", "finance", "admin")
@@ -41,7 +41,7 @@ def scope_of(session: Session, person: Person) -> Scope:
     if any(person.has_role(role) for role in ORG_ROLES):
         return Scope("org", None, "the organisation")
     if person.has_role("manager"):
-        below = _reports_below(session, person.id)
+        below = reports_below(session, person.id)
         if below:
             return Scope("reports", tuple(below), f"{person.name}'s team")
     return Scope("self", (person.id,), "your own figures")

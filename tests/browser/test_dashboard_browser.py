@@ -114,6 +114,25 @@ def test_the_numbers_on_the_page_are_the_chats(driver, services, org, base_url, 
     assert f"Personal: {left} of" in services.renderer.text(balance)
 
 
+def test_refused_calls_show_by_reason_with_their_trend_for_the_viewers_scope(
+    driver, services, org, base_url, artifacts
+):
+    """Finance sees the organisation's refusals (a stranger's too), Mia only her reports'."""
+    for email, prohibited, unknown in (("fin@acme.test", "3", "1"), ("mia@acme.test", "2", "0")):
+        sign_in(driver, services, base_url, email)
+        driver.get(base_url + PAGES["overview"])
+        assert figure(driver, "refused:prohibited") == prohibited
+        assert figure(driver, "refused:unknown_person") == unknown
+        (row,) = by_css(driver, 'tr[data-reason="prohibited"]')
+        assert "Prohibited use case" in row.text and "vs 1" in row.text
+        (trend,) = row.find_elements("css selector", "figure.chart svg")
+        assert trend.rect["width"] > 50
+        label = row.find_element("css selector", "[role=img]").get_attribute("aria-label")
+        assert label.startswith("Prohibited use case by week, 2026-W")
+        driver.execute_script("arguments[0].scrollIntoView()", row)
+        shot(driver, artifacts, f"refused-{email.split('@')[0]}")
+
+
 def test_signing_out_in_the_browser_ends_the_session(driver, services, org, base_url):
     sign_in(driver, services, base_url, "ann@acme.test")
     (button,) = [b for b in by_css(driver, "form button") if b.text == "Sign out"]

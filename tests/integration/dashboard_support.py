@@ -5,6 +5,8 @@ Marketing), Sam (manages Dan, in the team "R&D <Labs>": a name that must come ou
 Work in seo-brief in October and November 2026 (the conftest clock is Wed 18 November): Ann
 cheap and accepted, Bob dear and heavily revised, Dan in between, with a pending flag on Ann in
 2026-W46, 45 verified minutes for Ann, and a project whose name starts like a formula.
+Refused authorize calls (`REFUSED`): Ann's personal use in October and twice in November,
+Dan's once in November, and a stranger's in November.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from datetime import UTC, datetime
 
 from bot.bootstrap import Services
 from bot.core.signin import issue_link
+from budgets.authorize import authorize
 from budgets.directory import find_person, import_directory
+from budgets.refusals import record_refusal
 from scoring.savings import claim_savings, decide_claim
 from storage.models import Flag, Person
 from tests.integration.governance_support import call, record, result
@@ -40,6 +44,14 @@ ROLES = {
 }
 FORMULA_PROJECT = '=HYPERLINK("http://evil.test","x")'
 MONTH = "2026-11"
+# (identity, use case, when): what the gateway asked and authorize refused
+REFUSED = (
+    ("ann@acme.test", "personal", datetime(2026, 10, 14, 9, tzinfo=UTC)),
+    ("ann@acme.test", "personal", datetime(2026, 11, 3, 9, tzinfo=UTC)),
+    ("ann@acme.test", "personal", datetime(2026, 11, 10, 9, tzinfo=UTC)),
+    ("dan@acme.test", "personal", datetime(2026, 11, 10, 9, tzinfo=UTC)),
+    ("stranger@else.test", "seo-brief", datetime(2026, 11, 11, 9, tzinfo=UTC)),
+)
 
 
 def day(month: int, number: int, minute: int = 0) -> datetime:
@@ -86,6 +98,12 @@ def seed_org(services: Services) -> dict[str, Person]:
                 created_at=services.clock(),
             )
         )
+        for identity, use_case, at in REFUSED:
+            decision = authorize(
+                uow.session, services.policy, identity, "gpt-4o", 100, use_case, None, at
+            )
+            assert not decision.allow
+            record_refusal(uow.session, decision, identity, "gpt-4o", None, at)
         uow.commit()
     with services.db.read() as session:
         return {p.email: p for p in session.query(Person).all()}

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.bootstrap import Services, Settings, bootstrap
 from bot.server import build_app
 from budgets.apikeys import create_api_key, revoke_api_key
 from budgets.attribution import reassign_identity, uncategorised_use_cases, unknown_models
 from budgets.ledger import verify
-from storage.models import AccountTotal, Outcome, UsageEvent
+from storage.models import AccountTotal, AuthorizeRefusal, Outcome, UsageEvent
 
 
 @pytest.fixture
@@ -452,6 +453,65 @@ async def test_authorize_checks_the_key_and_the_request(client, services, org, a
     assert response.status == 400
     fields = sorted(e["field"] for e in (await response.json())["errors"])
     assert fields == ["estimated_tokens", "model", "use_case", "user"]
+
+
+def refused_rows(services: Services) -> list[AuthorizeRefusal]:
+    with services.db.read() as session:
+        rows = list(session.scalars(select(AuthorizeRefusal).order_by(AuthorizeRefusal.id)))
+        session.expunge_all()
+        return rows
+
+
+async def authorize_as(client: TestClient, key: str, **request: object) -> dict:
+    body = {"user": "ann@acme.test", "model": "gpt-4o", "estimated_tokens": 2000, **request}
+    response = await client.post("/api/v1/authorize", json=body, headers=auth(key))
+    assert response.status == 200
+    return await response.json()
+
+
+async def test_each_refused_call_is_recorded_with_its_reason_and_allowed_calls_leave_nothing(
+    client, services, org, api_key
+):
+    allowed = await authorize_as(client, api_key)
+    assert allowed["allow"] is True and refused_rows(services) == []
+
+    prohibited = await authorize_as(client, api_key, use_case="Personal")
+    long_names = await authorize_as(
+        client, api_key, use_case="u" * 150, project="p" * 250, estimated_tokens=90_000_000
+    )
+    unknown = await authorize_as(client, api_key, user="nobody@acme.test")
+    assert (prohibited["allow"], prohibited["code"]) == (False, "prohibited")
+    assert (unknown["allow"], unknown["code"]) == (False, "unknown_person")
+    assert "acceptable-use policy" in prohibited["reason"]  # the answer is the usual one
+
+    rows = refused_rows(services)
+    assert long_names["allow"] is False
+    assert [(r.code, r.person_id, r.identity) for r in rows] == [
+        ("prohibited", org["ann@acme.test"].id, "ann@acme.test"),
+        (long_names["code"], org["ann@acme.test"].id, "ann@acme.test"),
+        ("unknown_person", None, "nobody@acme.test"),
+    ]
+    assert (rows[1].use_case, rows[1].project) == ("u" * 100, "p" * 200)  # cut to the columns
+    first = rows[0]
+    assert (first.use_case, first.project, first.model) == ("personal", None, "gpt-4o")
+    assert first.at == services.clock()
+
+
+async def test_a_refusal_that_cannot_be_recorded_is_answered_all_the_same_and_logged(
+    client, services, org, api_key, caplog
+):
+    rename = "ALTER TABLE {} RENAME TO {}"
+    with services.db.engine.begin() as connection:  # a real failure: the table is not there
+        connection.execute(text(rename.format("authorize_refusals", "refusals_away")))
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot.api"):
+            refused = await authorize_as(client, api_key, use_case="personal")
+    finally:
+        with services.db.engine.begin() as connection:
+            connection.execute(text(rename.format("refusals_away", "authorize_refusals")))
+    assert (refused["allow"], refused["code"]) == (False, "prohibited")
+    assert "acceptable-use policy" in refused["reason"]
+    assert any("refused call (prohibited) was not recorded" in r.message for r in caplog.records)
 
 
 # --- the server around it ----------------------------------------------------------------------

@@ -8,7 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,10 +23,13 @@ from bot.core.signin import redeem_link, token_hash
 from bot.server import build_app
 from bot.web.config import WebSettings
 from budgets.periods import period_for
-from budgets.spend import forecast
+from budgets.spend import forecast, spend_rows
 from budgets.windows import last_complete_week
 from message_templates import format_money, format_pct, format_tokens
+from scoring.metrics import grouped_totals
+from scoring.overview import View, pieces, spend_in, window_by_key
 from scoring.review import build_review
+from scoring.rollups import current_rollups, window_sums
 from storage.models import DashboardSession, DashboardSignIn
 from tests.conftest import run_together
 from tests.integration.cli_support import tokenbot
@@ -37,7 +43,7 @@ from tests.integration.dashboard_support import (
     seed_org,
     token_of,
 )
-from tests.integration.governance_support import say
+from tests.integration.governance_support import call, record, say
 
 # What a browser sends when a person opens a link (chat previews and scanners do not).
 BROWSER = {"Sec-Fetch-Mode": "navigate"}
@@ -168,6 +174,44 @@ async def test_sign_out_needs_the_pages_csrf_token_and_ends_the_session(client, 
     assert (await page(client, "/dashboard"))[0] == 401
 
 
+async def test_an_oversized_form_is_a_413_page_that_names_the_limit_and_changes_nothing(
+    services, org
+):
+    services.settings = replace(services.settings, max_body_bytes=4_000)
+    async with TestClient(TestServer(build_app(services))) as small:
+        await sign_in(small, services, "ann@acme.test")
+        _, html = await page(small, "/dashboard")
+        padded = {"csrf": csrf_of(html), "note": "x" * 5_000}
+        response = await small.post("/dashboard/sign-out", data=padded, allow_redirects=False)
+        assert response.status == 413
+        text = await response.text()
+        assert "larger than 4,000 bytes" in text and "nothing was done" in text
+        assert (await page(small, "/dashboard"))[0] == 200  # still signed in
+
+        async def chunks():  # no Content-Length: aiohttp's own limit answers with the page too
+            body = urlencode(padded).encode()
+            for start in range(0, len(body), 1024):
+                yield body[start : start + 1024]
+
+        response = await small.post(
+            "/dashboard/sign-out",
+            data=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            allow_redirects=False,
+        )
+        assert response.status == 413 and "larger than 4,000 bytes" in await response.text()
+        with services.db.read() as session:
+            assert session.scalar(select(DashboardSession.ended_at)) is None
+        small.session.cookie_jar.clear()
+        link = token_of(link_for(services, "ann@acme.test"))
+        response = await small.post(
+            "/dashboard/sign-in", data={"token": link, "check": "y" * 5_000}
+        )
+        assert response.status == 413 and "larger than 4,000 bytes" in await response.text()
+        with services.db.read() as session:
+            assert session.scalar(select(func.count()).select_from(DashboardSession)) == 1
+
+
 async def test_a_session_expires_and_a_tampered_cookie_is_no_session(client, services, clock):
     await sign_in(client, services, "ann@acme.test")
     (cookie,) = [c for c in client.session.cookie_jar if c.key == "tokenbot_session"]
@@ -254,6 +298,26 @@ async def test_flags_show_to_the_person_and_their_managers_only(client, services
             assert "prompt &lt;b&gt;sent&lt;/b&gt; 40 times" in html
 
 
+@pytest.mark.parametrize(
+    ("email", "prohibited", "unknown"),
+    [(ROLES["finance"], 3, 1), (ROLES["manager"], 2, 0), (ROLES["member"], 2, 0)],
+)
+async def test_refused_calls_show_by_reason_in_the_viewers_scope_against_the_month_before(
+    client, services, org, email, prohibited, unknown
+):
+    """Finance sees every refusal (a stranger's too), Mia her reports' (Ann's, not Dan's), Ann
+    her own; October had one of Ann's."""
+    await sign_in(client, services, email)
+    status, html = await page(client, f"/dashboard?period={MONTH}")
+    assert status == 200
+    assert figure(html, "refused:prohibited") == str(prohibited)
+    assert figure(html, "refused:unknown_person") == str(unknown)
+    assert figure(html, "refused_total") == str(prohibited + unknown)
+    row = re.search(r'data-reason="prohibited".*?</tr>', html, re.S).group(0)
+    assert f"{(prohibited / 1 - 1) * 100:+.0f}%" in row and "vs 1" in row
+    assert "Prohibited use case" in row and "by week, 2026-W" in row
+
+
 # --- the same figures as the chat ----------------------------------------------------------
 
 
@@ -330,6 +394,55 @@ async def test_the_chargeback_csv_adds_up_to_the_finance_page_and_is_formula_saf
     assert "'" + FORMULA_PROJECT in projects and FORMULA_PROJECT not in projects
     teams = {r["team"] for r in rows}
     assert teams == {"Marketing", "R&D <Labs>"}  # CSV is not HTML: no entities
+
+
+@pytest.mark.parametrize("period", [MONTH, "4W", "2026-Q4"])
+def test_finance_reads_stored_spend_that_equals_the_events_for_every_scope(
+    services, org, clock, period
+):
+    """Spend by team, project, use case and model from the stored rollups (edges included)
+    is what the events say, for the org and for Mia's reports."""
+    policy, now = services.policy, clock()
+    window = window_by_key(policy, period, now)
+    with services.db.unit_of_work() as uow:
+        stored = current_rollups(uow.session, pieces(policy, window, now), now, store=True)
+        uow.commit()
+    assert stored
+    reports = [org["ann@acme.test"].id, org["bob@acme.test"].id]
+    with services.db.read() as session:
+        for scope in (None, reports):
+            rows = spend_in(session, View(policy, window, now, scope, stored))
+            assert rows == spend_rows(session, window.start, window.end, scope)
+            assert rows and all(r.events > 0 for r in rows)
+
+
+async def test_the_finance_pages_spend_by_team_is_the_monthly_reports(
+    client, services, clean_database
+):
+    """`tokenbot report --month` (the review job's figures, for finance tools) against the
+    finance page of the same month: each team's spend and budget tokens."""
+    done = tokenbot("report", "--month", MONTH, "--format", "csv", database_url=clean_database)
+    assert done.returncode == 0, done.stderr
+    report: dict[str, dict[str, int]] = {}
+    for row in csv.DictReader(io.StringIO(done.stdout)):
+        if row["section"] == "team" and row["measure"] in ("tokens", "cost_micros"):
+            report.setdefault(row["team"], {})[row["measure"]] = int(float(row["value"]))
+    await sign_in(client, services, ROLES["finance"])
+    _, html = await page(client, f"/dashboard/finance?period={MONTH}")
+    table = html.split("Spend by team", 1)[1].split("</table>", 1)[0]
+    shown = {
+        unescape(name): (cost, tokens)
+        for name, cost, tokens in re.findall(
+            r'<th scope="row">(.*?)</th><td>(.*?)</td><td>(.*?)</td>', table
+        )
+    }
+    spending = {team: f for team, f in report.items() if f["tokens"]}
+    assert set(shown) == set(spending) and len(shown) >= 2
+    for team, figures in spending.items():
+        assert shown[team] == (
+            format_money(figures["cost_micros"]),
+            format_tokens(figures["tokens"]),
+        ), team
 
 
 async def test_the_finance_page_forecasts_the_period_and_splits_spend_by_project_and_model(
@@ -419,7 +532,7 @@ def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again
     """Closed weeks are read from rollups whose freshness is remembered for a minute: a late
     event is left out until then, and counted after (the rollup is rebuilt)."""
     from bot.web.freshness import RollupFreshness
-    from scoring.overview import build_overview, overview_windows, window_by_key
+    from scoring.overview import View, build_overview, overview_windows, window_by_key
     from tests.integration.dashboard_support import day
     from tests.integration.governance_support import call, record
 
@@ -431,7 +544,9 @@ def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again
     def tokens() -> int:
         current = freshness.current(overview_windows(policy, week, now), now)
         with services.db.read() as session:
-            return build_overview(session, policy, week, now, None, current).current.totals.tokens
+            return build_overview(
+                session, View(policy, week, now, None, current)
+            ).current.totals.tokens
 
     before = tokens()
     record(services, [call("ann@acme.test", day(11, 3), tokens=80_000)])  # Tue of 2026-W45
@@ -439,3 +554,36 @@ def test_a_late_event_in_a_closed_week_shows_once_its_freshness_is_checked_again
     assert tokens() == before
     ticks[0] = 61.0
     assert tokens() == before + 100_000
+
+
+def test_a_months_edge_days_are_read_from_their_own_rollup_and_add_up_to_the_events(
+    services, org, clock
+):
+    """November 2026 starts on a Sunday: its first day is week 44's 7th, stored as
+    `2026-W44+6`; October's end is the same week's first 6 days, `2026-W44-6`. Read from those
+    rollups, each month's sums are the events' sums."""
+    policy, now = services.policy, clock()
+    edges = (datetime(2026, 11, 1, 12, tzinfo=UTC), datetime(2026, 10, 31, 12, tzinfo=UTC))
+    record(services, [call("ann@acme.test", at, tokens=3_000) for at in edges])
+    november = window_by_key(policy, MONTH, now)
+    october = window_by_key(policy, "2026-10", now)
+    with services.db.unit_of_work() as uow:
+        parts = {w: pieces(policy, w, now) for w in (november, october)}
+        keys = {w.key: [(p.key, p.kind) for p in found] for w, found in parts.items()}
+        assert keys[MONTH][0] == ("2026-W44+6", "days")
+        assert keys["2026-10"][0] == ("2026-W40+3", "days")
+        assert keys["2026-10"][-1] == ("2026-W44-6", "days")
+        stored = current_rollups(uow.session, [*parts[november], *parts[october]], now, store=True)
+        uow.commit()
+    assert {"2026-W44+6", "2026-W44-6", "2026-W40+3"} <= stored
+    with services.db.read() as session:
+        for window, found in parts.items():
+            from_rollups = grouped_totals(
+                session, window_sums(session, found, now, current=stored), ()
+            )
+            live = grouped_totals(
+                session, window_sums(session, [replace(window, kind="live")], now), ()
+            )
+            assert from_rollups == live and live[()].tokens > 0, window.key
+        edge = window_sums(session, [parts[november][0]], now, current=stored)
+        assert grouped_totals(session, edge, ())[()].events == 1  # the 1 November call
