@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.core.presenters.requests import balance_context, efficiency_context, request_context
-from budgets.balances import BalanceView, PoolBalance
+from budgets.balances import BalanceView, PoolBalance, UsageSplit
 from budgets.periods import Period
 from budgets.request_views import RequestView, StepView
 from scoring.efficiency import Efficiency
@@ -127,6 +127,9 @@ BALANCE = BalanceView(
     cost_micros=4_625_000,
     burn_per_day=108_823,
     run_out_at=NOW + timedelta(days=1, hours=9),
+    split=UsageSplit(own=1_850_000),
+    days_elapsed=17.0,
+    own_burn_per_day=108_823,
 )
 
 

@@ -89,11 +89,19 @@ def test_the_balance_text_shows_pools_burn_rate_and_run_out_date():
     assert "Your token balance for 2026-11 (through Mon 30 Nov 2026)" in text
     assert "1,250,000 of 1,600,000 left, until Mon 30 Nov 2026" in text
     assert "(shared)" in text
-    assert "Burn rate: 20,588 tokens/day" in text
-    assert "runs out Mon 28 Dec 2026 (after the period ends)" in text
+    assert "Personal: 1,650,000 of 2,000,000 left; 350,000 used." in text
+    assert "Used this period: 350,000 tokens ($1.23): 350,000 from your own allotments." in text
+    assert "Burn rate: 20,588 tokens/day in all, 20,588 of them from your own allotments" in text
+    assert "lasts past the period's end on Mon 30 Nov 2026" in text
+    assert "400,000 carry over into the next period" in text
     other_text = Renderer().text(Reply("balance", other))
     assert other_text.startswith("Ann Analyst's token balance")
-    assert "Overdraft: 300,000 tokens" in other_text
+    assert (
+        "2,300,000 tokens ($1.23): 1,500,000 from their expired own allotments, 500,000 from "
+        "reserved pools, 300,000 overdraft, beyond every allotment" in other_text
+    )
+    assert "their personal balance runs out on" in other_text
+    assert "before the period ends on Mon 30 Nov 2026" in other_text
     assert "baseline phase" in other_text
     assert "runs out" not in Renderer().text(Reply("balance", idle))
 
