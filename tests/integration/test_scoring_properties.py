@@ -26,7 +26,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.core.dashboard import dashboard_reply
@@ -314,6 +314,10 @@ FIGURE_LINE = re.compile(
     r"^(?:(?P<use_case>[\w-]+)(?: \((?P<share>\d+)% of their work\))?: )?(?P<figure>.*?)"
     r"(?: \((?P<index>[\d.]+)x\))?$"
 )
+STANDING = re.compile(
+    r"^  \d+\. (?P<team>.+?): (?P<mean>[\d.]+)x(?: the baseline)?, the mean of (?P<people>\d+) "
+    r"eligible people's multiples \((?P<multiples>[\d.]+x(?:, [\d.]+x)*)\)$"
+)
 OVERALL = re.compile(r" \((?:(?P<how>[^:()]+): )?(?P<value>[\d.]+)x the baseline\)$")
 
 
@@ -363,7 +367,15 @@ def dispatcher(services):
     return Dispatcher(services)
 
 
+# Six people with enough work, three in each team: the team standings have teams to show.
+BUSY_ORG = [
+    ([("seo-brief", Work(7, 6 - n % 3, 1, 1_000 + 700 * n, 0.1 * (n % 4), 300))], None)
+    for n in range(6)
+]
+
+
 @EXAMPLES
+@example(people=BUSY_ORG)
 @given(people=orgs)
 def test_every_number_in_score_and_leaderboard_recomputes_from_the_text(
     services, dispatcher, clean_database, people
@@ -401,6 +413,23 @@ def test_every_number_in_score_and_leaderboard_recomputes_from_the_text(
             if m := RECOGNISED.match(line):
                 named.add(m["name"])
                 check_reason(m["reason"], cap)
+        standings = [m for line in screen.splitlines() if (m := STANDING.match(line))]
+        if "Teams by accepted output" in screen or "Most efficient teams" in screen:
+            assert standings, screen
+        efficiency_multiples = sorted(
+            float(m["index"])
+            for text in scores.values()
+            for line in text.splitlines()
+            if (m := SINGLE.match(line) or SEVERAL.match(line))
+            and m["label"] == "Accepted output per 1k tokens"
+        )
+        for m in standings:  # a team's multiple: the mean of the multiples it lists
+            multiples = [float(x[:-1]) for x in m["multiples"].split(", ")]
+            assert len(multiples) == int(m["people"]), m.string
+            mean = sum(multiples) / len(multiples)
+            assert abs(float(m["mean"]) - mean) <= 0.0101, m.string
+            for x in multiples:  # each is a person's efficiency multiple in their `score`
+                assert any(abs(x - y) < 0.0051 for y in efficiency_multiples), m.string
         for name in named:  # the one eligibility rule: nobody named is told they are not
             score_text = scores[name]
             assert not any(words in score_text for words in NOT_ELIGIBLE), (name, score_text)
