@@ -400,6 +400,36 @@ def test_the_review_covers_last_month_and_the_detectors_the_week_of_yesterday(
     assert detectors.summary == "2026-W49: 0 message(s) queued (0 already sent)"
 
 
+def test_an_expired_request_names_its_deadline_not_the_hour_the_expiry_job_ran(
+    services, org, clock, sent
+):
+    """The job runs late (here two days after the deadline): every message names the deadline
+    the request had, the one `request` showed while it was pending."""
+    from bot.core.dispatch import Dispatcher
+    from bot.core.messages import IncomingMessage
+    from budgets.requests import create_request
+    from message_templates import format_moment
+
+    zone = services.policy.periods.timezone
+    with services.db.unit_of_work() as uow:
+        ann = uow.session.get(Person, org["ann@acme.test"].id)
+        create_request(uow.session, services.policy, ann, 100_000, "launch week", now=clock())
+        uow.commit()
+    deadline = clock() + timedelta(hours=services.policy.approvals.expire_after_hours)
+    ran_at = clock.set(deadline + timedelta(days=2))
+    run_job(services, "nudges", [sent])
+    told = texts_to(sent, org["ann@acme.test"].id) + texts_to(sent, org["mia@acme.test"].id)
+    assert told
+    listed = services.renderer.text(
+        Dispatcher(services).handle_message(
+            IncomingMessage("console", "ann@acme.test", "request list")
+        )
+    )
+    for text in [*told, listed]:
+        assert format_moment(deadline, zone)[:15] in text, text
+        assert format_moment(ran_at, zone)[:15] not in text, text
+
+
 def test_an_approver_is_nudged_once_and_a_stale_request_expires_telling_the_requester(
     services, org, clock, sent
 ):
