@@ -201,3 +201,20 @@ def test_number_money_and_date_filters():
     assert format_money(1_234_567) == "$1.23"
     assert format_money(1_234, precise=True) == "$0.001234"
     assert format_last_day(SAMPLES["balance"][0]["view"].period.end) == "Mon 30 Nov 2026"
+
+
+def test_counts_agree_with_their_nouns():
+    from message_templates import build_template_env, plural
+
+    assert plural(1, "project") == "1 project" and plural(2, "project") == "2 projects"
+    assert plural(0, "project") == "0 projects" and plural(1_000, "row") == "1,000 rows"
+    assert (
+        plural(1, "person", "people") == "1 person" and plural(3, "person", "people") == "3 people"
+    )
+    env = build_template_env()
+    explained = env.get_template("text/flag_explanation.txt.j2").render(
+        detector="prompt_spam",
+        evidence={"repeats": 1, "share": 0.5, "calls": 1, "distinct_prompts": 1, "min_repeats": 1},
+    )
+    assert "1 time " in explained and "1 request " in explained and "1 repeat." in explained
+    assert "1 different prompt in all" in explained
