@@ -101,6 +101,8 @@ def test_the_balance_text_shows_pools_burn_rate_and_run_out_date():
         "reserved pools, 300,000 overdraft, beyond every allotment" in other_text
     )
     assert "their personal balance runs out on" in other_text
+    assert "No active allotments: Ann Analyst may not be in a tier yet" in other_text
+    assert "your" not in other_text.lower()
     assert "before the period ends on Mon 30 Nov 2026" in other_text
     assert "baseline phase" in other_text
     assert "runs out" not in Renderer().text(Reply("balance", idle))
