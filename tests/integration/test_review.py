@@ -160,18 +160,8 @@ def test_report_writes_csv_for_finance_tools(services, org, tmp_path, monkeypatc
     out = tmp_path / "october.csv"
     assert cli_main(["report", "--month", OCTOBER, "--format", "csv", "--output", str(out)]) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert list(rows[0]) == [
-        "section",
-        "period",
-        "status",
-        "team",
-        "person",
-        "template",
-        "use_case",
-        "measure",
-        "value",
-        "unit",
-    ]
+    columns = "section period status team person template use_case measure value unit"
+    assert list(rows[0]) == columns.split()
     over = {r["measure"]: (r["value"], r["unit"]) for r in rows if r["section"] == "over_plan"}
     assert over["used"] == ("3000000", "tokens") and over["variance"] == ("0.5", "share")
     sections = {r["section"] for r in rows}
