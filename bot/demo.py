@@ -41,7 +41,7 @@ from scoring import template_library as library
 from scoring.detectors import Conversation, Finding, chat_loops, output_spam, prompt_spam
 from scoring.flags import dispute, resolve, write_flags
 from scoring.governance import governance_settings
-from scoring.savings import claim_savings, decide_claim
+from scoring.savings import claim_limit, claim_savings, decide_claim
 from scoring.standing import requester_standing
 from storage.models import Outcome, Person
 
@@ -632,8 +632,11 @@ def verify_demo_savings(services: Services) -> int:
                 .limit(3)
             ).all()
             for outcome in saved:
-                minutes = int(outcome.minutes_saved or 0)
-                claim = claim_savings(session, person, outcome.artifact_id, minutes, now)
+                # what the tools reported, within the policy's bound on one claim
+                minutes = min(
+                    int(outcome.minutes_saved or 0), claim_limit(policy, outcome.minutes_saved)[0]
+                )
+                claim = claim_savings(session, policy, person, outcome.artifact_id, minutes, now)
                 decide_claim(session, policy, manager, claim.claim_id, True, now)
                 verified += 1
         uow.commit()

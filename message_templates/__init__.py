@@ -40,6 +40,12 @@ def format_money(micros: int | None, precise: bool = False) -> str:
     return f"${value:,.2f}"
 
 
+def plural(count: int | float, word: str, many: str | None = None) -> str:
+    """`1 project`, `2 projects`, `1,000 people` (`many` when the plural is not word + s)."""
+    shown = f"{count:,}" if isinstance(count, int) else f"{count:,.1f}".rstrip("0").rstrip(".")
+    return f"{shown} {word if count == 1 else (many or word + 's')}"
+
+
 def format_day(moment: datetime | None, zone: str = "UTC") -> str:
     if moment is None:
         return "never"
@@ -130,6 +136,7 @@ def build_template_env() -> Environment:
         pct=format_pct,
         mrkdwn=escape_mrkdwn,
         chunks=chunks,
+        plural=plural,
     )
     return env
 

@@ -295,6 +295,9 @@ class TeamStanding:
     people: int  # eligible people whose scores the standing averages
     efficiency: float  # mean efficiency index of those people (1 = the baseline)
     score: float  # their mean score
+    # Each of those people's efficiency index, best first: shown beside the mean so it can be
+    # recomputed (the people stay unnamed: not all of them are recognised).
+    indexes: tuple[float, ...] = ()
 
 
 def team_standings(board: Scoreboard, minimum_people: int = 3) -> list[TeamStanding]:
@@ -313,6 +316,9 @@ def team_standings(board: Scoreboard, minimum_people: int = 3) -> list[TeamStand
             people=len(scores),
             efficiency=sum(float(s.component("efficiency").index) for s in scores) / len(scores),
             score=sum(float(s.score) for s in scores) / len(scores),
+            indexes=tuple(
+                sorted((float(s.component("efficiency").index) for s in scores), reverse=True)
+            ),
         )
         for team_id, scores in members.items()
         if len(scores) >= minimum_people

@@ -14,6 +14,10 @@ min_tasks = 5          # artifacts in the window before someone can be recognise
 index_cap = 2.0        # a component counts at most this many times its weight
 hour_value_usd = 75    # an hour of verified time saved, in money (the dashboard's savings)
 
+[scoring.savings]               # what one savings claim may ask for (refused above, limit named)
+max_claim_factor = 2.0          # at most this many times the minutes the tools reported
+max_minutes_per_artifact = 480  # and at most this many minutes on one artifact (a working day)
+
 [scoring.weights.optimize]      # points per component; one table per rollout phase
 efficiency = 30
 ...
@@ -136,6 +140,10 @@ class ScoringSettings:
     categories: tuple[CategorySpec, ...]
     # What an hour of verified time saved is worth, for showing savings in money (dashboard).
     hour_value_usd: Decimal = Decimal(75)
+    # `[scoring.savings]`: a claim may ask for at most this many times the minutes the tools
+    # reported on the artifact (when they reported any), and at most this many minutes.
+    max_claim_factor: Decimal = Decimal(2)
+    max_minutes_per_artifact: int = 480
 
     def weights_for(self, phase: str) -> dict[str, Decimal]:
         return self.weights[phase]
@@ -199,6 +207,19 @@ def _categories(r: PolicyReader) -> tuple[CategorySpec, ...]:
     return tuple(categories)
 
 
+MAX_MINUTES_PER_ARTIFACT = 7 * 24 * 60  # a week: what ingestion accepts as minutes saved
+
+
+def _minutes_per_artifact(r: PolicyReader) -> int:
+    minutes = r.integer("max_minutes_per_artifact", 480, minimum=1)
+    if minutes > MAX_MINUTES_PER_ARTIFACT:
+        r.fail(
+            "max_minutes_per_artifact",
+            f"must be at most {MAX_MINUTES_PER_ARTIFACT} (a week of minutes), got {minutes}",
+        )
+    return minutes
+
+
 def read_scoring(r: PolicyReader) -> ScoringSettings:
     """Parse `[scoring]` with the policy reader `r`; problems land in `r.errors`."""
     r.allow_only(
@@ -209,7 +230,10 @@ def read_scoring(r: PolicyReader) -> ScoringSettings:
         "weights",
         "categories",
         "hour_value_usd",
+        "savings",
     )
+    savings = r.table("savings", {})
+    savings.allow_only("max_claim_factor", "max_minutes_per_artifact")
     trailing = r.integer("trailing_weeks", 8, minimum=1)
     if trailing > 52:
         r.fail("trailing_weeks", f"must be at most 52, got {trailing}")
@@ -221,6 +245,8 @@ def read_scoring(r: PolicyReader) -> ScoringSettings:
         weights=_weights(r.table("weights", {})),
         categories=_categories(r.table("categories", {})),
         hour_value_usd=r.decimal("hour_value_usd", 75, "0", "100000"),
+        max_claim_factor=savings.decimal("max_claim_factor", 2, "1", "100"),
+        max_minutes_per_artifact=_minutes_per_artifact(savings),
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from budgets import audit
 from budgets.policy import Policy
 from budgets.windows import week_of
+from scoring.config import scoring_settings
 from scoring.metrics import ACCEPTED_STATUSES
 from scoring.rollups import forget_week
 from storage.models import AuditEntry, Outcome, Person
@@ -34,7 +36,8 @@ CLAIM, VERIFY, DECLINE = "savings.claim", "savings.verify", "savings.decline"
 
 class SavingsRefused(Exception):
     """An expected refusal. `code`: no_artifact, not_accepted, already_verified, no_manager,
-    bad_minutes, not_manager, superseded, already_declined, unknown_claim."""
+    bad_minutes, over_artifact_maximum, over_reported, not_manager, superseded,
+    already_declined, unknown_claim."""
 
     def __init__(self, code: str, **facts: object):
         super().__init__(code)
@@ -65,10 +68,30 @@ def subject(outcome_id: str) -> str:
     return f"outcome:{outcome_id}"
 
 
+def claim_limit(policy: Policy, reported: float | None) -> tuple[int, str]:
+    """The most minutes one claim may ask for, and which rule sets it: `[scoring.savings]`'s
+    `max_minutes_per_artifact`, or `max_claim_factor` times the minutes the tools reported on
+    the artifact (when they reported any) if that is lower."""
+    settings = scoring_settings(policy)
+    limit, rule = settings.max_minutes_per_artifact, "over_artifact_maximum"
+    if reported is not None:
+        # whole minutes, rounded down
+        by_factor = int(settings.max_claim_factor * Decimal(str(reported)))
+        if by_factor < limit:
+            limit, rule = by_factor, "over_reported"
+    return limit, rule
+
+
 def claim_savings(
-    session: Session, person: Person, artifact_id: str, minutes: int, now: datetime
+    session: Session,
+    policy: Policy,
+    person: Person,
+    artifact_id: str,
+    minutes: int,
+    now: datetime,
 ) -> Claim:
-    """Record a claim on the person's own accepted artifact, for their manager to verify."""
+    """Record a claim on the person's own accepted artifact, for their manager to verify.
+    A claim above the policy's bounds (`claim_limit`) is refused with the bound named."""
     if not 1 <= minutes <= MAX_MINUTES:
         raise SavingsRefused("bad_minutes", minutes=minutes, maximum=MAX_MINUTES)
     outcome = session.scalars(
@@ -83,6 +106,17 @@ def claim_savings(
         raise SavingsRefused("not_accepted", artifact_id=artifact_id, status=outcome.status)
     if outcome.minutes_verified:
         raise SavingsRefused("already_verified", artifact_id=artifact_id, minutes=verified(outcome))
+    limit, rule = claim_limit(policy, outcome.minutes_saved)
+    if minutes > limit:
+        settings = scoring_settings(policy)
+        raise SavingsRefused(
+            rule,
+            minutes=minutes,
+            limit=limit,
+            reported=outcome.minutes_saved,
+            factor=float(settings.max_claim_factor),
+            maximum=settings.max_minutes_per_artifact,
+        )
     if person.manager_id is None:
         raise SavingsRefused("no_manager")
     entry = AuditEntry(

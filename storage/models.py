@@ -175,6 +175,10 @@ class LedgerEntry(Base):
     """An immutable movement: grant, debit, expire or overdraft (debit with no grant behind it)."""
 
     __tablename__ = "ledger_entries"
+    # balance's split of a person's usage in a period reads their entries of that period only
+    __table_args__ = (
+        Index("ix_ledger_entries_person_period", "person_id", "period", "entry_type"),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     entry_type: Mapped[str] = mapped_column(String(20))
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"), index=True)

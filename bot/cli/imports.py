@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.bootstrap import Services
 from ingest.formats import FORMATS
 from ingest.importer import ImportSummary, Progress, import_file
+from message_templates import plural
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -94,7 +95,8 @@ def _print_summary(name: str, s: ImportSummary) -> None:
     if s.problems_total:
         verb = "skipped" if s.stored else "rejected"
         print(
-            f"{name}: {s.rejected:,} of {s.rows:,} rows {verb} ({s.problems_total:,} problems):",
+            f"{name}: {s.rejected:,} of {plural(s.rows, 'row')} {verb} "
+            f"({plural(s.problems_total, 'problem')}):",
             file=out,
         )
         for problem in s.problems:

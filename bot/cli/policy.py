@@ -48,14 +48,23 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def check_policy(args) -> int:  # noqa: ANN001
+
+    from message_templates import plural
+
     path = args.file or os.environ.get("TOKENBOT_POLICY")
     policy = load_policy(
         path, sections=POLICY_SECTIONS
     )  # PolicyInvalid is reported by main with every problem
-    print(
-        f"policy OK ({policy.source}): phase {policy.phase}, {len(policy.tiers)} tiers, "
-        f"{len(policy.models)} models, {len(policy.use_cases)} use cases, {len(policy.projects)} projects"
+    counts = ", ".join(
+        plural(len(items), word)
+        for items, word in (
+            (policy.tiers, "tier"),
+            (policy.models, "model"),
+            (policy.use_cases, "use case"),
+            (policy.projects, "project"),
+        )
     )
+    print(f"policy OK ({policy.source}): phase {policy.phase}, {counts}")
     return 0
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from bot.bootstrap import Services
 from ingest.formats import FORMATS
 from ingest.reconcile import Amounts, Reconciliation, reconcile_file
-from message_templates import format_money, format_tokens
+from message_templates import format_money, format_tokens, plural
 
 
 def register(usage) -> None:  # noqa: ANN001 - the `usage` sub-command's subparsers
@@ -50,8 +50,8 @@ def print_reconciliation(console: Console, name: str, r: Reconciliation) -> None
     console.print(f"Reconciling {name} ({r.format}) with the ledger; nothing was written.")
     if r.problems_total:
         console.print(
-            f"{r.rejected:,} of {r.rows:,} rows would be rejected by `tokenbot import` "
-            f"({r.problems_total:,} problems) and are left out:"
+            f"{r.rejected:,} of {plural(r.rows, 'row')} would be rejected by `tokenbot import` "
+            f"({plural(r.problems_total, 'problem')}) and are left out:"
         )
         for problem in r.problems:
             console.print(f"  line {problem.index}: {problem.field} {problem.reason}")

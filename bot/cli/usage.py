@@ -17,6 +17,7 @@ from budgets.attribution import (
 )
 from budgets.repricing import reprice_unknown
 from budgets.windows import week_keys_between
+from message_templates import plural
 from scoring.rollups import forget_week
 
 
@@ -112,7 +113,8 @@ def list_unknown(args, services: Services) -> int:  # noqa: ANN001
             )
     if repriceable:
         print(
-            f"\n{sum(n.events for n in repriceable):,} events of {len(repriceable)} model(s) were "
+            f"\n{plural(sum(n.events for n in repriceable), 'event')} of "
+            f"{plural(len(repriceable), 'model')} were "
             "recorded at an unknown price but resolve now; `tokenbot usage reprice` books them:"
         )
         for n in repriceable:

@@ -59,7 +59,7 @@ def test_the_balance_card_carries_the_same_figures_as_the_console(teams, service
     assert "123,456" in reply.card_text
     assert numbers(reply.summary) == numbers(console)
     facts = {f["title"]: f["value"] for b in reply.card["body"] for f in b.get("facts", [])}
-    assert facts["Used this period"].startswith("123,456 (")
+    assert facts["Used this period"].startswith("123,456 tokens (")
 
 
 def test_help_lists_the_commands_on_a_card(teams, org):

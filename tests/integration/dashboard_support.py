@@ -84,7 +84,7 @@ def seed_org(services: Services) -> dict[str, Person]:
         artifact = next(  # one of Ann's November briefs
             o.artifact_id for o in outcomes if o.user == "ann@acme.test" and o.timestamp.month == 11
         )
-        claim = claim_savings(uow.session, ann, artifact, 45, services.clock())
+        claim = claim_savings(uow.session, services.policy, ann, artifact, 45, services.clock())
         mia = find_person(uow.session, "mia@acme.test")
         decide_claim(uow.session, services.policy, mia, claim.claim_id, True, services.clock())
         uow.session.add(

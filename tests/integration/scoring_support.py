@@ -150,7 +150,9 @@ def verify_minutes(services: Services, email: str, artifact_id: str, minutes: in
     with services.db.unit_of_work() as uow:
         person = find_person(uow.session, email)
         assert person is not None and person.manager_id is not None
-        claim = claim_savings(uow.session, person, artifact_id, minutes, services.clock())
+        claim = claim_savings(
+            uow.session, services.policy, person, artifact_id, minutes, services.clock()
+        )
         manager = uow.session.get(Person, person.manager_id)
         decide_claim(uow.session, services.policy, manager, claim.claim_id, True, services.clock())
         uow.commit()

@@ -172,6 +172,20 @@ def test_policy_check_names_each_bad_member_list_and_launch_window(tmp_path: Pat
     assert "Traceback" not in done.stderr
 
 
+def test_policy_check_counts_in_words_that_agree_with_the_number(tmp_path: Path, database_url):
+    from budgets.policy import DEFAULT_POLICY_PATH
+
+    one_project = DEFAULT_POLICY_PATH.read_text(encoding="utf-8") + (
+        '\n[[projects]]\nname = "launch"\nowner = "ann@acme.test"\nbudget = 1000000\n'
+    )
+    policy = tmp_path / "one-project.toml"
+    policy.write_text(one_project, encoding="utf-8")
+    done = tokenbot("policy", "check", str(policy), database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert ", 1 project" in done.stdout and "1 projects" not in done.stdout, done.stdout
+    assert "3 tiers" in done.stdout and "8 use cases" in done.stdout
+
+
 def test_directory_import_of_a_bad_csv_lists_every_bad_line_and_writes_nothing(
     services, org, tmp_path: Path
 ):

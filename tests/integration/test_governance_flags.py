@@ -4,6 +4,7 @@ nobody else ever sees them."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -100,7 +101,11 @@ def test_only_managers_up_the_chain_and_admins_may_look_at_someone_elses_flags(s
     # Asking about someone who does not exist answers the same: flags are private.
     assert say(services, "bob@acme.test", "flags nobody@acme.test").template == "not_allowed"
     manager = say(services, "mia@acme.test", "flags ann@acme.test")
-    assert "Governance flags of Ann Analyst" in text_of(services, manager)
+    manager_text = text_of(services, manager)
+    assert "Governance flags of Ann Analyst" in manager_text
+    # about someone else, the explanation speaks of them, not "your"
+    assert "67% of their 30 requests" in manager_text
+    assert not re.search(r"\byour?\b", manager_text, re.IGNORECASE), manager_text
     assert [b.label for b in manager.buttons] == ["Upheld", "Cleared"]
     assert say(services, "ceo@acme.test", "flags ann@acme.test").template == "flags"
 

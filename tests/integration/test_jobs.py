@@ -157,6 +157,32 @@ def test_reminders_go_only_to_people_who_would_lose_tokens(services, org, clock,
     assert ceo_text.startswith("5,400,000 of your tokens expire")
 
 
+def test_the_app_home_names_the_expiring_tokens_the_reminder_names(services, org, clock, sent):
+    """The reminder says what lapses after the rollover; the App Home's "What expires when"
+    says the same figures, not the whole baseline as if nothing carried over."""
+    import json
+
+    from bot.core.dashboard import dashboard_reply
+
+    spend(services, "ann@acme.test", 123_456)
+    clock.set(MON_NOV_30)
+    run_job(services, "reminders", [sent])
+    (ann_text,) = texts_to(sent, org["ann@acme.test"].id)
+    with services.db.read() as session:
+        ann = session.get(Person, org["ann@acme.test"].id)
+    home = json.loads(services.renderer.channel("slack", dashboard_reply(services, ann)))
+    expiries = " ".join(
+        b["text"]["text"] for b in home["blocks"] if b.get("text", {}).get("type") == "mrkdwn"
+    )
+    assert ann_text.startswith("1,676,544 of your tokens expire on Mon 30 Nov 2026")
+    assert "You have 1,876,544 baseline tokens left; 200,000 of them carry over" in ann_text
+    assert (
+        "Baseline: of the 1,876,544 baseline tokens left, 200,000 carry over into the next "
+        "period (the rollover cap) and 1,676,544 lapse after Mon 30 Nov 2026 unless spent"
+    ) in expiries
+    assert "1,876,544 tokens of Baseline" not in expiries
+
+
 def test_no_reminder_before_the_window_opens_or_at_the_weekend(services, org, clock, sent):
     for moment in (
         FRI_NOV_27,  # the window opens Sat 28 Nov 00:00, three days before the end
@@ -372,6 +398,36 @@ def test_the_review_covers_last_month_and_the_detectors_the_week_of_yesterday(
     assert seen == {"month": "2026-11", "week": datetime(2026, 11, 30).date()}
     assert review.enqueued == 1 and review.delivered == 1
     assert detectors.summary == "2026-W49: 0 message(s) queued (0 already sent)"
+
+
+def test_an_expired_request_names_its_deadline_not_the_hour_the_expiry_job_ran(
+    services, org, clock, sent
+):
+    """The job runs late (here two days after the deadline): every message names the deadline
+    the request had, the one `request` showed while it was pending."""
+    from bot.core.dispatch import Dispatcher
+    from bot.core.messages import IncomingMessage
+    from budgets.requests import create_request
+    from message_templates import format_moment
+
+    zone = services.policy.periods.timezone
+    with services.db.unit_of_work() as uow:
+        ann = uow.session.get(Person, org["ann@acme.test"].id)
+        create_request(uow.session, services.policy, ann, 100_000, "launch week", now=clock())
+        uow.commit()
+    deadline = clock() + timedelta(hours=services.policy.approvals.expire_after_hours)
+    ran_at = clock.set(deadline + timedelta(days=2))
+    run_job(services, "nudges", [sent])
+    told = texts_to(sent, org["ann@acme.test"].id) + texts_to(sent, org["mia@acme.test"].id)
+    assert told
+    listed = services.renderer.text(
+        Dispatcher(services).handle_message(
+            IncomingMessage("console", "ann@acme.test", "request list")
+        )
+    )
+    for text in [*told, listed]:
+        assert format_moment(deadline, zone)[:15] in text, text
+        assert format_moment(ran_at, zone)[:15] not in text, text
 
 
 def test_an_approver_is_nudged_once_and_a_stale_request_expires_telling_the_requester(

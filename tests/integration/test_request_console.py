@@ -70,7 +70,7 @@ def test_approve_in_the_console_credits_the_burst_exactly_once(dispatcher, conso
     assert deliver(consoles, org, notice) == "mia"
     message = consoles["mia"].seen()
     assert "Ann Analyst asks for 50,000 burst tokens" in message
-    assert "Their balance: 2,000,000 of 2,000,000 tokens left" in message
+    assert "Their personal balance in 2026-11: 2,000,000 of 2,000,000 left; 0 used." in message
     assert "Recent efficiency: no outcomes yet" in message
     assert "[1] Approve" in message and "[2] Deny" in message
 

@@ -530,8 +530,9 @@ def test_the_approval_message_shows_balance_burn_rate_and_recent_efficiency(serv
     assert context["efficiency"] == {"accepted": 3, "total": 4, "weeks": 4, "rate": 0.75}
     assert context["balance"]["personal_remaining"] == 2_000_000
     text = services.renderer.text(notice.reply)
-    assert "Their balance: 2,000,000 of 2,000,000 tokens left in 2026-11" in text
-    assert "Burn rate: 0 tokens/day" in text
+    assert "Their personal balance in 2026-11: 2,000,000 of 2,000,000 left; 0 used." in text
+    assert "Burn rate: 0 tokens/day in all" in text
+    assert "their personal balance lasts past the period's end on Mon 30 Nov 2026" in text
     assert "75% of AI output accepted (3 of 4 outcomes, last 4 complete weeks)" in text
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -159,11 +160,57 @@ def test_report_writes_csv_for_finance_tools(services, org, tmp_path, monkeypatc
     out = tmp_path / "october.csv"
     assert cli_main(["report", "--month", OCTOBER, "--format", "csv", "--output", str(out)]) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert set(rows[0]) == {"section", "team", "person", "use_case", "measure", "value"}
-    over = {r["measure"]: r["value"] for r in rows if r["section"] == "over_plan"}
-    assert over["used"] == "3000000" and over["variance"] == "0.5"
+    columns = "section period status team person template use_case measure value unit"
+    assert list(rows[0]) == columns.split()
+    over = {r["measure"]: (r["value"], r["unit"]) for r in rows if r["section"] == "over_plan"}
+    assert over["used"] == ("3000000", "tokens") and over["variance"] == ("0.5", "share")
     sections = {r["section"] for r in rows}
     assert {"trend", "team", "over_plan", "under_plan", "workflow", "flags"} <= sections
+    assert {(r["period"], r["status"]) for r in rows} == {(OCTOBER, "final")}
+    # money as money: dollars to the cent, never micro-dollars
+    assert not any("micros" in r["measure"] for r in rows)
+    costs = [r for r in rows if r["measure"] in ("cost", "cost_this_month")]
+    assert costs and all(r["unit"] == "USD" for r in costs)
+    assert all(re.fullmatch(r"\d+\.\d\d", r["value"]) for r in costs), costs
+    with services.db.read() as session:
+        review = build_review(session, services.policy, OCTOBER, services.clock())
+    marketing = next(
+        r
+        for r in rows
+        if r["section"] == "team" and r["measure"] == "cost" and r["team"] == "Marketing"
+    )
+    team_cost = next(t.cost_micros for t in review.teams if t.team == marketing["team"])
+    assert marketing["value"] == f"{team_cost / 1_000_000:.2f}"
+    # a workflow is named in its own column: no template in the person column
+    workflows = [r for r in rows if r["section"] == "workflow"]
+    assert workflows and all(r["person"] == "" for r in workflows)
+    assert all(r["template"] or r["use_case"] for r in workflows)
+
+
+def test_report_refuses_an_unfinished_month_or_quarter_unless_asked_and_then_marks_it(
+    services, org, tmp_path, monkeypatch, capsys
+):
+    """The CLI runs on the system clock: this month and this quarter have not ended."""
+    seed(services, org)
+    monkeypatch.setenv("TOKENBOT_DATABASE_URL", services.settings.database_url)
+    today = datetime.now(UTC)
+    month, quarter = f"{today:%Y-%m}", f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+    for which in (["--month", month], ["--quarter", quarter]):
+        assert cli_main(["report", *which]) == 2
+        err = capsys.readouterr().err
+        assert "has not ended" in err and "--partial" in err, err
+    out = tmp_path / "month.csv"
+    assert cli_main(["report", "--month", month, "--partial", "--output", str(out)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["status"] for r in rows} == {f"unfinished, through {today:%Y-%m-%d}"}
+    html = tmp_path / "month.html"
+    assert (
+        cli_main(
+            ["report", "--month", month, "--partial", "--format", "html", "--output", str(html)]
+        )
+        == 0
+    )
+    assert f"Unfinished: the figures run through {today:%Y-%m-%d}" in html.read_text()
 
 
 def test_report_writes_one_html_page_with_the_chart_embedded(services, org, tmp_path, monkeypatch):
@@ -205,12 +252,24 @@ def test_report_writes_the_quarterly_scorecard_as_csv(services, org, tmp_path, m
     record(services, [call("ann@acme.test", october(14, i), tokens=10_000) for i in range(4)])
     monkeypatch.setenv("TOKENBOT_DATABASE_URL", services.settings.database_url)
     out = tmp_path / "q4.csv"
-    assert cli_main(["report", "--quarter", "2026-Q4", "--output", str(out)]) == 0
+    assert cli_main(["report", "--quarter", "2026-Q4", "--partial", "--output", str(out)]) == 0
     rows = {r["measure"]: r["value"] for r in csv.DictReader(io.StringIO(out.read_text()))}
     assert rows["tokens"] == "50000" and rows["verdict"] == "new"
     html = tmp_path / "q4.html"
     assert (
-        cli_main(["report", "--quarter", "2026-Q4", "--format", "html", "--output", str(html)]) == 0
+        cli_main(
+            [
+                "report",
+                "--quarter",
+                "2026-Q4",
+                "--partial",
+                "--format",
+                "html",
+                "--output",
+                str(html),
+            ]
+        )
+        == 0
     )
     assert "AI scorecard 2026-Q4" in html.read_text()
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage
 from scoring.metrics import live_totals
-from scoring.savings import DECLINE, VERIFY
+from scoring.savings import CLAIM, DECLINE, VERIFY
 from storage.models import AuditEntry, Outcome
 from tests.conftest import run_together
 from tests.integration.governance_support import at, record, result
@@ -104,3 +104,40 @@ def test_verifying_keeps_the_reported_figure_and_counts_the_verified_one(service
         assert (outcome.minutes_saved, outcome.verified_minutes) == (25, 40)
         (row,) = session.execute(live_totals(at(0), at(7))).mappings().all()
     assert row["verified_minutes"] == 40
+
+
+def claim_text(services, minutes: int, reported: int | None) -> str:  # noqa: ANN001
+    """Ann claims `minutes` on a new accepted artifact for which her tools reported
+    `reported` minutes saved; the reply's text."""
+    outcome = replace(result("ann@acme.test", at(2)), minutes_saved=reported)
+    record(services, outcomes=[outcome])
+    reply = Dispatcher(services).handle_message(
+        IncomingMessage("console", "ann@acme.test", f"claim {minutes} {outcome.artifact_id}")
+    )
+    return services.renderer.text(reply)
+
+
+def claims_on_record(services) -> int:  # noqa: ANN001
+    with services.db.read() as session:
+        return len(list(session.scalars(select(AuditEntry).where(AuditEntry.action == CLAIM))))
+
+
+def test_a_claim_above_the_policys_factor_of_the_reported_minutes_is_refused_naming_it(
+    services, org
+):
+    """The built-in `[scoring.savings] max_claim_factor = 2`: 25 reported minutes allow a
+    claim of 50 at most."""
+    text = claim_text(services, 51, reported=25)
+    assert "51 minutes is more than 2 times the 25 minutes your tools reported" in text
+    assert "claim at most 50 minutes on this artifact" in text
+    assert claims_on_record(services) == 0
+    assert "Mia Manager has been asked to verify it" in claim_text(services, 50, reported=25)
+    assert claims_on_record(services) == 1
+
+
+def test_a_claim_above_the_per_artifact_maximum_is_refused_naming_it(services, org):
+    """The built-in `[scoring.savings] max_minutes_per_artifact = 480` (a working day), also
+    when the tools reported no figure."""
+    text = claim_text(services, 481, reported=None)
+    assert "481 minutes is more than the 480 minutes one artifact may claim" in text
+    assert claims_on_record(services) == 0

@@ -26,7 +26,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.core.dashboard import dashboard_reply
@@ -314,6 +314,10 @@ FIGURE_LINE = re.compile(
     r"^(?:(?P<use_case>[\w-]+)(?: \((?P<share>\d+)% of their work\))?: )?(?P<figure>.*?)"
     r"(?: \((?P<index>[\d.]+)x\))?$"
 )
+STANDING = re.compile(
+    r"^  \d+\. (?P<team>.+?): (?P<mean>[\d.]+)x(?: the baseline)?, the mean of (?P<people>\d+) "
+    r"eligible people's multiples \((?P<multiples>[\d.]+x(?:, [\d.]+x)*)\)$"
+)
 OVERALL = re.compile(r" \((?:(?P<how>[^:()]+): )?(?P<value>[\d.]+)x the baseline\)$")
 
 
@@ -363,7 +367,15 @@ def dispatcher(services):
     return Dispatcher(services)
 
 
+# Six people with enough work, three in each team: the team standings have teams to show.
+BUSY_ORG = [
+    ([("seo-brief", Work(7, 6 - n % 3, 1, 1_000 + 700 * n, 0.1 * (n % 4), 300))], None)
+    for n in range(6)
+]
+
+
 @EXAMPLES
+@example(people=BUSY_ORG)
 @given(people=orgs)
 def test_every_number_in_score_and_leaderboard_recomputes_from_the_text(
     services, dispatcher, clean_database, people
@@ -401,9 +413,160 @@ def test_every_number_in_score_and_leaderboard_recomputes_from_the_text(
             if m := RECOGNISED.match(line):
                 named.add(m["name"])
                 check_reason(m["reason"], cap)
+        standings = [m for line in screen.splitlines() if (m := STANDING.match(line))]
+        if "Teams by accepted output" in screen or "Most efficient teams" in screen:
+            assert standings, screen
+        efficiency_multiples = sorted(
+            float(m["index"])
+            for text in scores.values()
+            for line in text.splitlines()
+            if (m := SINGLE.match(line) or SEVERAL.match(line))
+            and m["label"] == "Accepted output per 1k tokens"
+        )
+        for m in standings:  # a team's multiple: the mean of the multiples it lists
+            multiples = [float(x[:-1]) for x in m["multiples"].split(", ")]
+            assert len(multiples) == int(m["people"]), m.string
+            mean = sum(multiples) / len(multiples)
+            assert abs(float(m["mean"]) - mean) <= 0.0101, m.string
+            for x in multiples:  # each is a person's efficiency multiple in their `score`
+                assert any(abs(x - y) < 0.0051 for y in efficiency_multiples), m.string
         for name in named:  # the one eligibility rule: nobody named is told they are not
             score_text = scores[name]
             assert not any(words in score_text for words in NOT_ELIGIBLE), (name, score_text)
         for n, (_works, flag) in enumerate(people):
             if flag not in (None, "cleared"):
                 assert f"{NAMES[n]} Person" not in screen
+
+
+# --- balance and team: every line adds up ---------------------------------------------------
+
+POOL_LINE = re.compile(
+    r"^  (?P<label>.+?) +(?P<left>[\d,]+) of (?P<amount>[\d,]+) left, until .+?(?P<shared> \(shared\))?$"
+)
+PERSONAL = re.compile(
+    r"^Personal: (?P<left>[\d,]+) of (?P<total>[\d,]+) left; (?P<used>[\d,]+) used\.$"
+)
+USED = re.compile(
+    r"^Used this period: (?P<used>[\d,]+) tokens \(\$[\d,.]+\)(?:: (?P<parts>.*))?\.$"
+)
+PART_OF_USE = re.compile(r"^(?P<n>[\d,]+) (?P<what>.+)$")
+BURN = re.compile(
+    r"^Burn rate: (?P<all>[\d,]+) tokens/day in all, (?P<own>[\d,]+) of them from (?:your|their) "
+    r"own allotments \((?P<own_used>[\d,]+) tokens over (?P<days>[\d.]+) days\)\. (?P<outlook>.*)$"
+)
+RUNS_OUT = re.compile(
+    r"^At this pace (?:your|their) personal balance runs out on (?P<on>.+?), "
+    r"(?P<when>before|after) the period ends on (?P<end>.+?)\.$"
+)
+LASTS = re.compile(
+    r"^At this pace (?:your|their) personal balance lasts past the period's end on (?P<end>.+?)\.$"
+)
+TEAM_LINE = re.compile(
+    r"^  (?P<name>\S+ Person) +(?P<left>[\d,]+) of (?P<total>[\d,]+) left; (?P<used>[\d,]+) used, "
+    r"(?P<own>[\d,]+) tokens/day from their own allotments(?:, runs out on (?P<on>.+?) "
+    r"before the period ends)?(?:, overdraft (?P<overdraft>[\d,]+))?$"
+)
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def check_balance(text: str, now, zone: str) -> dict[str, str]:
+    """Every number of one `balance` reply, recomputed from the text; returns the personal
+    figures for the `team` line to be compared with."""
+    from message_templates import format_day
+
+    lines = text.splitlines()
+    own_left = own_amount = 0
+    for line in lines:
+        if (m := POOL_LINE.match(line)) and not m["shared"]:
+            own_left += number(m["left"])
+            own_amount += number(m["amount"])
+    personal = next(m for line in lines if (m := PERSONAL.match(line)))
+    left, total, used_own = (number(personal[k]) for k in ("left", "total", "used"))
+    assert (left, total) == (own_left, own_amount), text
+    assert left + used_own == total, text
+    used = next(m for line in lines if (m := USED.match(line)))
+    parts = {}
+    for part in (used["parts"] or "").split(", ") if used["parts"] else []:
+        p = PART_OF_USE.match(part)
+        assert p is not None, part
+        parts[p["what"]] = number(p["n"])
+    assert sum(parts.values()) == number(used["used"]), text
+    # what the personal line says was used is what the used line says came from the own
+    # allotments active now
+    own_now = next((n for what, n in parts.items() if what.endswith("own allotments")), 0)
+    assert own_now == used_own, text
+    burn = next(m for line in lines if (m := BURN.match(line)))
+    days = float(burn["days"])
+    own_drawn = sum(n for what, n in parts.items() if "own allotments" in what)
+    assert number(burn["own_used"]) == own_drawn, text
+    for rate, drawn in ((burn["all"], number(used["used"])), (burn["own"], own_drawn)):
+        assert abs(number(rate) - drawn / days) <= 1 + drawn / days * 0.05 / days + 1, text
+    figures = {"left": personal["left"], "total": personal["total"], "used": personal["used"]}
+    figures["own"] = burn["own"]
+    if m := RUNS_OUT.match(burn["outlook"]):
+        own_rate = number(burn["own"])
+        assert own_rate > 0, text
+        # the date: the personal balance at the own pace (rates shown to the token)
+        days_left = left / own_rate
+        low = format_day(now + timedelta(days=left / (own_rate + 1)), zone)
+        high = format_day(now + timedelta(days=days_left), zone)
+        assert m["on"] in (low, high), (m["on"], low, high, text)
+        assert m["when"] == "before", text  # a date after the end is said with "lasts past"
+        figures["on"] = m["on"]
+    else:
+        assert LASTS.match(burn["outlook"]) is not None, text
+        assert own_drawn == 0 or number(burn["own"]) == 0 or left / number(burn["own"]) > 0
+    return figures
+
+
+@EXAMPLES
+@given(
+    people=orgs,
+    draws=st.lists(
+        st.tuples(st.integers(0, 3_000_000), st.integers(0, 40_000)), min_size=6, max_size=6
+    ),
+)
+def test_every_number_in_balance_and_team_adds_up_from_the_text(
+    services, dispatcher, clean_database, people, draws
+):
+    """`balance` for everyone: the personal line adds up, the used line's parts add up to what
+    was used (own allotments, the reserved pool of a use case, the overdraft), the burn rates
+    are the used tokens over the days shown, the run-out date follows from them and is said
+    against the period's end; each `team` line shows the figures of that person's `balance`."""
+    empty_all_tables(clean_database)
+    ids = build(services, people)
+    now = services.clock()
+    events = []
+    for n, (own, reserved) in enumerate(draws[: len(people)]):
+        at = now - timedelta(hours=n + 1)
+        if own:
+            events.append(usage(f"p{n}@acme.test", own, at, use_case="coding", id=f"own-{n}"))
+        if reserved:
+            events.append(
+                usage(f"p{n}@acme.test", reserved, at, use_case="security-review", id=f"res-{n}")
+            )
+    if events:
+        add_usage(services, events)
+    assert ids
+
+    def say(text: str) -> str:
+        reply = dispatcher.handle_message(IncomingMessage("console", "boss@acme.test", text))
+        return services.renderer.text(reply)
+
+    zone = services.policy.periods.timezone
+    figures = {}
+    for n in range(len(people)):
+        figures[f"{NAMES[n]} Person"] = check_balance(say(f"balance p{n}@acme.test"), now, zone)
+    team = say("team")
+    shown = set()
+    for line in team.splitlines():
+        if m := TEAM_LINE.match(line):
+            mine = figures[m["name"]]
+            for key in ("left", "total", "used", "own"):
+                assert m[key] == mine[key], (line, mine)
+            assert m["on"] == mine.get("on"), (line, mine)
+            shown.add(m["name"])
+    assert shown == set(figures), team

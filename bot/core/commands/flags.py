@@ -46,7 +46,7 @@ def flags(ctx: CommandContext) -> Reply:
             person = found
         shown = flags_of(session, person)
         resolver = may_resolve(session, ctx.person, person)
-        context = [view_context(f) for f in shown]
+        context = [view_context(f, own=person.id == ctx.person.id) for f in shown]
         buttons = listing_buttons(shown, person.id == ctx.person.id, resolver)
     return Reply(
         "flags",

@@ -41,7 +41,7 @@ def claim(ctx: CommandContext) -> Reply:
     minutes, artifact_id = int(ctx.words[0]), ctx.words[1]
     with ctx.services.db.unit_of_work() as uow:
         try:
-            made = claim_savings(uow.session, ctx.person, artifact_id, minutes, ctx.now)
+            made = claim_savings(uow.session, ctx.policy, ctx.person, artifact_id, minutes, ctx.now)
         except SavingsRefused as exc:
             return _refused(exc)
         manager = uow.session.get(Person, made.manager_id)

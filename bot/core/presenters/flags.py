@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, TemplateError
 
 from bot.core.messages import Button, Notice, Reply
 from message_templates import build_template_env
@@ -22,10 +22,21 @@ def _templates() -> Environment:
     return build_template_env()
 
 
-def explain(detector: str, evidence: dict[str, Any]) -> str:
-    """The plain explanation stored with a flag (text/flag_explanation.txt.j2)."""
+def explain(detector: str, evidence: dict[str, Any], own: bool = True) -> str:
+    """The plain explanation stored with a flag (text/flag_explanation.txt.j2), written to the
+    flagged person; `own=False` writes it about them, for their managers."""
     template = _templates().get_template("text/flag_explanation.txt.j2")
-    return template.render(detector=detector, evidence=evidence).strip()
+    return template.render(detector=detector, evidence=evidence, own=own).strip()
+
+
+def explanation_about_them(flag: FlagState) -> str:
+    """The flag's explanation about the flagged person (`their`), for a manager's view. A flag
+    whose evidence an older version of the detectors wrote may not fit today's wording: it
+    keeps the explanation stored with it."""
+    try:
+        return explain(flag.detector, dict(flag.evidence), own=False)
+    except (TemplateError, KeyError, TypeError, ValueError):
+        return flag.explanation
 
 
 def flag_context(flag: FlagState) -> dict[str, Any]:
@@ -42,9 +53,13 @@ def flag_context(flag: FlagState) -> dict[str, Any]:
     }
 
 
-def view_context(flag: FlagState) -> dict[str, Any]:
-    """A flag as message context, with who resolved it."""
-    return {**flag_context(flag), "resolved_by": flag.resolved_by}
+def view_context(flag: FlagState, own: bool = True) -> dict[str, Any]:
+    """A flag as message context, with who resolved it; `own=False`: shown to someone else
+    (a manager), the explanation speaks of the flagged person."""
+    context = {**flag_context(flag), "resolved_by": flag.resolved_by}
+    if not own:
+        context["explanation"] = explanation_about_them(flag)
+    return context
 
 
 def dispute_button(flag: FlagState) -> Button:

@@ -83,11 +83,16 @@ def balance_context(balance: BalanceView) -> dict[str, Any]:
             "period_end": balance.period.end,
             "personal_remaining": balance.personal_remaining,
             "personal_total": balance.personal_total,
+            "personal_used": balance.personal_used,
             "used": balance.used,
+            "split": asdict(balance.split),
             "overdraft": balance.overdraft,
             "cost_micros": balance.cost_micros,
             "burn_per_day": balance.burn_per_day,
+            "own_burn_per_day": balance.own_burn_per_day,
+            "days_elapsed": balance.days_elapsed,
             "run_out_at": balance.run_out_at,
+            "runs_out_before_period_end": balance.runs_out_before_period_end,
         }
     )
 

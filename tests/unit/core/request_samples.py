@@ -16,7 +16,7 @@ from bot.core.presenters.requests import (
     undo_context,
 )
 from budgets.auto_approvals import RuleMiss, UndoResult
-from budgets.balances import BalanceView, PoolBalance
+from budgets.balances import BalanceView, PoolBalance, UsageSplit
 from budgets.periods import Period
 from budgets.request_views import RequestView, StepView
 from scoring.efficiency import Efficiency
@@ -186,6 +186,9 @@ BALANCE = BalanceView(
     cost_micros=4_625_000,
     burn_per_day=108_823,
     run_out_at=NOW + timedelta(days=1, hours=9),
+    split=UsageSplit(own=1_850_000),
+    days_elapsed=17.0,
+    own_burn_per_day=108_823,
 )
 
 

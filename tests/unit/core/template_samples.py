@@ -22,7 +22,7 @@ from typing import Any
 import bot.core.commands  # noqa: F401  (registers the built-in commands the help samples list)
 from bot.core.messages import Form, FormField
 from bot.core.registry import registry
-from budgets.balances import BalanceView, PoolBalance
+from budgets.balances import BalanceView, BaselineExpiry, PoolBalance, UsageSplit
 from budgets.periods import Period
 from budgets.policy import load_policy
 
@@ -87,6 +87,10 @@ def balance_view(**changes: Any) -> BalanceView:
         cost_micros=1_234_567,
         burn_per_day=20_588,
         run_out_at=datetime(2026, 12, 28, tzinfo=UTC),
+        split=UsageSplit(own=350_000),
+        days_elapsed=17.0,
+        own_burn_per_day=20_588,
+        baseline_expiry=BaselineExpiry(1_650_000, 400_000, NOVEMBER.end),
     )
     values.update(changes)
     return BalanceView(**values)
@@ -103,12 +107,16 @@ SAMPLES: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
                 used=2_300_000,
                 overdraft=300_000,
                 run_out_at=NOW,
+                split=UsageSplit(own_expired=1_500_000, reserved=500_000, overdraft=300_000),
+                baseline_expiry=None,
             ),
             "own": False,
             "phase": "baseline",
         },
         {
-            "view": balance_view(used=0, burn_per_day=0, run_out_at=None),
+            "view": balance_view(
+                used=0, burn_per_day=0, run_out_at=None, split=UsageSplit(), own_burn_per_day=0
+            ),
             "own": True,
             "phase": "optimize",
         },

@@ -89,11 +89,21 @@ def test_the_balance_text_shows_pools_burn_rate_and_run_out_date():
     assert "Your token balance for 2026-11 (through Mon 30 Nov 2026)" in text
     assert "1,250,000 of 1,600,000 left, until Mon 30 Nov 2026" in text
     assert "(shared)" in text
-    assert "Burn rate: 20,588 tokens/day" in text
-    assert "runs out Mon 28 Dec 2026 (after the period ends)" in text
+    assert "Personal: 1,650,000 of 2,000,000 left; 350,000 used." in text
+    assert "Used this period: 350,000 tokens ($1.23): 350,000 from your own allotments." in text
+    assert "Burn rate: 20,588 tokens/day in all, 20,588 of them from your own allotments" in text
+    assert "lasts past the period's end on Mon 30 Nov 2026" in text
+    assert "400,000 carry over into the next period" in text
     other_text = Renderer().text(Reply("balance", other))
     assert other_text.startswith("Ann Analyst's token balance")
-    assert "Overdraft: 300,000 tokens" in other_text
+    assert (
+        "2,300,000 tokens ($1.23): 1,500,000 from their expired own allotments, 500,000 from "
+        "reserved pools, 300,000 overdraft, beyond every allotment" in other_text
+    )
+    assert "their personal balance runs out on" in other_text
+    assert "No active allotments: Ann Analyst may not be in a tier yet" in other_text
+    assert "your" not in other_text.lower()
+    assert "before the period ends on Mon 30 Nov 2026" in other_text
     assert "baseline phase" in other_text
     assert "runs out" not in Renderer().text(Reply("balance", idle))
 
@@ -193,3 +203,20 @@ def test_number_money_and_date_filters():
     assert format_money(1_234_567) == "$1.23"
     assert format_money(1_234, precise=True) == "$0.001234"
     assert format_last_day(SAMPLES["balance"][0]["view"].period.end) == "Mon 30 Nov 2026"
+
+
+def test_counts_agree_with_their_nouns():
+    from message_templates import build_template_env, plural
+
+    assert plural(1, "project") == "1 project" and plural(2, "project") == "2 projects"
+    assert plural(0, "project") == "0 projects" and plural(1_000, "row") == "1,000 rows"
+    assert (
+        plural(1, "person", "people") == "1 person" and plural(3, "person", "people") == "3 people"
+    )
+    env = build_template_env()
+    explained = env.get_template("text/flag_explanation.txt.j2").render(
+        detector="prompt_spam",
+        evidence={"repeats": 1, "share": 0.5, "calls": 1, "distinct_prompts": 1, "min_repeats": 1},
+    )
+    assert "1 time " in explained and "1 request " in explained and "1 repeat." in explained
+    assert "1 different prompt in all" in explained

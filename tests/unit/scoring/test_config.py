@@ -136,3 +136,14 @@ def test_without_the_scoring_readers_budgets_leave_the_section_to_scoring_which_
     policy = parse_policy(with_scoring({"min_tasks": -3}))
     with pytest.raises(PolicyInvalid, match="scoring.min_tasks"):
         scoring_settings(policy)
+
+
+def test_the_savings_bounds_are_validated_with_their_keys_named():
+    found = problems({"savings": {"max_claim_factor": 0.5, "max_minutes_per_artifact": 20_000}})
+    assert any("scoring.savings.max_claim_factor" in p for p in found), found
+    assert any(
+        "scoring.savings.max_minutes_per_artifact" in p and "at most 10080" in p for p in found
+    ), found
+    assert any("scoring.savings.mystery" in p for p in problems({"savings": {"mystery": 1}}))
+    settings = scoring_settings(parse_policy(with_scoring({})))
+    assert (settings.max_claim_factor, settings.max_minutes_per_artifact) == (2, 480)
