@@ -8,7 +8,8 @@ person's baseline). In the `baseline` phase nothing is refused (measure only), b
 still says what would have happened.
 
 Cost: a handful of indexed reads of projections (the person, their active grants with what is
-left of them, two per-period totals), so it is O(active grants) and independent of how much
+left of them, two per-period totals, and their team-pool share when a team pool is among the
+grants), so it is O(active grants) and independent of how much
 usage history is stored. Nothing is written.
 
 `Decision.reason` is a code; the words people read live in the `authorize_reason` template.
@@ -24,9 +25,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from budgets.draws import draw_order
+from budgets.draws import draw_order, team_pool_left
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.team_shares import shares_of
 from budgets.usage_ledger import identity_key
 from storage.database import DriverQuery
 from storage.models import Person, UTCDateTime
@@ -78,7 +80,7 @@ _BY_ALIAS = DriverQuery(
 )
 _ACTIVE = "g.expires_at > :now AND g.effective_at <= :now AND b.remaining > 0"
 _GRANT = (
-    "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining FROM grants g "
+    "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining, g.amount FROM grants g "
     "JOIN grant_balances b ON b.grant_id = g.id WHERE "
 )
 _GRANTS_LEFT = DriverQuery(
@@ -171,7 +173,7 @@ def _decide(
         return refuse(MODEL_NOT_ALLOWED, allowed_models=list(spec.allowed_models))
 
     period = period_for(policy.periods, now)
-    remaining, pool = _grants_left(connection, policy, who, use_case, project, now)
+    remaining, pool = _grants_left(connection, policy, who, use_case, project, now, period.key)
     if spec is not None and spec.status == "capped" and spec.cap is not None:
         found = _USE_CASE_USED.first(
             connection, {"person": who.id, "period": period.key, "use_case": use_case}
@@ -205,6 +207,7 @@ class _GrantLeft(NamedTuple):
     token_class: str
     expires_at: Any
     remaining: int
+    amount: int
 
 
 def _grants_left(
@@ -214,9 +217,11 @@ def _grants_left(
     use_case: str | None,
     project: str | None,
     now: datetime,
+    period: str,
 ) -> tuple[int, str | None]:
     """Budget tokens left in every grant the request could draw from, and the first of them
-    in the ledger's draw order."""
+    in the ledger's draw order; the team pool counts only up to the person's share of it
+    (`team_pool_left`, as the ledger draws)."""
     rows = _GRANTS_LEFT.rows(
         connection,
         {
@@ -229,8 +234,23 @@ def _grants_left(
     )
     if not rows:
         return 0, None
-    # Rows are (id, kind, token_class, expires_at, remaining), as the driver returns them;
-    # expires_at compares within one backend (SQLite returns its sortable text form here).
+    # Rows are (id, kind, token_class, expires_at, remaining, amount), as the driver returns
+    # them; expires_at compares within one backend (SQLite returns its sortable text form here).
     grants = [_GrantLeft(*row) for row in rows]
+    pools = [g for g in grants if g.kind == "team_pool"]
+    if pools and who.team_id is not None:
+        pool_left = sum(g.remaining for g in pools)
+        share = team_pool_left(
+            who.id,
+            pool_left,
+            shares_of(connection, who.team_id, period, who.id),
+            policy.team_pools.member_cap(sum(g.amount for g in pools)),
+        )
+        if share < pool_left:  # the person's share of the pool is what they may draw
+            grants = [g for g in grants if g.kind != "team_pool"]
+            if share > 0:
+                grants.append(pools[0]._replace(remaining=share))
+    if not grants:
+        return 0, None
     first = draw_order(grants, policy.token_class_for(use_case))[0]
     return sum(g.remaining for g in grants), first.kind
