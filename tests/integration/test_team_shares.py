@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from budgets import authorize as codes
 from budgets.authorize import authorize
-from budgets.ledger import record_usage
+from budgets.ledger import record_usage, verify
 from budgets.policy import Limits, Policy, TeamPools
 from budgets.team_shares import (
     NO_TEAM,
@@ -179,6 +179,8 @@ def test_an_allocation_stays_held_for_its_member_while_others_draw(services, org
     # The projection agrees with the ledger's entries.
     assert shares[org["bob@acme.test"].id] == (300, drawn_from_pool(services, "bob@acme.test"))
     assert shares[org["ann@acme.test"].id] == (None, drawn_from_pool(services, "ann@acme.test"))
+    with services.db.read() as s:
+        assert verify(s) == []
 
 
 def test_an_allocation_above_what_the_pool_has_unallocated_is_refused_with_the_figures(
@@ -301,6 +303,8 @@ def test_managers_allocating_at_once_never_over_allocate_the_pool(services, org)
         settings = s.scalar(select(func.count()).select_from(TeamAllocation))
     assert allocations == [300]
     assert settings == THREADS // 2  # each success recorded once, each refusal not at all
+    with services.db.read() as s:
+        assert verify(s) == []
 
 
 def test_usage_and_an_allocation_at_once_never_overdraw_a_share(services, org):
@@ -335,3 +339,5 @@ def test_usage_and_an_allocation_at_once_never_overdraw_a_share(services, org):
         assert ann == 200
     else:  # Ann drew first: her 400 left only 100 unallocated, and 300 was refused
         assert ann == 400 and bob is None
+    with services.db.read() as s:
+        assert verify(s) == []
