@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from budgets.periods import Period, period_for
 from budgets.policy import Policy
+from budgets.team_shares import TeamShareView, team_share
 from storage.models import AccountTotal, Grant, GrantBalance, Person, Project, Team
 
 MAX_RUN_OUT_DAYS = 36_500
@@ -52,6 +53,8 @@ class BalanceView:
     cost_micros: int
     burn_per_day: int
     run_out_at: datetime | None  # None when nothing is being spent
+    # What the person may still draw of their team's pool (`budgets.team_shares`); None: none.
+    team_share: TeamShareView | None = None
 
     @property
     def used_share(self) -> float:
@@ -158,4 +161,5 @@ def balance_for(session: Session, person: Person, policy: Policy, now: datetime)
         cost_micros=totals.cost_micros if totals else 0,
         burn_per_day=burn,
         run_out_at=run_out,
+        team_share=team_share(session, person, policy, now),
     )
