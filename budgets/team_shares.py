@@ -289,6 +289,7 @@ class TeamAllocations:
     pool_remaining: int
     members: tuple[MemberAllocation, ...]
     member_cap: int | None  # the policy's cap on a member without an allocation
+    drawn_by_others: int = 0  # drawn by members without an allocation
 
     @property
     def allocated(self) -> int:
@@ -296,7 +297,8 @@ class TeamAllocations:
 
     @property
     def unallocated(self) -> int:
-        return self.pool_amount - self.allocated
+        """What the members without an allocation may still share (what `allocate` takes)."""
+        return max(self.pool_amount - self.allocated - self.drawn_by_others, 0)
 
 
 def visible_team_ids(session: Session, actor: Person) -> list[int]:
@@ -365,19 +367,17 @@ def team_allocations(
         )
     }
     members: dict[int, list[MemberAllocation]] = {team_id: [] for team_id in ids}
+    drawn_by_others: dict[int, int] = dict.fromkeys(ids, 0)
     for team_id, person_id, allocation, used in session.execute(
         select(
             TeamPoolShare.team_id,
             TeamPoolShare.person_id,
             TeamPoolShare.allocation,
             TeamPoolShare.used,
-        ).where(
-            TeamPoolShare.team_id.in_(ids),
-            TeamPoolShare.period == period,
-            TeamPoolShare.allocation.is_not(None),
-        )
+        ).where(TeamPoolShare.team_id.in_(ids), TeamPoolShare.period == period)
     ):
-        if allocation is None:  # excluded by the query; narrows the type
+        if allocation is None:
+            drawn_by_others[team_id] += used
             continue
         set_by_id, at = latest[(team_id, person_id)]
         person = people[person_id]
@@ -395,6 +395,7 @@ def team_allocations(
             pool_remaining=pools[team_id][1],
             members=tuple(sorted(members[team_id], key=lambda m: m.name)),
             member_cap=policy.team_pools.member_cap(pools[team_id][0]),
+            drawn_by_others=drawn_by_others[team_id],
         )
         for team_id in ids
         if team_id in pools

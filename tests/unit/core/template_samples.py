@@ -381,3 +381,8 @@ SAMPLES.update(DASHBOARD_SAMPLES)
 from tests.unit.core.library_samples import LIBRARY_SAMPLES  # noqa: E402
 
 SAMPLES.update(LIBRARY_SAMPLES)
+
+# Team-pool shares (issues 16 and 23): samples live in their own module.
+from tests.unit.core.team_share_samples import TEAM_SHARE_SAMPLES  # noqa: E402
+
+SAMPLES.update(TEAM_SHARE_SAMPLES)
