@@ -1,8 +1,8 @@
 """A realistic demo org: four teams, 30 people, eight weeks of usage across use cases and
 models, what became of the work (accepted, revised or rejected artifacts, with edit distances,
 minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval),
-three people whose gaming was flagged (one flag pending, one disputed, one upheld) and a burst request waiting for the demo member's manager, so `balance`, `score`, `leaderboard`,
-`templates` and `team` all have something to show. Seeded through the same services production
+three people whose gaming was flagged (one flag pending, one disputed, one upheld), a burst request waiting for the demo member's manager, and shares of the Marketing pool that manager set for the demo member and a colleague, so `balance`, `score`, `leaderboard`,
+`templates`, `team` and `team allocations` all have something to show. Seeded through the same services production
 uses (directory import, ledger, outcome store, template registry, savings claims, requests).
 
 Deterministic (fixed seeds, stable ids), and seeded once per database: a second run finds the
@@ -28,6 +28,7 @@ from budgets.ledger import expire, record_usage
 from budgets.periods import period_for
 from budgets.policy import Policy
 from budgets.requests import create_request
+from budgets.team_shares import OVER_POOL, AllocationRefused, allocate
 from budgets.windows import last_complete_week, previous_week
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
@@ -116,6 +117,12 @@ DEMO_SAVERS = (
 )
 # A burst request from a colleague of the demo member, waiting for their manager.
 DEMO_REQUEST = ("sofia.rossi@demo.example", 300_000, "Q4 campaign: 40 landing-page briefs")
+# Shares of the Marketing pool the demo member's manager set for the current period (issue 23):
+# the demo member and a colleague; the rest of the team shares what is left unallocated.
+DEMO_SHARES = (
+    (DEMO_MEMBER, 1_000_000),
+    ("sofia.rossi@demo.example", 750_000),
+)
 
 TEAMS = {
     "Marketing": ("seo-brief", "ad-copy", "research"),
@@ -447,13 +454,36 @@ def seed_demo(services: Services) -> str:
         approver = uow.session.get(Person, created.request.approver_id)
         approver_name = approver.name if approver else "a manager"
         uow.commit()
+    shares = allocate_demo_shares(services)
     return (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
         f"{len(DEMO_TEMPLATES)} prompt templates (and one waiting for approval), "
-        f"{flagged} gaming flags (one disputed, one upheld), and a burst request awaiting "
-        f"{approver_name}."
+        f"{flagged} gaming flags (one disputed, one upheld), a burst request awaiting "
+        f"{approver_name}, and {shares} shares of the Marketing pool."
     )
+
+
+def allocate_demo_shares(services: Services) -> int:
+    """The demo member's manager sets `DEMO_SHARES` for the current period, each as much of
+    it as the pool still has unallocated after the usage seeded (`team allocate`'s rule)."""
+    now = services.clock()
+    allocated = 0
+    with services.db.unit_of_work() as uow:
+        manager = find_person(uow.session, DEMO_MANAGER)
+        assert manager is not None
+        for email, amount in DEMO_SHARES:
+            member = find_person(uow.session, email)
+            try:
+                allocate(uow.session, services.policy, manager, member, amount, now)
+            except AllocationRefused as refused:
+                left = int(refused.facts.get("unallocated", 0))
+                if refused.code != OVER_POOL or left == 0:
+                    continue
+                allocate(uow.session, services.policy, manager, member, left, now)
+            allocated += 1
+        uow.commit()
+    return allocated
 
 
 def seed_usage(
