@@ -5,26 +5,15 @@ that name their figures and change nothing, `team allocations`, the member's not
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from bot.console import ConsoleChat
 from bot.core.dispatch import Dispatcher
 from tests.conftest import row_counts
+from tests.integration.test_request_console import Console as RequestConsole
 
 
-class Console:
-    """One person's console: what they type into forms, what they see."""
-
-    def __init__(self, dispatcher, email):
-        self.out = io.StringIO()
-        self.typed = io.StringIO()
-        self.chat = ConsoleChat(dispatcher, email, self.out, self.typed)
-
-    def will_type(self, *lines: str) -> None:
-        self.typed.write("".join(f"{line}\n" for line in lines))
-        self.typed.seek(0)
+class Console(RequestConsole):
+    """One person's console (what they type into forms, what they see), by what they say."""
 
     def says(self, line: str) -> str:
         self.chat.handle(line)
@@ -34,12 +23,6 @@ class Console:
         number = next(i for i, b in enumerate(self.chat.buttons, 1) if b.label == label)
         self.chat.press(str(number))
         return self.seen()
-
-    def seen(self) -> str:
-        text = self.out.getvalue()
-        self.out.seek(0)
-        self.out.truncate()
-        return text
 
 
 @pytest.fixture

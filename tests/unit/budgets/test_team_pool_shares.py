@@ -4,23 +4,11 @@ allocations, cap and sequence of draws."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from budgets.draws import Draw, PoolShare, plan_draws, team_pool_left
-
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class G:
-    id: int
-    kind: str
-    token_class: str = "operational"
-    expires_at: datetime = T0 + timedelta(days=30)
+from tests.unit.budgets.test_draws import G
 
 
 def test_a_member_with_an_allocation_draws_up_to_it_and_no_further():
