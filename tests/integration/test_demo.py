@@ -80,7 +80,7 @@ def test_the_demo_shows_shares_of_the_marketing_pool_in_team_allocations_and_bal
     assert "Liam Walsh" in listed and "Sofia Rossi" in listed
     assert "share 1,000,000" in listed and "set by Maya Patel" in listed
     balance = chat(services, DEMO_MEMBER, "balance\n")
-    assert "Team pool: your share " in balance and "(your allocation 1,000,000, you used" in balance
+    assert "Team pool: your share " in balance and "(allocation 1,000,000, used" in balance
 
 
 def test_the_demo_library_has_texts_to_use_and_a_proposal_for_the_admin(services):

@@ -42,10 +42,12 @@ def test_a_manager_allocates_a_share_with_arguments_and_the_member_sees_it_in_ba
     balance = console("bob").says("balance")
     assert (
         "Team pool: your share 1,000,000 of 5,000,000 left "
-        "(your allocation 1,000,000, you used 0)." in balance
+        "(allocation 1,000,000, used 0)." in balance
     )
     ann = console("ann").says("balance")
     assert "Team pool: your share 4,000,000 of 5,000,000 left (1,000,000 held for others'" in ann
+    seen_by_manager = mia.says("balance bob@acme.test")
+    assert "Team pool: Bob Builder's share 1,000,000 of 5,000,000 left" in seen_by_manager
 
 
 def test_the_form_asks_for_each_field_and_submits_the_allocation(console):

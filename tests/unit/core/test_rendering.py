@@ -104,13 +104,12 @@ def test_the_balance_shows_the_team_pool_share_with_the_figures_it_comes_from():
     # 750,000 = 1,000,000 allocated - 250,000 used (under the pool's 4,100,000 left)
     assert (
         "Team pool: your share 750,000 of 4,100,000 left "
-        "(your allocation 1,000,000, you used 250,000)."
-        in Renderer().text(Reply("balance", allocated))
+        "(allocation 1,000,000, used 250,000)." in Renderer().text(Reply("balance", allocated))
     )
     # 500,000 = min(4,100,000 - 750,000 held, 2,000,000 cap - 1,500,000 used)
     assert (
         "Team pool: your share 500,000 of 4,100,000 left (750,000 held for others' allocations; "
-        "capped at 2,000,000 a member, you used 1,500,000)."
+        "capped at 2,000,000 a member, used 1,500,000)."
         in Renderer().text(Reply("balance", capped))
     )
 
