@@ -15,10 +15,13 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from budgets import authorize as codes
 from budgets.authorize import authorize
+from budgets.directory import import_directory
 from budgets.ledger import record_usage, verify
 from budgets.policy import Limits, Policy, TeamPools
 from budgets.team_shares import (
@@ -38,7 +41,7 @@ from storage.models import (
     TeamAllocation,
     TeamPoolShare,
 )
-from tests.conftest import row_counts, run_together
+from tests.conftest import PEOPLE_CSV, empty_all_tables, row_counts, run_together
 from tests.integration.ledger_support import small_policy, usage
 
 BASELINE = 1_000
@@ -339,5 +342,41 @@ def test_usage_and_an_allocation_at_once_never_overdraw_a_share(services, org):
         assert ann == 200
     else:  # Ann drew first: her 400 left only 100 unallocated, and 300 was refused
         assert ann == 400 and bob is None
+    with services.db.read() as s:
+        assert verify(s) == []
+
+
+# --- property: authorize and the ledger apply the same limit -----------------------------------
+
+EXAMPLES = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+MEMBERS = ("ann@acme.test", "bob@acme.test", "mia@acme.test")
+
+
+@EXAMPLES
+@given(
+    shares=st.dictionaries(st.sampled_from(MEMBERS[:2]), st.integers(0, 250), max_size=2),
+    spends=st.lists(st.tuples(st.sampled_from(MEMBERS), st.integers(1, 900)), max_size=6),
+    probe=st.sampled_from(MEMBERS),
+)
+def test_what_authorize_says_is_left_is_exactly_what_the_ledger_draws(
+    services, shares, spends, probe
+):
+    empty_all_tables(services.settings.database_url)
+    with services.db.unit_of_work() as uow:
+        assert import_directory(uow.session, PEOPLE_CSV, services.policy, services.clock()).ok
+        uow.commit()
+    for member, amount in shares.items():
+        set_share(services, "mia@acme.test", member, amount)
+    for member, tokens in spends:
+        spend(services, member, tokens)
+    left = ask(services, probe, 10**9).remaining
+    before = overdraft_of(services, probe)
+    spend(services, probe, left + 1)
+    # Everything authorize counted was drawn; the one token beyond it was not.
+    assert overdraft_of(services, probe) - before == 1
     with services.db.read() as s:
         assert verify(s) == []
