@@ -50,6 +50,14 @@ def test_a_manager_allocates_a_share_with_arguments_and_the_member_sees_it_in_ba
     assert "Team pool: Bob Builder's share 1,000,000 of 5,000,000 left" in seen_by_manager
 
 
+def test_a_share_of_zero_keeps_a_member_out_of_the_pool(console):
+    said = console("mia").says("team allocate ann@acme.test 0")
+    assert "Ann Analyst's share of the Marketing pool for 2026-11 is now 0 tokens" in said
+    assert "Team pool: your share 0 of 5,000,000 left (allocation 0, used 0)." in (
+        console("ann").says("balance")
+    )
+
+
 def test_the_form_asks_for_each_field_and_submits_the_allocation(console):
     mia = console("mia")
     mia.will_type("ann@acme.test", "250k")

@@ -121,7 +121,7 @@ def _allocate_command(ctx: CommandContext) -> Reply:
 
 def _parse_share(text: str) -> int:
     """An amount as `request` takes it, or 0: a member who draws nothing from the pool."""
-    return 0 if text.strip() in ("0", "none") else parse_amount(text)
+    return 0 if text.strip() == "0" else parse_amount(text)
 
 
 def _allocate(ctx: CommandContext | ActionContext, email: str, raw_amount: str) -> Reply:
