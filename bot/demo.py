@@ -1,9 +1,10 @@
 """A realistic demo org: four teams, 30 people, eight weeks of usage across use cases and
 models, what became of the work (accepted, revised or rejected artifacts, with edit distances,
 minutes saved and a few savings their managers verified), three approved prompt templates with text (and one waiting for approval),
-three people whose gaming was flagged (one flag pending, one disputed, one upheld), a burst request waiting for the demo member's manager
-and the demo member's own small request approved at once by an auto-approval rule (its Undo open to the manager), so `balance`, `score`, `leaderboard`,
-`templates` and `team` all have something to show. `demo_policy` adds a project with members
+three people whose gaming was flagged (one flag pending, one disputed, one upheld), a burst request waiting for the demo member's manager,
+the demo member's own small request approved at once by an auto-approval rule (its Undo open to the manager),
+and shares of the Marketing pool that manager set for the demo member and a colleague, so `balance`, `score`, `leaderboard`,
+`templates`, `team` and `team allocations` all have something to show. `demo_policy` adds a project with members
 (the Marketing team and one analyst by email) and a launch pool for Marketing's ad copy over
 the week before last, lapsed and reported to its owner when the demo is seeded. Seeded through the same services production
 uses (directory import, ledger, outcome store, template registry, savings claims, requests).
@@ -34,6 +35,7 @@ from budgets.policy import AutoApprovalRule, Members, Policy, ProjectBudget, Res
 from budgets.request_views import RequestView
 from budgets.requests import create_request
 from budgets.settings import change_settings
+from budgets.team_shares import OVER_POOL, AllocationRefused, allocate
 from budgets.windows import last_complete_week, previous_week
 from ingest.events import OutcomeEvent, OutcomeStatus
 from ingest.store import record_outcomes
@@ -139,6 +141,13 @@ DEMO_AUTO_RULE = AutoApprovalRule(
     undo_hours=72,
 )
 DEMO_AUTO_REQUEST = (DEMO_MEMBER, 40_000, "Extra research for the onboarding guide")
+
+# Shares of the Marketing pool the demo member's manager set for the current period (issue 23):
+# the demo member and a colleague; the rest of the team shares what is left unallocated.
+DEMO_SHARES = (
+    (DEMO_MEMBER, 1_000_000),
+    ("sofia.rossi@demo.example", 750_000),
+)
 
 TEAMS = {
     "Marketing": ("seo-brief", "ad-copy", "research"),
@@ -512,6 +521,7 @@ def seed_demo(services: Services) -> str:
         auto = seed_auto_approved(uow.session, policy, now)
         uow.commit()
     seed_demo_settings(services)
+    shares = allocate_demo_shares(services)
     summary = (
         f"Seeded the demo org: {len(people)} people in {len(TEAMS)} teams, "
         f"{len(recorded):,} usage events and {outcomes:,} outcomes over {DEMO_WEEKS} weeks, "
@@ -519,8 +529,9 @@ def seed_demo(services: Services) -> str:
         f"{flagged} gaming flags (one disputed, one upheld), a burst request awaiting "
         f"{approver_name}, and request #{auto.id} approved by the rule {DEMO_AUTO_RULE.name} "
         f"(its Undo open to {auto.approver_name} until "
-        f"{auto.undo_until:%Y-%m-%d %H:%M} UTC: `request undo {auto.id}`), and personal "
-        f"settings for {len(DEMO_SETTINGS)} people (`settings` shows yours)."
+        f"{auto.undo_until:%Y-%m-%d %H:%M} UTC: `request undo {auto.id}`), personal "
+        f"settings for {len(DEMO_SETTINGS)} people (`settings` shows yours), and {shares} "
+        "shares of the Marketing pool."
     )
     return summary + seed_launch(services)
 
@@ -571,6 +582,28 @@ def seed_demo_settings(services: Services) -> None:
             assert person is not None
             change_settings(uow.session, services.policy, person, values, now)
         uow.commit()
+
+
+def allocate_demo_shares(services: Services) -> int:
+    """The demo member's manager sets `DEMO_SHARES` for the current period, each as much of
+    it as the pool still has unallocated after the usage seeded (`team allocate`'s rule)."""
+    now = services.clock()
+    allocated = 0
+    with services.db.unit_of_work() as uow:
+        manager = find_person(uow.session, DEMO_MANAGER)
+        assert manager is not None
+        for email, amount in DEMO_SHARES:
+            member = find_person(uow.session, email)
+            try:
+                allocate(uow.session, services.policy, manager, member, amount, now)
+            except AllocationRefused as refused:
+                left = int(refused.facts.get("unallocated", 0))
+                if refused.code != OVER_POOL or left == 0:
+                    continue
+                allocate(uow.session, services.policy, manager, member, left, now)
+            allocated += 1
+        uow.commit()
+    return allocated
 
 
 def seed_usage(

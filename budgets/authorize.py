@@ -12,7 +12,8 @@ is answered from their own grants, and `facts["not_member_of"]` names what they 
 member of.
 
 Cost: a handful of indexed reads of projections (the person, their active grants with what is
-left of them, two per-period totals), so it is O(active grants) and independent of how much
+left of them, two per-period totals, and their team-pool share when a team pool is among the
+grants), so it is O(active grants) and independent of how much
 usage history is stored. Nothing is written.
 
 `Decision.reason` is a code; the words people read live in the `authorize_reason` template.
@@ -28,9 +29,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from budgets.draws import Drawer, draw_order, eligible_grants
+from budgets.draws import Drawer, draw_order, eligible_grants, team_pool_left
 from budgets.periods import period_for
 from budgets.policy import Policy
+from budgets.team_shares import shares_of
 from budgets.usage_ledger import identity_key
 from storage.database import DriverQuery
 from storage.models import Person, UTCDateTime
@@ -89,8 +91,8 @@ _BY_ALIAS = DriverQuery(
 )
 _ACTIVE = "g.expires_at > :now AND g.effective_at <= :now AND b.remaining > 0"
 _GRANT = (
-    "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining, g.idempotency_key "
-    "FROM grants g "
+    "SELECT g.id, g.kind, g.token_class, g.expires_at, b.remaining, g.idempotency_key, "
+    "g.amount FROM grants g "
     "JOIN grant_balances b ON b.grant_id = g.id WHERE "
 )
 _GRANTS_LEFT = DriverQuery(
@@ -189,7 +191,9 @@ def _decide(
         return refuse(MODEL_NOT_ALLOWED, allowed_models=list(spec.allowed_models))
 
     period = period_for(policy.periods, now)
-    remaining, pool, not_member_of = _grants_left(connection, policy, who, use_case, project, now)
+    remaining, pool, not_member_of = _grants_left(
+        connection, policy, who, use_case, project, now, period.key
+    )
     if not_member_of:
         facts["not_member_of"] = list(not_member_of)
     if spec is not None and spec.status == "capped" and spec.cap is not None:
@@ -226,6 +230,7 @@ class _GrantLeft(NamedTuple):
     expires_at: Any
     remaining: int
     idempotency_key: str
+    amount: int
 
 
 def _grants_left(
@@ -235,9 +240,11 @@ def _grants_left(
     use_case: str | None,
     project: str | None,
     now: datetime,
+    period: str,
 ) -> tuple[int, str | None, tuple[str, ...]]:
     """Budget tokens left in every grant the request could draw from, the first of them in the
-    ledger's draw order, and the pools the person is not a member of."""
+    ledger's draw order, and the pools the person is not a member of; the team pool counts
+    only up to the person's share of it (`team_pool_left`, as the ledger draws)."""
     rows = _GRANTS_LEFT.rows(
         connection,
         {
@@ -248,13 +255,27 @@ def _grants_left(
             "now": now,
         },
     )
-    # Rows are (id, kind, token_class, expires_at, remaining, key), as the driver returns them;
-    # expires_at compares within one backend (SQLite returns its sortable text form here).
+    # Rows are (id, kind, token_class, expires_at, remaining, key, amount), as the driver
+    # returns them; expires_at compares within one backend (SQLite returns its sortable text
+    # form here).
     grants = [_GrantLeft(*row) for row in rows]
     not_member_of: tuple[str, ...] = ()
     if policy.has_members:
         eligible = eligible_grants(grants, policy, Drawer(who.email, who.team), project)
         grants, not_member_of = eligible.grants, eligible.not_member_of
+    pools = [g for g in grants if g.kind == "team_pool"]
+    if pools and who.team_id is not None:
+        pool_left = sum(g.remaining for g in pools)
+        share = team_pool_left(
+            who.id,
+            pool_left,
+            shares_of(connection, who.team_id, period, who.id),
+            policy.team_pools.member_cap(sum(g.amount for g in pools)),
+        )
+        if share < pool_left:  # the person's share of the pool is what they may draw
+            grants = [g for g in grants if g.kind != "team_pool"]
+            if share > 0:
+                grants.append(pools[0]._replace(remaining=share))
     if not grants:
         return 0, None, not_member_of
     first = draw_order(grants, policy.token_class_for(use_case))[0]

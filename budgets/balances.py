@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from budgets.periods import Period, period_for
 from budgets.policy import Policy, ReservedPool
 from budgets.reminders import rollover_carry
+from budgets.team_shares import TeamShareView, team_share
 from storage.models import AccountTotal, Grant, GrantBalance, LedgerEntry, Person, Project, Team
 
 MAX_RUN_OUT_DAYS = 36_500
@@ -107,6 +108,8 @@ class BalanceView:
     days_elapsed: float = 0.0  # of the period, the burn rates' denominator
     own_burn_per_day: int = 0  # drawn from the person's own grants, a day: the run-out rate
     baseline_expiry: BaselineExpiry | None = None
+    # What the person may still draw of their team's pool (`budgets.team_shares`); None: none.
+    team_share: TeamShareView | None = None
 
     @property
     def used_share(self) -> float:
@@ -346,4 +349,5 @@ def balance_for(session: Session, person: Person, policy: Policy, now: datetime)
         days_elapsed=max(period.days_elapsed(now), 1.0),
         own_burn_per_day=own_burn,
         baseline_expiry=baseline_expiry(policy, person.tier, pools, period),
+        team_share=team_share(session, person, policy, now),
     )

@@ -14,6 +14,11 @@ Eligibility (`eligible_grants`) comes before the order: a project budget or a re
 whose policy entry names members (people by email, directory teams) is drawn only by them;
 anyone else tagging that project or use case draws from their own grants. The ledger and
 authorize apply the same filter, from the policy in memory (no read per grant).
+A second, separate rule limits what one member may draw from their team's pool in a period
+(`team_pool_left`, issues #16 and #23): a member a manager allocated a share to draws up to that
+share and nothing of others' shares; the others share the unallocated rest, each up to the
+policy's `member_share_cap`. Callers hand its result to `plan_draws` as a `kind_limits` entry,
+so the ledger and authorize apply the same limit.
 """
 
 from __future__ import annotations
@@ -130,22 +135,80 @@ class DrawPlan:
 
 
 def plan_draws(
-    grants: Iterable[Drawable], amount: int, token_class: str, remaining: Mapping[int, int]
+    grants: Iterable[Drawable],
+    amount: int,
+    token_class: str,
+    remaining: Mapping[int, int],
+    *,
+    kind_limits: Mapping[str, int] | None = None,
 ) -> DrawPlan:
     """Draw `amount` (>= 0) of usage of `token_class` (the policy's class for its use case)
-    from `grants`, none giving more than `remaining[grant.id]`. The caller has picked the
-    grants that may cover the usage (scope, effective and not expired at its time)."""
+    from `grants`, none giving more than `remaining[grant.id]`, and the grants of a kind in
+    `kind_limits` no more than its limit together (a member's `team_pool_left`). The caller
+    has picked the grants that may cover the usage (scope, effective and not expired at its
+    time)."""
     if amount < 0:
         raise ValueError(f"amount must be >= 0, got {amount}")
     draws: list[Draw] = []
     taken: dict[int, int] = {}  # a grant handed in twice still gives what it holds, once
+    kind_left = dict(kind_limits or {})
     left = amount
     for g in draw_order(grants, token_class):
         if left == 0:
             break
         take = min(left, remaining.get(g.id, 0) - taken.get(g.id, 0))
+        if g.kind in kind_left:
+            take = min(take, kind_left[g.kind])
         if take > 0:
             draws.append(Draw(g.id, take))
             taken[g.id] = taken.get(g.id, 0) + take
+            if g.kind in kind_left:
+                kind_left[g.kind] -= take
             left -= take
     return DrawPlan(tuple(draws), left)
+
+
+@dataclass(frozen=True)
+class PoolShare:
+    """One member's standing in their team's pool for a period."""
+
+    allocation: int | None  # set by a manager (`team allocate`); None: shares the rest
+    used: int  # drawn from the pool this period
+
+
+NO_SHARE = PoolShare(None, 0)
+
+
+def held_for_others(shares: Mapping[int, PoolShare], person_id: int) -> int:
+    """What the pool must keep for the other members' allocations: each one's allocation less
+    what they drew (never below zero: drawing past one's share does not free another's)."""
+    return sum(
+        max(s.allocation - s.used, 0)
+        for pid, s in shares.items()
+        if s.allocation is not None and pid != person_id
+    )
+
+
+def team_pool_left(
+    person_id: int,
+    pool_remaining: int,
+    shares: Mapping[int, PoolShare],
+    member_cap: int | None,
+) -> int:
+    """What `person_id` may still draw from their team's pool this period.
+
+    `pool_remaining` is what the pool holds now; `shares` the members with an allocation or a
+    draw this period (a member absent has neither); `member_cap` the policy's cap on what one
+    member without an allocation draws in a period (None: no cap). A member with an allocation
+    draws up to it (the cap does not apply: a manager chose the figure); one without shares
+    what the pool holds beyond the others' outstanding allocations, up to the cap. Never more
+    than the pool holds, never below zero.
+    """
+    mine = shares.get(person_id, NO_SHARE)
+    if mine.allocation is not None:
+        left = mine.allocation - mine.used
+    else:
+        left = pool_remaining - held_for_others(shares, person_id)
+        if member_cap is not None:
+            left = min(left, member_cap - mine.used)
+    return max(min(left, pool_remaining), 0)

@@ -254,9 +254,19 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
 class TeamPools:
     default: int
     overrides: dict[str, int]
+    # What one member without an allocation may draw from their team's pool in a period: a
+    # share of the pool (a Decimal in (0, 1]) or a number of budget tokens (an int); None: no cap.
+    member_share_cap: Decimal | int | None = None
 
     def amount_for(self, team: str) -> int:
         return self.overrides.get(team, self.default)
+
+    def member_cap(self, pool_amount: int) -> int | None:
+        """The cap in budget tokens for a pool of `pool_amount` (a share rounds down)."""
+        cap = self.member_share_cap
+        if cap is None or isinstance(cap, int):
+            return cap
+        return math.floor(pool_amount * cap)
 
 
 @dataclass(frozen=True)
@@ -545,6 +555,27 @@ class PolicyReader:
             self.fail(name, "must be a list of strings")
             return ()
         return tuple(value)
+
+
+def _member_share_cap(r: PolicyReader) -> Decimal | int | None:
+    """`[team_pools] member_share_cap`: a share of the pool written with a decimal point
+    (0.4) or a whole number of budget tokens (400_000); absent, no cap."""
+    value = r.get("member_share_cap", None)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return r.integer("member_share_cap", minimum=1)
+    if isinstance(value, float):
+        share = r.decimal("member_share_cap", lo="0", hi="1")
+        if share == 0:
+            r.fail("member_share_cap", "a share must be above 0 (remove the key for no cap)")
+        return share
+    r.fail(
+        "member_share_cap",
+        "must be a share of the pool between 0 and 1 (e.g. 0.4) or a whole number of "
+        f"budget tokens (e.g. 400_000), got {value!r}",
+    )
+    return None
 
 
 def _parse_periods(r: PolicyReader) -> Periods:
@@ -946,11 +977,12 @@ def parse_policy(
         tiers_r.fail("default", "is required: people without a tier get the default tier")
 
     pools_r = root.table("team_pools", {})
-    pools_r.allow_only("default", "overrides")
+    pools_r.allow_only("default", "overrides", "member_share_cap")
     over_r = pools_r.table("overrides", {})
     team_pools = TeamPools(
         default=pools_r.integer("default", 0),
         overrides={name: over_r.integer(name) for name in over_r.data},
+        member_share_cap=_member_share_cap(pools_r),
     )
 
     models = _parse_models(root.table("models"))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from budgets import audit
 from budgets.draws import kind_rank
 from budgets.policy import Policy
+from budgets.team_shares import add_pool_use
 from budgets.usage_ledger import (
     IntegerPrices,
     add_account_totals,
@@ -240,6 +241,7 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
     entries: list[dict[str, Any]] = []
     per_grant: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # given back, expired again
     overdraft_back: dict[tuple[int, str], int] = {}
+    pool_back: dict[tuple[int, str, int], int] = defaultdict(int)  # members' team-pool shares
     entries_table = LedgerEntry.__table__
     for (person_id, period), amount in sorted(owed.items()):
         drawn = session.execute(
@@ -260,7 +262,9 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
         grants = (
             list(
                 session.execute(
-                    select(Grant.id, Grant.kind, Grant.expires_at).where(Grant.id.in_(by_grant))
+                    select(Grant.id, Grant.kind, Grant.expires_at, Grant.owner_id).where(
+                        Grant.id.in_(by_grant)
+                    )
                 ).all()
             )
             if by_grant
@@ -282,6 +286,8 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
             amount -= take
             entries.append(_entry("debit", g.id, person_id, period, -take, reference, now))
             per_grant[g.id][0] += take
+            if g.kind == "team_pool":
+                pool_back[(g.owner_id, period, person_id)] -= take
             if g.expires_at <= now:
                 entries.append(_entry("expire", g.id, person_id, period, take, reference, now))
                 per_grant[g.id][1] += take
@@ -303,6 +309,7 @@ def _give_back(session: Session, rows: list[dict[str, Any]], now: datetime) -> i
             ),
             [{"gid": gid, "back": b, "lapsed": x} for gid, (b, x) in sorted(per_grant.items())],
         )
+    add_pool_use(session, pool_back)
     totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     by_use_case: dict[tuple[int, str, str], int] = defaultdict(int)
     for r in rows:

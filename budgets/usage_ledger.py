@@ -32,10 +32,11 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from budgets.draws import Drawer, eligible_grants, plan_draws
+from budgets.draws import NO_SHARE, Drawer, PoolShare, eligible_grants, plan_draws, team_pool_left
 from budgets.models import ResolvedModel
 from budgets.periods import Period, period_for
 from budgets.policy import ModelPrice, Policy
+from budgets.team_shares import add_pool_use, shares_for
 from storage.database import insert_new_rows, is_sqlite, upsert_insert
 from storage.models import (
     AccountTotal,
@@ -361,6 +362,7 @@ def debit(
             Grant.effective_at,
             Grant.expires_at,
             Grant.idempotency_key,
+            Grant.amount,
             GrantBalance.remaining,
         )
         .join(GrantBalance, GrantBalance.grant_id == Grant.id)
@@ -386,7 +388,14 @@ def debit(
             by_scope[scope].append(g)
 
     drawers = _drawers(session, policy, person_ids)
-
+    # Members' shares of their team pools (the second draw-down rule), read after the pools'
+    # balances are locked, so concurrent batches see each other's draws.
+    shares = (
+        shares_for(session, {(k[1], k[2]) for k in groups if k[1] is not None}, person_ids)
+        if any(g.kind == "team_pool" for g in candidates)
+        else {}
+    )
+    pool_use: dict[tuple[int, str, int], int] = defaultdict(int)
     draws: dict[tuple[int, int, str], int] = defaultdict(int)
     overdrafts: dict[tuple[int, str], int] = defaultdict(int)
     for (person_id, team_id, period, use_case, project), (amount, moment) in sorted(
@@ -403,10 +412,25 @@ def debit(
         if policy.has_members:
             drawer = drawers.get(person_id, Drawer(None, None))
             usable = eligible_grants(usable, policy, drawer, project if project_id else None).grants
-        plan = plan_draws(usable, amount, cls, remaining)
+        pools = [g for g in usable if g.kind == "team_pool"]
+        limits = {}
+        if pools and team_id is not None:
+            team_shares = shares[(team_id, period)]
+            limits["team_pool"] = team_pool_left(
+                person_id,
+                sum(remaining[g.id] for g in pools),
+                team_shares,
+                policy.team_pools.member_cap(sum(g.amount for g in pools)),
+            )
+        plan = plan_draws(usable, amount, cls, remaining, kind_limits=limits)
         for draw in plan.draws:
             remaining[draw.grant_id] -= draw.amount
             draws[(draw.grant_id, person_id, period)] += draw.amount
+        from_pool = sum(d.amount for d in plan.draws if any(g.id == d.grant_id for g in pools))
+        if from_pool and team_id is not None:
+            share = team_shares.get(person_id, NO_SHARE)
+            team_shares[person_id] = PoolShare(share.allocation, share.used + from_pool)
+            pool_use[(team_id, period, person_id)] += from_pool
         if plan.overdraft:
             overdrafts[(person_id, period)] += plan.overdraft
 
@@ -450,6 +474,7 @@ def debit(
             ),
             [{"gid": gid, "amount": amount} for gid, amount in per_grant.items()],
         )
+    add_pool_use(session, pool_use)
     add_account_totals(
         session,
         [

@@ -1,7 +1,7 @@
 """Verification: rebuild every projection from the append-only facts and list what differs.
 
-`LedgerEntry` and `UsageEvent` rows are the facts; `GrantBalance`, `AccountTotal` and
-`UseCaseTotal` are projections of them. For every grant amount = remaining + used + expired
+`LedgerEntry`, `UsageEvent` and `TeamAllocation` rows are the facts; `GrantBalance`,
+`AccountTotal`, `UseCaseTotal` and `TeamPoolShare` are projections of them. For every grant amount = remaining + used + expired
 and remaining >= 0; each person's debits plus overdraft in a period equal their usage. An empty
 list means the projections agree with the facts. Reads only.
 """
@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import AccountTotal, Grant, GrantBalance, LedgerEntry, UsageEvent, UseCaseTotal
+from storage.models import (
+    AccountTotal,
+    Grant,
+    GrantBalance,
+    LedgerEntry,
+    TeamAllocation,
+    TeamPoolShare,
+    UsageEvent,
+    UseCaseTotal,
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,34 @@ def verify(session: Session) -> list[Discrepancy]:
                 Discrepancy(subject, "debits + overdraft vs usage", drawn.get(key, 0), used)
             )
     problems.extend(_verify_use_case_totals(session))
+    problems.extend(_verify_team_pool_shares(session))
+    return problems
+
+
+def _verify_team_pool_shares(session: Session) -> list[Discrepancy]:
+    """Each member's draws from their team pool (debits on its grants) and latest allocation."""
+    entries = LedgerEntry.__table__
+    derived: dict[tuple[int, str, int], list[int | None]] = defaultdict(lambda: [None, 0])
+    for team_id, period, pid, total in session.execute(
+        select(Grant.owner_id, entries.c.period, entries.c.person_id, func.sum(entries.c.amount))
+        .join(Grant, Grant.id == entries.c.grant_id)
+        .where(entries.c.entry_type == "debit", Grant.kind == "team_pool")
+        .group_by(Grant.owner_id, entries.c.period, entries.c.person_id)
+    ):
+        derived[(team_id, period, pid)][1] = int(total)
+    for a in session.scalars(select(TeamAllocation).order_by(TeamAllocation.id)):
+        derived[(a.team_id, a.period, a.person_id)][0] = a.amount  # the latest wins
+    stored = {
+        (s.team_id, s.period, s.person_id): [s.allocation, s.used]
+        for s in session.scalars(select(TeamPoolShare))
+    }
+    problems = []
+    for key in sorted(set(stored) | set(derived), key=str):
+        subject = f"team {key[0]} period {key[1]} person {key[2]} pool share"
+        have, want = stored.get(key, [None, 0]), derived.get(key, [None, 0])
+        for index, name in enumerate(("allocation", "used")):
+            if have[index] != want[index]:
+                problems.append(Discrepancy(subject, name, have[index] or 0, want[index] or 0))
     return problems
 
 

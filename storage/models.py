@@ -213,6 +213,34 @@ class UseCaseTotal(Base):
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class TeamAllocation(Base):
+    """A manager's or admin's setting of a member's share of their team's pool for a period.
+    Append-only: re-setting adds a row, and the latest row (highest id) is the allocation."""
+
+    __tablename__ = "team_allocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    period: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_team_allocations_team_period", "team_id", "period"),)
+
+
+class TeamPoolShare(Base):
+    """Projection: a member's allocation of their team's pool in a period (None: none set) and
+    what they drew from it, so the draw-down limit is one indexed read (`budgets.team_shares`)."""
+
+    __tablename__ = "team_pool_shares"
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    allocation: Mapped[int | None] = mapped_column(BigInteger)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class PeriodRun(Base):
     """One row per period roll-over that happened: the guard that makes `expire` run once."""
 

@@ -360,7 +360,10 @@ def test_a_manager_decides_a_pending_request_from_team_and_from_the_app_home(sla
     ask(slack, "request 20k second try")
     team = slack.reply_to(slack.command("team", user="UMIA"))
     labels = [label for label, _action, _value in buttons(team)]
-    assert labels == ["Approve #1", "Deny #1", "Adjust #1", "Approve #2", "Deny #2", "Adjust #2"]
+    assert labels == [
+        *("Approve #1", "Deny #1", "Adjust #1", "Approve #2", "Deny #2", "Adjust #2"),
+        "Allocate a share",  # a member's share of the team pool (issue 23)
+    ]
     assert block_kit_problems(team.params) == []
 
     home = slack.fake.wait_for("views.publish", where=lambda c: c.get("user_id") == "UMIA")

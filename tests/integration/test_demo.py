@@ -38,7 +38,8 @@ def test_the_demo_seeds_outcomes_templates_savings_and_a_request_once(services):
         "upheld), a burst request awaiting Maya Patel, and request #2 approved by the rule "
         "demo-small-bursts (its Undo open to Maya Patel until" in summary
     )
-    assert "and personal settings for 2 people" in summary
+    assert "personal settings for 2 people" in summary
+    assert "2 shares of the Marketing pool" in summary
     with services.db.read() as session:
         statuses = set(session.scalars(select(Outcome.status).distinct()))
         assert statuses == {"accepted", "revised", "rejected"}
@@ -80,6 +81,16 @@ def test_score_leaderboard_templates_and_team_have_something_to_show(services):
     manager = chat(services, DEMO_MANAGER, "team\n")
     waiting = manager.split("Burst requests waiting on you:")[1]
     assert "Sofia Rossi: 300,000 tokens" in waiting and "Liam Walsh: 50,000 tokens" in waiting
+
+
+def test_the_demo_shows_shares_of_the_marketing_pool_in_team_allocations_and_balance(services):
+    seed_demo(services)
+    listed = chat(services, DEMO_MANAGER, "team allocations\n")
+    assert "Marketing pool for 2026-11: 5,000,000" in listed
+    assert "Liam Walsh" in listed and "Sofia Rossi" in listed
+    assert "share 1,000,000" in listed and "set by Maya Patel" in listed
+    balance = chat(services, DEMO_MEMBER, "balance\n")
+    assert "Team pool: your share " in balance and "(allocation 1,000,000, used" in balance
 
 
 def test_the_demo_library_has_texts_to_use_and_a_proposal_for_the_admin(services):

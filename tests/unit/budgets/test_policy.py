@@ -344,3 +344,23 @@ def test_two_reserved_pools_of_one_name_are_a_problem_unless_launch_windows():
     pool = {"name": "r", "use_case": "coding", "amount": 1}
     (reason,) = reasons_for(with_pools(reserved=[pool, pool]), "reserved_pools[1].name")
     assert "duplicate reserved pool 'r'" in reason
+
+
+def test_a_member_share_cap_is_a_share_of_the_pool_or_a_number_of_tokens():
+    share = parse_policy(with_changes(team_pools={"member_share_cap": 0.4}), "test")
+    assert share.team_pools.member_share_cap == Decimal("0.4")
+    assert share.team_pools.member_cap(1_000_001) == 400_000  # rounds down
+    amount = parse_policy(with_changes(team_pools={"member_share_cap": 300_000}), "test")
+    assert amount.team_pools.member_cap(1_000_000) == 300_000
+    assert parse_policy(DEFAULT, "test").team_pools.member_cap(1_000_000) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [(1.5, "between 0 and 1"), (0.0, "above 0"), (0, ">= 1"), ("40%", "share of the pool")],
+)
+def test_a_bad_member_share_cap_says_what_is_allowed(value: object, words: str):
+    (reason,) = reasons_for(
+        with_changes(team_pools={"member_share_cap": value}), "team_pools.member_share_cap"
+    )
+    assert words in reason

@@ -25,6 +25,7 @@ from bot.core.registry import registry
 from budgets.balances import BalanceView, BaselineExpiry, PoolBalance, UsageSplit
 from budgets.periods import Period
 from budgets.policy import load_policy
+from budgets.team_shares import TeamShareView
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 NOVEMBER = Period(
@@ -74,6 +75,29 @@ POOLS = [
 ]
 
 
+# Ann with an allocation of 1,000,000 (she drew 250,000); Bob without one, sharing the rest.
+ALLOCATED_SHARE = TeamShareView(
+    team="Marketing",
+    pool_remaining=4_100_000,
+    pool_amount=5_000_000,
+    allocation=1_000_000,
+    used=250_000,
+    held_for_others=0,
+    member_cap=None,
+    left=750_000,
+)
+CAPPED_SHARE = TeamShareView(
+    team="Marketing",
+    pool_remaining=4_100_000,
+    pool_amount=5_000_000,
+    allocation=None,
+    used=1_500_000,
+    held_for_others=750_000,
+    member_cap=2_000_000,
+    left=500_000,
+)
+
+
 def balance_view(**changes: Any) -> BalanceView:
     values: dict[str, Any] = dict(
         email="ann@acme.test",
@@ -120,6 +144,8 @@ SAMPLES: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
             "own": True,
             "phase": "optimize",
         },
+        {"view": balance_view(team_share=ALLOCATED_SHARE), "own": True, "phase": "incentives"},
+        {"view": balance_view(team_share=CAPPED_SHARE), "own": True, "phase": "incentives"},
     ],
     "error": {"message": "Something the command reports as is."},
     "help": {"commands": registry.listed(), "name": "Ann Analyst"},
@@ -471,3 +497,8 @@ SAMPLES["weekly_digest"] = [
     {**_DIGEST, "previous_score": None, "improvement": None},
     {**_DIGEST, "score": None},
 ]
+
+# Team-pool shares (issues 16 and 23): samples live in their own module.
+from tests.unit.core.team_share_samples import TEAM_SHARE_SAMPLES  # noqa: E402
+
+SAMPLES.update(TEAM_SHARE_SAMPLES)

@@ -84,7 +84,7 @@ def test_every_template_renders_its_sample_and_is_valid_for_its_channel(channel:
 
 
 def test_the_balance_text_shows_pools_burn_rate_and_run_out_date():
-    (own, other, idle) = SAMPLES["balance"]
+    (own, other, idle) = SAMPLES["balance"][:3]
     text = Renderer().text(Reply("balance", own))
     assert "Your token balance for 2026-11 (through Mon 30 Nov 2026)" in text
     assert "1,250,000 of 1,600,000 left, until Mon 30 Nov 2026" in text
@@ -106,6 +106,22 @@ def test_the_balance_text_shows_pools_burn_rate_and_run_out_date():
     assert "before the period ends on Mon 30 Nov 2026" in other_text
     assert "baseline phase" in other_text
     assert "runs out" not in Renderer().text(Reply("balance", idle))
+    assert "Team pool: your share" not in Renderer().text(Reply("balance", own))
+
+
+def test_the_balance_shows_the_team_pool_share_with_the_figures_it_comes_from():
+    allocated, capped = SAMPLES["balance"][3:5]
+    # 750,000 = 1,000,000 allocated - 250,000 used (under the pool's 4,100,000 left)
+    assert (
+        "Team pool: your share 750,000 of 4,100,000 left "
+        "(allocation 1,000,000, used 250,000)." in Renderer().text(Reply("balance", allocated))
+    )
+    # 500,000 = min(4,100,000 - 750,000 held, 2,000,000 cap - 1,500,000 used)
+    assert (
+        "Team pool: your share 500,000 of 4,100,000 left (750,000 held for others' allocations; "
+        "capped at 2,000,000 a member, used 1,500,000)."
+        in Renderer().text(Reply("balance", capped))
+    )
 
 
 def test_a_missing_context_value_is_an_error_not_an_empty_string():
