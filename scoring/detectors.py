@@ -3,8 +3,8 @@
 Each detector is a pure function over a person's aggregates for one ISO week (and a use
 case's baseline) that returns its evidence, a dict of plain numbers, or None. The SQL that
 feeds them aggregates usage and outcomes per person (and use case, conversation, fingerprint or
-burst); nothing here loops over single events in Python except the near-duplicate grouping of a
-person's distinct fingerprints.
+burst); nothing here loops over single events in Python. A person's distinct fingerprints are
+compared pairwise in numpy (`close_pairs`), and only the few close pairs are joined in Python.
 
 Misconduct detectors (a flag the person sees, can dispute, and that bars that week's
 recognition while it is not cleared):
@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from budgets.windows import Window
 from scoring.governance import (
     ChatLoops,
@@ -50,9 +52,6 @@ from scoring.governance import (
     PromptSpam,
     TaskSplitting,
 )
-
-FINGERPRINT_BITS = 64
-
 
 # --- what a detector sees ------------------------------------------------------------------
 
@@ -402,12 +401,9 @@ def chat_loops(
 
 def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int]:
     """Sizes (counting repeats) of the groups of fingerprints at most `max_distance` bits apart
-    (single linkage), largest first. Only the candidate pairs banding finds are compared when
-    its bands are narrow enough to leave most pairs apart (prompts, a few bits apart, of a
-    large set); otherwise every pair, in a tight loop (content fingerprints, up to 16 bits
-    apart, where 3-bit bands would pair more than every pair)."""
+    (single linkage), largest first. Every pair is compared, a block of rows at a time in
+    numpy (XOR, then the set bits counted); the few close pairs are joined in Python."""
     keys = list(counts)
-    values = [int(k, 16) for k in keys]
     parent = list(range(len(keys)))
 
     def root(i: int) -> int:
@@ -416,42 +412,33 @@ def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int
             i = parent[i]
         return i
 
-    def join(a: int, b: int) -> None:
+    for a, b in close_pairs([int(k, 16) for k in keys], max_distance):
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[ra] = rb
-
-    bands = max_distance + 1
-    width = max(FINGERPRINT_BITS // bands, 1)
-    if len(values) > 2 * bands and 2**width >= 4 * bands:
-        for a, b in candidate_pairs(values, max_distance):
-            if (values[a] ^ values[b]).bit_count() <= max_distance:
-                join(a, b)
-    else:
-        for a, value in enumerate(values):
-            for b in range(a + 1, len(values)):
-                if (value ^ values[b]).bit_count() <= max_distance:
-                    join(a, b)
     sizes: dict[int, int] = defaultdict(int)
     for i, key in enumerate(keys):
         sizes[root(i)] += counts[key]
     return sorted(sizes.values(), reverse=True)
 
 
-def candidate_pairs(values: list[int], max_distance: int) -> Iterable[tuple[int, int]]:
-    """Candidate pairs: split the 64 bits into more than max_distance bands; two fingerprints
-    at most max_distance bits apart agree exactly on at least one band (pigeonhole)."""
-    # Bands of `width` bits: at least max_distance + 1 of them, whatever the rounding.
-    width = max(FINGERPRINT_BITS // (max_distance + 1), 1)
-    for shift in range(0, FINGERPRINT_BITS, width):
-        mask = (1 << min(width, FINGERPRINT_BITS - shift)) - 1
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for i, v in enumerate(values):
-            buckets[(v >> shift) & mask].append(i)
-        for members in buckets.values():
-            for position, a in enumerate(members):
-                for b in members[position + 1 :]:
-                    yield a, b
+PAIR_BLOCK = 512  # rows compared at once: a block of 512 x n distances stays a few MB
+
+
+def close_pairs(values: Sequence[int], max_distance: int) -> Iterable[tuple[int, int]]:
+    """Every pair (a < b) of `values` (64-bit fingerprints) at most `max_distance` bits
+    apart."""
+    if len(values) < 2:
+        return
+    fingerprints = np.array(values, dtype=np.uint64)
+    for first in range(0, len(values), PAIR_BLOCK):
+        block, rest = fingerprints[first : first + PAIR_BLOCK], fingerprints[first:]
+        # Row i of the block against the values from it on: only those after it (k=1) count.
+        close = np.triu(np.bitwise_count(block[:, None] ^ rest[None, :]) <= max_distance, 1)
+        if not close.any():
+            continue
+        rows, columns = np.nonzero(close)
+        yield from zip((rows + first).tolist(), (columns + first).tolist(), strict=True)
 
 
 def output_spam(

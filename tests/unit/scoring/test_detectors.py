@@ -12,14 +12,15 @@ from bot.core.presenters.flags import explain
 from budgets.policy import load_policy
 from budgets.windows import week_by_key
 from scoring.detectors import (
+    PAIR_BLOCK,
     Burst,
     ContextWeek,
     Conversation,
     UseCaseBaseline,
     UseCaseWeek,
     WeekData,
-    candidate_pairs,
     chat_loops,
+    close_pairs,
     context_inflation,
     context_weeks,
     judge,
@@ -231,43 +232,38 @@ def test_near_duplicate_groups_link_fingerprints_a_few_bits_apart():
 
 
 @pytest.mark.parametrize("max_distance", [3, 6, 16])
-def test_banding_never_misses_a_pair_within_the_distance(max_distance):
+def test_close_pairs_are_every_pair_within_the_distance(max_distance):
     rng = random.Random(max_distance)
-    values = []
+    values = [rng.getrandbits(64) | (1 << 63)]  # a top bit set: all 64 bits are compared
     for _ in range(10):
         base = rng.getrandbits(64)
         for _ in range(8):
             near = base
-            for bit in rng.sample(range(64), rng.randint(0, max_distance)):
+            for bit in rng.sample(range(64), rng.randint(0, max_distance + 2)):
                 near ^= 1 << bit
             values.append(near)
     values = list(dict.fromkeys(values))
-    banded = {
-        (min(a, b), max(a, b))
-        for a, b in candidate_pairs(values, max_distance)
-        if (values[a] ^ values[b]).bit_count() <= max_distance
-    }
     every = {
         (a, b)
         for a in range(len(values))
         for b in range(a + 1, len(values))
         if (values[a] ^ values[b]).bit_count() <= max_distance
     }
-    assert banded == every
+    assert set(close_pairs(values, max_distance)) == every and every
 
 
-def test_banding_finds_the_same_groups_as_comparing_every_pair():
+def test_groups_are_the_same_across_blocks_of_rows_as_within_one():
     rng = random.Random(3)
-    bases = [rng.getrandbits(64) for _ in range(40)]
+    bases = [rng.getrandbits(64) for _ in range(PAIR_BLOCK + 40)]
     counts = {f"{b:016x}": 1 for b in bases}
-    for b in bases[:5]:
+    for b in bases[-5:]:  # copies of the last rows, compared from the first block
         for _ in range(6):
             near = b
             for bit in rng.sample(range(64), 3):
                 near ^= 1 << bit
             counts[f"{near:016x}"] = 1
-    groups = near_duplicate_groups(counts, max_distance=6)  # 70 fingerprints: banded
-    assert groups[:5] == [7, 7, 7, 7, 7] and sum(groups) == 70
+    groups = near_duplicate_groups(counts, max_distance=6)
+    assert groups[:5] == [7, 7, 7, 7, 7] and sum(groups) == len(counts) and groups[5] == 1
 
 
 def test_many_near_copies_of_one_result_are_output_spam():
