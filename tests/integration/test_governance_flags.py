@@ -212,10 +212,28 @@ def test_the_spotlight_judges_its_week_first_so_nobody_flagged_for_it_is_eligibl
     services, org, clock
 ):
     prompt_spam(services, "ann@acme.test")
-    clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))  # Monday 09:00, no detectors run yet
+    # Monday 09:00 two weeks on (the spotlight ranks the week before last), no detectors run yet
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     run_job(services, "spotlight", [Recorder()])
     ann = org["ann@acme.test"].id
     assert [flag.week for flag in flags_of(services, ann)] == [WEEK_KEY]
+    week = week_starting(services.policy.periods.zone, WEEK)
+    with services.db.read() as session:
+        board = build_scoreboard(session, services.policy, week, clock())
+    assert eligibility(board, ann).why == "flagged"
+
+
+def test_the_spotlight_judges_the_week_after_its_week_too_and_a_flag_there_bars_it(
+    services, org, clock
+):
+    # Gaming that starts late in a week shows only in the next: that flag bars both weeks.
+    spam = [call("ann@acme.test", at(8, 9, i), prompt="00000000deadbeef") for i in range(20)]
+    record(services, spam + [call("ann@acme.test", at(9, 9, i)) for i in range(10)])
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday 09:00: ranks 2026-W46
+    ranked = run_job(services, "spotlight", [Recorder()])
+    assert ranked.summary.startswith(f"{WEEK.isoformat()}:")
+    ann = org["ann@acme.test"].id
+    assert [flag.week for flag in flags_of(services, ann)] == ["2026-W47"]
     week = week_starting(services.policy.periods.zone, WEEK)
     with services.db.read() as session:
         board = build_scoreboard(session, services.policy, week, clock())
