@@ -183,6 +183,8 @@ class WeekData:
     baselines: dict[str, UseCaseBaseline] = field(default_factory=dict)
     conversations: dict[int, list[Conversation]] = field(default_factory=dict)
     artifact_fingerprints: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Per fingerprint, each artifact's use case and the budget tokens of the call it names.
+    artifact_costs: dict[int, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
     artifacts: dict[int, int] = field(default_factory=dict)
     prompt_fingerprints: dict[int, dict[str, int]] = field(default_factory=dict)
     fingerprinted_calls: dict[int, int] = field(default_factory=dict)
@@ -229,6 +231,10 @@ def pooled(weeks: Sequence[WeekData]) -> WeekData:
         ):
             for pid, n in theirs_total.items():
                 total[pid] = total.get(pid, 0) + n
+        for pid, by_fingerprint in data.artifact_costs.items():
+            mine_costs = out.artifact_costs.setdefault(pid, {})
+            for key, made in by_fingerprint.items():
+                mine_costs.setdefault(key, []).extend(made)
         for pid, by_use_case in data.bursts.items():
             mine_bursts = out.bursts.setdefault(pid, {})
             for uc, bursts in by_use_case.items():
@@ -401,9 +407,16 @@ def chat_loops(
 
 def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int]:
     """Sizes (counting repeats) of the groups of fingerprints at most `max_distance` bits apart
-    (single linkage), largest first. Every pair is compared, a block of rows at a time in
-    numpy (XOR, then the set bits counted); the few close pairs are joined in Python."""
-    keys = list(counts)
+    (single linkage), largest first."""
+    sizes = [sum(counts[k] for k in keys) for keys in near_duplicates(counts, max_distance)]
+    return sorted(sizes, reverse=True)
+
+
+def near_duplicates(fingerprints: Iterable[str], max_distance: int) -> list[list[str]]:
+    """The groups of `fingerprints` at most `max_distance` bits apart (single linkage), each a
+    list of fingerprints. Every pair is compared, a block of rows at a time in numpy (XOR,
+    then the set bits counted); the few close pairs are joined in Python."""
+    keys = list(fingerprints)
     parent = list(range(len(keys)))
 
     def root(i: int) -> int:
@@ -416,10 +429,10 @@ def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[ra] = rb
-    sizes: dict[int, int] = defaultdict(int)
+    groups: dict[int, list[str]] = defaultdict(list)
     for i, key in enumerate(keys):
-        sizes[root(i)] += counts[key]
-    return sorted(sizes.values(), reverse=True)
+        groups[root(i)].append(key)
+    return list(groups.values())
 
 
 PAIR_BLOCK = 512  # rows compared at once: a block of 512 x n distances stays a few MB
@@ -442,35 +455,78 @@ def close_pairs(values: Sequence[int], max_distance: int) -> Iterable[tuple[int,
 
 
 def output_spam(
-    counts: dict[str, int], artifacts: int, s: OutputSpam, groups: list[int] | None = None
+    counts: dict[str, int],
+    artifacts: int,
+    s: OutputSpam,
+    groups: list[list[str]] | None = None,
+    costs: Mapping[str, Sequence[tuple[str, int]]] | None = None,
+    baselines: Mapping[str, UseCaseBaseline] | None = None,
 ) -> dict[str, Any] | None:
     """`counts`: the week's artifacts per content fingerprint; `artifacts`: all of them;
-    `groups`: their `near_duplicate_groups` at `s.max_distance`, when already at hand."""
+    `groups`: their `near_duplicates` at `s.max_distance`, when already at hand; `costs`: per
+    fingerprint, each artifact's use case and the budget tokens of the call it names.
+
+    In each group of near-copies the costliest artifact is the original and the others are
+    copies. With `costs`, a copy counts only when it was made for under `s.max_copy_cost` of a
+    normal task of its use case (the median task's tokens; a use case without a baseline
+    cannot tell, so its copies count): a near-copy made with a normal task's work is the same
+    question answered again (an FAQ), not a copy, and it does not inflate results per token."""
     if groups is None:
-        groups = near_duplicate_groups(counts, s.max_distance)
-    duplicates = sum(size - 1 for size in groups if size > 1)
-    if not artifacts or duplicates < s.min_duplicates or duplicates / artifacts < s.min_share:
+        groups = near_duplicates(counts, s.max_distance)
+    normals = baselines or {}
+    copies = costly = 0
+    largest = 0
+    copy_tokens: list[int] = []
+    for keys in groups:
+        size = sum(counts[k] for k in keys)
+        largest = max(largest, size)
+        if size < 2:
+            continue
+        if costs is None:
+            copies += size - 1
+            continue
+        made: list[tuple[float, int]] = []  # (share of a normal task, tokens) of each
+        for key in keys:
+            for use_case, tokens in costs.get(key, ()):
+                normal = normals.get(use_case)
+                per_task = normal.tokens_per_task if normal is not None else 0.0
+                made.append((tokens / per_task if per_task > 0 else 0.0, tokens))
+        made.sort(reverse=True)
+        for share, tokens in made[1:]:  # the costliest is the original
+            if share < s.max_copy_cost:
+                copies += 1
+                copy_tokens.append(tokens)
+            else:
+                costly += 1
+    if not artifacts or copies < s.min_duplicates or copies / artifacts < s.min_share:
         return None
-    return {
+    evidence: dict[str, Any] = {
         "artifacts": artifacts,
-        "duplicates": duplicates,
-        "share": round(duplicates / artifacts, 2),
-        "largest_group": groups[0],
+        "duplicates": copies,
+        "share": round(copies / artifacts, 2),
+        "largest_group": largest,
         "max_distance": s.max_distance,
         "min_share": s.min_share,
     }
+    if costs is not None:
+        evidence |= {
+            "copy_tokens": round(statistics.median(copy_tokens)),
+            "max_copy_cost": s.max_copy_cost,
+            "answered_again": costly,
+        }
+    return evidence
 
 
 def prompt_spam(
-    counts: dict[str, int], calls: int, s: PromptSpam, groups: list[int] | None = None
+    counts: dict[str, int], calls: int, s: PromptSpam, groups: list[list[str]] | None = None
 ) -> dict[str, Any] | None:
     """`counts`: per prompt fingerprint, the separate tasks (conversations; a call outside one
     is a task of its own) that sent it in the week: a retry in the same conversation is one
     task, the same prompt sent afresh again and again is many; `calls`: all fingerprinted
     calls; `groups`: their `near_duplicate_groups` at `s.max_distance`, when at hand."""
     if groups is None:
-        groups = near_duplicate_groups(counts, s.max_distance)
-    repeats = groups[0] if groups else 0
+        groups = near_duplicates(counts, s.max_distance)
+    repeats = max((sum(counts[k] for k in keys) for keys in groups), default=0)
     if not calls or repeats < s.min_repeats or repeats / calls < s.min_share:
         return None
     return {
@@ -566,11 +622,11 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
         )
 
     # The grouping is the costly part, and eased thresholds keep the distance: group once.
-    grouped: dict[tuple[str, int], list[int]] = {}
+    grouped: dict[tuple[str, int], list[list[str]]] = {}
 
-    def groups(kind: str, counts: dict[str, int], distance: int) -> list[int]:
+    def groups(kind: str, counts: dict[str, int], distance: int) -> list[list[str]]:
         if (kind, distance) not in grouped:
-            grouped[kind, distance] = near_duplicate_groups(counts, distance)
+            grouped[kind, distance] = near_duplicates(counts, distance)
         return grouped[kind, distance]
 
     def copies(s: OutputSpam) -> dict[str, Any] | None:
@@ -580,6 +636,8 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
             data.artifacts.get(pid, 0),
             s,
             groups("artifacts", counts, s.max_distance),
+            data.artifact_costs.get(pid, {}),
+            data.baselines,
         )
 
     def repeats(s: PromptSpam) -> dict[str, Any] | None:

@@ -285,6 +285,43 @@ def test_a_light_user_adding_a_few_near_copies_is_output_spam_and_a_faq_answer_i
     assert output_spam(faq | unrelated(5), artifacts=7, s=S.output_spam) is None
 
 
+def test_near_copies_made_for_little_are_copies_and_an_faq_answered_again_with_work_is_not():
+    base = "a1b2c3d4e5f60718"
+    group = [base, flip(base, 1), flip(base, 5, 6), flip(base, 30)]
+    others = unrelated(8)
+    honest = [("seo-brief", 7_000 + 500 * i) for i in range(8)]  # normal tasks: 8,000 tokens
+    costs = {key: [made] for key, made in zip(others, honest, strict=True)}
+    counts = dict.fromkeys(group, 1) | others
+    baselines = {"seo-brief": BRIEFS}  # a normal task: 8,000 tokens
+
+    def judged(copy_tokens: list[int]) -> dict | None:
+        made = {key: [("seo-brief", n)] for key, n in zip(group, copy_tokens, strict=False)}
+        return output_spam(
+            counts, len(counts), S.output_spam, costs=costs | made, baselines=baselines
+        )
+
+    # The original took a task's work; three copies of it took a call of 400-600 tokens each.
+    evidence = judged([8_000, 400, 500, 600])
+    assert evidence is not None and (evidence["duplicates"], evidence["share"]) == (3, 0.25)
+    assert (evidence["copy_tokens"], evidence["answered_again"]) == (500, 0)
+    text = explain("output_spam", evidence)
+    assert "3 of your 12 results this week (25%) were near-copies" in text
+    assert "each made for under 25% of a normal task's tokens" in text
+    assert "the call a copy names took 500 tokens, typically" in text
+    # The same question answered four times, each with a normal task's work: an FAQ, no flag.
+    assert judged([8_000, 6_000, 7_500, 9_000]) is None
+    # Two answered with work and two pasted: the pasted ones alone are 2 of 12 (17%), no flag;
+    # one more pasted copy makes it 3 of 13, and the answer given again is named, not counted.
+    assert judged([8_000, 6_000, 400, 500]) is None
+    group.append(flip(base, 40))
+    counts[group[-1]] = 1
+    evidence = judged([8_000, 6_000, 400, 500, 300])
+    assert evidence is not None and (evidence["duplicates"], evidence["answered_again"]) == (3, 1)
+    assert "1 more near-copy took a normal task's work, an answer given again, and does not" in (
+        explain("output_spam", evidence)
+    )
+
+
 def test_a_few_similar_answers_among_many_results_are_not_spam():
     base = "a1b2c3d4e5f60718"
     counts = {flip(base, 3): 1, flip(base, 9): 1, base: 1} | unrelated(29)
