@@ -321,6 +321,23 @@ def context_inflation(history: Sequence[ContextWeek], s: ContextInflation) -> di
     return None
 
 
+CHANCE_Z = 1.64  # a rise in acceptance beyond chance: one-sided, 95%
+
+
+def rise_needed(
+    accepted: int, artifacts: int, before: int, artifacts_before: int, margin: float
+) -> float:
+    """How far acceptance must rise over the weeks before to count as better: `margin`, and
+    beyond chance at these numbers (1.64 standard errors of the difference of two shares, at
+    the two periods' pooled acceptance). Five results against eight say little: a light
+    user's acceptance moving by 15 points is noise, a heavy user's is not."""
+    if not artifacts or not artifacts_before:
+        return margin
+    pooled_share = (accepted + before) / (artifacts + artifacts_before)
+    error = math.sqrt(pooled_share * (1 - pooled_share) * (1 / artifacts + 1 / artifacts_before))
+    return max(margin, CHANCE_Z * error)
+
+
 def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any] | None:
     """Context `jump_ratio` times the person's own of the weeks before (the median task of up
     to `rise_weeks` of them, `min_tasks` tasks in all), the jump shrunk like a level (a
@@ -339,7 +356,8 @@ def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any]
     jump = math.exp((statistics.median(logs_now) - math.log(reference)) * n / (n + s.prior_tasks))
     if jump < s.jump_ratio:
         return None
-    if (now.acceptance or 0.0) > acceptance_before + s.acceptance_margin:
+    needed = rise_needed(now.accepted, now.artifacts, accepted, artifacts, s.acceptance_margin)
+    if (now.acceptance or 0.0) > acceptance_before + needed:
         return None
     return {
         "weeks": len(before),
@@ -348,6 +366,9 @@ def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any]
         "jump": round(jump, 2),
         "threshold": round(s.jump_ratio, 2),
         "acceptance_before": round(acceptance_before, 2),
+        "artifacts": now.artifacts,
+        "artifacts_before": artifacts,
+        "rise_needed": round(needed, 2),
     }
 
 
@@ -363,8 +384,12 @@ def _sustained_rise(history: Sequence[ContextWeek], s: ContextInflation) -> dict
         return None
     # Where it ends, shrunk like a level (a handful of tasks in the last week says less).
     total = shrunk_ratio(_logs(recent[-1:]), s.prior_tasks) / values[0] - 1
-    first, last = recent[0].acceptance or 0.0, recent[-1].acceptance or 0.0
-    if total < s.rise_total or last > first + s.acceptance_margin:
+    start, end = recent[0], recent[-1]
+    first, last = start.acceptance or 0.0, end.acceptance or 0.0
+    needed = rise_needed(
+        end.accepted, end.artifacts, start.accepted, start.artifacts, s.acceptance_margin
+    )
+    if total < s.rise_total or last > first + needed:
         return None
     return {
         "weeks": s.rise_weeks,
@@ -372,6 +397,9 @@ def _sustained_rise(history: Sequence[ContextWeek], s: ContextInflation) -> dict
         "ratio_before": round(values[0], 2),
         "rise": round(total, 2),
         "acceptance_before": round(first, 2),
+        "artifacts": end.artifacts,
+        "artifacts_before": start.artifacts,
+        "rise_needed": round(needed, 2),
     }
 
 

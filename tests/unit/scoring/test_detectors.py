@@ -19,6 +19,7 @@ from scoring.detectors import (
     UseCaseBaseline,
     UseCaseWeek,
     WeekData,
+    _jump,
     chat_loops,
     close_pairs,
     context_inflation,
@@ -161,6 +162,32 @@ def test_a_sudden_jump_on_the_persons_own_weeks_is_flagged():
     assert evidence["ratio_before"] == 0.65 and evidence["jump"] == pytest.approx(jump, abs=0.02)
     text = explain("context_inflation", evidence)
     assert f"{evidence['jump']} times your own 0.65 in the weeks before" in text
+
+
+def test_a_light_users_acceptance_rising_by_chance_does_not_excuse_a_jump_and_a_heavy_ones_does():
+    # 5 of 6 accepted against 6 of 8 before: 8 points up, well within chance at these numbers.
+    light = [
+        context(0.9, "2026-W44", tasks=4, accepted=3),
+        context(0.95, "2026-W45", tasks=4, accepted=3),
+        context(3.1, "2026-W46", tasks=6, accepted=5),
+    ]
+    evidence = context_inflation(light, S.context_inflation)
+    assert evidence is not None and evidence["pattern"] == "jump"
+    assert (evidence["artifacts"], evidence["artifacts_before"]) == (6, 8)
+    assert evidence["rise_needed"] == 0.36  # 1.64 standard errors at 79% of 14 results
+    assert (
+        "while acceptance did not improve beyond chance (75% of 8 results then, 83% of 6 now:"
+        " at these numbers only a rise of more than 36% counts as better)"
+    ) in explain("context_inflation", evidence)
+    # 75% of 160 results then and 90% of 60 now: a rise of 15 points is beyond chance (10 are
+    # needed), so the jump is not held against a heavy user (their level still is).
+    heavy = [
+        context(0.9, "2026-W44", tasks=80, accepted=60),
+        context(0.95, "2026-W45", tasks=80, accepted=60),
+        context(3.1, "2026-W46", tasks=60, accepted=54),
+    ]
+    assert _jump(heavy, S.context_inflation) is None
+    assert context_inflation(heavy, S.context_inflation)["pattern"] == "level"
 
 
 # --- chat loops ---------------------------------------------------------------------------
