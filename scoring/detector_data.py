@@ -213,14 +213,21 @@ def _fingerprints(
     return per_person, totals
 
 
-def _artifact_fingerprints(
+def artifact_fingerprints(
     session: Session, week: Window
 ) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, list[tuple[str, int]]]]]:
     """Person -> content fingerprint -> artifacts in the week, and each one's use case and the
-    budget tokens of the call it names first (as scoring links outcomes; 0 when none)."""
+    budget tokens of the task that made it: its conversation's calls when it names one (the
+    person's), else the call it names first (as scoring links outcomes); 0 when neither."""
     o = Outcome.__table__
     u = UsageEvent.__table__
+    turns = UsageEvent.__table__.alias("turns")
     named = u.c.id == o.c.usage_ids[0].as_string()
+    conversation = (
+        select(func.sum(turns.c.budget_tokens))
+        .where(turns.c.conversation_id == o.c.conversation_id, turns.c.person_id == o.c.person_id)
+        .scalar_subquery()
+    )
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     costs: dict[int, dict[str, list[tuple[str, int]]]] = defaultdict(lambda: defaultdict(list))
     for pid, value, use_case, tokens in session.execute(
@@ -228,7 +235,7 @@ def _artifact_fingerprints(
             o.c.person_id,
             o.c.content_fingerprint,
             func.coalesce(o.c.use_case, ""),
-            func.coalesce(u.c.budget_tokens, 0),
+            func.coalesce(conversation, u.c.budget_tokens, 0),
         )
         .select_from(o.outerjoin(u, named))
         .where(
@@ -344,7 +351,7 @@ def week_counts(
 ) -> WeekData:
     """The counts the count detectors judge for one week: long conversations, fingerprints,
     bursts and spend (a handful of grouped queries)."""
-    artifact_fps, artifact_costs = _artifact_fingerprints(session, week)
+    artifact_fps, artifact_costs = artifact_fingerprints(session, week)
     prompt_fps, calls = _fingerprints(
         session, UsageEvent.__table__, "prompt_fingerprint", week, per_task=True
     )

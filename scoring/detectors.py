@@ -183,7 +183,7 @@ class WeekData:
     baselines: dict[str, UseCaseBaseline] = field(default_factory=dict)
     conversations: dict[int, list[Conversation]] = field(default_factory=dict)
     artifact_fingerprints: dict[int, dict[str, int]] = field(default_factory=dict)
-    # Per fingerprint, each artifact's use case and the budget tokens of the call it names.
+    # Per fingerprint, each artifact's use case and the budget tokens of the task that made it.
     artifact_costs: dict[int, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
     artifacts: dict[int, int] = field(default_factory=dict)
     prompt_fingerprints: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -492,13 +492,15 @@ def output_spam(
 ) -> dict[str, Any] | None:
     """`counts`: the week's artifacts per content fingerprint; `artifacts`: all of them;
     `groups`: their `near_duplicates` at `s.max_distance`, when already at hand; `costs`: per
-    fingerprint, each artifact's use case and the budget tokens of the call it names.
+    fingerprint, each artifact's use case and the budget tokens of the task that made it (its
+    conversation, or the call it names).
 
     In each group of near-copies the costliest artifact is the original and the others are
     copies. With `costs`, a copy counts only when it was made for under `s.max_copy_cost` of a
     normal task of its use case (the median task's tokens; a use case without a baseline
     cannot tell, so its copies count): a near-copy made with a normal task's work is the same
-    question answered again (an FAQ), not a copy, and it does not inflate results per token."""
+    question answered again (an FAQ), not a copy, and it does not inflate results per token.
+    A group none of which took that much work has no original among the results: all count."""
     if groups is None:
         groups = near_duplicates(counts, s.max_distance)
     normals = baselines or {}
@@ -520,7 +522,10 @@ def output_spam(
                 per_task = normal.tokens_per_task if normal is not None else 0.0
                 made.append((tokens / per_task if per_task > 0 else 0.0, tokens))
         made.sort(reverse=True)
-        for share, tokens in made[1:]:  # the costliest is the original
+        # The costliest is the original, unless it too was made for little: then none of the
+        # group was the work, and every one of them is a copy.
+        original = 1 if made and made[0][0] >= s.max_copy_cost else 0
+        for share, tokens in made[original:]:
             if share < s.max_copy_cost:
                 copies += 1
                 copy_tokens.append(tokens)

@@ -88,7 +88,8 @@ class OutputSpam:
     max_distance: int = 16
     min_duplicates: int = 2
     min_share: float = 0.2
-    # A near-copy counts when the call it names cost under this share of a normal task.
+    # A near-copy counts when the task that made it (its conversation, or the call it names)
+    # cost under this share of a normal task of its use case.
     max_copy_cost: float = 0.25
 
     def relaxed(self, factor: float) -> OutputSpam:

@@ -334,7 +334,10 @@ def test_near_copies_made_for_little_are_copies_and_an_faq_answered_again_with_w
     text = explain("output_spam", evidence)
     assert "3 of your 12 results this week (25%) were near-copies" in text
     assert "each made for under 25% of a normal task's tokens" in text
-    assert "the call a copy names took 500 tokens, typically" in text
+    assert "its conversation or the call it names, took 500 tokens, typically" in text
+    # None of the four took a task's work: no original among them, all four count.
+    evidence = judged([600, 400, 500, 600])
+    assert evidence is not None and (evidence["duplicates"], evidence["copy_tokens"]) == (4, 550)
     # The same question answered four times, each with a normal task's work: an FAQ, no flag.
     assert judged([8_000, 6_000, 7_500, 9_000]) is None
     # Two answered with work and two pasted: the pasted ones alone are 2 of 12 (17%), no flag;
