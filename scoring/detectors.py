@@ -14,7 +14,8 @@ recognition while it is not cleared):
   acceptance does not improve;
 - chat loops: long conversations (many turns, many tokens) that end with no accepted artifact,
   several in a week and a good share of its tokens;
-- output spam: many near-duplicate artifacts (content fingerprints a few bits apart);
+- output spam: many near-duplicate artifacts (content fingerprints a few bits apart) made for
+  a fraction of a normal task's tokens (an answer given again with a task's work is not one);
 - prompt spam: the same prompt (prompt fingerprints a few bits apart) sent over and over;
 - task splitting: bursts of results minutes apart that between them cost about one task each
   couple of results, several in a week or one holding a good share of the week's results.
