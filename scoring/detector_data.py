@@ -217,15 +217,15 @@ def artifact_fingerprints(
     session: Session, week: Window
 ) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, list[tuple[str, int]]]]]:
     """Person -> content fingerprint -> artifacts in the week, and each one's use case and the
-    budget tokens of the task that made it: its conversation's calls when it names one (the
-    person's), else the call it names first (as scoring links outcomes); 0 when neither."""
+    budget tokens of the task that made it: its conversation's calls when it names one, else
+    the call it names first (as scoring links outcomes); 0 when neither."""
     o = Outcome.__table__
     u = UsageEvent.__table__
     turns = UsageEvent.__table__.alias("turns")
     named = u.c.id == o.c.usage_ids[0].as_string()
     conversation = (
         select(func.sum(turns.c.budget_tokens))
-        .where(turns.c.conversation_id == o.c.conversation_id, turns.c.person_id == o.c.person_id)
+        .where(turns.c.conversation_id == o.c.conversation_id)  # by ix_usage_conversation
         .scalar_subquery()
     )
     counts: dict[int, dict[str, int]] = defaultdict(dict)
