@@ -201,9 +201,10 @@ class WeekData:
     earlier: list[WeekData] = field(default_factory=list)
 
 
-def pooled(weeks: Sequence[WeekData]) -> WeekData:
+def pooled(weeks: Sequence[WeekData], person: int | None = None) -> WeekData:
     """The counts of several weeks as one (the first one's week, history and baselines): what
-    the count detectors judge when a pattern's evidence accumulates over weeks."""
+    the count detectors judge when a pattern's evidence accumulates over weeks; `person`: only
+    theirs (the judge pools a person's weeks when a pattern of theirs shows)."""
     first = weeks[0]
     out = WeekData(
         week=first.week,
@@ -213,15 +214,21 @@ def pooled(weeks: Sequence[WeekData]) -> WeekData:
         plans=first.plans,
         continuing=first.continuing,
     )
+
+    def mine(table: Mapping[int, Any]) -> Iterable[tuple[int, Any]]:
+        if person is None:
+            return table.items()
+        return [(person, table[person])] if person in table else []
+
     for data in weeks:
-        for pid, rows in data.conversations.items():
+        for pid, rows in mine(data.conversations):
             out.conversations.setdefault(pid, []).extend(rows)
-        for mine, theirs in (
+        for ours, theirs in (
             (out.artifact_fingerprints, data.artifact_fingerprints),
             (out.prompt_fingerprints, data.prompt_fingerprints),
         ):
-            for pid, counts in theirs.items():
-                merged = mine.setdefault(pid, {})
+            for pid, counts in mine(theirs):
+                merged = ours.setdefault(pid, {})
                 for key, n in counts.items():
                     merged[key] = merged.get(key, 0) + n
         for total, theirs_total in (
@@ -230,13 +237,13 @@ def pooled(weeks: Sequence[WeekData]) -> WeekData:
             (out.spend, data.spend),
             (out.tasks, data.tasks),
         ):
-            for pid, n in theirs_total.items():
+            for pid, n in mine(theirs_total):
                 total[pid] = total.get(pid, 0) + n
-        for pid, by_fingerprint in data.artifact_costs.items():
+        for pid, by_fingerprint in mine(data.artifact_costs):
             mine_costs = out.artifact_costs.setdefault(pid, {})
             for key, made in by_fingerprint.items():
                 mine_costs.setdefault(key, []).extend(made)
-        for pid, by_use_case in data.bursts.items():
+        for pid, by_use_case in mine(data.bursts):
             mine_bursts = out.bursts.setdefault(pid, {})
             for uc, bursts in by_use_case.items():
                 mine_bursts.setdefault(uc, []).extend(bursts)
@@ -437,14 +444,17 @@ def chat_loops(
 def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int]:
     """Sizes (counting repeats) of the groups of fingerprints at most `max_distance` bits apart
     (single linkage), largest first."""
-    sizes = [sum(counts[k] for k in keys) for keys in near_duplicates(counts, max_distance)]
-    return sorted(sizes, reverse=True)
+    linked = near_duplicates(counts, max_distance)
+    grouped = {k for keys in linked for k in keys}
+    sizes = [sum(counts[k] for k in keys) for keys in linked]
+    return sorted(sizes + [n for k, n in counts.items() if k not in grouped], reverse=True)
 
 
 def near_duplicates(fingerprints: Iterable[str], max_distance: int) -> list[list[str]]:
-    """The groups of `fingerprints` at most `max_distance` bits apart (single linkage), each a
-    list of fingerprints. Every pair is compared, a block of rows at a time in numpy (XOR,
-    then the set bits counted); the few close pairs are joined in Python."""
+    """The groups of two or more of `fingerprints` at most `max_distance` bits apart (single
+    linkage), each a list of fingerprints; a fingerprint near no other is in none. Every pair
+    is compared, a block of rows at a time in numpy (XOR, then the set bits counted); the few
+    close pairs are joined in Python."""
     keys = list(fingerprints)
     parent = list(range(len(keys)))
 
@@ -454,13 +464,15 @@ def near_duplicates(fingerprints: Iterable[str], max_distance: int) -> list[list
             i = parent[i]
         return i
 
+    joined: set[int] = set()
     for a, b in close_pairs([int(k, 16) for k in keys], max_distance):
+        joined |= {a, b}
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[ra] = rb
     groups: dict[int, list[str]] = defaultdict(list)
-    for i, key in enumerate(keys):
-        groups[root(i)].append(key)
+    for i in sorted(joined):
+        groups[root(i)].append(keys[i])
     return list(groups.values())
 
 
@@ -476,10 +488,10 @@ def close_pairs(values: Sequence[int], max_distance: int) -> Iterable[tuple[int,
     for first in range(0, len(values), PAIR_BLOCK):
         block, rest = fingerprints[first : first + PAIR_BLOCK], fingerprints[first:]
         # Row i of the block against the values from it on: only those after it (k=1) count.
-        close = np.triu(np.bitwise_count(block[:, None] ^ rest[None, :]) <= max_distance, 1)
-        if not close.any():
+        close = np.bitwise_count(block[:, None] ^ rest[None, :]) <= max_distance
+        if np.count_nonzero(close) == len(block):  # each row near itself alone: most weeks
             continue
-        rows, columns = np.nonzero(close)
+        rows, columns = np.nonzero(np.triu(close, 1))
         yield from zip((rows + first).tolist(), (columns + first).tolist(), strict=True)
 
 
@@ -504,11 +516,13 @@ def output_spam(
     A group none of which took that much work has no original among the results: all count."""
     if groups is None:
         groups = near_duplicates(counts, s.max_distance)
+    grouped = {k for keys in groups for k in keys}
+    exact = [[k] for k, n in counts.items() if n > 1 and k not in grouped]  # the very same
     normals = baselines or {}
     copies = costly = 0
-    largest = 0
+    largest = 1 if counts else 0
     copy_tokens: list[int] = []
-    for keys in groups:
+    for keys in groups + exact:
         size = sum(counts[k] for k in keys)
         largest = max(largest, size)
         if size < 2:
@@ -560,7 +574,8 @@ def prompt_spam(
     calls; `groups`: their `near_duplicate_groups` at `s.max_distance`, when at hand."""
     if groups is None:
         groups = near_duplicates(counts, s.max_distance)
-    repeats = max((sum(counts[k] for k in keys) for keys in groups), default=0)
+    linked = (sum(counts[k] for k in keys) for keys in groups)
+    repeats = max(max(linked, default=0), max(counts.values(), default=0))
     if not calls or repeats < s.min_repeats or repeats / calls < s.min_share:
         return None
     return {
@@ -712,7 +727,6 @@ def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
     week = data.week.key
     factor = settings.continuing_factor
     findings: list[Finding] = []
-    together = pooled([data, *data.earlier]) if data.earlier else None
 
     def found(
         person_id: int, detector: str, evidence: dict[str, Any] | None, misconduct: bool = True
@@ -722,14 +736,16 @@ def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
 
     for pid in sorted(data.people):
         checks = _checks(data, pid)
-        over_weeks = _checks(together, pid) if together is not None else {}
-        over_weeks = {d: c for d, c in over_weeks.items() if d in POOLED}
+        over_weeks: list[dict[str, Callable[[Any], dict[str, Any] | None]]] = []
         for detector, check in checks.items():
             thresholds = getattr(settings, detector)
             evidence = check(thresholds)
             eased = thresholds.relaxed(factor)
-            if evidence is None and detector in over_weeks and check(eased) is not None:
-                evidence = over_weeks[detector](thresholds)
+            pool = data.earlier and detector in POOLED
+            if evidence is None and pool and check(eased) is not None:
+                if not over_weeks:  # pooled once a pattern of theirs shows: few do
+                    over_weeks.append(_checks(pooled([data, *data.earlier], pid), pid))
+                evidence = over_weeks[0][detector](thresholds)
                 if evidence is not None:
                     evidence = {
                         **evidence,
