@@ -6,7 +6,7 @@
 Generates the synthetic org of benchmarks/org.py (N people in N/100 teams) with all E usage
 events in the week judged (2026-W46; the issue's goal: 10,000 people and a week of 5 million
 events under a minute), outcomes for 30% of them, and prompt and content fingerprints on every
-event and outcome (the near-duplicate grouping is the one part that loops in Python). Then it
+event and outcome (each person's distinct fingerprints are compared pairwise, in numpy). Then it
 times `tokenbot jobs run detectors --week 2026-W46` (`bot.jobs.run_detectors_job`: every SQL
 aggregate, every detector for everyone, the flags written and their messages queued) on the
 app's own engine and settings, cold (no scoring rollups stored) and again (a rerun changes

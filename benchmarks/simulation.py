@@ -580,12 +580,15 @@ def _run(
         with db.unit_of_work() as uow:
             run_detectors(uow.session, policy, week.start.astimezone(zone).date(), now, explain)
             uow.commit()
-        if index:  # the first week has no baseline weeks to be scored against
-            named = _recognised(db, policy, week, now)
+        # The spotlight ranks a week once the week after it is judged too (the first week has
+        # no baseline weeks to be scored against; the last is ranked after the run's end).
+        if index >= 2:
+            ranked = week_starting(zone, (START + timedelta(weeks=index - 1)).date())
+            named = _recognised(db, policy, ranked, now)
             recognitions += len(named)
-            gaming = {p.person_id for p in profiles if p.is_gamer and index >= p.start}
+            gaming = {p.person_id for p in profiles if p.is_gamer and index - 1 >= p.start}
             for pid in named & gaming:
-                recognised[pid].append(week.key)
+                recognised[pid].append(ranked.key)
         say(
             f"week {week.key}: {len(generator.out.usage):,} calls, "
             f"{len(generator.out.outcomes):,} outcomes"

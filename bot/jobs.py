@@ -358,14 +358,23 @@ def _run_content(
     )
 
 
+def spotlight_week(policy: Policy, now: datetime) -> date:
+    """Monday of the week the spotlight ranks: the week before the last complete one, so the
+    week after it has been judged too (a pattern that starts light shows in its second week,
+    and a flag for that week bars the week before it: `scoring.eligibility`)."""
+    return last_complete_week(policy, now) - timedelta(weeks=1)
+
+
 def run_spotlight(services: Services, deliverers: Sequence[Deliverer]) -> JobResult:
-    """The weekly recognition posts for the last complete week (Monday, policy calendar).
-    The detectors judge that week first, whatever the schedule did: recognition is decided on
-    the week's flags, so nobody flagged for it is named."""
-    week_start = last_complete_week(services.policy, services.clock())
-    _judge_week(services, week_starting(services.policy.periods.zone, week_start))
+    """The weekly recognition posts for the week before last (Monday, policy calendar). The
+    detectors judge that week and the week after it first, whatever the schedule did:
+    recognition is decided on both weeks' flags, so nobody flagged for either is named."""
+    zone = services.policy.periods.zone
+    week_start = spotlight_week(services.policy, services.clock())
+    for start in (week_start, week_start + timedelta(weeks=1)):
+        _judge_week(services, week_starting(zone, start))
     return _run_content(
-        services, "spotlight", last_complete_week, spotlight_content, prepare=prepare_spotlight
+        services, "spotlight", spotlight_week, spotlight_content, prepare=prepare_spotlight
     )
 
 
@@ -402,7 +411,7 @@ def run_detectors_job(
 ) -> JobResult:
     """The gaming detectors, daily: every settled week not judged yet (after downtime, or a
     first install on existing data; `catch_up_weeks` back at most), oldest first, then the
-    week holding yesterday (so Monday's run settles the week the spotlight covers); `week`
+    week holding yesterday (so Monday's run settles the week after the one the spotlight ranks); `week`
     (`2026-W47`) judges that week alone. Each week in a transaction of its own, recorded as
     judged once settled; each open flag is told to its person once (idempotent by key)."""
     policy = services.policy
@@ -477,7 +486,7 @@ JOBS: dict[str, JobSpec] = {
             "spotlight",
             run_spotlight,
             lambda policy: {"day_of_week": "mon", "hour": 9, "minute": 0},
-            "weekly recognition spotlight for last week",
+            "weekly recognition spotlight for the week before last, judged with the week after",
         ),
         JobSpec(
             "review",

@@ -67,7 +67,7 @@ def _task_sizes(session: Session, week: Window) -> dict[tuple[int, str], list[tu
             usage.c.person_id.is_not(None),
         )
         .group_by(usage.c.person_id, use_case, task)
-    ):
+    ).all():  # all at once: hundreds of thousands of rows, fetched faster than one by one
         sizes[(pid, uc)].append((int(inputs or 0) / calls, int(tokens or 0)))
     return sizes
 
@@ -206,11 +206,49 @@ def _fingerprints(
             fingerprint.is_not(None),
         )
         .group_by(table.c.person_id, fingerprint)
-    ):
+    ).all():
         key = value.lower()[:16]
         per_person[pid][key] = per_person[pid].get(key, 0) + count
         totals[pid] += rows
     return per_person, totals
+
+
+def artifact_fingerprints(
+    session: Session, week: Window
+) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, list[tuple[str, int]]]]]:
+    """Person -> content fingerprint -> artifacts in the week, and each one's use case and the
+    budget tokens of the task that made it: its conversation's calls when it names one, else
+    the call it names first (as scoring links outcomes); 0 when neither."""
+    o = Outcome.__table__
+    u = UsageEvent.__table__
+    turns = UsageEvent.__table__.alias("turns")
+    named = u.c.id == o.c.usage_ids[0].as_string()
+    conversation = (
+        select(func.sum(turns.c.budget_tokens))
+        .where(turns.c.conversation_id == o.c.conversation_id)  # by ix_usage_conversation
+        .scalar_subquery()
+    )
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    costs: dict[int, dict[str, list[tuple[str, int]]]] = defaultdict(lambda: defaultdict(list))
+    for pid, value, use_case, tokens in session.execute(
+        select(
+            o.c.person_id,
+            o.c.content_fingerprint,
+            func.coalesce(o.c.use_case, ""),
+            func.coalesce(conversation, u.c.budget_tokens, 0),
+        )
+        .select_from(o.outerjoin(u, named))
+        .where(
+            o.c.occurred_at >= week.start,
+            o.c.occurred_at < week.end,
+            o.c.person_id.is_not(None),
+            o.c.content_fingerprint.is_not(None),
+        )
+    ).all():
+        key = value.lower()[:16]
+        counts[pid][key] = counts[pid].get(key, 0) + 1
+        costs[pid][key].append((use_case, int(tokens)))
+    return counts, costs
 
 
 def _artifact_counts(session: Session, week: Window) -> dict[int, int]:
@@ -313,7 +351,7 @@ def week_counts(
 ) -> WeekData:
     """The counts the count detectors judge for one week: long conversations, fingerprints,
     bursts and spend (a handful of grouped queries)."""
-    artifact_fps, _ = _fingerprints(session, Outcome.__table__, "content_fingerprint", week)
+    artifact_fps, artifact_costs = artifact_fingerprints(session, week)
     prompt_fps, calls = _fingerprints(
         session, UsageEvent.__table__, "prompt_fingerprint", week, per_task=True
     )
@@ -321,6 +359,7 @@ def week_counts(
         week=week,
         conversations=_conversations(session, week, now, settings.chat_loops),
         artifact_fingerprints=artifact_fps,
+        artifact_costs=artifact_costs,
         artifacts=_artifact_counts(session, week),
         prompt_fingerprints=prompt_fps,
         fingerprinted_calls=calls,

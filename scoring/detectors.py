@@ -3,8 +3,8 @@
 Each detector is a pure function over a person's aggregates for one ISO week (and a use
 case's baseline) that returns its evidence, a dict of plain numbers, or None. The SQL that
 feeds them aggregates usage and outcomes per person (and use case, conversation, fingerprint or
-burst); nothing here loops over single events in Python except the near-duplicate grouping of a
-person's distinct fingerprints.
+burst); nothing here loops over single events in Python. A person's distinct fingerprints are
+compared pairwise in numpy (`close_pairs`), and only the few close pairs are joined in Python.
 
 Misconduct detectors (a flag the person sees, can dispute, and that bars that week's
 recognition while it is not cleared):
@@ -14,7 +14,8 @@ recognition while it is not cleared):
   acceptance does not improve;
 - chat loops: long conversations (many turns, many tokens) that end with no accepted artifact,
   several in a week and a good share of its tokens;
-- output spam: many near-duplicate artifacts (content fingerprints a few bits apart);
+- output spam: many near-duplicate artifacts (content fingerprints a few bits apart) made for
+  a fraction of a normal task's tokens (an answer given again with a task's work is not one);
 - prompt spam: the same prompt (prompt fingerprints a few bits apart) sent over and over;
 - task splitting: bursts of results minutes apart that between them cost about one task each
   couple of results, several in a week or one holding a good share of the week's results.
@@ -41,6 +42,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from budgets.windows import Window
 from scoring.governance import (
     ChatLoops,
@@ -50,9 +53,6 @@ from scoring.governance import (
     PromptSpam,
     TaskSplitting,
 )
-
-FINGERPRINT_BITS = 64
-
 
 # --- what a detector sees ------------------------------------------------------------------
 
@@ -184,6 +184,8 @@ class WeekData:
     baselines: dict[str, UseCaseBaseline] = field(default_factory=dict)
     conversations: dict[int, list[Conversation]] = field(default_factory=dict)
     artifact_fingerprints: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Per fingerprint, each artifact's use case and the budget tokens of the task that made it.
+    artifact_costs: dict[int, dict[str, list[tuple[str, int]]]] = field(default_factory=dict)
     artifacts: dict[int, int] = field(default_factory=dict)
     prompt_fingerprints: dict[int, dict[str, int]] = field(default_factory=dict)
     fingerprinted_calls: dict[int, int] = field(default_factory=dict)
@@ -199,9 +201,10 @@ class WeekData:
     earlier: list[WeekData] = field(default_factory=list)
 
 
-def pooled(weeks: Sequence[WeekData]) -> WeekData:
+def pooled(weeks: Sequence[WeekData], person: int | None = None) -> WeekData:
     """The counts of several weeks as one (the first one's week, history and baselines): what
-    the count detectors judge when a pattern's evidence accumulates over weeks."""
+    the count detectors judge when a pattern's evidence accumulates over weeks; `person`: only
+    theirs (the judge pools a person's weeks when a pattern of theirs shows)."""
     first = weeks[0]
     out = WeekData(
         week=first.week,
@@ -211,15 +214,21 @@ def pooled(weeks: Sequence[WeekData]) -> WeekData:
         plans=first.plans,
         continuing=first.continuing,
     )
+
+    def mine(table: Mapping[int, Any]) -> Iterable[tuple[int, Any]]:
+        if person is None:
+            return table.items()
+        return [(person, table[person])] if person in table else []
+
     for data in weeks:
-        for pid, rows in data.conversations.items():
+        for pid, rows in mine(data.conversations):
             out.conversations.setdefault(pid, []).extend(rows)
-        for mine, theirs in (
+        for ours, theirs in (
             (out.artifact_fingerprints, data.artifact_fingerprints),
             (out.prompt_fingerprints, data.prompt_fingerprints),
         ):
-            for pid, counts in theirs.items():
-                merged = mine.setdefault(pid, {})
+            for pid, counts in mine(theirs):
+                merged = ours.setdefault(pid, {})
                 for key, n in counts.items():
                     merged[key] = merged.get(key, 0) + n
         for total, theirs_total in (
@@ -228,9 +237,13 @@ def pooled(weeks: Sequence[WeekData]) -> WeekData:
             (out.spend, data.spend),
             (out.tasks, data.tasks),
         ):
-            for pid, n in theirs_total.items():
+            for pid, n in mine(theirs_total):
                 total[pid] = total.get(pid, 0) + n
-        for pid, by_use_case in data.bursts.items():
+        for pid, by_fingerprint in mine(data.artifact_costs):
+            mine_costs = out.artifact_costs.setdefault(pid, {})
+            for key, made in by_fingerprint.items():
+                mine_costs.setdefault(key, []).extend(made)
+        for pid, by_use_case in mine(data.bursts):
             mine_bursts = out.bursts.setdefault(pid, {})
             for uc, bursts in by_use_case.items():
                 mine_bursts.setdefault(uc, []).extend(bursts)
@@ -316,6 +329,23 @@ def context_inflation(history: Sequence[ContextWeek], s: ContextInflation) -> di
     return None
 
 
+CHANCE_Z = 1.64  # a rise in acceptance beyond chance: one-sided, 95%
+
+
+def rise_needed(
+    accepted: int, artifacts: int, before: int, artifacts_before: int, margin: float
+) -> float:
+    """How far acceptance must rise over the weeks before to count as better: `margin`, and
+    beyond chance at these numbers (1.64 standard errors of the difference of two shares, at
+    the two periods' pooled acceptance). Five results against eight say little: a light
+    user's acceptance moving by 15 points is noise, a heavy user's is not."""
+    if not artifacts or not artifacts_before:
+        return margin
+    pooled_share = (accepted + before) / (artifacts + artifacts_before)
+    error = math.sqrt(pooled_share * (1 - pooled_share) * (1 / artifacts + 1 / artifacts_before))
+    return max(margin, CHANCE_Z * error)
+
+
 def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any] | None:
     """Context `jump_ratio` times the person's own of the weeks before (the median task of up
     to `rise_weeks` of them, `min_tasks` tasks in all), the jump shrunk like a level (a
@@ -334,7 +364,8 @@ def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any]
     jump = math.exp((statistics.median(logs_now) - math.log(reference)) * n / (n + s.prior_tasks))
     if jump < s.jump_ratio:
         return None
-    if (now.acceptance or 0.0) > acceptance_before + s.acceptance_margin:
+    needed = rise_needed(now.accepted, now.artifacts, accepted, artifacts, s.acceptance_margin)
+    if (now.acceptance or 0.0) > acceptance_before + needed:
         return None
     return {
         "weeks": len(before),
@@ -343,6 +374,9 @@ def _jump(history: Sequence[ContextWeek], s: ContextInflation) -> dict[str, Any]
         "jump": round(jump, 2),
         "threshold": round(s.jump_ratio, 2),
         "acceptance_before": round(acceptance_before, 2),
+        "artifacts": now.artifacts,
+        "artifacts_before": artifacts,
+        "rise_needed": round(needed, 2),
     }
 
 
@@ -358,8 +392,12 @@ def _sustained_rise(history: Sequence[ContextWeek], s: ContextInflation) -> dict
         return None
     # Where it ends, shrunk like a level (a handful of tasks in the last week says less).
     total = shrunk_ratio(_logs(recent[-1:]), s.prior_tasks) / values[0] - 1
-    first, last = recent[0].acceptance or 0.0, recent[-1].acceptance or 0.0
-    if total < s.rise_total or last > first + s.acceptance_margin:
+    start, end = recent[0], recent[-1]
+    first, last = start.acceptance or 0.0, end.acceptance or 0.0
+    needed = rise_needed(
+        end.accepted, end.artifacts, start.accepted, start.artifacts, s.acceptance_margin
+    )
+    if total < s.rise_total or last > first + needed:
         return None
     return {
         "weeks": s.rise_weeks,
@@ -367,6 +405,9 @@ def _sustained_rise(history: Sequence[ContextWeek], s: ContextInflation) -> dict
         "ratio_before": round(values[0], 2),
         "rise": round(total, 2),
         "acceptance_before": round(first, 2),
+        "artifacts": end.artifacts,
+        "artifacts_before": start.artifacts,
+        "rise_needed": round(needed, 2),
     }
 
 
@@ -402,12 +443,19 @@ def chat_loops(
 
 def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int]:
     """Sizes (counting repeats) of the groups of fingerprints at most `max_distance` bits apart
-    (single linkage), largest first. Only the candidate pairs banding finds are compared when
-    its bands are narrow enough to leave most pairs apart (prompts, a few bits apart, of a
-    large set); otherwise every pair, in a tight loop (content fingerprints, up to 16 bits
-    apart, where 3-bit bands would pair more than every pair)."""
-    keys = list(counts)
-    values = [int(k, 16) for k in keys]
+    (single linkage), largest first."""
+    linked = near_duplicates(counts, max_distance)
+    grouped = {k for keys in linked for k in keys}
+    sizes = [sum(counts[k] for k in keys) for keys in linked]
+    return sorted(sizes + [n for k, n in counts.items() if k not in grouped], reverse=True)
+
+
+def near_duplicates(fingerprints: Iterable[str], max_distance: int) -> list[list[str]]:
+    """The groups of two or more of `fingerprints` at most `max_distance` bits apart (single
+    linkage), each a list of fingerprints; a fingerprint near no other is in none. Every pair
+    is compared, a block of rows at a time in numpy (XOR, then the set bits counted); the few
+    close pairs are joined in Python."""
+    keys = list(fingerprints)
     parent = list(range(len(keys)))
 
     def root(i: int) -> int:
@@ -416,74 +464,118 @@ def near_duplicate_groups(counts: dict[str, int], max_distance: int) -> list[int
             i = parent[i]
         return i
 
-    def join(a: int, b: int) -> None:
+    joined: set[int] = set()
+    for a, b in close_pairs([int(k, 16) for k in keys], max_distance):
+        joined |= {a, b}
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[ra] = rb
-
-    bands = max_distance + 1
-    width = max(FINGERPRINT_BITS // bands, 1)
-    if len(values) > 2 * bands and 2**width >= 4 * bands:
-        for a, b in candidate_pairs(values, max_distance):
-            if (values[a] ^ values[b]).bit_count() <= max_distance:
-                join(a, b)
-    else:
-        for a, value in enumerate(values):
-            for b in range(a + 1, len(values)):
-                if (value ^ values[b]).bit_count() <= max_distance:
-                    join(a, b)
-    sizes: dict[int, int] = defaultdict(int)
-    for i, key in enumerate(keys):
-        sizes[root(i)] += counts[key]
-    return sorted(sizes.values(), reverse=True)
+    groups: dict[int, list[str]] = defaultdict(list)
+    for i in sorted(joined):
+        groups[root(i)].append(keys[i])
+    return list(groups.values())
 
 
-def candidate_pairs(values: list[int], max_distance: int) -> Iterable[tuple[int, int]]:
-    """Candidate pairs: split the 64 bits into more than max_distance bands; two fingerprints
-    at most max_distance bits apart agree exactly on at least one band (pigeonhole)."""
-    # Bands of `width` bits: at least max_distance + 1 of them, whatever the rounding.
-    width = max(FINGERPRINT_BITS // (max_distance + 1), 1)
-    for shift in range(0, FINGERPRINT_BITS, width):
-        mask = (1 << min(width, FINGERPRINT_BITS - shift)) - 1
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for i, v in enumerate(values):
-            buckets[(v >> shift) & mask].append(i)
-        for members in buckets.values():
-            for position, a in enumerate(members):
-                for b in members[position + 1 :]:
-                    yield a, b
+PAIR_BLOCK = 512  # rows compared at once: a block of 512 x n distances stays a few MB
+
+
+def close_pairs(values: Sequence[int], max_distance: int) -> Iterable[tuple[int, int]]:
+    """Every pair (a < b) of `values` (64-bit fingerprints) at most `max_distance` bits
+    apart."""
+    if len(values) < 2:
+        return
+    fingerprints = np.array(values, dtype=np.uint64)
+    for first in range(0, len(values), PAIR_BLOCK):
+        block, rest = fingerprints[first : first + PAIR_BLOCK], fingerprints[first:]
+        # Row i of the block against the values from it on: only those after it (k=1) count.
+        close = np.bitwise_count(block[:, None] ^ rest[None, :]) <= max_distance
+        if np.count_nonzero(close) == len(block):  # each row near itself alone: most weeks
+            continue
+        rows, columns = np.nonzero(np.triu(close, 1))
+        yield from zip((rows + first).tolist(), (columns + first).tolist(), strict=True)
 
 
 def output_spam(
-    counts: dict[str, int], artifacts: int, s: OutputSpam, groups: list[int] | None = None
+    counts: dict[str, int],
+    artifacts: int,
+    s: OutputSpam,
+    groups: list[list[str]] | None = None,
+    costs: Mapping[str, Sequence[tuple[str, int]]] | None = None,
+    baselines: Mapping[str, UseCaseBaseline] | None = None,
 ) -> dict[str, Any] | None:
     """`counts`: the week's artifacts per content fingerprint; `artifacts`: all of them;
-    `groups`: their `near_duplicate_groups` at `s.max_distance`, when already at hand."""
+    `groups`: their `near_duplicates` at `s.max_distance`, when already at hand; `costs`: per
+    fingerprint, each artifact's use case and the budget tokens of the task that made it (its
+    conversation, or the call it names).
+
+    In each group of near-copies the costliest artifact is the original and the others are
+    copies. With `costs`, a copy counts only when it was made for under `s.max_copy_cost` of a
+    normal task of its use case (the median task's tokens; a use case without a baseline
+    cannot tell, so its copies count): a near-copy made with a normal task's work is the same
+    question answered again (an FAQ), not a copy, and it does not inflate results per token.
+    A group none of which took that much work has no original among the results: all count."""
     if groups is None:
-        groups = near_duplicate_groups(counts, s.max_distance)
-    duplicates = sum(size - 1 for size in groups if size > 1)
-    if not artifacts or duplicates < s.min_duplicates or duplicates / artifacts < s.min_share:
+        groups = near_duplicates(counts, s.max_distance)
+    grouped = {k for keys in groups for k in keys}
+    exact = [[k] for k, n in counts.items() if n > 1 and k not in grouped]  # the very same
+    normals = baselines or {}
+    copies = costly = 0
+    largest = 1 if counts else 0
+    copy_tokens: list[int] = []
+    for keys in groups + exact:
+        size = sum(counts[k] for k in keys)
+        largest = max(largest, size)
+        if size < 2:
+            continue
+        if costs is None:
+            copies += size - 1
+            continue
+        made: list[tuple[float, int]] = []  # (share of a normal task, tokens) of each
+        for key in keys:
+            for use_case, tokens in costs.get(key, ()):
+                normal = normals.get(use_case)
+                per_task = normal.tokens_per_task if normal is not None else 0.0
+                made.append((tokens / per_task if per_task > 0 else 0.0, tokens))
+        made.sort(reverse=True)
+        # The costliest is the original, unless it too was made for little: then none of the
+        # group was the work, and every one of them is a copy.
+        original = 1 if made and made[0][0] >= s.max_copy_cost else 0
+        for share, tokens in made[original:]:
+            if share < s.max_copy_cost:
+                copies += 1
+                copy_tokens.append(tokens)
+            else:
+                costly += 1
+    if not artifacts or copies < s.min_duplicates or copies / artifacts < s.min_share:
         return None
-    return {
+    evidence: dict[str, Any] = {
         "artifacts": artifacts,
-        "duplicates": duplicates,
-        "share": round(duplicates / artifacts, 2),
-        "largest_group": groups[0],
+        "duplicates": copies,
+        "share": round(copies / artifacts, 2),
+        "largest_group": largest,
         "max_distance": s.max_distance,
         "min_share": s.min_share,
     }
+    if costs is not None:
+        evidence |= {
+            "copy_tokens": round(statistics.median(copy_tokens)),
+            "max_copy_cost": s.max_copy_cost,
+            "answered_again": costly,
+        }
+    return evidence
 
 
 def prompt_spam(
-    counts: dict[str, int], calls: int, s: PromptSpam, groups: list[int] | None = None
+    counts: dict[str, int], calls: int, s: PromptSpam, groups: list[list[str]] | None = None
 ) -> dict[str, Any] | None:
     """`counts`: per prompt fingerprint, the separate tasks (conversations; a call outside one
     is a task of its own) that sent it in the week: a retry in the same conversation is one
     task, the same prompt sent afresh again and again is many; `calls`: all fingerprinted
     calls; `groups`: their `near_duplicate_groups` at `s.max_distance`, when at hand."""
     if groups is None:
-        groups = near_duplicate_groups(counts, s.max_distance)
-    repeats = groups[0] if groups else 0
+        groups = near_duplicates(counts, s.max_distance)
+    linked = (sum(counts[k] for k in keys) for keys in groups)
+    repeats = max(max(linked, default=0), max(counts.values(), default=0))
     if not calls or repeats < s.min_repeats or repeats / calls < s.min_share:
         return None
     return {
@@ -579,11 +671,11 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
         )
 
     # The grouping is the costly part, and eased thresholds keep the distance: group once.
-    grouped: dict[tuple[str, int], list[int]] = {}
+    grouped: dict[tuple[str, int], list[list[str]]] = {}
 
-    def groups(kind: str, counts: dict[str, int], distance: int) -> list[int]:
+    def groups(kind: str, counts: dict[str, int], distance: int) -> list[list[str]]:
         if (kind, distance) not in grouped:
-            grouped[kind, distance] = near_duplicate_groups(counts, distance)
+            grouped[kind, distance] = near_duplicates(counts, distance)
         return grouped[kind, distance]
 
     def copies(s: OutputSpam) -> dict[str, Any] | None:
@@ -593,6 +685,8 @@ def _checks(data: WeekData, pid: int) -> dict[str, Callable[[Any], dict[str, Any
             data.artifacts.get(pid, 0),
             s,
             groups("artifacts", counts, s.max_distance),
+            data.artifact_costs.get(pid, {}),
+            data.baselines,
         )
 
     def repeats(s: PromptSpam) -> dict[str, Any] | None:
@@ -633,7 +727,6 @@ def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
     week = data.week.key
     factor = settings.continuing_factor
     findings: list[Finding] = []
-    together = pooled([data, *data.earlier]) if data.earlier else None
 
     def found(
         person_id: int, detector: str, evidence: dict[str, Any] | None, misconduct: bool = True
@@ -643,14 +736,16 @@ def judge(data: WeekData, settings: GovernanceSettings) -> list[Finding]:
 
     for pid in sorted(data.people):
         checks = _checks(data, pid)
-        over_weeks = _checks(together, pid) if together is not None else {}
-        over_weeks = {d: c for d, c in over_weeks.items() if d in POOLED}
+        over_weeks: list[dict[str, Callable[[Any], dict[str, Any] | None]]] = []
         for detector, check in checks.items():
             thresholds = getattr(settings, detector)
             evidence = check(thresholds)
             eased = thresholds.relaxed(factor)
-            if evidence is None and detector in over_weeks and check(eased) is not None:
-                evidence = over_weeks[detector](thresholds)
+            pool = data.earlier and detector in POOLED
+            if evidence is None and pool and check(eased) is not None:
+                if not over_weeks:  # pooled once a pattern of theirs shows: few do
+                    over_weeks.append(_checks(pooled([data, *data.earlier], pid), pid))
+                evidence = over_weeks[0][detector](thresholds)
                 if evidence is not None:
                     evidence = {
                         **evidence,

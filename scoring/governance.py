@@ -88,6 +88,9 @@ class OutputSpam:
     max_distance: int = 16
     min_duplicates: int = 2
     min_share: float = 0.2
+    # A near-copy counts when the task that made it (its conversation, or the call it names)
+    # cost under this share of a normal task of its use case.
+    max_copy_cost: float = 0.25
 
     def relaxed(self, factor: float) -> OutputSpam:
         return replace(
@@ -219,7 +222,7 @@ def _chat_loops(r: PolicyReader) -> ChatLoops:
 
 def _output_spam(r: PolicyReader) -> OutputSpam:
     d = OutputSpam()
-    r.allow_only("max_distance", "min_duplicates", "min_share")
+    r.allow_only("max_distance", "min_duplicates", "min_share", "max_copy_cost")
     distance = _count(r, "max_distance", d.max_distance, minimum=0)
     if distance > 16:
         r.fail("max_distance", f"must be at most 16 of the 64 bits, got {distance}")
@@ -227,6 +230,7 @@ def _output_spam(r: PolicyReader) -> OutputSpam:
         max_distance=distance,
         min_duplicates=_count(r, "min_duplicates", d.min_duplicates, minimum=2),
         min_share=_share(r, "min_share", d.min_share),
+        max_copy_cost=_share(r, "max_copy_cost", d.max_copy_cost),
     )
 
 

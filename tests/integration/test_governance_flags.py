@@ -5,6 +5,7 @@ nobody else ever sees them."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -12,9 +13,10 @@ from sqlalchemy import select
 from bot.jobs import detectors_content, run_job
 from budgets import audit
 from budgets.windows import week_starting
+from scoring.detector_data import artifact_fingerprints
 from scoring.eligibility import eligibility
 from scoring.score import build_scoreboard
-from storage.models import Flag
+from storage.models import Flag, UsageEvent
 from tests.integration.governance_support import (
     WEEK,
     WEEK_KEY,
@@ -25,6 +27,7 @@ from tests.integration.governance_support import (
     press,
     prompt_spam,
     record,
+    result,
     say,
     text_of,
 )
@@ -217,7 +220,8 @@ def test_the_spotlight_judges_its_week_first_so_nobody_flagged_for_it_is_eligibl
     services, org, clock
 ):
     prompt_spam(services, "ann@acme.test")
-    clock.set(datetime(2026, 11, 16, 9, 0, tzinfo=UTC))  # Monday 09:00, no detectors run yet
+    # Monday 09:00 two weeks on (the spotlight ranks the week before last), no detectors run yet
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     run_job(services, "spotlight", [Recorder()])
     ann = org["ann@acme.test"].id
     assert [flag.week for flag in flags_of(services, ann)] == [WEEK_KEY]
@@ -225,3 +229,45 @@ def test_the_spotlight_judges_its_week_first_so_nobody_flagged_for_it_is_eligibl
     with services.db.read() as session:
         board = build_scoreboard(session, services.policy, week, clock())
     assert eligibility(board, ann).why == "flagged"
+
+
+def test_the_spotlight_judges_the_week_after_its_week_too_and_a_flag_there_bars_it(
+    services, org, clock
+):
+    # Gaming that starts late in a week shows only in the next: that flag bars both weeks.
+    spam = [call("ann@acme.test", at(8, 9, i), prompt="00000000deadbeef") for i in range(20)]
+    record(services, spam + [call("ann@acme.test", at(9, 9, i)) for i in range(10)])
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday 09:00: ranks 2026-W46
+    ranked = run_job(services, "spotlight", [Recorder()])
+    assert ranked.summary.startswith(f"{WEEK.isoformat()}:")
+    ann = org["ann@acme.test"].id
+    assert [flag.week for flag in flags_of(services, ann)] == ["2026-W47"]
+    week = week_starting(services.policy.periods.zone, WEEK)
+    with services.db.read() as session:
+        board = build_scoreboard(session, services.policy, week, clock())
+    assert eligibility(board, ann).why == "flagged"
+
+
+def test_output_spam_costs_an_artifact_by_its_conversation_or_else_the_call_it_names(services, org):
+    # A task of three turns that made an answer, a pasted copy naming one cheap call, and a
+    # result naming nothing: what the detector weighs each near-copy's making by.
+    turns = [call("ann@acme.test", at(1, 9, i), tokens=4_000, conversation="c-1") for i in range(3)]
+    paste = call("ann@acme.test", at(1, 11), tokens=200)
+    answer = result("ann@acme.test", at(1, 10), conversation="c-1", fingerprint="a1b2c3d4e5f60718")
+    copy = replace(
+        result("ann@acme.test", at(1, 12), fingerprint="a1b2c3d4e5f60719"), usage_ids=(paste.id,)
+    )
+    bare = result("ann@acme.test", at(1, 13), fingerprint="a1b2c3d4e5f6071a")
+    record(services, [*turns, paste], [answer, copy, bare])
+    week = week_starting(services.policy.periods.zone, WEEK)
+    with services.db.read() as session:
+        spent = dict(session.execute(select(UsageEvent.id, UsageEvent.budget_tokens)).all())
+        counts, costs = artifact_fingerprints(session, week)
+    ann = org["ann@acme.test"].id
+    assert counts[ann] == {"a1b2c3d4e5f60718": 1, "a1b2c3d4e5f60719": 1, "a1b2c3d4e5f6071a": 1}
+    assert costs[ann] == {
+        "a1b2c3d4e5f60718": [("seo-brief", sum(spent[t.id] for t in turns))],
+        "a1b2c3d4e5f60719": [("seo-brief", spent[paste.id])],
+        "a1b2c3d4e5f6071a": [("seo-brief", 0)],
+    }
+    assert spent[paste.id] < spent[turns[0].id]

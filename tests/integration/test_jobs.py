@@ -367,11 +367,12 @@ def test_the_spotlight_posts_once_per_week_however_often_it_runs(
     ):
         clock.set(moment)
         run_job(services, "spotlight", [sent])
-    assert [w.isoformat() for w in weeks] == ["2026-11-16", "2026-11-16", "2026-11-23"]
+    # The week before last: the week after it is judged too before it is ranked.
+    assert [w.isoformat() for w in weeks] == ["2026-11-09", "2026-11-09", "2026-11-16"]
     assert prepared == weeks
     assert set(outbox(services)) == {
+        "spotlight:2026-11-09:#ai-wins",
         "spotlight:2026-11-16:#ai-wins",
-        "spotlight:2026-11-23:#ai-wins",
     }
     assert [notice.to_channel for notice, _ in sent.sent] == ["#ai-wins", "#ai-wins"]
 

@@ -127,6 +127,10 @@ def test_the_spotlight_posts_once_per_team_channel_and_org_wide_with_valid_slack
     assert "Hal Saver" in org_text  # verified minutes
     assert "Bob Builder" not in org_text and "Leo Lucky" not in org_text
     assert "Tip: the SEO brief v3 template" in org_text
+    assert "Posted once the week after it was checked for gaming too." in org_text
+    assert "the week after it was checked" in json.dumps(
+        json.loads(services.renderer.channel("slack", notices[0][1].reply))
+    )
 
 
 def test_the_spotlight_names_the_week_s_most_reused_new_template_and_not_an_old_one(services, ids):

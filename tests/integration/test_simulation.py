@@ -34,9 +34,11 @@ def test_on_a_fixed_seed_every_detector_meets_its_goals_in_every_volume_band():
             start = week_by_key(UTC, week).start
             assert not [f for f in flagged if timedelta(0) <= start - f <= watched], gamer
     # The goal of none recognised in a week they gamed is not met yet (see the README): a few
-    # gamers are first flagged a week or more after a week they were recognised in (9 on this
-    # seed before eligibility took in the watched weeks and task splitting judged a light week).
-    assert len(report.recognised_gamers) <= 4, report.recognised_gamers
+    # gamers are first flagged two weeks or more after a week they were recognised in (9 on
+    # this seed before eligibility took in the watched weeks and task splitting judged a light
+    # week, 4 before the spotlight waited for the week after, 1 since copies are costed and
+    # acceptance must improve beyond chance).
+    assert len(report.recognised_gamers) <= 1, report.recognised_gamers
 
 
 def test_tokenbot_simulate_prints_a_row_per_detector(capsys):

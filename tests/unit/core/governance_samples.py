@@ -69,7 +69,21 @@ EVIDENCE: dict[str, list[dict[str, Any]]] = {
             {"a1b2c3d4e5f60718": 6, "a1b2c3d4e5f60719": 3, "0f0f0f0f0f0f0f0f": 9},
             18,
             S.output_spam,
-        )
+        ),
+        output_spam(
+            {"a1b2c3d4e5f60718": 3, "a1b2c3d4e5f60719": 2, "0f0f0f0f0f0f0f0f": 5},
+            10,
+            S.output_spam,
+            costs={
+                "a1b2c3d4e5f60718": [
+                    ("seo-brief", 9_000),
+                    ("seo-brief", 400),
+                    ("seo-brief", 8_500),
+                ],
+                "a1b2c3d4e5f60719": [("seo-brief", 350), ("seo-brief", 500)],
+            },
+            baselines={"seo-brief": UseCaseBaseline("seo-brief", 40, 2_000, 8_000)},
+        ),
     ],
     "prompt_spam": [
         prompt_spam({"00000000deadbeef": 30, "1234567890abcdef": 10}, 40, S.prompt_spam)

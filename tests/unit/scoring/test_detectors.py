@@ -12,14 +12,16 @@ from bot.core.presenters.flags import explain
 from budgets.policy import load_policy
 from budgets.windows import week_by_key
 from scoring.detectors import (
+    PAIR_BLOCK,
     Burst,
     ContextWeek,
     Conversation,
     UseCaseBaseline,
     UseCaseWeek,
     WeekData,
-    candidate_pairs,
+    _jump,
     chat_loops,
+    close_pairs,
     context_inflation,
     context_weeks,
     judge,
@@ -162,6 +164,32 @@ def test_a_sudden_jump_on_the_persons_own_weeks_is_flagged():
     assert f"{evidence['jump']} times your own 0.65 in the weeks before" in text
 
 
+def test_a_light_users_acceptance_rising_by_chance_does_not_excuse_a_jump_and_a_heavy_ones_does():
+    # 5 of 6 accepted against 6 of 8 before: 8 points up, well within chance at these numbers.
+    light = [
+        context(0.9, "2026-W44", tasks=4, accepted=3),
+        context(0.95, "2026-W45", tasks=4, accepted=3),
+        context(3.1, "2026-W46", tasks=6, accepted=5),
+    ]
+    evidence = context_inflation(light, S.context_inflation)
+    assert evidence is not None and evidence["pattern"] == "jump"
+    assert (evidence["artifacts"], evidence["artifacts_before"]) == (6, 8)
+    assert evidence["rise_needed"] == 0.36  # 1.64 standard errors at 79% of 14 results
+    assert (
+        "while acceptance did not improve beyond chance (75% of 8 results then, 83% of 6 now:"
+        " at these numbers only a rise of more than 36% counts as better)"
+    ) in explain("context_inflation", evidence)
+    # 75% of 160 results then and 90% of 60 now: a rise of 15 points is beyond chance (10 are
+    # needed), so the jump is not held against a heavy user (their level still is).
+    heavy = [
+        context(0.9, "2026-W44", tasks=80, accepted=60),
+        context(0.95, "2026-W45", tasks=80, accepted=60),
+        context(3.1, "2026-W46", tasks=60, accepted=54),
+    ]
+    assert _jump(heavy, S.context_inflation) is None
+    assert context_inflation(heavy, S.context_inflation)["pattern"] == "level"
+
+
 # --- chat loops ---------------------------------------------------------------------------
 
 
@@ -231,43 +259,38 @@ def test_near_duplicate_groups_link_fingerprints_a_few_bits_apart():
 
 
 @pytest.mark.parametrize("max_distance", [3, 6, 16])
-def test_banding_never_misses_a_pair_within_the_distance(max_distance):
+def test_close_pairs_are_every_pair_within_the_distance(max_distance):
     rng = random.Random(max_distance)
-    values = []
+    values = [rng.getrandbits(64) | (1 << 63)]  # a top bit set: all 64 bits are compared
     for _ in range(10):
         base = rng.getrandbits(64)
         for _ in range(8):
             near = base
-            for bit in rng.sample(range(64), rng.randint(0, max_distance)):
+            for bit in rng.sample(range(64), rng.randint(0, max_distance + 2)):
                 near ^= 1 << bit
             values.append(near)
     values = list(dict.fromkeys(values))
-    banded = {
-        (min(a, b), max(a, b))
-        for a, b in candidate_pairs(values, max_distance)
-        if (values[a] ^ values[b]).bit_count() <= max_distance
-    }
     every = {
         (a, b)
         for a in range(len(values))
         for b in range(a + 1, len(values))
         if (values[a] ^ values[b]).bit_count() <= max_distance
     }
-    assert banded == every
+    assert set(close_pairs(values, max_distance)) == every and every
 
 
-def test_banding_finds_the_same_groups_as_comparing_every_pair():
+def test_groups_are_the_same_across_blocks_of_rows_as_within_one():
     rng = random.Random(3)
-    bases = [rng.getrandbits(64) for _ in range(40)]
+    bases = [rng.getrandbits(64) for _ in range(PAIR_BLOCK + 40)]
     counts = {f"{b:016x}": 1 for b in bases}
-    for b in bases[:5]:
+    for b in bases[-5:]:  # copies of the last rows, compared from the first block
         for _ in range(6):
             near = b
             for bit in rng.sample(range(64), 3):
                 near ^= 1 << bit
             counts[f"{near:016x}"] = 1
-    groups = near_duplicate_groups(counts, max_distance=6)  # 70 fingerprints: banded
-    assert groups[:5] == [7, 7, 7, 7, 7] and sum(groups) == 70
+    groups = near_duplicate_groups(counts, max_distance=6)
+    assert groups[:5] == [7, 7, 7, 7, 7] and sum(groups) == len(counts) and groups[5] == 1
 
 
 def test_many_near_copies_of_one_result_are_output_spam():
@@ -287,6 +310,46 @@ def test_a_light_user_adding_a_few_near_copies_is_output_spam_and_a_faq_answer_i
     assert evidence is not None and (evidence["duplicates"], evidence["share"]) == (2, 0.29)
     faq = {flip(base, 1): 1, flip(base, 5): 1}  # the same question answered twice
     assert output_spam(faq | unrelated(5), artifacts=7, s=S.output_spam) is None
+
+
+def test_near_copies_made_for_little_are_copies_and_an_faq_answered_again_with_work_is_not():
+    base = "a1b2c3d4e5f60718"
+    group = [base, flip(base, 1), flip(base, 5, 6), flip(base, 30)]
+    others = unrelated(8)
+    honest = [("seo-brief", 7_000 + 500 * i) for i in range(8)]  # normal tasks: 8,000 tokens
+    costs = {key: [made] for key, made in zip(others, honest, strict=True)}
+    counts = dict.fromkeys(group, 1) | others
+    baselines = {"seo-brief": BRIEFS}  # a normal task: 8,000 tokens
+
+    def judged(copy_tokens: list[int]) -> dict | None:
+        made = {key: [("seo-brief", n)] for key, n in zip(group, copy_tokens, strict=False)}
+        return output_spam(
+            counts, len(counts), S.output_spam, costs=costs | made, baselines=baselines
+        )
+
+    # The original took a task's work; three copies of it took a call of 400-600 tokens each.
+    evidence = judged([8_000, 400, 500, 600])
+    assert evidence is not None and (evidence["duplicates"], evidence["share"]) == (3, 0.25)
+    assert (evidence["copy_tokens"], evidence["answered_again"]) == (500, 0)
+    text = explain("output_spam", evidence)
+    assert "3 of your 12 results this week (25%) were near-copies" in text
+    assert "each made for under 25% of a normal task's tokens" in text
+    assert "its conversation or the call it names, took 500 tokens, typically" in text
+    # None of the four took a task's work: no original among them, all four count.
+    evidence = judged([600, 400, 500, 600])
+    assert evidence is not None and (evidence["duplicates"], evidence["copy_tokens"]) == (4, 550)
+    # The same question answered four times, each with a normal task's work: an FAQ, no flag.
+    assert judged([8_000, 6_000, 7_500, 9_000]) is None
+    # Two answered with work and two pasted: the pasted ones alone are 2 of 12 (17%), no flag;
+    # one more pasted copy makes it 3 of 13, and the answer given again is named, not counted.
+    assert judged([8_000, 6_000, 400, 500]) is None
+    group.append(flip(base, 40))
+    counts[group[-1]] = 1
+    evidence = judged([8_000, 6_000, 400, 500, 300])
+    assert evidence is not None and (evidence["duplicates"], evidence["answered_again"]) == (3, 1)
+    assert "1 more near-copy took a normal task's work, an answer given again, and does not" in (
+        explain("output_spam", evidence)
+    )
 
 
 def test_a_few_similar_answers_among_many_results_are_not_spam():
