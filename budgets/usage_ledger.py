@@ -190,10 +190,32 @@ def record_usage(
     The caller validates events and commits. Duplicated ids (within the batch, or already
     stored) are counted as duplicates and change nothing.
     """
-    result = RecordResult()
-    unique, result.duplicates = unique_by_id(events)
+    return record_usage_groups(session, [events], policy, now)[0]
+
+
+def record_usage_groups(
+    session: Session, batches: Sequence[Sequence[UsageLike]], policy: Policy, now: datetime
+) -> list[RecordResult]:
+    """Record several callers' batches in the caller's one transaction (group commit), with
+    one set-wise insert and one debit for them all; a result per batch.
+
+    An id sent in several batches of the group is recorded for the first and a duplicate for
+    the others. The overdraft of each draw (per person, period, use case and project) is
+    attributed to its events in batch order: the first events are covered first, as if the
+    batches had been drawn one after another.
+    """
+    results = [RecordResult() for _ in batches]
+    owner: dict[str, int] = {}  # event id -> the batch that recorded it (its first sender)
+    unique: dict[str, UsageLike] = {}
+    for number, events in enumerate(batches):
+        for e in events:
+            if e.id in unique:
+                results[number].duplicates += 1
+            else:
+                unique[e.id] = e
+                owner[e.id] = number
     if not unique:
-        return result
+        return results
 
     users = {e.user: identity_key(e.user) for e in unique.values()}
     people = resolve_identities(session, users)
@@ -204,7 +226,7 @@ def record_usage(
     prices: dict[int, IntegerPrices] = {}
     # The policy's spelling of each use case sent ("SEO-Brief" is seo-brief); others as sent.
     use_cases: dict[str | None, str | None] = {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in unique.values():
         resolved = models.get(e.model)
         if resolved is None:
@@ -245,14 +267,19 @@ def record_usage(
                 "recorded_at": now,
             }
         )
+    # The debit attributes overdrafts in send order: keep it before sorting for the insert.
+    in_send_order = list(rows)
     # Insert in id order: two concurrent batches sharing ids then lock them in the same order
     # (PostgreSQL), so they queue instead of deadlocking.
     rows.sort(key=lambda r: r["id"])
     inserted = insert_new_rows(session, UsageEvent.__table__, rows)
-    new_rows = [r for r in rows if r["id"] in inserted]
-    result.recorded = len(new_rows)
-    result.duplicates += len(rows) - len(new_rows)
-    for r in new_rows:
+    new_rows = [r for r in in_send_order if r["id"] in inserted]
+    for r in rows:
+        result = results[owner[r["id"]]]
+        if r["id"] not in inserted:
+            result.duplicates += 1
+            continue
+        result.recorded += 1
         if r["person_id"] is None:
             result.unattributed += 1
         if r["unknown_price"]:
@@ -263,8 +290,11 @@ def record_usage(
     attributed = [
         dict(r, team_id=teams[r["person_id"]]) for r in new_rows if r["person_id"] is not None
     ]
-    result.overdraft = debit(session, attributed, policy, now)
-    return result
+    per_row = [0] * len(attributed)
+    debit(session, attributed, policy, now, per_row=per_row)
+    for r, overdraft in zip(attributed, per_row, strict=True):
+        results[owner[r["id"]]].overdraft += overdraft
+    return results
 
 
 def debit_recorded_usage(
@@ -283,21 +313,27 @@ def debit(
     now: datetime,
     *,
     counts_events: bool = True,
+    per_row: list[int] | None = None,
 ) -> int:
     """Draw recorded usage from grants; returns the overdraft (tokens no grant covered).
-    `counts_events=False` draws a correction of usage already counted (a reprice)."""
+    `counts_events=False` draws a correction of usage already counted (a reprice). `per_row`
+    (as long as `rows`) receives each row's share of the overdraft: within a draw the rows
+    are covered in their order, so the last ones are the ones overdrawn."""
     counted = 1 if counts_events else 0
     if not rows:
         return 0
     # Aggregate per person, period, use case and project: one draw-down per group per batch.
     groups: dict[tuple[Any, ...], list[Any]] = {}
+    members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     by_use_case: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for r in rows:
+    for position, r in enumerate(rows):
         key = (r["person_id"], r["team_id"], r["period"], r["use_case"], r["project"])
         group = groups.setdefault(key, [0, r["occurred_at"]])
         group[0] += r["budget_tokens"]
         group[1] = max(group[1], r["occurred_at"])
+        if per_row is not None:
+            members[key].append(position)
         total = totals[(r["person_id"], r["period"])]
         total[0] += r["budget_tokens"]
         total[1] += r["cost_micros"]
@@ -383,6 +419,13 @@ def debit(
             draws[(draw.grant_id, person_id, period)] += draw.amount
         if plan.overdraft:
             overdrafts[(person_id, period)] += plan.overdraft
+            if per_row is not None:
+                _attribute_overdraft(
+                    rows,
+                    members[(person_id, team_id, period, use_case, project)],
+                    amount - plan.overdraft,
+                    per_row,
+                )
 
     batch = f"usage-batch:{uuid.uuid4().hex}"
     entries = [
@@ -446,6 +489,18 @@ def debit(
         ],
     )
     return sum(overdrafts.values())
+
+
+def _attribute_overdraft(
+    rows: list[dict[str, Any]], positions: list[int], covered: int, per_row: list[int]
+) -> None:
+    """The first `covered` tokens of the rows at `positions` (in order) are drawn; the rest
+    of each row is its overdraft."""
+    for position in positions:
+        amount = rows[position]["budget_tokens"]
+        drawn = min(amount, max(covered, 0))
+        per_row[position] = amount - drawn
+        covered -= amount
 
 
 def _bind(name: str) -> Any:
