@@ -459,6 +459,8 @@ API_WORKER_THREADS = 8
 # A group commit holds about this many events at most (judged by body size, before parsing).
 USAGE_GROUP_EVENTS = 2_000
 EVENT_BYTES = 300
+# PostgreSQL: this many groups written at once (their commits overlap).
+USAGE_GROUPS_AT_ONCE = 4
 
 
 def mount_api(app: web.Application, services: Services) -> None:
@@ -470,6 +472,7 @@ def mount_api(app: web.Application, services: Services) -> None:
         app[API_WORKERS],
         max_items=USAGE_GROUP_EVENTS,
         size=lambda request: 1 + len(request[1]) // EVENT_BYTES,
+        concurrency=1 if services.db.engine.dialect.name == "sqlite" else USAGE_GROUPS_AT_ONCE,
     )
 
     async def stop_workers(app: web.Application) -> None:

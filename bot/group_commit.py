@@ -9,7 +9,9 @@ latency when idle), and under load each group holds what arrived during the last
 Every answer is given after `work` returned, that is after its transaction committed; when
 `work` raises, every request of the group hears that exception and none is acknowledged.
 A group holds at most `max_items` requests' worth of `size(request)` (but always at least
-one request), so one group's transaction stays short.
+one request), so one group's transaction stays short. Up to `concurrency` groups are written
+at once (each in a transaction of its own: on PostgreSQL one group's commit, waiting for the
+disk, overlaps the next group's statements; SQLite has one writer anyway, so 1 there).
 """
 
 from __future__ import annotations
@@ -31,22 +33,27 @@ class GroupCommit(Generic[Item, Result]):
         *,
         max_items: int = 2_000,
         size: Callable[[Item], int] = lambda _item: 1,
+        concurrency: int = 1,
     ) -> None:
         self.work = work
         self.executor = executor
         self.max_items = max_items
         self.size = size
+        self.concurrency = concurrency
         self.pending: list[tuple[Item, asyncio.Future[Result]]] = []
-        self.running = False
+        self.running = 0
+        self.tasks: set[asyncio.Task[None]] = set()  # referenced while they run
         self.groups = 0  # groups written so far (for tests and the benchmark)
         self.items = 0
 
     async def submit(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self.pending.append((item, future))
-        if not self.running:
-            self.running = True
-            asyncio.get_running_loop().create_task(self._drain())
+        if self.running < self.concurrency:
+            self.running += 1
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         # The group is written even when this caller goes away (a client that hangs up):
         # the future is shielded, so its cancellation never reaches the group.
         return await asyncio.shield(future)
@@ -80,4 +87,4 @@ class GroupCommit(Generic[Item, Result]):
                     if not future.done():
                         future.set_result(result)
         finally:
-            self.running = False
+            self.running -= 1
