@@ -110,17 +110,21 @@ def resolve_identities(
     keys = {identity_key(i) for i in identities}
     emails = [k for k in keys if "@" in k]
     found: dict[str, tuple[int, int | None]] = {}
+    # Core statements on the session's connection: no ORM compile state per call (this runs
+    # for every group of usage).
+    people, aliases = Person.__table__.c, IdentityAlias.__table__.c
+    connection = session.connection()
     for chunk in _chunks(emails, 500):
-        for pid, email, team_id in session.execute(
-            select(Person.id, Person.email, Person.team_id).where(Person.email.in_(chunk))
+        for pid, email, team_id in connection.execute(
+            select(people.id, people.email, people.team_id).where(people.email.in_(chunk))
         ):
             found[email] = (pid, team_id)
     rest = [k for k in keys if k not in found]
     for chunk in _chunks(rest, 500):
-        for alias, pid, team_id in session.execute(
-            select(IdentityAlias.alias, Person.id, Person.team_id)
-            .join(Person, Person.id == IdentityAlias.person_id)
-            .where(IdentityAlias.alias.in_(chunk))
+        for alias, pid, team_id in connection.execute(
+            select(aliases.alias, people.id, people.team_id)
+            .join_from(IdentityAlias.__table__, Person.__table__, people.id == aliases.person_id)
+            .where(aliases.alias.in_(chunk))
         ):
             found[alias] = (pid, team_id)
     return found
@@ -357,41 +361,43 @@ def debit(
     )
     earliest = min(r["occurred_at"] for r in rows)
     latest = max(r["occurred_at"] for r in rows)
-    owners = [and_(Grant.owner_type == "person", Grant.owner_id.in_(person_ids))]
+    grants, grant_balances = Grant.__table__.c, GrantBalance.__table__.c
+    owners = [and_(grants.owner_type == "person", grants.owner_id.in_(person_ids))]
     if team_ids:
-        owners.append(and_(Grant.owner_type == "team", Grant.owner_id.in_(team_ids)))
+        owners.append(and_(grants.owner_type == "team", grants.owner_id.in_(team_ids)))
     if project_ids:
         owners.append(
-            and_(Grant.owner_type == "project", Grant.owner_id.in_(list(project_ids.values())))
+            and_(grants.owner_type == "project", grants.owner_id.in_(list(project_ids.values())))
         )
     if use_cases:
-        owners.append(and_(Grant.owner_type == "org", Grant.use_case.in_(use_cases)))
+        owners.append(and_(grants.owner_type == "org", grants.use_case.in_(use_cases)))
     query = (
         select(
-            Grant.id,
-            Grant.kind,
-            Grant.token_class,
-            Grant.owner_type,
-            Grant.owner_id,
-            Grant.use_case,
-            Grant.effective_at,
-            Grant.expires_at,
-            GrantBalance.remaining,
+            grants.id,
+            grants.kind,
+            grants.token_class,
+            grants.owner_type,
+            grants.owner_id,
+            grants.use_case,
+            grants.effective_at,
+            grants.expires_at,
+            grant_balances.remaining,
         )
-        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
+        .select_from(Grant.__table__)
+        .join(GrantBalance.__table__, grant_balances.grant_id == grants.id)
         .where(
-            GrantBalance.remaining > 0,
-            Grant.expires_at > earliest,
-            Grant.effective_at <= latest,
+            grant_balances.remaining > 0,
+            grants.expires_at > earliest,
+            grants.effective_at <= latest,
             or_(*owners),
         )
-        .order_by(Grant.id)
+        .order_by(grants.id)
     )
     if not is_sqlite(session):
         # Serialise concurrent draws on the same grants; ordered by id so two batches
         # locking overlapping grants cannot deadlock.
-        query = query.with_for_update(of=GrantBalance)
-    candidates = session.execute(query).all()
+        query = query.with_for_update(of=GrantBalance.__table__)
+    candidates = session.connection().execute(query).all()
     remaining = {g.id: g.remaining for g in candidates}
     # Which grants may cover a group, found by scope instead of testing every candidate.
     by_scope: dict[tuple[str, Any], list[Any]] = defaultdict(list)

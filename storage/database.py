@@ -251,12 +251,11 @@ def _insert_new_rows(
     by key, so concurrent inserts lock shared keys in the same order)."""
     column = table.c[key]
     statement = (
-        postgresql.insert(table)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[column])
-        .returning(column)
+        postgresql.insert(table).on_conflict_do_nothing(index_elements=[column]).returning(column)
     )
-    return set(session.execute(statement).scalars())
+    # An executemany with RETURNING: SQLAlchemy sends it as one multi-row INSERT (its
+    # "insertmanyvalues"), and the statement is compiled once, not per group.
+    return set(session.connection().execute(statement, rows).scalars())
 
 
 def _copy_new_rows(
