@@ -460,7 +460,7 @@ API_WORKER_THREADS = 8
 USAGE_GROUP_EVENTS = 2_000
 EVENT_BYTES = 300
 # PostgreSQL: this many groups written at once (their commits overlap).
-USAGE_GROUPS_AT_ONCE = 2
+USAGE_GROUPS_AT_ONCE = 4
 
 
 def mount_api(app: web.Application, services: Services) -> None:
