@@ -37,7 +37,7 @@ from bot.core.messages import Reply
 from bot.group_commit import GroupCommit
 from bot.http_limits import FloodLog, read_body
 from bot.request_bodies import MalformedBody, decode_json
-from budgets.apikeys import verify_api_key
+from budgets.apikeys import hash_key, verify_api_key
 from budgets.authorize import authorize
 from budgets.ledger import record_usage_groups
 from ingest.events import (
@@ -365,14 +365,14 @@ class RecentKeys:
         self.until: dict[str, float] = {}
 
     def __contains__(self, key: str | None) -> bool:
-        return key is not None and self.until.get(key, 0.0) > time.monotonic()
+        return key is not None and self.until.get(hash_key(key), 0.0) > time.monotonic()
 
     def remember(self, key: str | None) -> None:
         if key is None:
             return
         if len(self.until) >= self.most:
             self.until.clear()
-        self.until[key] = time.monotonic() + self.seconds
+        self.until[hash_key(key)] = time.monotonic() + self.seconds  # never the key itself
 
 
 def _endpoint(

@@ -48,6 +48,8 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        # A caller that went away never reads its failure: mark it read (no "never retrieved").
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
         self.pending.append((item, future))
         if self.running < self.concurrency:
             self.running += 1
