@@ -29,14 +29,19 @@ class Ledger:
         return [f"stored {item}" for item in items]
 
 
+async def submitted(groups: GroupCommit, *items: int) -> list[asyncio.Task]:
+    """Submit `items` and give the loop time to start (or queue) their group."""
+    tasks = [asyncio.create_task(groups.submit(item)) for item in items]
+    await asyncio.sleep(0.05)
+    return tasks
+
+
 async def test_requests_arriving_during_a_write_go_together_and_hear_their_own_results():
     ledger = Ledger()
     with ThreadPoolExecutor(2) as pool:
         groups = GroupCommit(ledger.write, pool)
-        first = asyncio.create_task(groups.submit(0))
-        await asyncio.sleep(0.05)  # the first group (of one) is being written
-        rest = [asyncio.create_task(groups.submit(n)) for n in range(1, 6)]
-        await asyncio.sleep(0.05)
+        [first] = await submitted(groups, 0)  # the first group (of one) is being written
+        rest = await submitted(groups, *range(1, 6))
         assert not any(task.done() for task in [first, *rest])  # nothing before its commit
         ledger.release.set()
         answers = await asyncio.gather(first, *rest)
@@ -49,10 +54,8 @@ async def test_a_failed_group_acknowledges_none_of_its_requests_and_the_next_gro
     ledger = Ledger()
     with ThreadPoolExecutor(2) as pool:
         groups = GroupCommit(ledger.write, pool)
-        blocker = asyncio.create_task(groups.submit(100))
-        await asyncio.sleep(0.05)
-        doomed = [asyncio.create_task(groups.submit(n)) for n in (1, -1, 2)]
-        await asyncio.sleep(0.05)
+        [blocker] = await submitted(groups, 100)
+        doomed = await submitted(groups, 1, -1, 2)
         ledger.release.set()
         assert await blocker == "stored 100"
         for task in doomed:
@@ -66,8 +69,7 @@ async def test_a_caller_that_goes_away_does_not_stop_its_group_from_being_writte
     ledger = Ledger()
     with ThreadPoolExecutor(2) as pool:
         groups = GroupCommit(ledger.write, pool)
-        leaving = asyncio.create_task(groups.submit(7))
-        await asyncio.sleep(0.05)
+        [leaving] = await submitted(groups, 7)
         leaving.cancel()
         ledger.release.set()
         assert await groups.submit(8) == "stored 8"
@@ -78,10 +80,8 @@ async def test_a_group_holds_at_most_max_items_but_always_one_request():
     ledger = Ledger()
     with ThreadPoolExecutor(2) as pool:
         groups = GroupCommit(ledger.write, pool, max_items=10, size=lambda item: item)
-        first = asyncio.create_task(groups.submit(1))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.create_task(groups.submit(n)) for n in (4, 5, 20, 3)]
-        await asyncio.sleep(0.05)
+        [first] = await submitted(groups, 1)
+        rest = await submitted(groups, 4, 5, 20, 3)
         ledger.release.set()
         await asyncio.gather(first, *rest)
     assert ledger.groups == [[1], [4, 5], [20], [3]]
