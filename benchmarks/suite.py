@@ -1,6 +1,7 @@
 """`python -m benchmarks` (or `tokenbot bench`): every speed goal in one run, one table.
 
     python -m benchmarks [--small] [--database-url URL] [--output-dir bench-results] [--keep]
+                         [--parts history,import,server,scoring,estimate]
 
 Builds the synthetic org of benchmarks/org.py (10,000 people in 200 teams, 5 million usage
 events over a quarter, outcomes for 30% of them; `--small`: 1,000 people, 100,000 events) in a
@@ -13,7 +14,10 @@ measures, each figure beside a baseline measured in the same run on the same mac
 - `tokenbot import` of a CSV (benchmarks/ingest.py's file) into the full database, against a
   raw `sqlite3` executemany of the same rows into a plain table;
 - `tokenbot serve` in its own process, load from this one: POST /api/v1/usage (1,000-event
-  batches, against the same work called in-process), POST /api/v1/authorize (1 and 4
+  batches, against the same work called in-process; one event per request from 1 and 16
+  clients, against the bare app with the same bodies, every acknowledged event checked to be
+  stored once; 16 clients against `serve --workers 2`, then `ledger verify`),
+  POST /api/v1/authorize (1 and 4
   connections, against a bare aiohttp app answering `{}` with the same client), and signed
   `/tokens balance` slash commands through the real Slack path (fake Web API from
   tests/adapters/slack_fakes.py), whose acknowledgement time is measured;
