@@ -15,6 +15,10 @@ runs them at length, and tests/faults/ runs each for seconds so CI exercises the
   importing the file again completes it exactly once;
 - `kill_mid_usage_batch`: `tokenbot serve` SIGKILLed while it writes a usage batch; after a
   restart the batch is stored wholly or not at all, and re-sending it completes it once;
+- `kill_mid_group_commit`: `tokenbot serve` SIGKILLed while 16 clients send one event per
+  request (group commit: requests share transactions); after a restart every acknowledged
+  event is stored, nothing twice, `ledger verify` is clean, and re-sending everything stores
+  each event once;
 - `slack_retries`: an event, a slash command and a click delivered again with
   X-Slack-Retry-Num: one home tab, one burst request, one grant, one message to the requester;
 - `restart_postgres_under_load` (script only, `--restart-postgres`: it restarts the whole
@@ -283,6 +287,87 @@ def kill_mid_usage_batch(
         status, answer = post_json(f"{server.url}/api/v1/usage", body, key)
         report.expect(status == 200 and answer["recorded"] == 0, f"a third send recorded {answer}")
         report.expect(stored(url, prefix) == events, "the batch is not stored exactly once")
+        report.problems.extend(f"after re-sending: {p}" for p in ledger_problems(url))
+    finally:
+        server.stop()
+    return report
+
+
+def kill_mid_group_commit(
+    url: str,
+    workdir: Path,
+    key: str,
+    size: org.OrgSize,
+    now: datetime,
+    clients: int = 16,
+    seconds: float = 2.0,
+) -> Report:
+    from aiohttp import ClientSession
+
+    from benchmarks.suite import one_event_request
+
+    report = Report(f"SIGKILL of `tokenbot serve` under one-event POSTs from {clients} clients")
+    prefix = f"group{time.time_ns()}"
+    make = one_event_request(key, size, now, prefix)
+    server = ServerProcess(url, workdir / "group-kill-server.log").start()
+    sent: list[int] = []
+    acknowledged: list[int] = []
+
+    async def load() -> None:
+        counter = itertools.count()
+        async with ClientSession() as client:
+
+            async def one_client() -> None:
+                for n in counter:
+                    request = make(n)
+                    sent.append(n)
+                    try:
+                        async with client.post(
+                            server.url + request.path, data=request.body, headers=request.headers
+                        ) as response:
+                            answer = await response.json()
+                    except Exception:  # the server died under it: expected, the client stops
+                        return
+                    if response.status == 200 and answer["recorded"] == 1:
+                        acknowledged.append(n)
+
+            tasks = [asyncio.create_task(one_client()) for _ in range(clients)]
+            await asyncio.sleep(seconds)
+            server.kill()
+            await asyncio.gather(*tasks)
+
+    try:
+        asyncio.run(load())
+        server.restart()
+        with database(url).read() as session:
+            after = prefix + "."  # just past "<prefix>-..."
+            kept = set(
+                session.scalars(
+                    select(UsageEvent.id).where(UsageEvent.id >= prefix, UsageEvent.id < after)
+                )
+            )
+        ids = {n: make(n).body for n in sent}
+        missing = [n for n in acknowledged if f"{prefix}-{n:09d}" not in kept]
+        report.facts["sent"] = f"{len(sent):,}"
+        report.facts["acknowledged"] = f"{len(acknowledged):,}"
+        report.facts["stored after the kill"] = f"{len(kept):,}"
+        report.expect(len(acknowledged) > 0, "nothing was acknowledged before the kill")
+        report.expect(
+            not missing, f"{len(missing)} acknowledged event(s) not stored: {missing[:5]}"
+        )
+        report.expect(len(kept) <= len(sent), "more events stored than sent")
+        report.problems.extend(f"after the kill: {p}" for p in ledger_problems(url))
+
+        recorded = 0
+        for n, body in ids.items():
+            status, answer = post_json(f"{server.url}/api/v1/usage", body, key)
+            report.expect(status == 200, f"re-sending {n} answered {status} {answer}")
+            recorded += answer.get("recorded", 0) if status == 200 else 0
+        report.expect(
+            recorded == len(sent) - len(kept),
+            f"re-sending recorded {recorded:,}, expected {len(sent) - len(kept):,}",
+        )
+        report.expect(stored(url, prefix + "-") == len(sent), "not every event stored once")
         report.problems.extend(f"after re-sending: {p}" for p in ledger_problems(url))
     finally:
         server.stop()
@@ -779,6 +864,7 @@ def main(argv: list[str] | None = None) -> int:
     run(lambda: mixed_load(url, workdir, key, size, now, args.minutes * 60, sample_every=5.0))
     run(lambda: kill_mid_import(url, workdir, 100_000, now))
     run(lambda: kill_mid_usage_batch(url, workdir, key, 20_000, size, now))
+    run(lambda: kill_mid_group_commit(url, workdir, key, size, now))
 
     fake = slack_fakes().FakeSlack().start()
     server = ServerProcess(url, workdir / "retry-server.log", env=slack_env(fake.api_url))

@@ -1,6 +1,7 @@
 """`python -m benchmarks` (or `tokenbot bench`): every speed goal in one run, one table.
 
     python -m benchmarks [--small] [--database-url URL] [--output-dir bench-results] [--keep]
+                         [--parts history,import,server,scoring,estimate]
 
 Builds the synthetic org of benchmarks/org.py (10,000 people in 200 teams, 5 million usage
 events over a quarter, outcomes for 30% of them; `--small`: 1,000 people, 100,000 events) in a
@@ -13,7 +14,10 @@ measures, each figure beside a baseline measured in the same run on the same mac
 - `tokenbot import` of a CSV (benchmarks/ingest.py's file) into the full database, against a
   raw `sqlite3` executemany of the same rows into a plain table;
 - `tokenbot serve` in its own process, load from this one: POST /api/v1/usage (1,000-event
-  batches, against the same work called in-process), POST /api/v1/authorize (1 and 4
+  batches, against the same work called in-process; one event per request from 1 and 16
+  clients, against the bare app with the same bodies, every acknowledged event checked to be
+  stored once; 16 clients against `serve --workers 2`, then `ledger verify`),
+  POST /api/v1/authorize (1 and 4
   connections, against a bare aiohttp app answering `{}` with the same client), and signed
   `/tokens balance` slash commands through the real Slack path (fake Web API from
   tests/adapters/slack_fakes.py), whose acknowledgement time is measured;
@@ -398,6 +402,8 @@ def bench_server(run: Run, url: str, workdir: Path, now: datetime) -> None:
             usage_http_p99=over_http.percentile(99),
         )
 
+        bench_one_event(run, url, server, bare, key, now)
+
         make = authorize_request(key, size)
         for connections in (1, 4):
             step(f"POST /api/v1/authorize: {connections} connection(s)")
@@ -497,6 +503,102 @@ def bench_server(run: Run, url: str, workdir: Path, now: datetime) -> None:
         server.stop()
         bare.stop()
         fake.stop()
+
+
+def one_event_request(
+    key: str, size: org.OrgSize, now: datetime, prefix: str
+) -> Callable[[int], Request]:
+    """POST /api/v1/usage with one event, as a gateway hook sends one per LLM call; the
+    warm-up's negative numbers give ids of their own too."""
+    from benchmarks.ingest import usage_row
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def make(n: int) -> Request:
+        rng = random.Random(n)
+        event = usage_row(n, now, rng, prefix)
+        event["user"] = org.email(rng.randrange(size.people))
+        return Request("/api/v1/usage", json.dumps({"events": [event]}).encode(), headers)
+
+    return make
+
+
+def bench_one_event(
+    run: Run, url: str, server: ServerProcess, bare: ServerProcess, key: str, now: datetime
+) -> None:
+    """One-event POSTs (1 and 16 clients) against the bare app with the same bodies, then 16
+    clients against `serve --workers 2`; every acknowledged event must be stored once, and
+    `ledger verify` must find nothing after the load."""
+    from benchmarks.faults import ledger_problems, stored
+
+    seconds = run.scale.authorize_seconds
+    postgres = run.database == "postgresql"
+    rates: dict[int, float] = {}
+    for clients in (1, 16):
+        step(f"POST /api/v1/usage, one event per request: {clients} client(s)")
+        prefix = f"one{clients}"
+        make = one_event_request(key, run.size, now, prefix)
+        ours, ours_cpu = under_load(server, make, seconds, clients)
+        check(ours, "one-event usage")
+        acknowledged = len(ours.latencies) + 100  # and the warm-up's
+        kept = stored(url, prefix + "-")
+        if kept != acknowledged:
+            raise RuntimeError(f"{acknowledged:,} events acknowledged, {kept:,} stored")
+        floor, _floor_cpu = under_load(bare, make, seconds, clients)
+        check(floor, "bare server")
+        p99 = ours.percentile(99)
+        rates[clients] = ours.rate
+        goal = clients == 16 and postgres
+        run.add(
+            Row(
+                f"POST /api/v1/usage, one event per request, {clients} client(s): events/s, "
+                "p50 / p99 (server CPU per event)",
+                f"{ours.rate:,.0f} events/s, {ours.percentile(50) * MS:.1f} / {p99 * MS:.1f} ms "
+                f"({ours_cpu * MS:.2f} ms); every one of {acknowledged:,} acknowledged "
+                "events stored once",
+                f"bare aiohttp app, same bodies: {floor.rate:,.0f} req/s, "
+                f"{floor.percentile(50) * MS:.1f} / {floor.percentile(99) * MS:.1f} ms",
+                f"{ours.rate / floor.rate:.2f}x",
+                ">= 1,000 events/s, p99 < 50 ms" if goal else "",
+                (ours.rate >= 1000 and p99 < 0.05) if goal else None,
+            ),
+            **{
+                f"one_event_rate_{clients}": ours.rate,
+                f"one_event_p50_{clients}": ours.percentile(50),
+                f"one_event_p99_{clients}": p99,
+                f"one_event_cpu_{clients}": ours_cpu,
+                f"one_event_bare_rate_{clients}": floor.rate,
+                f"one_event_bare_p99_{clients}": floor.percentile(99),
+            },
+        )
+
+    step("POST /api/v1/usage, one event per request: 16 clients, serve --workers 2")
+    command = [*server.command, "--workers", "2"]
+    workers = ServerProcess(url, server.log.with_name("workers.log"), command=command)
+    with workers:
+        make = one_event_request(key, run.size, now, "workers2")
+        two = asyncio.run(closed_loop(workers.url, make, seconds=seconds, connections=16))
+    check(two, "one-event usage, 2 workers")
+    acknowledged = len(two.latencies) + 100
+    kept = stored(url, "workers2-")
+    if kept != acknowledged:
+        raise RuntimeError(f"2 workers: {acknowledged:,} events acknowledged, {kept:,} stored")
+    problems = ledger_problems(url)
+    run.add(
+        Row(
+            "POST /api/v1/usage, one event per request, 16 clients, `serve --workers 2`",
+            f"{two.rate:,.0f} events/s, {two.percentile(50) * MS:.1f} / "
+            f"{two.percentile(99) * MS:.1f} ms; `ledger verify` after all one-event loads: "
+            f"{len(problems)} problem(s)",
+            f"1 worker (above): {rates[16]:,.0f} events/s",
+            f"{two.rate / rates[16]:.2f}x",
+        ),
+        one_event_rate_workers2=two.rate,
+        one_event_p99_workers2=two.percentile(99),
+        ledger_problems_after_load=len(problems),
+    )
+    if problems:
+        run.notes.append("ledger verify after the one-event loads: " + "; ".join(problems[:5]))
 
 
 def under_load(
@@ -661,6 +763,9 @@ def machine() -> str:
     )
 
 
+PARTS = ("history", "import", "server", "scoring", "estimate")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", action="store_true", help="a CI-sized run (under a minute)")
     parser.add_argument(
@@ -670,6 +775,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output-dir", type=Path, default=Path("bench-results"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated parts to run (default all: " + ", ".join(PARTS) + "); without "
+        "history the org is built by org.build at the chosen size",
+    )
     parser.add_argument(
         "--show", type=Path, metavar="JSON", help="print the table of a saved run and stop"
     )
@@ -707,12 +818,24 @@ def run_benchmarks(args: argparse.Namespace) -> int:
     step(f"{dialect} at {safe(url)}; working in {workdir}; {before}")
     refuse_unless_empty(url)
     started = time.perf_counter()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise SystemExit(f"--parts: unknown {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     try:
-        bench_history(run, url, now)
-        bench_import(run, url, workdir, now)
-        bench_server(run, url, workdir, now)
-        bench_scoring(run, url, now)
-        bench_estimate(run)
+        if "history" in parts:
+            bench_history(run, url, now)
+        else:
+            step(f"building the org ({size.events:,} events)")
+            org.build(url, size, now)
+        if "import" in parts:
+            bench_import(run, url, workdir, now)
+        if "server" in parts:
+            bench_server(run, url, workdir, now)
+        if "scoring" in parts:
+            bench_scoring(run, url, now)
+        if "estimate" in parts:
+            bench_estimate(run)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

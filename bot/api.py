@@ -20,10 +20,13 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,11 +34,12 @@ from sqlalchemy import exc as db_errors
 
 from bot.bootstrap import Services
 from bot.core.messages import Reply
+from bot.group_commit import GroupCommit
 from bot.http_limits import FloodLog, read_body
 from bot.request_bodies import MalformedBody, decode_json
-from budgets.apikeys import verify_api_key
+from budgets.apikeys import hash_key, verify_api_key
 from budgets.authorize import Decision, authorize
-from budgets.ledger import record_usage
+from budgets.ledger import record_usage_groups
 from budgets.refusals import record_refusal
 from ingest.events import (
     FieldError,
@@ -87,6 +91,7 @@ UNAUTHORIZED = _error(
 UNAVAILABLE = _error(
     503, "unavailable", "the database is unreachable right now; retry the same request later"
 )
+INTERNAL = _error(500, "internal", "something went wrong; it has been logged")
 
 
 def _invalid(errors: list[FieldError]) -> Answer:
@@ -131,13 +136,23 @@ def _validated_batch(
     """The batch's events when the key is good and every event valid, else the answer."""
     if not _authenticated(services, key):
         return UNAUTHORIZED
+    return _validated_events(body, name, parse, storage_errors, services.clock())
+
+
+def _validated_events(
+    body: bytes,
+    name: str,
+    parse: Callable[..., Any],
+    storage_errors: Callable[[Any, int], list[FieldError]],
+    now: datetime,
+) -> list[Any] | Answer:
+    """The body's events when every one is valid, else the answer."""
     payload = _decode(body)
     if isinstance(payload, Answer):
         return payload
     items = _batch(payload, name)
     if isinstance(items, Answer):
         return items
-    now = services.clock()
     events: list[Any] = []
     errors: list[FieldError] = []
     for index, raw in enumerate(items):
@@ -150,28 +165,79 @@ def _validated_batch(
     return _invalid(errors) if errors else events
 
 
+UsageRequest = tuple[str | None, bytes]  # (API key, body) of one POST /api/v1/usage
+
+
 def ingest_usage(services: Services, key: str | None, body: bytes) -> Answer:
-    events = _validated_batch(
-        services, key, body, "events", parse_usage_event, usage_storage_errors
-    )
-    if isinstance(events, Answer):
-        return events
+    return ingest_usage_group(services, [(key, body)])[0]
+
+
+def ingest_usage_group(services: Services, requests: Sequence[UsageRequest]) -> list[Answer]:
+    """Several POST /api/v1/usage requests in one transaction (group commit, bot/group_commit.py):
+    each request's answer as if it had come alone, given only once the group committed.
+
+    When the group's transaction fails for any reason but an unreachable database, each
+    request is tried alone, so one request that cannot be stored never fails the others
+    (it answers 500; the trace goes to the log)."""
+    try:
+        return _ingest_together(services, requests)
+    except DATABASE_UNAVAILABLE:
+        raise
+    except Exception:
+        if len(requests) == 1:
+            raise
+        log.exception("a group of %d usage requests failed; trying each alone", len(requests))
+    answers = []
+    for request in requests:
+        try:
+            answers.append(_ingest_together(services, [request])[0])
+        except DATABASE_UNAVAILABLE:
+            answers.append(UNAVAILABLE)
+        except Exception:
+            log.exception("POST /api/v1/usage failed")
+            answers.append(INTERNAL)
+    return answers
+
+
+def _ingest_together(services: Services, requests: Sequence[UsageRequest]) -> list[Answer]:
+    answers: list[Answer] = [UNAUTHORIZED] * len(requests)
     with services.db.unit_of_work() as uow:
-        result = record_usage(uow.session, events, services.policy, services.clock())
+        # Every request's key is checked again inside the transaction that stores its events:
+        # a key revoked a moment ago stores nothing.
+        known: dict[str | None, bool] = {}
+        batches: list[list[Any]] = []
+        senders: list[int] = []
+        now = services.clock()
+        for number, (key, body) in enumerate(requests):
+            if key not in known:
+                known[key] = verify_api_key(uow.session, key) is not None
+            if not known[key]:
+                continue
+            events = _validated_events(body, "events", parse_usage_event, usage_storage_errors, now)
+            if isinstance(events, Answer):
+                answers[number] = events
+                continue
+            batches.append(events)
+            senders.append(number)
+        if not batches:
+            return answers
+        results = record_usage_groups(uow.session, batches, services.policy, now)
         uow.commit()
-    return Answer(
-        200,
-        {
-            "recorded": result.recorded,
-            "duplicates": result.duplicates,
-            "unattributed": result.unattributed,
-            "overdraft": result.overdraft,
-            "unknown_models": sorted(result.unknown_models),
-            "uncategorised_use_cases": sorted(result.uncategorised_use_cases),
-            # Drawn from the person's own grants (no such project in the policy).
-            "unknown_projects": sorted(result.unknown_projects),
-        },
-    )
+    for number, result in zip(senders, results, strict=True):
+        answers[number] = Answer(
+            200,
+            {
+                "recorded": result.recorded,
+                "duplicates": result.duplicates,
+                "unattributed": result.unattributed,
+                "overdraft": result.overdraft,
+                "unknown_models": sorted(result.unknown_models),
+                "uncategorised_use_cases": sorted(result.uncategorised_use_cases),
+                # Drawn from the person's own grants (no such project in the policy).
+                "unknown_projects": sorted(result.unknown_projects),
+            },
+        )
+    return answers
 
 
 def ingest_outcomes(services: Services, key: str | None, body: bytes) -> Answer:
@@ -319,20 +385,51 @@ def _known_on_current_policy(services: Services, key: str | None) -> bool:
     return known
 
 
-def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
+class RecentKeys:
+    """Keys that verified within the last `seconds`: the check before the body is skipped for
+    them (no worker hop, no read), while the work still checks the key in its own transaction,
+    so a revoked key stores and decides nothing at once; only its body may still be read for
+    these few seconds. Unknown keys are never remembered: strangers are checked every time."""
+
+    def __init__(self, seconds: float = 5.0, most: int = 1_000) -> None:
+        self.seconds = seconds
+        self.most = most
+        self.until: dict[str, float] = {}
+
+    def __contains__(self, key: str | None) -> bool:
+        return key is not None and self.until.get(hash_key(key), 0.0) > time.monotonic()
+
+    def remember(self, key: str | None) -> None:
+        if key is None:
+            return
+        if len(self.until) >= self.most:
+            self.until.clear()
+        self.until[hash_key(key)] = time.monotonic() + self.seconds  # never the key itself
+
+
+def _endpoint(
+    services: Services, work: Work, group: GroupCommit[UsageRequest, Answer] | None = None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         limit = services.settings.max_body_bytes
         key = _bearer(request)
         workers = request.app[API_WORKERS]
+        recent = request.app[RECENT_KEYS]
         loop = asyncio.get_running_loop()
         try:
             # The key before the body: strangers cannot make the server wait for (or parse)
             # anything. The work checks it again in its own transaction (a revoked key stops
             # at once), which costs one indexed read.
-            async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
-                known = await loop.run_in_executor(workers, _known_on_current_policy, services, key)
-            if not known:
-                return _refused_unread(UNAUTHORIZED)
+            # A key that verified in the last few seconds skips this hop (`RecentKeys`), so
+            # a newly applied policy reaches the API within those seconds.
+            if key not in recent:
+                async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
+                    known = await loop.run_in_executor(
+                        workers, _known_on_current_policy, services, key
+                    )
+                if not known:
+                    return _refused_unread(UNAUTHORIZED)
+                recent.remember(key)
             if request.content_length is not None and request.content_length > limit:
                 return _too_large(limit)
             try:
@@ -341,7 +438,10 @@ def _endpoint(services: Services, work: Work) -> Callable[[web.Request], Awaitab
                 return _too_large(limit)
             if isinstance(body, web.Response):
                 return body
-            answer = await loop.run_in_executor(workers, work, services, key, body)
+            if group is not None:
+                answer = await group.submit((key, body))
+            else:
+                answer = await loop.run_in_executor(workers, work, services, key, body)
         except TimeoutError:  # the key check waited on a database that does not answer
             UNAVAILABLE_LOG.note(f"{request.path}: no answer within {ANSWER_WITHIN_SECONDS} s")
             answer = UNAVAILABLE
@@ -375,7 +475,7 @@ async def json_errors(
         return _respond(_error(http.status, http.reason.lower().replace(" ", "_"), http.reason))
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return _respond(_error(500, "internal", "something went wrong; it has been logged"))
+        return _respond(INTERNAL)
 
 
 ROUTES: Mapping[str, Work] = {
@@ -387,13 +487,29 @@ ROUTES: Mapping[str, Work] = {
 
 
 API_WORKERS = web.AppKey("api_workers", ThreadPoolExecutor)
+RECENT_KEYS = web.AppKey("api_recent_keys", RecentKeys)
+USAGE_GROUPS = web.AppKey("api_usage_groups", GroupCommit)
 # Threads for the API's synchronous work: a bound on its database connections, and a plain
 # executor hop (asyncio.to_thread also copies the context: ~40 us more per call).
 API_WORKER_THREADS = 8
+# A group commit holds about this many events at most (judged by body size, before parsing).
+USAGE_GROUP_EVENTS = 2_000
+EVENT_BYTES = 300
+# PostgreSQL: this many groups written at once (their commits overlap).
+USAGE_GROUPS_AT_ONCE = 4
 
 
 def mount_api(app: web.Application, services: Services) -> None:
     app[API_WORKERS] = ThreadPoolExecutor(API_WORKER_THREADS, thread_name_prefix="tokenbot-api")
+    app[RECENT_KEYS] = RecentKeys()
+    # POST /api/v1/usage: requests arriving together share one transaction (group commit).
+    app[USAGE_GROUPS] = GroupCommit(
+        functools.partial(ingest_usage_group, services),
+        app[API_WORKERS],
+        max_items=USAGE_GROUP_EVENTS,
+        size=lambda request: 1 + len(request[1]) // EVENT_BYTES,
+        concurrency=1 if services.db.engine.dialect.name == "sqlite" else USAGE_GROUPS_AT_ONCE,
+    )
 
     async def stop_workers(app: web.Application) -> None:
         app[API_WORKERS].shutdown(wait=True)
@@ -401,4 +517,5 @@ def mount_api(app: web.Application, services: Services) -> None:
     app.on_cleanup.append(stop_workers)
     app.middlewares.append(json_errors)
     for path, work in ROUTES.items():
-        app.router.add_post(path, _endpoint(services, work))
+        group = app[USAGE_GROUPS] if work is ingest_usage else None
+        app.router.add_post(path, _endpoint(services, work, group))

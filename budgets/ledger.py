@@ -31,6 +31,7 @@ from budgets.usage_ledger import (
     debit_recorded_usage,
     identity_key,
     record_usage,
+    record_usage_groups,
     resolve_identities,
     unique_by_id,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "period_grant_specs",
     "period_of",
     "record_usage",
+    "record_usage_groups",
     "resolve_identities",
     "unique_by_id",
     "verify",

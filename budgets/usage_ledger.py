@@ -119,17 +119,21 @@ def resolve_identities(
     keys = {identity_key(i) for i in identities}
     emails = [k for k in keys if "@" in k]
     found: dict[str, tuple[int, int | None]] = {}
+    # Core statements on the session's connection: no ORM compile state per call (this runs
+    # for every group of usage).
+    people, aliases = Person.__table__.c, IdentityAlias.__table__.c
+    connection = session.connection()
     for chunk in _chunks(emails, 500):
-        for pid, email, team_id in session.execute(
-            select(Person.id, Person.email, Person.team_id).where(Person.email.in_(chunk))
+        for pid, email, team_id in connection.execute(
+            select(people.id, people.email, people.team_id).where(people.email.in_(chunk))
         ):
             found[email] = (pid, team_id)
     rest = [k for k in keys if k not in found]
     for chunk in _chunks(rest, 500):
-        for alias, pid, team_id in session.execute(
-            select(IdentityAlias.alias, Person.id, Person.team_id)
-            .join(Person, Person.id == IdentityAlias.person_id)
-            .where(IdentityAlias.alias.in_(chunk))
+        for alias, pid, team_id in connection.execute(
+            select(aliases.alias, people.id, people.team_id)
+            .join_from(IdentityAlias.__table__, Person.__table__, people.id == aliases.person_id)
+            .where(aliases.alias.in_(chunk))
         ):
             found[alias] = (pid, team_id)
     return found
@@ -199,10 +203,32 @@ def record_usage(
     The caller validates events and commits. Duplicated ids (within the batch, or already
     stored) are counted as duplicates and change nothing.
     """
-    result = RecordResult()
-    unique, result.duplicates = unique_by_id(events)
+    return record_usage_groups(session, [events], policy, now)[0]
+
+
+def record_usage_groups(
+    session: Session, batches: Sequence[Sequence[UsageLike]], policy: Policy, now: datetime
+) -> list[RecordResult]:
+    """Record several callers' batches in the caller's one transaction (group commit), with
+    one set-wise insert and one debit for them all; a result per batch.
+
+    An id sent in several batches of the group is recorded for the first and a duplicate for
+    the others. The overdraft of each draw (per person, period, use case and project) is
+    attributed to its events in batch order: the first events are covered first, as if the
+    batches had been drawn one after another.
+    """
+    results = [RecordResult() for _ in batches]
+    owner: dict[str, int] = {}  # event id -> the batch that recorded it (its first sender)
+    unique: dict[str, UsageLike] = {}
+    for number, events in enumerate(batches):
+        for e in events:
+            if e.id in unique:
+                results[number].duplicates += 1
+            else:
+                unique[e.id] = e
+                owner[e.id] = number
     if not unique:
-        return result
+        return results
 
     users = {e.user: identity_key(e.user) for e in unique.values()}
     people = resolve_identities(session, users)
@@ -214,7 +240,7 @@ def record_usage(
     # The policy's spelling of each use case sent ("SEO-Brief" is seo-brief); others as sent.
     use_cases: dict[str | None, str | None] = {}
     projects: dict[str | None, str | None] = {None: None}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in unique.values():
         resolved = models.get(e.model)
         if resolved is None:
@@ -258,14 +284,19 @@ def record_usage(
                 "recorded_at": now,
             }
         )
+    # The debit attributes overdrafts in send order: keep it before sorting for the insert.
+    in_send_order = list(rows)
     # Insert in id order: two concurrent batches sharing ids then lock them in the same order
     # (PostgreSQL), so they queue instead of deadlocking.
     rows.sort(key=lambda r: r["id"])
     inserted = insert_new_rows(session, UsageEvent.__table__, rows)
-    new_rows = [r for r in rows if r["id"] in inserted]
-    result.recorded = len(new_rows)
-    result.duplicates += len(rows) - len(new_rows)
-    for r in new_rows:
+    new_rows = [r for r in in_send_order if r["id"] in inserted]
+    for r in rows:
+        result = results[owner[r["id"]]]
+        if r["id"] not in inserted:
+            result.duplicates += 1
+            continue
+        result.recorded += 1
         if r["person_id"] is None:
             result.unattributed += 1
         if r["unknown_price"]:
@@ -278,8 +309,11 @@ def record_usage(
     attributed = [
         dict(r, team_id=teams[r["person_id"]]) for r in new_rows if r["person_id"] is not None
     ]
-    result.overdraft = debit(session, attributed, policy, now)
-    return result
+    per_row = [0] * len(attributed)
+    debit(session, attributed, policy, now, per_row=per_row)
+    for r, overdraft in zip(attributed, per_row, strict=True):
+        results[owner[r["id"]]].overdraft += overdraft
+    return results
 
 
 def debit_recorded_usage(
@@ -298,21 +332,27 @@ def debit(
     now: datetime,
     *,
     counts_events: bool = True,
+    per_row: list[int] | None = None,
 ) -> int:
     """Draw recorded usage from grants; returns the overdraft (tokens no grant covered).
-    `counts_events=False` draws a correction of usage already counted (a reprice)."""
+    `counts_events=False` draws a correction of usage already counted (a reprice). `per_row`
+    (as long as `rows`) receives each row's share of the overdraft: within a draw the rows
+    are covered in their order, so the last ones are the ones overdrawn."""
     counted = 1 if counts_events else 0
     if not rows:
         return 0
     # Aggregate per person, period, use case and project: one draw-down per group per batch.
     groups: dict[tuple[Any, ...], list[Any]] = {}
+    members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     totals: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     by_use_case: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for r in rows:
+    for position, r in enumerate(rows):
         key = (r["person_id"], r["team_id"], r["period"], r["use_case"], r["project"])
         group = groups.setdefault(key, [0, r["occurred_at"]])
         group[0] += r["budget_tokens"]
         group[1] = max(group[1], r["occurred_at"])
+        if per_row is not None:
+            members[key].append(position)
         total = totals[(r["person_id"], r["period"])]
         total[0] += r["budget_tokens"]
         total[1] += r["cost_micros"]
@@ -342,43 +382,45 @@ def debit(
     )
     earliest = min(r["occurred_at"] for r in rows)
     latest = max(r["occurred_at"] for r in rows)
-    owners = [and_(Grant.owner_type == "person", Grant.owner_id.in_(person_ids))]
+    grants, grant_balances = Grant.__table__.c, GrantBalance.__table__.c
+    owners = [and_(grants.owner_type == "person", grants.owner_id.in_(person_ids))]
     if team_ids:
-        owners.append(and_(Grant.owner_type == "team", Grant.owner_id.in_(team_ids)))
+        owners.append(and_(grants.owner_type == "team", grants.owner_id.in_(team_ids)))
     if project_ids:
         owners.append(
-            and_(Grant.owner_type == "project", Grant.owner_id.in_(list(project_ids.values())))
+            and_(grants.owner_type == "project", grants.owner_id.in_(list(project_ids.values())))
         )
     if use_cases:
-        owners.append(and_(Grant.owner_type == "org", Grant.use_case.in_(use_cases)))
+        owners.append(and_(grants.owner_type == "org", grants.use_case.in_(use_cases)))
     query = (
         select(
-            Grant.id,
-            Grant.kind,
-            Grant.token_class,
-            Grant.owner_type,
-            Grant.owner_id,
-            Grant.use_case,
-            Grant.effective_at,
-            Grant.expires_at,
-            Grant.idempotency_key,
-            Grant.amount,
-            GrantBalance.remaining,
+            grants.id,
+            grants.kind,
+            grants.token_class,
+            grants.owner_type,
+            grants.owner_id,
+            grants.use_case,
+            grants.effective_at,
+            grants.expires_at,
+            grants.idempotency_key,
+            grants.amount,
+            grant_balances.remaining,
         )
-        .join(GrantBalance, GrantBalance.grant_id == Grant.id)
+        .select_from(Grant.__table__)
+        .join(GrantBalance.__table__, grant_balances.grant_id == grants.id)
         .where(
-            GrantBalance.remaining > 0,
-            Grant.expires_at > earliest,
-            Grant.effective_at <= latest,
+            grant_balances.remaining > 0,
+            grants.expires_at > earliest,
+            grants.effective_at <= latest,
             or_(*owners),
         )
-        .order_by(Grant.id)
+        .order_by(grants.id)
     )
     if not is_sqlite(session):
         # Serialise concurrent draws on the same grants; ordered by id so two batches
         # locking overlapping grants cannot deadlock.
-        query = query.with_for_update(of=GrantBalance)
-    candidates = session.execute(query).all()
+        query = query.with_for_update(of=GrantBalance.__table__)
+    candidates = session.connection().execute(query).all()
     remaining = {g.id: g.remaining for g in candidates}
     # Which grants may cover a group, found by scope instead of testing every candidate.
     by_scope: dict[tuple[str, Any], list[Any]] = defaultdict(list)
@@ -433,6 +475,13 @@ def debit(
             pool_use[(team_id, period, person_id)] += from_pool
         if plan.overdraft:
             overdrafts[(person_id, period)] += plan.overdraft
+            if per_row is not None:
+                _attribute_overdraft(
+                    rows,
+                    members[(person_id, team_id, period, use_case, project)],
+                    amount - plan.overdraft,
+                    per_row,
+                )
 
     batch = f"usage-batch:{uuid.uuid4().hex}"
     entries = [
@@ -512,6 +561,18 @@ def _drawers(session: Session, policy: Policy, person_ids: list[int]) -> dict[in
         ):
             found[pid] = Drawer(email, team)
     return found
+
+
+def _attribute_overdraft(
+    rows: list[dict[str, Any]], positions: list[int], covered: int, per_row: list[int]
+) -> None:
+    """The first `covered` tokens of the rows at `positions` (in order) are drawn; the rest
+    of each row is its overdraft."""
+    for position in positions:
+        amount = rows[position]["budget_tokens"]
+        drawn = min(amount, max(covered, 0))
+        per_row[position] = amount - drawn
+        covered -= amount
 
 
 def _bind(name: str) -> Any:

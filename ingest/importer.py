@@ -7,7 +7,8 @@ Two passes over the file, both streamed through `ingest.formats`:
    in chunks of `chunk_rows`, one unit of work per chunk, through `record_usage` and
    `record_outcomes`.
 So a file with a bad row stores nothing, and memory stays flat whatever the file size (one chunk
-plus the bounded problem list). Ids are deterministic (the readers derive them from record
+plus the bounded problem list). A file of at most KEEP_PARSED_ROWS valid rows is parsed once:
+pass 1 keeps its rows and pass 2 stores them without reading the file again. Ids are deterministic (the readers derive them from record
 contents), so re-importing a file, or resuming one that stopped half-way, counts nothing twice.
 
 The clock is not read here: `now` bounds timestamps and stamps what is recorded.
@@ -15,7 +16,7 @@ The clock is not read here: `now` bounds timestamps and stamps what is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -28,6 +29,9 @@ from ingest.store import outcome_storage_errors, record_outcomes, usage_storage_
 from storage.database import Database, use_bulk_cache
 
 CHUNK_ROWS = 5_000
+KEEP_PARSED_ROWS = 100_000
+"""Files with at most this many valid rows are parsed once: pass 1 keeps them (a few hundred
+bytes each) and pass 2 stores them without reading the file again."""
 MAX_REPORTED_PROBLEMS = 1_000
 PROGRESS_EVERY_ROWS = 2_000
 
@@ -86,6 +90,7 @@ def import_file(
     *,
     skip_invalid: bool = False,
     chunk_rows: int = CHUNK_ROWS,
+    keep_parsed: int = KEEP_PARSED_ROWS,
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Validate the whole file, then import it (see the module docstring).
@@ -94,9 +99,16 @@ def import_file(
     unknown format before reading anything.
     """
     summary = ImportSummary(format=fmt)
+    # Pass 1 keeps the valid events it parsed while there are at most `keep_parsed` of them:
+    # a file that small is then stored from them, without reading and parsing it again.
+    kept: list[ImportRow] | None = []
     with open_stream() as stream:
-        for count, (_row, problems) in enumerate(checked_rows(read_file(fmt, stream, now)), 1):
+        for count, (row, problems) in enumerate(checked_rows(read_file(fmt, stream, now)), 1):
             summary.rows += 1
+            if kept is not None and not problems:
+                kept.append(row)
+                if len(kept) > keep_parsed:
+                    kept = None
             if problems:
                 summary.rejected += 1
                 summary.problems_total += len(problems)
@@ -104,31 +116,55 @@ def import_file(
                 summary.problems.extend(problems[: max(room, 0)])
             if progress and count % PROGRESS_EVERY_ROWS == 0:
                 progress("validating", _position(stream))
+        file_bytes = _position(stream)
         if progress:
-            progress("validating", _position(stream))
+            progress("validating", file_bytes)
     if summary.rejected and not skip_invalid:
         return summary
 
     summary.stored = True
+    if kept is not None:  # parsed once: stored from pass 1's rows
+        total = max(len(kept), 1)
+        _import_rows(
+            db, policy, kept, lambda n: file_bytes * n // total, now, summary, chunk_rows, progress
+        )
+        return summary
+    with open_stream() as stream:
+        valid = (row for row, problems in checked_rows(read_file(fmt, stream, now)) if not problems)
+        _import_rows(
+            db, policy, valid, lambda _n: _position(stream), now, summary, chunk_rows, progress
+        )
+    return summary
+
+
+def _import_rows(
+    db: Database,
+    policy: Policy,
+    rows: Iterable[ImportRow],
+    position: Callable[[int], int],
+    now: datetime,
+    summary: ImportSummary,
+    chunk_rows: int,
+    progress: Progress | None,
+) -> None:
+    """Store valid rows in chunks of `chunk_rows`; `position(rows so far)` is the byte of the
+    file reached, for progress."""
     usage: list[UsageEvent] = []
     outcomes: list[OutcomeEvent] = []
-    with open_stream() as stream:
-        for count, (row, problems) in enumerate(checked_rows(read_file(fmt, stream, now)), 1):
-            if problems:
-                continue
-            if row.usage is not None:
-                usage.append(row.usage)
-            elif row.outcome is not None:
-                outcomes.append(row.outcome)
-            if len(usage) + len(outcomes) >= chunk_rows:
-                _store(db, policy, usage, outcomes, now, summary)
-                usage, outcomes = [], []
-            if progress and count % PROGRESS_EVERY_ROWS == 0:
-                progress("importing", _position(stream))
-        _store(db, policy, usage, outcomes, now, summary)
-        if progress:
-            progress("importing", _position(stream))
-    return summary
+    count = 0
+    for count, row in enumerate(rows, 1):
+        if row.usage is not None:
+            usage.append(row.usage)
+        elif row.outcome is not None:
+            outcomes.append(row.outcome)
+        if len(usage) + len(outcomes) >= chunk_rows:
+            _store(db, policy, usage, outcomes, now, summary)
+            usage, outcomes = [], []
+        if progress and count % PROGRESS_EVERY_ROWS == 0:
+            progress("importing", position(count))
+    _store(db, policy, usage, outcomes, now, summary)
+    if progress:
+        progress("importing", position(count))
 
 
 def _store(

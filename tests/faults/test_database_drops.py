@@ -1,6 +1,7 @@
 """PostgreSQL dropping the API's connections (a restart, a failover, an admin's
 pg_terminate_backend): a request whose connection dies answers 503 with Retry-After and stores
-nothing; the pool replaces dead connections (pool_pre_ping), so the retry succeeds, once.
+nothing; the pool replaces dead connections (pinged before use when idle long or when their
+socket was closed: storage.database._ping_when_idle), so the retry succeeds, once.
 
 The connection is dropped by the server side (pg_terminate_backend from another session) at a
 chosen statement through an engine event, the way tests/adapters/slack_fakes.hold_database
@@ -10,6 +11,7 @@ slows the database: the handlers run unchanged. A whole-cluster restart under lo
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
@@ -149,6 +151,16 @@ async def test_idle_connections_the_database_dropped_are_replaced_without_an_err
     with admin.connect() as own:  # the API's pooled connections, now idle
         for pid in backends:
             assert own.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        # pg_terminate_backend only signals the backend: wait until they are gone (their
+        # sockets closed), as after a restart, before asking again.
+        for _ in range(500):
+            alive = own.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": list(backends)},
+            ).scalar()
+            if not alive:
+                break
+            time.sleep(0.01)
 
     answer = await client.post("/api/v1/authorize", json=warm, headers=auth(api_key))
     assert answer.status == 200

@@ -39,6 +39,35 @@ def test_a_large_file_is_stored_in_chunks_never_held_whole(services, org, tmp_pa
     assert summary.transactions == 5
 
 
+def test_a_file_over_the_parse_once_limit_is_read_again_and_stores_the_same(
+    services, org, tmp_path
+):
+    # Up to keep_parsed valid rows, pass 1's parsed rows are stored (the file is parsed once);
+    # above it, pass 2 reads and parses the file again: the same events either way.
+    path = write_export(tmp_path / "export.csv", 1_200)
+    opened = []
+
+    def counting_open():
+        opened.append(1)
+        return path.open("rb")
+
+    twice = import_file(
+        services.db,
+        services.policy,
+        "csv",
+        counting_open,
+        services.clock(),
+        chunk_rows=500,
+        keep_parsed=1_000,
+    )
+    assert (len(opened), twice.recorded, twice.transactions) == (2, 1_200, 3)
+    opened.clear()
+    once = import_file(
+        services.db, services.policy, "csv", counting_open, services.clock(), chunk_rows=500
+    )
+    assert (len(opened), once.recorded, once.duplicates, once.transactions) == (1, 0, 1_200, 3)
+
+
 def test_problems_are_counted_in_full_but_kept_bounded(services, tmp_path):
     path = write_export(tmp_path / "bad.csv", MAX_REPORTED_PROBLEMS * 2 + 10, bad_every=1)
     summary = run(services, path)

@@ -36,9 +36,8 @@ def policy_file(tmp_path: Path, name: str = "new.toml", **replacements: str) -> 
 
 SMALLER_DEFAULT = {"[tiers.default]\nbaseline = 2_000_000": "[tiers.default]\nbaseline = 1_500_000"}
 MARKETING_POOL = {
-    "[team_pools]\ndefault = 5_000_000\n[team_pools.overrides]\n": (
-        "[team_pools]\ndefault = 4_000_000\n[team_pools.overrides]\nMarketing = 8_000_000\n"
-    )
+    "[team_pools]\ndefault = 5_000_000\n": "[team_pools]\ndefault = 4_000_000\n",
+    "[team_pools.overrides]\n": "[team_pools.overrides]\nMarketing = 8_000_000\n",
 }
 
 
