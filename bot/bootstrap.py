@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.core.rendering import Renderer
-from budgets.policy import Policy, load_policy
+from budgets.policy import Policy, PolicyInvalid, load_policy
 from budgets.policy_store import VersionInfo, latest_number, load_version
 from budgets.tokenizer import EncodingCache, load_encoding
 from scoring.sections import POLICY_SECTIONS
@@ -98,6 +98,9 @@ class Services:
     policy_version: VersionInfo | None = None
     file_policy: Policy | None = None
     _refresh_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # A stored version that no longer validates (a stricter check after an upgrade): logged
+    # once and skipped, the policy in force kept, instead of failing every request.
+    _rejected_version: int | None = field(default=None, repr=False)
 
     def refresh_policy(self) -> Policy:
         """Make the latest applied policy the one in force; called before every chat command,
@@ -111,7 +114,7 @@ class Services:
             log.debug("policy versions unreadable (schema not upgraded?); keeping the file's")
             return self.policy
         current = self.policy_version
-        if current is not None and current.version == number:
+        if (current is not None and current.version == number) or number == self._rejected_version:
             return self.policy
         with self._refresh_lock:  # one parse per new version, not one per waiting thread
             current = self.policy_version
@@ -123,7 +126,16 @@ class Services:
                 source = self.file_policy.source if self.file_policy else "built-in default"
                 self.policy_version = VersionInfo(0, None, None, source)
                 return self.policy
-            stored = load_version(self.db, POLICY_SECTIONS)
+            try:
+                stored = load_version(self.db, POLICY_SECTIONS)
+            except PolicyInvalid as invalid:
+                log.error(
+                    "policy version %s does not validate; keeping the one in force: %s",
+                    number,
+                    invalid,
+                )
+                self._rejected_version = number
+                return self.policy
             if stored is None:  # pragma: no cover - versions are never deleted
                 return self.policy
             policy, info = stored

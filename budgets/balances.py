@@ -157,7 +157,7 @@ def _active_pools(
     if person.team_id is not None:
         owners.append(and_(Grant.owner_type == "team", Grant.owner_id == person.team_id))
     rows = session.execute(
-        select(Grant, GrantBalance.remaining)
+        select(Grant, GrantBalance.remaining, GrantBalance.expired)
         .join(GrantBalance, GrantBalance.grant_id == Grant.id)
         .where(Grant.effective_at <= now, Grant.expires_at > now, or_(*owners))
         .order_by(Grant.expires_at, Grant.id)
@@ -170,7 +170,7 @@ def _active_pools(
         session.execute(select(Project.id, Project.name).where(theirs)).all()
     )
     pools = []
-    for grant, remaining in rows:
+    for grant, remaining, taken_back in rows:
         pool = (
             policy.reserved_pool_of_grant(grant.idempotency_key)
             if policy is not None and grant.kind == "reserved"
@@ -195,12 +195,15 @@ def _active_pools(
                 kind=grant.kind,
                 token_class=grant.token_class,
                 remaining=remaining,
-                amount=grant.amount,
+                # What an active grant could give: less what was taken back before its end
+                # (an Undo, a quota revert, a launch pool's lapse), so remaining + drawn =
+                # amount still holds on every line.
+                amount=grant.amount - taken_back,
                 expires_at=grant.expires_at,
                 shared=grant.owner_type != "person",
             )
         )
-    own = {grant.id for grant, _ in rows if grant.owner_type == "person"}
+    own = {grant.id for grant, _, _ in rows if grant.owner_type == "person"}
     return pools, own
 
 

@@ -77,15 +77,18 @@ class Eligible(Generic[K]):
     not_member_of: tuple[str, ...]  # the pools they are not a member of ("project Apollo")
 
 
-def members_of(policy: Policy, grant: Keyed, project: str | None) -> tuple[str, Members]:
-    """Who may draw `grant` (a project's grant is the usage's `project`), with its label."""
+def members_of(policy: Policy, grant: Keyed, project: str | None) -> tuple[str, Members | None]:
+    """Who may draw `grant` (a project's grant is the usage's `project`), with its label;
+    None: nobody (a reserved grant the policy no longer names: its pool was renamed, removed
+    or its launch window moved, so whoever it was for is not known any more)."""
     if grant.kind == "project" and project is not None:
         spec = policy.project_named(project)
         return f"project {project}", spec.members if spec is not None else EVERYONE
     if grant.kind == "reserved":
         pool = policy.reserved_pool_of_grant(grant.idempotency_key)
-        if pool is not None:
-            return f"reserved pool {pool.name}", pool.members
+        if pool is None:
+            return "a reserved pool the policy no longer names", None
+        return f"reserved pool {pool.name}", pool.members
     return "", EVERYONE  # a person's own grants, their team's pool: chosen by scope
 
 
@@ -98,7 +101,7 @@ def eligible_grants(
     refused: dict[str, None] = {}
     for grant in grants:
         label, members = members_of(policy, grant, project)
-        if members.admits(drawer.email, drawer.team):
+        if members is not None and members.admits(drawer.email, drawer.team):
             allowed.append(grant)
         else:
             refused[label] = None

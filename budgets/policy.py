@@ -55,6 +55,8 @@ OWNER_DUTIES = {
 }
 EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 TEAM_NAME_MAX = 200  # the directory's teams.name column
+AUTO_RULE_NAME_MAX = 100  # burst_requests.auto_rule
+UNDO_HOURS_MAX = 24 * 366  # an Undo window of at most a year
 
 
 def is_time_zone(name: str) -> bool:
@@ -728,6 +730,14 @@ def _names_known(r: PolicyReader, name: str, known: Iterable[str], where: str) -
     return names
 
 
+def _undo_hours(r: PolicyReader) -> int:
+    hours = r.integer("undo_hours", 24, minimum=1)
+    if hours > UNDO_HOURS_MAX:
+        r.fail("undo_hours", f"must be at most {UNDO_HOURS_MAX:,} (a year), got {hours:,}")
+        return UNDO_HOURS_MAX
+    return hours
+
+
 def _parse_auto_approvals(
     a: PolicyReader,
     approvals: Approvals,
@@ -751,6 +761,8 @@ def _parse_auto_approvals(
         name = r.text("name").strip()
         if not name:
             r.fail("name", "is required: the audit and the messages say which rule approved")
+        elif len(name) > AUTO_RULE_NAME_MAX:
+            r.fail("name", f"must be at most {AUTO_RULE_NAME_MAX} characters, got {len(name)}")
         elif name in seen:
             r.fail("name", f"duplicate rule {name!r}: each rule needs its own name")
         seen.add(name)
@@ -768,7 +780,7 @@ def _parse_auto_approvals(
                 max_amount=max_amount,
                 max_per_period=r.integer("max_per_period", minimum=1),
                 min_acceptance=r.decimal("min_acceptance", lo="0", hi="1"),
-                undo_hours=r.integer("undo_hours", 24, minimum=1),
+                undo_hours=_undo_hours(r),
                 use_cases=_names_known(r, "use_cases", use_cases, "[use_cases]"),
                 # Projects live in the directory, not only in the policy: matched by name.
                 projects=r.strings("projects"),

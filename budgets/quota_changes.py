@@ -185,6 +185,19 @@ def revert_applied(
         return QuotaDecision(None, "not_found")  # only what tokenbot applied by itself
     if rec.status != APPLIED:
         return QuotaDecision(recommendation_context(rec), "already_decided")
+    later = session.scalar(
+        select(QuotaOverride.id)
+        .where(
+            QuotaOverride.kind == TIER,
+            QuotaOverride.subject == rec.subject,
+            QuotaOverride.id > override.id,
+        )
+        .limit(1)
+    )
+    if later is not None:
+        # A later tier change (the next period's auto-apply, an admin's) governs now: putting
+        # the old tier back from this change's start would silently cancel it.
+        return QuotaDecision(recommendation_context(rec), "superseded")
     table = QuotaRecommendation.__table__
     changed = session.execute(
         update(table)

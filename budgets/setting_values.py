@@ -81,7 +81,8 @@ def parse_alerts(value: object) -> str:
         share = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
     except InvalidOperation:
         share = Decimal(-1)
-    if share.is_finite():
+    # The range first: quantizing a huge number (1e30) raises instead of being refused.
+    if share.is_finite() and 0 < share <= 2:
         share = share.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)  # stored as text
     if not share.is_finite() or not 0 < share <= 2:
         raise SettingInvalid(

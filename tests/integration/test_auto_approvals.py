@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from bot.core.dispatch import Dispatcher
 from bot.core.messages import IncomingAction, IncomingMessage
 from budgets.auto_approvals import undo
+from budgets.balances import balance_for
 from budgets.ledger import verify
 from budgets.policy import Policy, PolicyInvalid, parse_policy
 from budgets.request_views import PENDING
 from budgets.requests import create_request
 from scoring.standing import requester_standing
-from storage.models import AuditEntry, BurstRequest, Grant, GrantBalance, LedgerEntry
+from storage.models import AuditEntry, BurstRequest, Grant, GrantBalance, LedgerEntry, Person
 from tests.integration.scoring_support import add_flag, add_outcomes, add_usage, outcome, usage
 from tests.integration.test_request_races import THREADS, all_at_once
 
@@ -386,3 +387,37 @@ def test_console_the_manager_undoes_through_a_numbered_choice(services, org):
     mia.chat.handle("request undo 1")
     assert "was already undone by Mia Manager" in mia.seen()
     assert grant_of(services, 1) == [(30_000, 0, 0, 30_000)]
+
+
+def test_an_undone_grant_adds_up_in_balance_what_was_taken_back_is_not_used(services, org):
+    ann = org["ann@acme.test"]
+    with services.db.read() as session:
+        person = session.get(Person, ann.id)
+        before = balance_for(session, person, services.policy, services.clock())
+    request = submit(services, ann, 50_000).request
+    assert undoing(services, org["mia@acme.test"], request.id)().changed
+    with services.db.read() as session:
+        person = session.get(Person, ann.id)
+        after = balance_for(session, person, services.policy, services.clock())
+    # Nothing was spent: the burst grant shows 0 of 0 (its 50,000 taken back), and the
+    # personal figures are as before the request, adding up on every line.
+    assert (after.personal_used, after.used) == (before.personal_used, before.used) == (0, 0)
+    assert after.personal_remaining + after.personal_used == after.personal_total
+    for pool in after.pools:
+        assert pool.remaining <= pool.amount, pool
+
+
+def test_rules_with_a_name_past_its_column_or_an_undo_window_past_a_year_are_refused():
+    bad = f"""
+[[approvals.auto]]
+name = "{"r" * 101}"
+max_amount = 10_000
+max_per_period = 1
+min_acceptance = 0
+undo_hours = 100_000_000
+"""
+    with pytest.raises(PolicyInvalid) as raised:
+        with_rules(bad)
+    reasons = {e.key: e.reason for e in raised.value.errors}
+    assert reasons["approvals.auto[0].name"] == "must be at most 100 characters, got 101"
+    assert reasons["approvals.auto[0].undo_hours"].startswith("must be at most 8,784 (a year)")

@@ -212,3 +212,27 @@ def test_applies_racing_each_store_exactly_one_version_strictly_ordered(services
     services.refresh_policy()  # the latest is in force, whichever thread stored it
     latest = parse_text(stored[-1].text, "latest")
     assert services.policy.tiers["default"] == latest.tiers["default"]
+
+
+def test_a_stored_version_that_no_longer_validates_keeps_the_policy_in_force(services, org, caplog):
+    # A version stored under an older, laxer check (written here directly: `apply` would
+    # refuse it) must not stop every request of a running process.
+    with services.db.unit_of_work() as uow:
+        uow.session.add(
+            PolicyVersion(
+                version=1,
+                applied_at=services.clock(),
+                applied_by="ceo@acme.test",
+                sha256="0" * 64,
+                text=DEFAULT_TEXT.replace("baseline = 2_000_000", "baseline = -1", 1),
+            )
+        )
+        uow.commit()
+    in_force = services.policy
+    with caplog.at_level("ERROR"):
+        assert services.refresh_policy() is in_force
+        assert services.refresh_policy() is in_force  # remembered: parsed and logged once
+    assert [r.message for r in caplog.records].count(
+        next(r.message for r in caplog.records if "does not validate" in r.message)
+    ) == 1
+    assert "AI usage policy, version 0" in ask_policy(services)

@@ -244,3 +244,31 @@ def test_concurrent_reverts_revert_once(automatic, org, clock):
         assert verify(session) == []
     assert sorted(lapsed) == [800_000, 3_200_000]
     assert facts(automatic)[1]["quota.reverted"] == 1
+
+
+def test_a_change_a_later_tier_change_followed_is_not_reverted_over_it(automatic, org, clock):
+    prepared(automatic, clock)
+    run_job(automatic, "expire", deliverers=[])
+    ann = org["ann@acme.test"]
+    with automatic.db.unit_of_work() as uow:
+        rec = uow.session.scalar(
+            select(QuotaRecommendation.id).where(QuotaRecommendation.subject == f"person:{ann.id}")
+        )
+        # An admin set Ann's tier again afterwards (a later override): it governs now.
+        uow.session.add(
+            QuotaOverride(
+                kind="tier",
+                subject=f"person:{ann.id}",
+                tier="light",
+                effective_at=datetime(2026, 12, 1, tzinfo=UTC),
+                created_at=clock(),
+            )
+        )
+        uow.commit()
+    before = facts(automatic)
+    refused = Dispatcher(automatic).handle_action(
+        IncomingAction("console", "ceo@acme.test", "quota.revert", str(rec))
+    )
+    assert refused.template == "quota_refused" and refused.context["problem"] == "superseded"
+    assert "followed by a later tier change" in automatic.renderer.text(refused)
+    assert facts(automatic) == before  # nothing changed: no override, lapse or audit

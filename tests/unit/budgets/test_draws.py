@@ -191,11 +191,17 @@ def test_a_member_by_email_or_team_draws_and_anyone_else_is_told_what_they_are_n
     outsider = eligible_grants(grants, POLICY, Drawer("bob@x.io", "Sales"), "Apollo")
     assert [g.idempotency_key for g in outsider.grants if g.kind in ("project", "reserved")] == [
         "reserved:2026-11:reserved:free",
-        "reserved:2026-11:reserved:gone",
     ]
-    assert outsider.not_member_of == ("project Apollo", "reserved pool sec")
+    assert outsider.not_member_of == (
+        "project Apollo",
+        "reserved pool sec",
+        "a reserved pool the policy no longer names",
+    )
     insider = eligible_grants(grants, POLICY, Drawer("ANN@x.io", "security"), "Apollo")
-    assert insider.grants == grants and insider.not_member_of == ()
+    # A grant of a pool the policy dropped (renamed, removed, a launch window moved) is
+    # nobody's: whoever it was for is not known any more, so it is not open to everyone.
+    assert insider.grants == [g for g in grants if not g.idempotency_key.endswith(":gone")]
+    assert insider.not_member_of == ("a reserved pool the policy no longer names",)
 
 
 @given(
@@ -213,5 +219,7 @@ def test_eligibility_only_removes_restricted_pools_and_keeps_the_order(picks, em
     for g in grants:
         if g.kind not in ("project", "reserved") or (g.kind == "project" and project != "Apollo"):
             assert g in result.grants
+        if g.idempotency_key.endswith(":gone"):
+            assert g not in result.grants
     assert len(set(result.not_member_of)) == len(result.not_member_of)
     assert bool(result.not_member_of) == (len(result.grants) < len(grants))

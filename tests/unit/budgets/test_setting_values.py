@@ -102,3 +102,10 @@ def test_quiet_hours_over_a_dst_change_end_at_the_local_hour_after_it():
     # The night clocks go back in Paris (25 Oct 2026): 07:00 local is then 06:00 UTC.
     night = datetime(2026, 10, 24, 21, 0, tzinfo=UTC)  # 23:00 CEST
     assert quiet.end_after(night, PARIS) == datetime(2026, 10, 25, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("typed", ["1e30", "1e300", "-1e30", "1e-30%"])
+def test_an_alerts_share_far_out_of_range_is_refused_not_a_crash(typed: str):
+    with pytest.raises(SettingInvalid) as refused:
+        parse_alerts(typed)
+    assert refused.value.field == "alerts" and "between 0 and 2" in str(refused.value)
