@@ -36,6 +36,9 @@ from benchmarks.serving import ServerProcess, free_port
 from bot.bootstrap import Services, Settings, bootstrap
 from budgets.apikeys import create_api_key
 from budgets.directory import import_directory
+from budgets.policy import DEFAULT_POLICY_PATH
+from budgets.policy_store import admin_named
+from budgets.policy_store import apply as apply_policy
 from storage.database import upgrade_schema
 from storage.models import UsageEvent
 from tests.conftest import PEOPLE_CSV, empty_database
@@ -46,6 +49,17 @@ RECORDER = Path(__file__).with_name("spend_log_recorder.py")
 DEFAULT_LITELLM_BIN = ROOT / ".ci" / "litellm-venv" / "bin" / "litellm"
 MASTER_KEY = "sk-gateway-test-master"
 START_SECONDS = 120.0
+GATEWAY_PROJECTS = """
+[[projects]]
+name = "relaunch"
+owner = "mia@acme.test"
+budget = 1_000_000
+
+[[projects]]
+name = "claude-rollout"
+owner = "mia@acme.test"
+budget = 1_000_000
+"""
 WAIT_SECONDS = 30.0
 
 # The proxy's model groups: names the client asks for, each a mock of a provider model. The
@@ -310,6 +324,15 @@ def tokenbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tokenbot]:
             assert result.ok, result.errors
             key = create_api_key(uow.session, "litellm-proxy", now).plaintext
             uow.commit()
+        # The projects the calls are tagged with, in the policy in force (an unknown project
+        # is refused by authorize), applied as an admin would: the server reads it at start.
+        apply_policy(
+            services.db,
+            DEFAULT_POLICY_PATH.read_text(encoding="utf-8") + GATEWAY_PROJECTS,
+            admin_named(services.db, "ceo@acme.test"),
+            now,
+            note="the gateway tests' projects",
+        )
         server = ServerProcess(url, workdir / "tokenbot.log").start()
         try:
             yield Tokenbot(services, server, key)

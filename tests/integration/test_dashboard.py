@@ -10,6 +10,7 @@ import io
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from html import unescape
 from urllib.parse import urlencode
 
@@ -423,10 +424,10 @@ async def test_the_finance_pages_spend_by_team_is_the_monthly_reports(
     finance page of the same month: each team's spend and budget tokens."""
     done = tokenbot("report", "--month", MONTH, "--format", "csv", database_url=clean_database)
     assert done.returncode == 0, done.stderr
-    report: dict[str, dict[str, int]] = {}
+    report: dict[str, dict[str, Decimal]] = {}
     for row in csv.DictReader(io.StringIO(done.stdout)):
-        if row["section"] == "team" and row["measure"] in ("tokens", "cost_micros"):
-            report.setdefault(row["team"], {})[row["measure"]] = int(float(row["value"]))
+        if row["section"] == "team" and row["measure"] in ("tokens", "cost"):
+            report.setdefault(row["team"], {})[row["measure"]] = Decimal(row["value"])
     await sign_in(client, services, ROLES["finance"])
     _, html = await page(client, f"/dashboard/finance?period={MONTH}")
     table = html.split("Spend by team", 1)[1].split("</table>", 1)[0]
@@ -439,9 +440,10 @@ async def test_the_finance_pages_spend_by_team_is_the_monthly_reports(
     spending = {team: f for team, f in report.items() if f["tokens"]}
     assert set(shown) == set(spending) and len(shown) >= 2
     for team, figures in spending.items():
+        # The report gives dollars to the cent (unit USD), the page the same rounding.
         assert shown[team] == (
-            format_money(figures["cost_micros"]),
-            format_tokens(figures["tokens"]),
+            format_money(int(figures["cost"] * 1_000_000)),
+            format_tokens(int(figures["tokens"])),
         ), team
 
 
