@@ -289,12 +289,14 @@ def person_context(
     score = person_score(session, policy, person.id, week, now, current)
     score["window"] = window_context(week, policy.periods.zone)
     shows_flags = may_view(session, viewer, person)
+    own = viewer.id == person.id
     return {
         "person": person,
-        "own": viewer.id == person.id,
+        "own": own,
         "view": balance_for(session, person, policy, now),
         "score": score,
         "shows_flags": shows_flags,
-        "flags": [view_context(f) for f in flags_of(session, person)] if shows_flags else [],
+        # Written to the person, or about them for a manager (as `flags EMAIL` in chat).
+        "flags": [view_context(f, own) for f in flags_of(session, person)] if shows_flags else [],
         "timezone": policy.periods.timezone,
     }

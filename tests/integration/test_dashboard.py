@@ -297,6 +297,8 @@ async def test_flags_show_to_the_person_and_their_managers_only(client, services
         assert ("Repeated prompts" in html) is shown, email
         if shown:  # the explanation is text, escaped
             assert "prompt &lt;b&gt;sent&lt;/b&gt; 40 times" in html
+        if email == "mia@acme.test":  # about Ann, not to her
+            assert "you can dispute" not in html and " your " not in html.lower(), html
 
 
 @pytest.mark.parametrize(
