@@ -303,11 +303,15 @@ FIGURES = {
         r"tokens|n/a)\))? against (?:a median of (?P<base>[\d,]+ tokens)|(?P<none>a median "
         r"with no accepted artifacts))$"
     ),
+    # A baseline with nothing to compare (no edited results in the use case) shows n/a, and
+    # the multiple is then 1.00x (neutral), as index_range expects.
     "acceptance": re.compile(
-        r"^(?P<did>\d+%) accepted net of edits(?: \(counted as (?P<counted>\d+%)\))? against (?P<base>\d+%)$"
+        r"^(?P<did>\d+%|n/a) accepted net of edits(?: \(counted as (?P<counted>\d+%|n/a)\))? "
+        r"against (?P<base>\d+%|n/a)$"
     ),
     "revision": re.compile(
-        r"^(?P<did>\d+%) edited(?: \(counted as (?P<counted>\d+%)\))? against (?P<base>\d+%)$"
+        r"^(?P<did>\d+%|n/a) edited(?: \(counted as (?P<counted>\d+%|n/a)\))? "
+        r"against (?P<base>\d+%|n/a)$"
     ),
 }
 FIGURE_LINE = re.compile(
@@ -367,6 +371,23 @@ def dispatcher(services):
     return Dispatcher(services)
 
 
+# Found by hypothesis on PostgreSQL: nobody edited anything in coding, so its revision
+# baseline is n/a and the multiple 1.00x.
+NO_EDITS_IN_THE_BASELINE = [
+    ([("seo-brief", Work(0, 0, 0, 200, 0.0, 20))], None),
+    ([("seo-brief", Work(0, 0, 0, 200, 0.0, 20)), ("coding", Work(7, 0, 0, 200, 0.0, 20))], None),
+    (
+        [
+            ("seo-brief", Work(1, 0, 0, 200, 0.0, 20)),
+            ("seo-brief", Work(0, 0, 0, 200, 0.0, 20)),
+            ("seo-brief", Work(0, 0, 0, 200, 0.0, 20)),
+            ("coding", Work(4, 0, 1, 200, 0.0, 20)),
+        ],
+        None,
+    ),
+]
+
+
 # Six people with enough work, three in each team: the team standings have teams to show.
 BUSY_ORG = [
     ([("seo-brief", Work(7, 6 - n % 3, 1, 1_000 + 700 * n, 0.1 * (n % 4), 300))], None)
@@ -376,6 +397,7 @@ BUSY_ORG = [
 
 @EXAMPLES
 @example(people=BUSY_ORG)
+@example(people=NO_EDITS_IN_THE_BASELINE)
 @given(people=orgs)
 def test_every_number_in_score_and_leaderboard_recomputes_from_the_text(
     services, dispatcher, clean_database, people
